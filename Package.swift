@@ -1,0 +1,32 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Module layout follows the layers of the work:
+//   LAMMPSLibrary      – thin typed binding to LAMMPS's C library API, loaded at run time (dlopen)
+//   Atomistics         – a system defined by a LAMMPS input: relax, structures, file formats
+//   implicit-lammps    – the command-line tool; argument parsing only
+let package = Package(
+    name: "implicit-lammps",
+    products: [
+        .executable(name: "implicit-lammps", targets: ["implicit-lammps"]),
+        .library(name: "LAMMPSLibrary", targets: ["LAMMPSLibrary"]),
+        .library(name: "Atomistics", targets: ["Atomistics"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "LAMMPSLibrary"),
+        .target(name: "Atomistics", dependencies: ["LAMMPSLibrary"]),
+        .executableTarget(
+            name: "implicit-lammps",
+            dependencies: [
+                "LAMMPSLibrary", "Atomistics",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(name: "benchmarks", dependencies: ["LAMMPSLibrary", "Atomistics"]),
+        .testTarget(name: "LAMMPSLibraryTests", dependencies: ["LAMMPSLibrary"]),
+        .testTarget(name: "AtomisticsTests", dependencies: ["Atomistics", "LAMMPSLibrary"]),
+        .testTarget(name: "CommandLineTests"),
+    ]
+)

@@ -1,0 +1,56 @@
+import LAMMPSLibrary
+
+/// A snapshot of the atoms of a simulation, in atom-ID order (index i is atom ID i+1).
+public struct Structure: Sendable {
+    public var box: Box
+    /// Wrapped Cartesian positions, 3 per atom (Å in metal units).
+    public var positions: [Double]
+    /// Periodic image counts, 3 per atom: unwrapped = wrapped + image · cell.
+    public var images: [Int32]
+    public var types: [Int32]
+    /// Mass of each atom type (index 0 is type 1).
+    public var masses: [Double]
+
+    public var count: Int { types.count }
+
+    /// Positions continued across periodic boundaries, so that differences between two
+    /// snapshots are true displacements.
+    public var unwrappedPositions: [Double] {
+        let cell = box.cell
+        var result = positions
+        for atom in 0..<count {
+            for k in 0..<3 {
+                for axis in 0..<3 {
+                    result[3 * atom + k] += Double(images[3 * atom + axis]) * cell[axis][k]
+                }
+            }
+        }
+        return result
+    }
+
+    /// Chemical symbol per atom type, guessed from its mass; "X<type>" when no element matches.
+    public var typeSymbols: [String] {
+        masses.enumerated().map { Element.symbol(forMass: $0.element) ?? "X\($0.offset + 1)" }
+    }
+}
+
+extension Structure {
+    /// Decodes LAMMPS's packed image flags (default build: 10 bits per axis, offset 512;
+    /// see `IMGBITS`/`IMGMAX` in LAMMPS's lmptype.h).
+    static func decodeImages(_ packed: [Int32]) -> [Int32] {
+        packed.flatMap { image -> [Int32] in
+            let mask: Int32 = 1023, offset: Int32 = 512
+            return [(image & mask) - offset, ((image >> 10) & mask) - offset, (image >> 20) - offset]
+        }
+    }
+}
+
+/// The largest per-atom Euclidean norm of a 3-per-atom array (forces, displacements).
+public func largestAtomNorm(_ values: [Double]) -> Double {
+    var largest = 0.0
+    for start in stride(from: 0, to: values.count, by: 3) {
+        let x = values[start], y = values[start + 1], z = values[start + 2]
+        largest = max(largest, (x * x + y * y + z * z).squareRoot())
+    }
+    return largest
+}

