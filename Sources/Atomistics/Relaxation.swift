@@ -70,6 +70,7 @@ extension Simulation {
                       progress: (Int, RelaxationResult) -> Void = { _, _ in }) throws
         -> (result: RelaxationResult, commands: [String])
     {
+        try tallyEnergy(true)
         var commands = Simulation.thermoCommands
         try lammps.commands(commands.joined(separator: "\n"))
         let firstStep = try lammps.global("ntimestep")

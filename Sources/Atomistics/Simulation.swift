@@ -40,6 +40,9 @@ public final class Simulation {
         try library.requireUsable()
         let arguments = ["-log", logFile?.path ?? "none", "-screen", "none"] + extraArguments
         lammps = try LAMMPS(arguments: arguments, library: library)
+        // lammps_scatter needs an atom map, which atomic styles only build if asked before the box
+        // exists; a map of the user's own choice in the input still takes precedence.
+        try lammps.command("atom_modify map yes")
         try Simulation.inFolder(of: input) { try lammps.file(input.path) }
         guard lammps.setting("box_exist") == 1, lammps.natoms > 0 else { throw InputError.noAtoms(path) }
     }
@@ -70,11 +73,54 @@ public final class Simulation {
     /// frozen atoms read zero).
     public func forces() throws -> [Double] { try lammps.gather("f", count: 3) }
 
-    /// Potential energy of the last evaluation.
+    /// Potential energy of the last evaluation (made with `evaluate` or `relax`).
     public func energy() throws -> Double { try lammps.thermo("pe") }
 
     /// Evaluates energy, forces and pressure at the current positions.
-    public func evaluate() throws { try lammps.command("run 0") }
+    public func evaluate() throws {
+        try tallyEnergy(true)
+        try lammps.command("run 0")
+    }
+
+    /// Forces at `positions` (3 per atom, atom-ID order) without the energy: the inner loop of
+    /// Hessian-vector products and finite differences.
+    public func forces(at positions: [Double]) throws -> [Double] {
+        try tallyEnergy(false)
+        try lammps.scatter("x", count: 3, values: positions)
+        // `run 0` re-initialises LAMMPS (12% of a 250-atom SNAP force call). A one-step run with
+        // `pre no` skips that and is exact as long as no command ran since the last evaluation.
+        let steady = lammps.commandCount == commandCountAfterEvaluation
+        try lammps.command(steady ? "run 1 pre no post no" : "run 0")
+        commandCountAfterEvaluation = lammps.commandCount
+        if steady { try requireStaticAtoms(at: positions) }
+        return try forces()
+    }
+    private var commandCountAfterEvaluation = -1
+
+    /// A one-step run moves atoms if the input integrates equations of motion (fix nve, nvt …),
+    /// which has no place in a study of minima: detect it rather than return shifted forces.
+    private func requireStaticAtoms(at positions: [Double]) throws {
+        let box = lammps.box()
+        let shift = minimumImage(zip(try lammps.gather("x", count: 3), positions).map { $0 - $1 }, in: box)
+        guard largestAtomNorm(shift) < 1e-9 else {
+            throw InputError.invalid("""
+                atoms moved during a force evaluation: the input \(input.path) integrates equations of motion \
+                (fix nve, nvt, npt, langevin, …). Remove time-integration fixes; relaxations and derivatives \
+                need a static potential energy surface.
+                """)
+        }
+    }
+
+    /// LAMMPS registers its `thermo_pe` compute at every run set-up, which switches on energy
+    /// tallying; SNAP then recomputes the full bispectrum just for the energy (~25% of a force
+    /// call). Force-only evaluations therefore remove that compute, and anything that needs
+    /// the energy restores it first.
+    func tallyEnergy(_ on: Bool) throws {
+        guard on != tallyingEnergy else { return }
+        try lammps.commands(on ? "compute thermo_pe all pe\nthermo_style one" : "thermo_style custom step\nuncompute thermo_pe")
+        tallyingEnergy = on
+    }
+    private var tallyingEnergy = true
 
     /// The diagonal pressure components (pxx, pyy, pzz) of the last evaluation, in LAMMPS pressure units.
     public func pressureDiagonal() throws -> [Double] {

@@ -54,3 +54,18 @@ public func largestAtomNorm(_ values: [Double]) -> Double {
     }
     return largest
 }
+
+/// Differences of positions (3 per atom) reduced to their minimum periodic image, for the
+/// restricted triclinic cell of LAMMPS (c along z, b in the xy plane), as LAMMPS's own
+/// `Domain::minimum_image` does.
+public func minimumImage(_ differences: [Double], in box: Box) -> [Double] {
+    let cell = box.cell
+    var result = differences
+    for start in stride(from: 0, to: result.count, by: 3) {
+        for axis in [2, 1, 0] where box.periodic[axis] {
+            let images = (result[start + axis] / cell[axis][axis]).rounded()
+            for k in 0..<3 { result[start + k] -= images * cell[axis][k] }
+        }
+    }
+    return result
+}

@@ -23,6 +23,9 @@ public struct Box: Equatable, Sendable {
 /// row-major: atom 1's `count` values, then atom 2's, …, identically on every MPI rank.
 public final class LAMMPS {
     public let library: Library
+    /// Commands, blocks and files run so far: lets callers tell whether LAMMPS's state may have
+    /// changed since a given moment (gather and scatter do not count).
+    public private(set) var commandCount = 0
     private var handle: UnsafeMutableRawPointer?
     private var api: API { library.api }
 
@@ -48,12 +51,14 @@ public final class LAMMPS {
 
     /// Runs one LAMMPS command.
     public func command(_ line: String) throws {
+        commandCount += 1
         _ = try withHandle { api.command($0, line) }
         try check(line)
     }
 
     /// Runs a block of commands, one per line (continuation `&` and comments allowed).
     public func commands(_ block: String) throws {
+        commandCount += 1
         try withHandle { api.commands_string($0, block) }
         try check(block)
     }
@@ -63,6 +68,7 @@ public final class LAMMPS {
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw LAMMPSError.invalidRequest("cannot read LAMMPS input file \(path)")
         }
+        commandCount += 1
         try withHandle { api.file($0, path) }
         try check("input file \(path)")
     }
@@ -144,7 +150,8 @@ public final class LAMMPS {
         return data
     }
 
-    /// Scatters doubles back to the atoms, e.g. new positions "x".
+    /// Scatters doubles back to the atoms, e.g. new positions "x". Needs an atom map: issue
+    /// `atom_modify map yes` before the simulation box is created.
     public func scatter(_ name: String, count: Int, values: [Double]) throws {
         guard values.count == natoms * count else {
             throw LAMMPSError.invalidRequest(
@@ -189,7 +196,8 @@ public final class LAMMPS {
         guard let handle, api.has_error(handle) != 0 else { return }
         var buffer = [CChar](repeating: 0, count: 4096)
         let kind = api.get_last_error_message(handle, &buffer, Int32(buffer.count))
-        let message = String(cString: buffer).trimmingCharacters(in: .whitespacesAndNewlines)
+        let message = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            .trimmingCharacters(in: .whitespacesAndNewlines)
         let shortContext = context().split(separator: "\n").prefix(3).joined(separator: " | ")
         throw LAMMPSError.lammps(message: message, context: shortContext, isAbort: kind == 2)
     }

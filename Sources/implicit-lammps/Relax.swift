@@ -22,8 +22,7 @@ struct Relax: ParsableCommand {
     var ftol: Double = 1e-6
     @Option(help: "LAMMPS min_style: cg, fire or sd.") var minStyle: MinimizerStyle = .cg
     @Option(help: "Output directory.") var out: String
-    @Option(parsing: .upToNextOption, help: "Extra LAMMPS command-line arguments, e.g. -sf omp.")
-    var lammpsArgs: [String] = []
+    @OptionGroup var lammpsOptions: LammpsOptions
 
     func validate() throws {
         guard ftol > 0, ftol.isFinite else { throw ValidationError("--ftol must be a positive number, got \(ftol)") }
@@ -35,7 +34,7 @@ struct Relax: ParsableCommand {
             try FileManager.default.createDirectory(at: outDirectory, withIntermediateDirectories: true)
             let simulation = try Simulation(input: input,
                                             logFile: outDirectory.appendingPathComponent("log.lammps"),
-                                            extraArguments: lammpsArgs)
+                                            extraArguments: lammpsOptions.arguments)
             try MPIEnvironment.check(lammpsSize: simulation.lammps.mpiSize)
             progress("relax: \(simulation.lammps.natoms) atoms from \(simulation.input.path), cell \(box.rawValue), "
                      + "\(minStyle.rawValue), ftol \(ftol), \(simulation.lammps.mpiSize) MPI rank(s)")
@@ -51,7 +50,7 @@ struct Relax: ParsableCommand {
             if simulation.isRoot {
                 try Files.write(ExtendedXYZ.format(structure, forces: forces, energy: result.energy),
                                 to: outDirectory.appendingPathComponent("relaxed.extxyz"))
-                try Files.write(replayScript(simulation.input, commands: commands),
+                try Files.write(replayScript(simulation.input, variables: lammpsOptions.variables, commands: commands),
                                 to: outDirectory.appendingPathComponent("relax.lammps"))
                 try Files.writeJSON(Summary(result: result, input: simulation.input.path,
                                             lammpsLibrary: simulation.lammps.library.path,
@@ -66,12 +65,14 @@ struct Relax: ParsableCommand {
         }
     }
 
-    private func replayScript(_ input: URL, commands: [String]) -> String {
+    private func replayScript(_ input: URL, variables: [(String, String)], commands: [String]) -> String {
         ([
             "# Replays `implicit-lammps relax` with the native LAMMPS executable. Run from the input's folder:",
             "#   cd \(input.deletingLastPathComponent().path) && lmp -in <this file>",
-            "include \(input.path)",
-        ] + commands).joined(separator: "\n") + "\n"
+        ]
+        // An index variable defined first wins over the input's own default, exactly like -var.
+        + variables.map { "variable \($0.0) index \($0.1)" }
+        + ["include \(input.path)"] + commands).joined(separator: "\n") + "\n"
     }
 }
 
