@@ -43,6 +43,14 @@ extension Structure {
             return [(image & mask) - offset, ((image >> 10) & mask) - offset, (image >> 20) - offset]
         }
     }
+
+    /// Packs image counts (3 per atom) the way `decodeImages` unpacks them.
+    public static func encodeImages(_ images: [Int32]) -> [Int32] {
+        stride(from: 0, to: images.count, by: 3).map { start in
+            let offset: Int32 = 512
+            return (images[start] + offset) | ((images[start + 1] + offset) << 10) | ((images[start + 2] + offset) << 20)
+        }
+    }
 }
 
 /// The largest per-atom Euclidean norm of a 3-per-atom array (forces, displacements).

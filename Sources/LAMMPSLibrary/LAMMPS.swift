@@ -73,6 +73,16 @@ public final class LAMMPS {
         try check("input file \(path)")
     }
 
+    /// A command line with LAMMPS's variables substituted (`${name}`, `$x`, `$(expr)`), as LAMMPS
+    /// itself would read it now.
+    public func expand(_ line: String) throws -> String {
+        let pointer = try withHandle { api.expand($0, line) }
+        try check("expand \(line)")
+        guard let pointer else { return line }
+        defer { api.free(pointer) }
+        return String(cString: pointer)
+    }
+
     // MARK: - Global state
 
     /// LAMMPS version as the date number, e.g. 20250722.
@@ -160,6 +170,18 @@ public final class LAMMPS {
         var data = values
         try data.withUnsafeMutableBytes { buffer in
             try withHandle { api.scatter($0, name, LMP.double, Int32(count), buffer.baseAddress) }
+        }
+        try check("scatter \(name)")
+    }
+
+    /// Scatters 32-bit integers back to the atoms, e.g. packed image flags "image".
+    public func scatterIntegers(_ name: String, count: Int = 1, values: [Int32]) throws {
+        guard values.count == natoms * count else {
+            throw LAMMPSError.invalidRequest("scatter \(name): expected \(natoms * count) integers, got \(values.count)")
+        }
+        var data = values
+        try data.withUnsafeMutableBytes { buffer in
+            try withHandle { api.scatter($0, name, LMP.int32, Int32(count), buffer.baseAddress) }
         }
         try check("scatter \(name)")
     }

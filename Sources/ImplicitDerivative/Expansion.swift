@@ -1,0 +1,178 @@
+import Atomistics
+import Foundation
+import LAMMPSLibrary
+
+/// The levels of the implicit Taylor expansion (main text II B).
+public enum ExpansionLevel: String, CaseIterable, Codable, Sendable {
+    /// Nothing relaxes: δU = δΘ·∇ΘU + δΘ H_c δΘ (H_c = ∇²ΘΘU = 0 for linear SNAP).
+    case c
+    /// Only the homogeneous strain relaxes.
+    case h
+    /// Only the atoms relax, at fixed cell.
+    case ih
+    /// Both, solved together: asymptotically exact for cell relaxations.
+    case hih = "h+ih"
+}
+
+/// Derivatives of the cell strain of a minimum with respect to Θ.
+public struct StrainDerivatives: Sendable {
+    public var generators: [[Double]]
+    /// ∂²U/∂Θ∂ε, N_D × n_strain.
+    public var mixed: Matrix
+    /// ∂²U/∂ε², n_strain × n_strain, at fixed scaled coordinates.
+    public var curvature: Matrix
+    /// The same with the internal relaxation of the atoms: ∂²U/∂ε² − (∂F/∂ε)ᵀ H⁻¹ (∂F/∂ε).
+    public var relaxedCurvature: Matrix
+    /// ∇Θ ε at the h level (eq. 30): n_strain × N_D.
+    public var homogeneous: Matrix
+    /// ∇Θ ε at the h+ih level: n_strain × N_D.
+    public var full: Matrix
+    /// ∇Θ X* at the h+ih level (positions relative to the cell, in its reference frame): 3N × N_D.
+    public var fullPositionDerivative: Matrix
+}
+
+/// Everything the implicit Taylor expansion needs at one minimum X*(Θ).
+public struct MinimumDerivatives: Sendable {
+    public var energy: Double
+    public var structure: Structure
+    public var theta: [Double]
+    /// ∇Θ U, N_D.
+    public var energyGradient: [Double]
+    /// ∇Θ X* at fixed cell (ih level), 3N × N_D.
+    public var positionDerivative: PositionDerivative
+    public var cell: CellRelaxation
+    public var strain: StrainDerivatives?
+    /// H_ζ of δU = δΘ·∇ΘU + δΘ H_ζ δΘᵀ (supplement eq. 35, 36), N_D × N_D each.
+    public var curvatures: [ExpansionLevel: Matrix]
+
+    public var volume: Double { structure.box.volume }
+
+    /// Computes the derivatives at the current (relaxed) state of `system`.
+    public static func compute(_ system: SNAPSystem, cell: CellRelaxation, settings: DerivativeSettings,
+                               progress: (String) -> Void = { _ in }) throws -> MinimumDerivatives {
+        let simulation = system.simulation
+        let box = simulation.lammps.box()
+        if cell != .fixed, box.xy != 0 || box.xz != 0 || box.yz != 0 {
+            throw InputError.invalid("strain derivatives need an orthogonal cell; this one is triclinic")
+        }
+        try simulation.evaluate()
+        let energy = try simulation.energy()
+        let gradient = try system.energyGradient()
+        let mixedHessian = try system.mixedHessian()
+        let generators = StrainResponse.generators(for: cell)
+        let strainMixed = generators.isEmpty ? nil : try system.strainMixedDerivative(generators: generators)
+        let hessian = try Hessian(simulation: simulation)
+        progress("derivative: \(system.atomCount) atoms, \(hessian.degreesOfFreedom.mobileCount) mobile components, "
+                 + "\(system.parameterCount) parameters, method \(settings.method.rawValue)")
+        let derivative = try ImplicitDifferentiation.positionDerivative(system, hessian: hessian, mixedHessian: mixedHessian,
+                                                                        settings: settings, progress: progress)
+        let d = derivative.matrix
+        let ih = scaled(mixedHessian.multiplied(by: d, transposingSelf: true), by: 0.5)
+        var curvatures: [ExpansionLevel: Matrix] = [
+            .c: Matrix(rows: system.parameterCount, columns: system.parameterCount), .ih: ih,
+        ]
+        var strain: StrainDerivatives?
+        if let strainMixed {
+            let response = try StrainResponse.measure(hessian, generators: generators)
+            strain = try strainDerivatives(response, mixed: strainMixed, positionDerivative: d, hessian: hessian,
+                                           settings: settings)
+            curvatures[.h] = scaled(strainMixed.multiplied(by: strain!.homogeneous), by: 0.5)
+            curvatures[.hih] = scaled(
+                add(mixedHessian.multiplied(by: strain!.fullPositionDerivative, transposingSelf: true),
+                    strainMixed.multiplied(by: strain!.full)), by: 0.5)
+        } else {
+            curvatures[.h] = curvatures[.c]
+            curvatures[.hih] = ih
+        }
+        let structure = try simulation.structure()
+        return MinimumDerivatives(energy: energy, structure: structure, theta: system.potential.theta,
+                                  energyGradient: gradient, positionDerivative: derivative, cell: cell,
+                                  strain: strain, curvatures: curvatures)
+    }
+
+    /// Solves the coupled system of eq. 5 for positions and strain:
+    ///   H dX − g dε = −∇²XΘ U,   −gᵀ dX + ∂²U/∂ε² dε = −∇²εΘ U,   g = ∂F/∂ε,
+    /// as dX = D + w dε with w = H⁻¹ g and (∂²U/∂ε² − gᵀ w) dε = gᵀ D − ∇²εΘ U.
+    /// Eq. 33 of the paper drops gᵀ w (the atoms' relaxation under strain); keeping it makes
+    /// the h+ih level asymptotically exact.
+    private static func strainDerivatives(_ response: StrainResponse, mixed: Matrix, positionDerivative d: Matrix,
+                                          hessian: Hessian, settings: DerivativeSettings) throws -> StrainDerivatives {
+        let g = response.forceDerivative
+        let w = try ImplicitDifferentiation.solve(hessian, g, settings: settings).x
+        try hessian.restoreMinimum()
+        let relaxed = response.curvature - g.multiplied(by: w, transposingSelf: true)
+        let homogeneous = try LinearAlgebra.solveSymmetric(response.curvature, scaled(mixed.transposed, by: -1))
+        let full = try LinearAlgebra.solveSymmetric(relaxed, g.multiplied(by: d, transposingSelf: true) - mixed.transposed)
+        let fullPositions = add(d, w.multiplied(by: full))
+        return StrainDerivatives(generators: response.generators, mixed: mixed, curvature: response.curvature,
+                                 relaxedCurvature: relaxed, homogeneous: homogeneous, full: full,
+                                 fullPositionDerivative: fullPositions)
+    }
+}
+
+// MARK: - Predictions
+
+/// What one expansion level predicts for a parameter change δΘ.
+public struct Prediction: Codable, Sendable {
+    public var level: ExpansionLevel
+    public var energy: Double
+    public var energyChange: Double
+    public var volume: Double
+    /// Strain per generator (iso: one number).
+    public var strain: [Double]
+    /// Predicted unwrapped positions, 3 per atom.
+    public var positions: [Double]
+}
+
+extension MinimumDerivatives {
+    /// Predictions of every level for Θ + δΘ (eq. 6, 7, 35–37).
+    public func predict(_ deltaTheta: [Double]) -> [Prediction] {
+        precondition(deltaTheta.count == theta.count)
+        let delta = Matrix(rows: theta.count, columns: 1, storage: deltaTheta)
+        let linear = zip(energyGradient, deltaTheta).reduce(0) { $0 + $1.0 * $1.1 }
+        let reference = structure.unwrappedPositions
+        return ExpansionLevel.allCases.map { level in
+            let curvature = curvatures[level]!
+            let quadratic = delta.multiplied(by: curvature.multiplied(by: delta), transposingSelf: true)[0, 0]
+            var positions = reference
+            if level == .ih {
+                positions = add(reference, positionDerivative.matrix.multiplied(by: delta).storage)
+            }
+            var strainValues = [Double](repeating: 0, count: strain?.generators.count ?? 0)
+            if let strain, level == .h || level == .hih {
+                let derivative = level == .h ? strain.homogeneous : strain.full
+                strainValues = derivative.multiplied(by: delta).storage
+                if level == .hih { positions = add(reference, strain.fullPositionDerivative.multiplied(by: delta).storage) }
+                positions = scaledAboutCenter(positions, strain: strainValues, generators: strain.generators)
+            }
+            let scales = axisScales(strainValues, generators: strain?.generators ?? [])
+            return Prediction(level: level, energy: energy + linear + quadratic, energyChange: linear + quadratic,
+                              volume: volume * scales.reduce(1, *), strain: strainValues, positions: positions)
+        }
+    }
+
+    private func axisScales(_ strain: [Double], generators: [[Double]]) -> [Double] {
+        (0..<3).map { axis in 1 + zip(strain, generators).reduce(0) { $0 + $1.0 * $1.1[axis] } }
+    }
+
+    /// Homogeneous deformation about the box center, as `fix box/relax` applies it.
+    private func scaledAboutCenter(_ positions: [Double], strain: [Double], generators: [[Double]]) -> [Double] {
+        let scales = axisScales(strain, generators: generators)
+        let box = structure.box
+        return positions.enumerated().map { index, value in
+            let axis = index % 3
+            let center = (box.low[axis] + box.high[axis]) / 2
+            return center + scales[axis] * (value - center)
+        }
+    }
+}
+
+func scaled(_ m: Matrix, by factor: Double) -> Matrix {
+    Matrix(rows: m.rows, columns: m.columns, storage: m.storage.map { $0 * factor })
+}
+
+func add(_ a: Matrix, _ b: Matrix) -> Matrix {
+    Matrix(rows: a.rows, columns: a.columns, storage: zip(a.storage, b.storage).map { $0 + $1 })
+}
+
+func add(_ a: [Double], _ b: [Double]) -> [Double] { zip(a, b).map { $0 + $1 } }

@@ -1,0 +1,78 @@
+import Foundation
+
+/// Solves H X = B for many right-hand sides at once with one shared Krylov basis, H symmetric
+/// positive definite on the projected space and available only through products H·v.
+///
+/// All right-hand sides start the basis; each sweep adds the residuals of the columns that have
+/// not converged, orthonormalized against the basis and deflated by an SVD (directions already
+/// spanned are dropped), then solves the Galerkin system (Vᵀ H V) Y = Vᵀ B with LAPACK. Because
+/// H·V is stored, residuals cost no extra products. The mixed-Hessian rows of a SNAP potential
+/// are strongly correlated, so the shared basis needs far fewer products than one solve per row.
+/// Memory: two n × basis matrices, i.e. O(N · N_D).
+public struct KrylovSolver {
+    /// Relative residual ‖B_j − H X_j‖ / ‖B_j‖ each column must reach.
+    public var tolerance = 1e-6
+    /// Most basis vectors (products) before giving up.
+    public var maximumBasis = 4000
+
+    public init(tolerance: Double = 1e-6) { self.tolerance = tolerance }
+
+    public struct Solution {
+        public var x: Matrix
+        public var relativeResiduals: [Double]
+        public var products: Int
+        public var converged: Bool { relativeResiduals.allSatisfy { $0.isFinite } }
+    }
+
+    /// - Parameter apply: H·v (already projected onto the space where H is invertible).
+    public func solve(_ b: Matrix, apply: ([Double]) throws -> [Double]) throws -> Solution {
+        let norms = (0..<b.columns).map { b.column($0).reduce(0) { $0 + $1 * $1 }.squareRoot() }
+        let largest = norms.max() ?? 0
+        var basis = Matrix(rows: b.rows, columns: 0)
+        var image = Matrix(rows: b.rows, columns: 0)
+        var x = Matrix(rows: b.rows, columns: b.columns)
+        var residualNorms = norms
+        var candidates = b
+        while true {
+            let block = try orthonormalized(candidates, against: basis, dropBelow: 1e-3 * tolerance * largest)
+            if block.columns == 0 { break }
+            var products = Matrix(rows: b.rows, columns: block.columns)
+            for j in 0..<block.columns { products.setColumn(j, try apply(block.column(j))) }
+            basis = basis.appending(columnsOf: block)
+            image = image.appending(columnsOf: products)
+
+            // Galerkin: (Vᵀ H V) Y = Vᵀ B, then R = B − (H V) Y without further products.
+            var projected = basis.multiplied(by: image, transposingSelf: true)
+            symmetrize(&projected)
+            let y = try LinearAlgebra.solveSymmetric(projected, basis.multiplied(by: b, transposingSelf: true))
+            x = basis.multiplied(by: y)
+            let residual = b - image.multiplied(by: y)
+            residualNorms = (0..<b.columns).map { residual.column($0).reduce(0) { $0 + $1 * $1 }.squareRoot() }
+            let open = (0..<b.columns).filter { norms[$0] > 0 && residualNorms[$0] > tolerance * norms[$0] }
+            if open.isEmpty || basis.columns >= maximumBasis { break }
+            candidates = Matrix(columns: open.map { residual.column($0) }, rows: b.rows)
+        }
+        let relative = zip(residualNorms, norms).map { $1 > 0 ? $0 / $1 : 0 }
+        return Solution(x: x, relativeResiduals: relative, products: basis.columns)
+    }
+
+    /// An orthonormal basis of the part of `candidates` outside span(`basis`), two passes of
+    /// block Gram-Schmidt then an SVD that drops directions with singular value below `dropBelow`.
+    private func orthonormalized(_ candidates: Matrix, against basis: Matrix, dropBelow: Double) throws -> Matrix {
+        var w = candidates
+        if basis.columns > 0 {
+            for _ in 0..<2 { w = w - basis.multiplied(by: basis.multiplied(by: w, transposingSelf: true)) }
+        }
+        let (u, singularValues) = try LinearAlgebra.leftSingularVectors(w)
+        let kept = singularValues.prefix { $0 > dropBelow }.count
+        return Matrix(rows: w.rows, columns: kept, storage: Array(u.storage.prefix(w.rows * kept)))
+    }
+
+    private func symmetrize(_ m: inout Matrix) {
+        for i in 0..<m.rows { for j in 0..<i {
+            let mean = (m[i, j] + m[j, i]) / 2
+            m[i, j] = mean
+            m[j, i] = mean
+        } }
+    }
+}

@@ -1,0 +1,212 @@
+import Atomistics
+import Foundation
+import LAMMPSLibrary
+
+/// How ∇Θ X* is computed.
+public enum DerivativeMethod: String, CaseIterable, Codable, Sendable {
+    /// The paper's constrained minimization in LAMMPS (eq. 15, 16, 39).
+    case energy
+    /// Hessian-vector products from force differences, shared block-Krylov solve.
+    case sparse
+    /// Finite-difference Hessian and a LAPACK solve.
+    case dense
+}
+
+public struct DerivativeSettings: Codable, Sendable {
+    public var method: DerivativeMethod = .sparse
+    /// energy: minimizer and bias scale α0 of eq. 39.
+    public var minStyle: MinimizerStyle = .cg
+    public var alpha0: Double = 1e-4
+    /// sparse: relative residual of each solve.
+    public var tolerance: Double = 1e-6
+    /// dense: only atoms within `radius` of `center` move (all atoms when nil).
+    public var center: [Double]?
+    public var radius: Double?
+
+    public init(method: DerivativeMethod = .sparse) { self.method = method }
+}
+
+/// ∇Θ X*, 3N × N_D (column l = ∂X*/∂Θ_l, atoms by ID), with how it was obtained.
+public struct PositionDerivative: Sendable {
+    public var matrix: Matrix
+    /// Per parameter: relative residual (sparse, dense) or final biased force / (α max|b|) (energy).
+    public var residuals: [Double]
+    /// Per parameter: minimizer iterations (energy), else 0.
+    public var iterations: [Int]
+    public var forceEvaluations: Int
+    public var seconds: Double
+}
+
+public enum ImplicitDifferentiation {
+    /// Solves H · ∇Θ X* = −∇²ΘX U (eq. 5/22, translations projected out, held atoms fixed).
+    public static func positionDerivative(_ system: SNAPSystem, hessian: Hessian, mixedHessian: Matrix,
+                                          settings: DerivativeSettings,
+                                          progress: (String) -> Void = { _ in }) throws -> PositionDerivative {
+        let start = Date()
+        let evaluationsBefore = hessian.forceEvaluations
+        let rhs = hessian.degreesOfFreedom.project(negated(mixedHessian))
+        var result: PositionDerivative
+        switch settings.method {
+        case .energy:
+            result = try EnergyMethod(settings: settings).solve(system, hessian: hessian, mixedHessian: mixedHessian,
+                                                                progress: progress)
+        case .sparse, .dense:
+            let (x, residuals, evaluations) = try solve(hessian, rhs, settings: settings)
+            result = PositionDerivative(matrix: x, residuals: residuals,
+                                        iterations: Array(repeating: 0, count: rhs.columns),
+                                        forceEvaluations: evaluations, seconds: 0)
+        }
+        try hessian.restoreMinimum()
+        // The energy method counts minimizer iterations; the others count force evaluations.
+        if settings.method != .energy { result.forceEvaluations = hessian.forceEvaluations - evaluationsBefore }
+        result.seconds = Date().timeIntervalSince(start)
+        return result
+    }
+
+    /// H X = B for any number of right-hand sides (columns of B), forward or adjoint: the one
+    /// linear solve the expansions and the inverse loop use. Returns the residuals of each column.
+    public static func solve(_ hessian: Hessian, _ b: Matrix, settings: DerivativeSettings) throws
+        -> (x: Matrix, relativeResiduals: [Double], forceEvaluations: Int)
+    {
+        let before = hessian.forceEvaluations
+        let rhs = hessian.degreesOfFreedom.project(b)
+        switch settings.method {
+        case .sparse, .energy:
+            let solution = try KrylovSolver(tolerance: settings.tolerance).solve(rhs) { try hessian.apply($0) }
+            return (solution.x, solution.relativeResiduals, hessian.forceEvaluations - before)
+        case .dense:
+            let (x, residuals) = try DenseSolver(settings: settings).solve(hessian, rhs)
+            return (x, residuals, hessian.forceEvaluations - before)
+        }
+    }
+
+    static func negated(_ m: Matrix) -> Matrix {
+        Matrix(rows: m.rows, columns: m.columns, storage: m.storage.map { -$0 })
+    }
+}
+
+/// Dense finite-difference Hessian over the moving components and a LAPACK solve; rigid
+/// translations are removed exactly by constraints (a bordered symmetric system), not by
+/// adding arbitrary constants to the Hessian.
+struct DenseSolver {
+    var settings: DerivativeSettings
+
+    func solve(_ hessian: Hessian, _ b: Matrix) throws -> (Matrix, [Double]) {
+        let dofs = hessian.degreesOfFreedom
+        var components = (0..<dofs.mobile.count).filter { dofs.mobile[$0] }
+        var axes = dofs.translationAxes
+        if let center = settings.center, let radius = settings.radius {
+            let positions = hessian.minimum.unwrappedPositions
+            let near = minimumImage((0..<positions.count).map { positions[$0] - center[$0 % 3] }, in: hessian.minimum.box)
+            components = components.filter { index in
+                let atom = index / 3
+                let d = near[3 * atom..<3 * atom + 3].reduce(0) { $0 + $1 * $1 }
+                return d <= radius * radius
+            }
+            axes = []  // atoms outside the region hold the rest in place: no zero modes remain
+        }
+        let h = try hessian.dense(components: components)
+        let n = components.count, m = axes.count
+        var bordered = Matrix(rows: n + m, columns: n + m)
+        for j in 0..<n { for i in 0..<n { bordered[i, j] = h[i, j] } }
+        for (c, axis) in axes.enumerated() {
+            for (i, component) in components.enumerated() where component % 3 == axis {
+                bordered[i, n + c] = 1
+                bordered[n + c, i] = 1
+            }
+        }
+        var rhs = Matrix(rows: n + m, columns: b.columns)
+        for j in 0..<b.columns { for (i, component) in components.enumerated() { rhs[i, j] = b[component, j] } }
+        let y = try LinearAlgebra.solveSymmetric(bordered, rhs)
+        var x = Matrix(rows: b.rows, columns: b.columns)
+        for j in 0..<b.columns { for (i, component) in components.enumerated() { x[component, j] = y[i, j] } }
+        // Residuals of the restricted system (exact solve: round-off level).
+        let residuals = (0..<b.columns).map { j -> Double in
+            var r = 0.0, norm = 0.0
+            for i in 0..<n {
+                var hx = 0.0
+                for k in 0..<n { hx += h[i, k] * y[k, j] }
+                for c in 0..<m where components[i] % 3 == axes[c] { hx += y[n + c, j] }
+                r += (rhs[i, j] - hx) * (rhs[i, j] - hx)
+                norm += rhs[i, j] * rhs[i, j]
+            }
+            return norm > 0 ? (r / norm).squareRoot() : 0
+        }
+        return (x, residuals)
+    }
+}
+
+/// The paper's constrained minimization (methods IV A, supplement 3 B): for each parameter l,
+/// minimize U(X) + α_l b_l·(X − X*) in LAMMPS with `fix addforce`, b_l = [∇²ΘX U]_l, and take
+/// (X_l − X*)/α_l, with α_l = α0 / max|b_l| (eq. 39).
+struct EnergyMethod {
+    var settings: DerivativeSettings
+
+    func solve(_ system: SNAPSystem, hessian: Hessian, mixedHessian: Matrix,
+               progress: (String) -> Void) throws -> PositionDerivative {
+        let lammps = system.lammps
+        let dofs = hessian.degreesOfFreedom
+        let reference = hessian.minimum.unwrappedPositions
+        try system.simulation.evaluate()  // minimizers need LAMMPS's energy tallying back
+        // The bias energy makes the minimizer's line search consistent with the added forces.
+        try lammps.commands("""
+            fix ilmp_bias_data all property/atom d_ilmp_bx d_ilmp_by d_ilmp_bz d_ilmp_x0 d_ilmp_y0 d_ilmp_z0
+            compute ilmp_unwrapped all property/atom xu yu zu
+            variable ilmp_fx atom -d_ilmp_bx
+            variable ilmp_fy atom -d_ilmp_by
+            variable ilmp_fz atom -d_ilmp_bz
+            variable ilmp_bias_energy atom "d_ilmp_bx*(c_ilmp_unwrapped[1]-d_ilmp_x0) + d_ilmp_by*(c_ilmp_unwrapped[2]-d_ilmp_y0) + d_ilmp_bz*(c_ilmp_unwrapped[3]-d_ilmp_z0)"
+            """)
+        for (axis, name) in ["x", "y", "z"].enumerated() {
+            try lammps.scatter("d_ilmp_\(name)0", count: 1, values: stride(from: axis, to: reference.count, by: 3).map { reference[$0] })
+        }
+        try lammps.commands("""
+            fix ilmp_bias all addforce v_ilmp_fx v_ilmp_fy v_ilmp_fz energy v_ilmp_bias_energy
+            fix_modify ilmp_bias energy yes
+            thermo_style custom step pe fmax
+            thermo 1000
+            min_style \(settings.minStyle.rawValue)
+            min_modify norm max
+            """)
+        defer {
+            try? lammps.commands("""
+                unfix ilmp_bias
+                unfix ilmp_bias_data
+                uncompute ilmp_unwrapped
+                """)
+        }
+        // Relative accuracy 1e-6 of the displacement: the residual force must be 1e-6 of α max|b| = α0.
+        let ftol = settings.alpha0 * 1e-6
+        var derivative = Matrix(rows: mixedHessian.rows, columns: mixedHessian.columns)
+        var residuals: [Double] = [], iterations: [Int] = [], evaluations = 0
+        for l in 0..<mixedHessian.columns {
+            let b = dofs.project(mixedHessian.column(l))
+            let largest = b.map(abs).max() ?? 0
+            guard largest > 0 else {
+                residuals.append(0)
+                iterations.append(0)
+                continue
+            }
+            let alpha = settings.alpha0 / largest
+            for (axis, name) in ["x", "y", "z"].enumerated() {
+                try lammps.scatter("d_ilmp_b\(name)", count: 1,
+                                   values: stride(from: axis, to: b.count, by: 3).map { alpha * b[$0] })
+            }
+            try hessian.restoreMinimum()
+            let firstStep = try lammps.global("ntimestep")
+            try lammps.command("minimize 0.0 \(ftol) 20000 200000")
+            let steps = Int(try lammps.global("ntimestep") - firstStep)
+            let displaced = try system.simulation.structure().unwrappedPositions
+            derivative.setColumn(l, dofs.project(zip(displaced, reference).map { ($0 - $1) / alpha }))
+            let finalForce = largestAtomNorm(try system.simulation.forces())
+            residuals.append(finalForce / settings.alpha0)
+            iterations.append(steps)
+            evaluations += steps
+            if (l + 1) % 10 == 0 || l + 1 == mixedHessian.columns {
+                progress("  energy method: parameter \(l + 1)/\(mixedHessian.columns), \(steps) iterations")
+            }
+        }
+        return PositionDerivative(matrix: derivative, residuals: residuals, iterations: iterations,
+                                  forceEvaluations: evaluations, seconds: 0)
+    }
+}
