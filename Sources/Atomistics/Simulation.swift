@@ -69,6 +69,18 @@ public final class Simulation {
                   masses: lammps.masses())
     }
 
+    /// Puts the cell, the positions and the image flags back exactly as in `structure` (e.g. the
+    /// minimum before a finite difference, a strain or a re-relaxation).
+    public func restore(_ structure: Structure) throws {
+        let box = structure.box
+        var command = "change_box all x final \(box.low[0]) \(box.high[0]) y final \(box.low[1]) \(box.high[1]) "
+            + "z final \(box.low[2]) \(box.high[2])"
+        if lammps.setting("triclinic") == 1 { command += " xy final \(box.xy) xz final \(box.xz) yz final \(box.yz)" }
+        if lammps.box() != box { try lammps.command(command + " units box") }
+        try lammps.scatter("x", count: 3, values: structure.positions)
+        try lammps.scatterIntegers("image", values: Structure.encodeImages(structure.images))
+    }
+
     /// Forces after the last energy evaluation, 3 per atom in atom-ID order (fixes applied, so
     /// frozen atoms read zero).
     public func forces() throws -> [Double] { try lammps.gather("f", count: 3) }

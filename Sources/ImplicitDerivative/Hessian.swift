@@ -65,10 +65,7 @@ public final class Hessian {
     }
 
     /// Puts the atoms back exactly at X*, images included.
-    public func restoreMinimum() throws {
-        try simulation.lammps.scatter("x", count: 3, values: minimum.positions)
-        try simulation.lammps.scatterIntegers("image", values: Structure.encodeImages(minimum.images))
-    }
+    public func restoreMinimum() throws { try simulation.restore(minimum) }
 
     /// H v with H = ∇²U restricted to the mobile components and projected: one force evaluation.
     public func apply(_ vector: [Double]) throws -> [Double] {
@@ -149,8 +146,6 @@ public struct StrainResponse: Sendable {
                 -(0..<3).reduce(0.0) { $0 + generator[$1] * pressure[$1] * volume / nktv2p / scales[$1] }
             }
             let forces = try simulation.forces()
-            try lammps.command("change_box all x final \(box.low[0]) \(box.high[0]) y final \(box.low[1]) \(box.high[1]) "
-                               + "z final \(box.low[2]) \(box.high[2]) units box")
             try hessian.restoreMinimum()
             return (dU, forces)
         }

@@ -56,8 +56,7 @@ final class FiniteDifferenceTruth {
                 var perturbed = theta
                 perturbed[l] += sign * h
                 try system.use(system.potential.with(theta: perturbed), writingTo: file)
-                try simulation.lammps.scatter("x", count: 3, values: minimum.positions)
-                try simulation.lammps.scatterIntegers("image", values: Structure.encodeImages(minimum.images))
+                try simulation.restore(minimum)
                 try simulation.relax(RelaxationSettings(ftol: 1e-11))
                 columns.append(try simulation.structure().unwrappedPositions)
             }
@@ -70,8 +69,7 @@ final class FiniteDifferenceTruth {
             result.setColumn(l, column)
         }
         try system.use(original, writingTo: file)
-        try simulation.lammps.scatter("x", count: 3, values: minimum.positions)
-        try simulation.lammps.scatterIntegers("image", values: Structure.encodeImages(minimum.images))
+        try simulation.restore(minimum)
         derivative = result
         seconds = Date().timeIntervalSince(start)
     }
