@@ -37,6 +37,6 @@ let package = Package(
         .testTarget(name: "AtomisticsTests", dependencies: ["Atomistics", "LAMMPSLibrary"]),
         .testTarget(name: "PotentialsTests", dependencies: ["Potentials"]),
         .testTarget(name: "ImplicitDerivativeTests", dependencies: ["ImplicitDerivative", "Atomistics", "Potentials"]),
-        .testTarget(name: "CommandLineTests"),
+        .testTarget(name: "CommandLineTests", dependencies: ["Potentials"]),
     ]
 )

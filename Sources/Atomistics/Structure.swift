@@ -13,6 +13,10 @@ public struct Structure: Sendable {
 
     public var count: Int { types.count }
 
+    public init(box: Box, positions: [Double], images: [Int32], types: [Int32], masses: [Double]) {
+        (self.box, self.positions, self.images, self.types, self.masses) = (box, positions, images, types, masses)
+    }
+
     /// Positions continued across periodic boundaries, so that differences between two
     /// snapshots are true displacements.
     public var unwrappedPositions: [Double] {

@@ -41,6 +41,8 @@ public struct MinimumDerivatives: Sendable {
     /// ∇Θ X* at fixed cell (ih level), 3N × N_D.
     public var positionDerivative: PositionDerivative
     public var cell: CellRelaxation
+    /// Axes along which a rigid translation is a zero mode (no atom held along it).
+    public var translationAxes: [Int]
     public var strain: StrainDerivatives?
     /// H_ζ of δU = δΘ·∇ΘU + δΘ H_ζ δΘᵀ (supplement eq. 35, 36), N_D × N_D each.
     public var curvatures: [ExpansionLevel: Matrix]
@@ -87,6 +89,7 @@ public struct MinimumDerivatives: Sendable {
         let structure = try simulation.structure()
         return MinimumDerivatives(energy: energy, structure: structure, theta: system.potential.theta,
                                   energyGradient: gradient, positionDerivative: derivative, cell: cell,
+                                  translationAxes: hessian.degreesOfFreedom.translationAxes,
                                   strain: strain, curvatures: curvatures)
     }
 
@@ -135,7 +138,8 @@ extension MinimumDerivatives {
             let curvature = curvatures[level]!
             let quadratic = delta.multiplied(by: curvature.multiplied(by: delta), transposingSelf: true)[0, 0]
             var positions = reference
-            if level == .ih {
+            // Without strain degrees of freedom h+ih is ih, and h is c.
+            if level == .ih || (level == .hih && strain == nil) {
                 positions = add(reference, positionDerivative.matrix.multiplied(by: delta).storage)
             }
             var strainValues = [Double](repeating: 0, count: strain?.generators.count ?? 0)
@@ -176,3 +180,23 @@ func add(_ a: Matrix, _ b: Matrix) -> Matrix {
 }
 
 func add(_ a: [Double], _ b: [Double]) -> [Double] { zip(a, b).map { $0 + $1 } }
+
+extension MinimumDerivatives {
+    /// Supplement eq. 40: ‖δX_true − δX_pred‖ / ‖δX_true‖ for displacements from X*, with
+    /// rigid translations along the zero-mode axes removed from both.
+    public func relativePositionError(predicted: [Double], truth: [Double]) -> Double {
+        let reference = structure.unwrappedPositions
+        func displacement(_ positions: [Double]) -> [Double] {
+            var result = zip(positions, reference).map { $0 - $1 }
+            for axis in translationAxes {
+                let mean = stride(from: axis, to: result.count, by: 3).reduce(0) { $0 + result[$1] } / Double(result.count / 3)
+                for index in stride(from: axis, to: result.count, by: 3) { result[index] -= mean }
+            }
+            return result
+        }
+        let trueChange = displacement(truth), predictedChange = displacement(predicted)
+        let norm = trueChange.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        let error = zip(trueChange, predictedChange).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot()
+        return norm > 0 ? error / norm : error
+    }
+}

@@ -11,11 +11,11 @@ import Foundation
 /// Memory: two n × basis matrices, i.e. O(N · N_D).
 public struct KrylovSolver {
     /// Relative residual ‖B_j − H X_j‖ / ‖B_j‖ each column must reach.
-    public var tolerance = 1e-6
+    public var tolerance = 1e-5
     /// Most basis vectors (products) before giving up.
     public var maximumBasis = 4000
 
-    public init(tolerance: Double = 1e-6) { self.tolerance = tolerance }
+    public init(tolerance: Double = 1e-5) { self.tolerance = tolerance }
 
     public struct Solution {
         public var x: Matrix

@@ -15,7 +15,8 @@ struct API {
     let mpi_finalize: @convention(c) () -> Void
     let file: @convention(c) (Handle?, CString?) -> Void
     let command: @convention(c) (Handle?, CString?) -> UnsafeMutablePointer<CChar>?
-    let expand: @convention(c) (Handle?, CString?) -> UnsafeMutablePointer<CChar>?
+    /// Newer than the rest (LAMMPS 2023): optional, so older libraries still load and report.
+    let expand: (@convention(c) (Handle?, CString?) -> UnsafeMutablePointer<CChar>?)?
     let commands_string: @convention(c) (Handle?, CString?) -> Void
     let get_natoms: @convention(c) (Handle?) -> Double
     let get_thermo: @convention(c) (Handle?, CString?) -> Double
@@ -52,7 +53,7 @@ struct API {
         mpi_finalize = try symbol("lammps_mpi_finalize")
         file = try symbol("lammps_file")
         command = try symbol("lammps_command")
-        expand = try symbol("lammps_expand")
+        expand = try? symbol("lammps_expand")
         commands_string = try symbol("lammps_commands_string")
         get_natoms = try symbol("lammps_get_natoms")
         get_thermo = try symbol("lammps_get_thermo")

@@ -8,6 +8,11 @@ public struct Box: Equatable, Sendable {
     public var xy: Double, yz: Double, xz: Double
     public var periodic: [Bool]
 
+    public init(low: [Double], high: [Double], xy: Double = 0, yz: Double = 0, xz: Double = 0,
+                periodic: [Bool] = [true, true, true]) {
+        (self.low, self.high, self.xy, self.yz, self.xz, self.periodic) = (low, high, xy, yz, xz, periodic)
+    }
+
     /// Rows are the cell vectors a, b, c.
     public var cell: [[Double]] {
         let l = (0..<3).map { high[$0] - low[$0] }
@@ -76,7 +81,10 @@ public final class LAMMPS {
     /// A command line with LAMMPS's variables substituted (`${name}`, `$x`, `$(expr)`), as LAMMPS
     /// itself would read it now.
     public func expand(_ line: String) throws -> String {
-        let pointer = try withHandle { api.expand($0, line) }
+        guard let expand = api.expand else {
+            throw LAMMPSError.missingSymbol(name: "lammps_expand", path: library.path)
+        }
+        let pointer = try withHandle { expand($0, line) }
         try check("expand \(line)")
         guard let pointer else { return line }
         defer { api.free(pointer) }
