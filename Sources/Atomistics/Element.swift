@@ -14,6 +14,12 @@ enum Element {
         Pa 231.04 U 238.03 Np 237.05 Pu 244.06
         """.split(whereSeparator: \.isWhitespace).pairs().map { (String($0), Double($1)!) }
 
+    /// Atomic number (the table is in order of Z).
+    static func atomicNumber(of symbol: String) -> Int? { table.firstIndex { $0.symbol == symbol }.map { $0 + 1 } }
+
+    /// Standard atomic mass of a chemical symbol.
+    static func mass(of symbol: String) -> Double? { table.first { $0.symbol == symbol }?.mass }
+
     /// The element whose standard mass is within 0.05 u of `mass`, if exactly one is.
     static func symbol(forMass mass: Double) -> String? {
         let matches = table.filter { abs($0.mass - mass) < 0.05 }

@@ -59,7 +59,7 @@ public struct RelaxationResult: Codable, Sendable {
 
 extension Simulation {
     /// The thermo output written to LAMMPS's log during relaxations.
-    static let thermoCommands = ["thermo_style custom step pe press vol fmax fnorm", "thermo 50"]
+    static let thermoCommands = ["thermo_style custom step pe press vol fmax fnorm", "thermo 50", "thermo_modify flush yes"]
 
     /// Relaxes positions (and the cell, if asked) with LAMMPS's minimizer until the largest
     /// per-atom force is below `ftol` and, for cell relaxations, the cell residual |P|·V is too.

@@ -40,7 +40,12 @@ public final class SNAPSystem {
     /// Makes LAMMPS use `coefficients` (written to `file`) for the SNAP part of the potential.
     public func use(_ coefficients: SNAPCoefficients, writingTo file: URL) throws {
         try coefficients.write(to: file)
-        potential.coefficients = coefficients
+        try use(coefficientsAt: file)
+    }
+
+    /// Makes LAMMPS use the coefficient file `file` (same elements and hyperparameters).
+    public func use(coefficientsAt file: URL) throws {
+        potential.coefficients = try SNAPCoefficients(contentsOf: file)
         potential.coefficientFile = file
         try reissuePairCoeff()
     }

@@ -14,7 +14,7 @@ struct Derivative: ParsableCommand {
             energy_curvature.npy, positions.npy, types.npy, theta.npy, minimum.json, summary.json and log.lammps.
             """)
 
-    @Option(help: "LAMMPS input that defines the system and its SNAP potential.") var input: String
+    @OptionGroup var system: SystemOptions
     @OptionGroup var potential: PotentialOptions
     @OptionGroup var minimum: MinimumOptions
     @Option(help: "Output directory.") var out: String
@@ -25,6 +25,7 @@ struct Derivative: ParsableCommand {
             let outDirectory = URL(fileURLWithPath: out).standardizedFileURL
             try FileManager.default.createDirectory(at: outDirectory, withIntermediateDirectories: true)
             let started = Date()
+            let input = try self.system.inputPath(out: outDirectory, potential: potential)
             let (system, relaxation) = try relaxedSystem(input: input, out: outDirectory, potential: potential,
                                                          minimum: minimum, lammps: lammpsOptions)
             let relaxSeconds = Date().timeIntervalSince(started)

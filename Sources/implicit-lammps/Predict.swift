@@ -16,7 +16,7 @@ struct Predict: ParsableCommand {
             positions_<level>.npy (and true_positions.npy) to DIR.
             """)
 
-    @Option(help: "LAMMPS input that defines the system and its reference SNAP potential.") var input: String
+    @OptionGroup var system: SystemOptions
     @OptionGroup var potential: PotentialOptions
     @Option(help: ArgumentHelp("The perturbed SNAP coefficients.", valueName: "NEW.snapcoeff")) var perturbed: String
     @Option(help: "Reuse the derivative saved by `derivative --out DIR` instead of computing it.") var derivative: String?
@@ -31,7 +31,8 @@ struct Predict: ParsableCommand {
             try FileManager.default.createDirectory(at: outDirectory, withIntermediateDirectories: true)
             let perturbedURL = URL(fileURLWithPath: perturbed).standardizedFileURL
             let newCoefficients = try SNAPCoefficients(contentsOf: perturbedURL)
-            let (system, derivatives) = try referenceDerivatives(outDirectory)
+            let input = try self.system.inputPath(out: outDirectory, potential: potential)
+            let (system, derivatives) = try referenceDerivatives(input: input, outDirectory)
             let deltaTheta = zip(try system.potential.theta(of: newCoefficients, file: perturbedURL.path), derivatives.theta)
                 .map { $0 - $1 }
             let size = norm(deltaTheta) / max(norm(derivatives.theta), .leastNonzeroMagnitude)
@@ -54,7 +55,7 @@ struct Predict: ParsableCommand {
         }
     }
 
-    private func referenceDerivatives(_ outDirectory: URL) throws -> (SNAPSystem, MinimumDerivatives) {
+    private func referenceDerivatives(input: String, _ outDirectory: URL) throws -> (SNAPSystem, MinimumDerivatives) {
         if let derivative {
             let saved = try MinimumDerivatives(contentsOf: URL(fileURLWithPath: derivative))
             let simulation = try Simulation(input: input, logFile: outDirectory.appendingPathComponent("log.lammps"),

@@ -26,13 +26,13 @@ final class ExpansionTests: XCTestCase {
     /// Relaxes with Θ + δΘ from the reference minimum, then restores the reference state.
     private func trueMinimum(_ system: SNAPSystem, _ derivatives: MinimumDerivatives, delta: [Double],
                              cell: CellRelaxation) throws -> Truth {
-        let original = system.potential.coefficients
+        let originalFile = system.potential.coefficientFile
         let file = Fixtures.temporaryFile("perturbed.snapcoeff")
         try system.use(system.potential.with(theta: zip(derivatives.theta, delta).map { $0 + $1 }), writingTo: file)
         try system.simulation.restore(derivatives.structure)
         let (result, _) = try system.simulation.relax(RelaxationSettings(cell: cell, ftol: 1e-10))
         let positions = try system.simulation.structure().unwrappedPositions
-        try system.use(original, writingTo: file)
+        try system.use(coefficientsAt: originalFile)
         try system.simulation.restore(derivatives.structure)
         return Truth(energy: result.energy, volume: result.volume, positions: positions)
     }

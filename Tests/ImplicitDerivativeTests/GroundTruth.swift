@@ -39,42 +39,13 @@ final class FiniteDifferenceTruth {
 
     init(system: SNAPSystem) throws {
         let start = Date()
-        let simulation = system.simulation
-        try simulation.evaluate()
+        try system.simulation.evaluate()
         mixedHessian = try system.mixedHessian()
-        let minimum = try simulation.structure()
-        let reference = minimum.unwrappedPositions
-        let theta = system.potential.theta
-        let original = system.potential.coefficients
-        let file = Fixtures.temporaryFile("fd.snapcoeff")
-        var result = Matrix(rows: reference.count, columns: theta.count)
-        for l in 0..<theta.count {
-            // A step that changes the largest force by 1e-3 eV/Å: displacements ~1e-4 Å.
-            let h = 1e-3 / mixedHessian.column(l).map(abs).max()!
-            var columns: [[Double]] = []
-            for sign in [1.0, -1.0] {
-                var perturbed = theta
-                perturbed[l] += sign * h
-                try system.use(system.potential.with(theta: perturbed), writingTo: file)
-                try simulation.restore(minimum)
-                try simulation.relax(RelaxationSettings(ftol: 1e-11))
-                columns.append(try simulation.structure().unwrappedPositions)
-            }
-            var column = zip(columns[0], columns[1]).map { ($0 - $1) / (2 * h) }
-            // Remove any rigid drift: the translations are zero modes.
-            for axis in 0..<3 {
-                let mean = stride(from: axis, to: column.count, by: 3).reduce(0) { $0 + column[$1] } / Double(column.count / 3)
-                for index in stride(from: axis, to: column.count, by: 3) { column[index] -= mean }
-            }
-            result.setColumn(l, column)
-        }
-        try system.use(original, writingTo: file)
-        try simulation.restore(minimum)
-        derivative = result
+        derivative = try ImplicitDifferentiation.finiteDifferenceDerivative(
+            system, mixedHessian: mixedHessian, parameters: Array(0..<mixedHessian.columns))
         seconds = Date().timeIntervalSince(start)
     }
 
-    /// Relative Frobenius error of `other`, and the largest relative error of one parameter row.
     /// `other`'s columns are the parameters `parameters` (all by default).
     func errors(of other: Matrix, parameters: [Int]? = nil) -> (frobenius: Double, worstRow: Double) {
         let chosen = parameters ?? Array(0..<derivative.columns)
