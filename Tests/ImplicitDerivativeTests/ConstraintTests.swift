@@ -1,0 +1,89 @@
+import Atomistics
+import Foundation
+import ImplicitDerivative
+import XCTest
+
+/// Held atoms, the single-right-hand-side solve, and the anisotropic cell derivative.
+final class ConstraintTests: XCTestCase {
+    /// The 53-atom vacancy with every atom farther than 4 Å from the vacancy site held by
+    /// `fix setforce 0 0 0` (appended to a copy of the shipped input).
+    private func frozenVacancy() throws -> SNAPSystem {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("frozen-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let input = folder.appendingPathComponent("in.frozen")
+        try (String(contentsOfFile: Fixtures.input, encoding: .utf8)
+            .replacingOccurrences(of: "../potentials/", with: Fixtures.root.path + "/potentials/") + """
+            variable ncell index 3
+            region near sphere 0 0 0 4.0 side in units box
+            group mobile region near
+            group held subtract all mobile
+            fix hold held setforce 0.0 0.0 0.0
+            """).write(to: input, atomically: true, encoding: .utf8)
+        let simulation = try Simulation(input: input.path, extraArguments: ["-var", "ncell", "3"])
+        let system = try SNAPSystem(simulation: simulation)
+        try simulation.relax(RelaxationSettings(ftol: 1e-11))
+        return system
+    }
+
+    func testHeldAtomsNeverMoveInAnyMethodAndMethodsAgree() throws {
+        let system = try frozenVacancy()
+        try system.simulation.evaluate()
+        let mixedHessian = try system.mixedHessian()
+        let hessian = try Hessian(simulation: system.simulation)
+        let dofs = hessian.degreesOfFreedom
+        XCTAssertEqual(dofs.translationAxes, [], "held atoms remove the translation zero modes")
+        XCTAssertGreaterThan(dofs.mobileCount, 0)
+        XCTAssertLessThan(dofs.mobileCount, 3 * system.atomCount)
+        let parameters = [0, 7, 30, 54]
+        let selected = Matrix(columns: parameters.map { mixedHessian.column($0) }, rows: mixedHessian.rows)
+        var results: [DerivativeMethod: Matrix] = [:]
+        for method in DerivativeMethod.allCases {
+            let result = try ImplicitDifferentiation.positionDerivative(system, hessian: hessian, mixedHessian: selected,
+                                                                        settings: DerivativeSettings(method: method))
+            for (index, mobile) in dofs.mobile.enumerated() where !mobile {
+                for column in 0..<parameters.count { XCTAssertEqual(result.matrix[index, column], 0, "\(method)") }
+            }
+            results[method] = result.matrix
+        }
+        let dense = results[.dense]!
+        for method in [DerivativeMethod.sparse, .energy] {
+            XCTAssertLessThan((results[method]! - dense).frobeniusNorm / dense.frobeniusNorm, 1e-4, "\(method)")
+        }
+        // And against finite differences of true re-relaxations with the atoms held.
+        let truth = try ImplicitDifferentiation.finiteDifferenceDerivative(system, mixedHessian: mixedHessian,
+                                                                           parameters: parameters, translationAxes: [])
+        XCTAssertLessThan((dense - truth).frobeniusNorm / truth.frobeniusNorm, 1e-3)
+    }
+
+    /// H v = b with one right-hand side (the adjoint solve of the inverse loop), sparse vs dense.
+    func testSingleRightHandSideSolveAgreesWithDense() throws {
+        let system = try Fixtures.relaxedVacancy()
+        let hessian = try Hessian(simulation: system.simulation)
+        var generator = SystemRandomNumberGenerator()
+        let b = Matrix(rows: 3 * system.atomCount, columns: 1,
+                       storage: (0..<3 * system.atomCount).map { _ in Double.random(in: -1...1, using: &generator) })
+        let sparse = try ImplicitDifferentiation.solve(hessian, b, settings: DerivativeSettings(method: .sparse))
+        let dense = try ImplicitDifferentiation.solve(hessian, b, settings: DerivativeSettings(method: .dense))
+        XCTAssertLessThan(sparse.relativeResiduals[0], 1e-4)
+        XCTAssertLessThan((sparse.x - dense.x).frobeniusNorm / dense.x.frobeniusNorm, 1e-4)
+        // Krylov needs far fewer products than the dense Hessian's one per mobile component.
+        XCTAssertLessThan(sparse.forceEvaluations, dense.forceEvaluations / 4)
+    }
+
+    /// A vacancy in a cubic cell responds isotropically: the three axes of the anisotropic cell
+    /// derivative are equal, and equal to the isotropic strain derivative.
+    func testAnisotropicCellDerivativeHasCubicSymmetry() throws {
+        let iso = try Fixtures.relaxedVacancy(cell: .iso, ftol: 1e-10)
+        let isoDerivatives = try MinimumDerivatives.compute(iso, cell: .iso, settings: DerivativeSettings())
+        let aniso = try Fixtures.relaxedVacancy(cell: .aniso, ftol: 1e-10)
+        let anisoDerivatives = try MinimumDerivatives.compute(aniso, cell: .aniso, settings: DerivativeSettings())
+        let isoStrain = isoDerivatives.strain!.full, anisoStrain = anisoDerivatives.strain!.full
+        XCTAssertEqual(anisoStrain.rows, 3)
+        let scale = isoStrain.storage.map(abs).max()!
+        for parameter in 0..<isoStrain.columns {
+            for axis in 0..<3 {
+                XCTAssertEqual(anisoStrain[axis, parameter], isoStrain[0, parameter], accuracy: 1e-4 * scale)
+            }
+        }
+    }
+}
