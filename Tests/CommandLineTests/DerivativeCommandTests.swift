@@ -114,6 +114,35 @@ final class DerivativeCommandTests: XCTestCase {
         XCTAssertLessThan(Double(compare.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 1, 1e-6, compare.stdout)
     }
 
+    /// A generated crystal with the potential given on the command line, and the override of
+    /// an input's own pair_coeff files: Θ must be the given file's coefficients.
+    func testGeneratedCrystalAndPotentialOverride() throws {
+        let folder = try Toolbox.temporaryDirectory()
+        let perturbed = try perturbedPotential(0.01, in: folder)
+        let expected = try SNAPCoefficients(contentsOf: perturbed).elements[0].coefficients.dropFirst().map { "\($0)" }
+        let parameters = Toolbox.root.appendingPathComponent("potentials/W_2940_2017_2.snapparam").path
+        let generated = folder.appendingPathComponent("generated")
+        let crystal = try Toolbox.implicitLammps([
+            "derivative", "--lattice", "bcc", "--a0", "3.1805", "--cells", "2", "--vacancy", "--species", "W",
+            "--zbl", "4.0,4.8", "--potential", perturbed.path, "--snapparam", parameters, "--out", generated.path,
+        ])
+        XCTAssertEqual(crystal.status, 0, crystal.stderr)
+        let text = try String(contentsOf: generated.appendingPathComponent("system.lammps"), encoding: .utf8)
+        XCTAssertTrue(text.contains("pair_style   hybrid/overlay zbl 4.0 4.8 snap"), text)
+        XCTAssertEqual(try Toolbox.json(generated.appendingPathComponent("summary.json"))["natoms"] as? Int, 15)
+
+        let overridden = folder.appendingPathComponent("overridden")
+        let run = try Toolbox.implicitLammps(["derivative", "--input", input, "--potential", perturbed.path,
+                                              "--out", overridden.path] + small)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let script = "import numpy, sys\nprint('\\n'.join(repr(float(v)) for v in numpy.load(sys.argv[1])))"
+        for out in [generated, overridden] {
+            let theta = try Toolbox.run(Toolbox.venv.appendingPathComponent("bin/python").path,
+                                        ["-c", script, out.appendingPathComponent("theta.npy").path])
+            XCTAssertEqual(theta.stdout.split(separator: "\n").map(String.init), expected)
+        }
+    }
+
     func testBadPotentialInputsFailClearlyWithoutOutput() throws {
         let folder = try Toolbox.temporaryDirectory()
         let garbled = folder.appendingPathComponent("garbled.snapcoeff")
