@@ -81,3 +81,28 @@ public func minimumImage(_ differences: [Double], in box: Box) -> [Double] {
     }
     return result
 }
+
+/// Removes the mean displacement along `axes` from a 3-per-atom vector: the rigid translations
+/// that are zero modes of a free or periodic system.
+public func removingTranslations(_ values: [Double], axes: [Int]) -> [Double] {
+    var result = values
+    let atoms = Double(values.count / 3)
+    for axis in axes {
+        let mean = stride(from: axis, to: result.count, by: 3).reduce(0) { $0 + result[$1] } / atoms
+        for index in stride(from: axis, to: result.count, by: 3) { result[index] -= mean }
+    }
+    return result
+}
+
+/// SplitMix64: a small seeded generator, so that perturbations are reproducible run to run.
+public struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

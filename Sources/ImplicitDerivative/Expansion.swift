@@ -187,12 +187,7 @@ extension MinimumDerivatives {
     public func relativePositionError(predicted: [Double], truth: [Double]) -> Double {
         let reference = structure.unwrappedPositions
         func displacement(_ positions: [Double]) -> [Double] {
-            var result = zip(positions, reference).map { $0 - $1 }
-            for axis in translationAxes {
-                let mean = stride(from: axis, to: result.count, by: 3).reduce(0) { $0 + result[$1] } / Double(result.count / 3)
-                for index in stride(from: axis, to: result.count, by: 3) { result[index] -= mean }
-            }
-            return result
+            removingTranslations(zip(positions, reference).map { $0 - $1 }, axes: translationAxes)
         }
         let trueChange = displacement(truth), predictedChange = displacement(predicted)
         let norm = trueChange.reduce(0) { $0 + $1 * $1 }.squareRoot()

@@ -30,13 +30,8 @@ extension ImplicitDifferentiation {
                 try simulation.relax(RelaxationSettings(ftol: ftol))
                 relaxed.append(try simulation.structure().unwrappedPositions)
             }
-            var difference = zip(relaxed[0], relaxed[1]).map { ($0 - $1) / (2 * h) }
-            for axis in translationAxes {
-                let mean = stride(from: axis, to: difference.count, by: 3).reduce(0) { $0 + difference[$1] }
-                    / Double(difference.count / 3)
-                for index in stride(from: axis, to: difference.count, by: 3) { difference[index] -= mean }
-            }
-            result.setColumn(column, difference)
+            let difference = zip(relaxed[0], relaxed[1]).map { ($0 - $1) / (2 * h) }
+            result.setColumn(column, removingTranslations(difference, axes: translationAxes))
         }
         try system.use(coefficientsAt: originalFile)
         try simulation.restore(minimum)

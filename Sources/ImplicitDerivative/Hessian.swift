@@ -15,13 +15,7 @@ public struct DegreesOfFreedom: Sendable {
     /// Removes rigid translations along the zero-mode axes and zeroes held components, so that
     /// vectors live in the space where the Hessian is invertible.
     public func project(_ vector: [Double]) -> [Double] {
-        var result = zip(vector, mobile).map { $1 ? $0 : 0 }
-        let atoms = result.count / 3
-        for axis in translationAxes {
-            let mean = stride(from: axis, to: result.count, by: 3).reduce(0) { $0 + result[$1] } / Double(atoms)
-            for index in stride(from: axis, to: result.count, by: 3) { result[index] -= mean }
-        }
-        return result
+        removingTranslations(zip(vector, mobile).map { $1 ? $0 : 0 }, axes: translationAxes)
     }
 
     public func project(_ matrix: Matrix) -> Matrix {
@@ -168,18 +162,5 @@ public struct StrainResponse: Sendable {
         } }
         return StrainResponse(generators: generators, gradient: atRest.dUdStrain, curvature: curvature,
                               forceDerivative: forceDerivative)
-    }
-}
-
-/// SplitMix64: a small seeded generator, so that every run perturbs identically.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -9,6 +9,12 @@ public struct PotentialFileError: Error, CustomStringConvertible {
     public var description: String {
         line.map { "\(file):\($0): \(message)" } ?? "\(file): \(message)"
     }
+
+    static func readText(_ url: URL, what: String) throws -> String {
+        do { return try String(contentsOf: url, encoding: .utf8) } catch {
+            throw PotentialFileError(file: url.path, line: nil, message: "cannot read \(what)")
+        }
+    }
 }
 
 /// One element block of a `.snapcoeff` file.
@@ -39,11 +45,7 @@ public struct SNAPCoefficients: Equatable, Sendable {
     }
 
     public init(contentsOf url: URL) throws {
-        let text: String
-        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
-            throw PotentialFileError(file: url.path, line: nil, message: "cannot read SNAP coefficient file")
-        }
-        try self.init(text: text, file: url.path)
+        try self.init(text: try PotentialFileError.readText(url, what: "SNAP coefficient file"), file: url.path)
     }
 
     public init(text: String, file: String = "<snapcoeff>") throws {
@@ -104,11 +106,7 @@ public struct SNAPParameters: Equatable, Sendable {
     public var values: [String: String]
 
     public init(contentsOf url: URL) throws {
-        let text: String
-        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
-            throw PotentialFileError(file: url.path, line: nil, message: "cannot read SNAP parameter file")
-        }
-        try self.init(text: text, file: url.path)
+        try self.init(text: try PotentialFileError.readText(url, what: "SNAP parameter file"), file: url.path)
     }
 
     public init(text: String, file: String = "<snapparam>") throws {

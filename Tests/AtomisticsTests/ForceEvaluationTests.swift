@@ -20,7 +20,7 @@ final class ForceEvaluationTests: XCTestCase {
     func testRepeatedForceOnlyEvaluationsEqualFullEvaluations() throws {
         let simulation = try vacancy()
         let start = try simulation.lammps.gather("x", count: 3)
-        var generator = SeededGenerator(seed: 7)
+        var generator = SplitMix64(seed: 7)
         for trial in 0..<6 {
             var positions = start.map { $0 + Double.random(in: -0.05...0.05, using: &generator) }
             // The last trials push atom 2 out through a periodic face: LAMMPS must re-neighbour.
@@ -48,18 +48,5 @@ final class ForceEvaluationTests: XCTestCase {
         XCTAssertThrowsError(try simulation.forces(at: positions)) { error in
             XCTAssertTrue("\(error)".contains("integrates equations of motion"), "\(error)")
         }
-    }
-}
-
-/// A small deterministic generator (SplitMix64) so test perturbations are reproducible.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

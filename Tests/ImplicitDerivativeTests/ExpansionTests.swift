@@ -37,22 +37,6 @@ final class ExpansionTests: XCTestCase {
         return Truth(energy: result.energy, volume: result.volume, positions: positions)
     }
 
-    /// Supplement eq. 40, translations removed (they are zero modes).
-    private func positionError(predicted: [Double], truth: [Double], reference: [Double]) -> Double {
-        func centered(_ v: [Double]) -> [Double] {
-            var result = v
-            for axis in 0..<3 {
-                let mean = stride(from: axis, to: v.count, by: 3).reduce(0) { $0 + v[$1] } / Double(v.count / 3)
-                for i in stride(from: axis, to: v.count, by: 3) { result[i] -= mean }
-            }
-            return result
-        }
-        let trueChange = centered(zip(truth, reference).map { $0 - $1 })
-        let predictedChange = centered(zip(predicted, reference).map { $0 - $1 })
-        let norm = trueChange.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        return zip(trueChange, predictedChange).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot() / norm
-    }
-
     func testFixedCellEnergyIsThirdOrderAndPositionsSecondOrder() throws {
         let system = try Fixtures.relaxedVacancy()
         let derivatives = try MinimumDerivatives.compute(system, cell: .fixed, settings: DerivativeSettings(method: .sparse))
@@ -64,8 +48,7 @@ final class ExpansionTests: XCTestCase {
             let predictions = derivatives.predict(delta)
             for prediction in predictions { energyErrors[prediction.level, default: []].append(abs(prediction.energy - truth.energy)) }
             let ih = predictions.first { $0.level == .ih }!
-            positionErrors.append(positionError(predicted: ih.positions, truth: truth.positions,
-                                                reference: derivatives.structure.unwrappedPositions))
+            positionErrors.append(derivatives.relativePositionError(predicted: ih.positions, truth: truth.positions))
             print("λ \(lambda): ΔE true \(truth.energy - derivatives.energy), |error| c \(energyErrors[.c]!.last!) "
                   + "ih \(energyErrors[.ih]!.last!), position error ih \(positionErrors.last!)")
         }
