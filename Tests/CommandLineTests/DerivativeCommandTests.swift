@@ -29,7 +29,7 @@ final class DerivativeCommandTests: XCTestCase {
     }
 
     func testDerivativeWritesArraysNumpyReads() throws {
-        let out = try Toolbox.temporaryDirectory().appendingPathComponent("derivative")
+        let out = try Toolbox.temporaryDirectory(self).appendingPathComponent("derivative")
         let result = try Toolbox.implicitLammps(["derivative", "--input", input, "--out", out.path] + small)
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertEqual(try numpyShapes(out, ["dX_dTheta.npy", "dU_dTheta.npy", "dStrain_dTheta.npy", "positions.npy",
@@ -46,7 +46,7 @@ final class DerivativeCommandTests: XCTestCase {
 
     /// The energy method through the command line, on the 15-atom cell to keep it short.
     func testEnergyMethodRunsThroughTheCommandLine() throws {
-        let out = try Toolbox.temporaryDirectory().appendingPathComponent("energy")
+        let out = try Toolbox.temporaryDirectory(self).appendingPathComponent("energy")
         let result = try Toolbox.implicitLammps(["derivative", "--input", input, "--out", out.path, "--var", "ncell=2",
                                                  "--method", "energy", "--min-style", "cg", "--elements", "W"])
         XCTAssertEqual(result.status, 0, result.stderr)
@@ -56,7 +56,7 @@ final class DerivativeCommandTests: XCTestCase {
     }
 
     func testPredictWithValidateIsExactToFirstOrder() throws {
-        let folder = try Toolbox.temporaryDirectory()
+        let folder = try Toolbox.temporaryDirectory(self)
         let derivative = folder.appendingPathComponent("derivative")
         let made = try Toolbox.implicitLammps(["derivative", "--input", input, "--out", derivative.path] + small)
         XCTAssertEqual(made.status, 0, made.stderr)
@@ -87,7 +87,7 @@ final class DerivativeCommandTests: XCTestCase {
     func testTwoMPIRanksGiveTheSerialDerivative() throws {
         let mpiexec = Toolbox.venv.appendingPathComponent("bin/mpiexec").path
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: mpiexec), "no MPICH mpiexec in .venv")
-        let folder = try Toolbox.temporaryDirectory()
+        let folder = try Toolbox.temporaryDirectory(self)
         let serial = folder.appendingPathComponent("serial"), parallel = folder.appendingPathComponent("parallel")
         let arguments = ["derivative", "--input", input] + small
         XCTAssertEqual(try Toolbox.implicitLammps(arguments + ["--out", serial.path]).status, 0)
@@ -117,7 +117,7 @@ final class DerivativeCommandTests: XCTestCase {
     /// A generated crystal with the potential given on the command line, and the override of
     /// an input's own pair_coeff files: Θ must be the given file's coefficients.
     func testGeneratedCrystalAndPotentialOverride() throws {
-        let folder = try Toolbox.temporaryDirectory()
+        let folder = try Toolbox.temporaryDirectory(self)
         let perturbed = try perturbedPotential(0.01, in: folder)
         let expected = try SNAPCoefficients(contentsOf: perturbed).elements[0].coefficients.dropFirst().map { "\($0)" }
         let parameters = Toolbox.root.appendingPathComponent("potentials/W_2940_2017_2.snapparam").path
@@ -144,7 +144,7 @@ final class DerivativeCommandTests: XCTestCase {
     }
 
     func testBadPotentialInputsFailClearlyWithoutOutput() throws {
-        let folder = try Toolbox.temporaryDirectory()
+        let folder = try Toolbox.temporaryDirectory(self)
         let garbled = folder.appendingPathComponent("garbled.snapcoeff")
         try String(contentsOf: Toolbox.root.appendingPathComponent("potentials/W_2940_2017_2.snapcoeff"), encoding: .utf8)
             .replacingOccurrences(of: "-0.016628679036", with: "-0.0166x28679036").write(to: garbled, atomically: true, encoding: .utf8)

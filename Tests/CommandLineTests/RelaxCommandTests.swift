@@ -9,7 +9,7 @@ final class RelaxCommandTests: XCTestCase {
     private func relax(_ input: URL, _ extra: [String] = [], launcher: [String] = []) throws
         -> (result: Toolbox.Result, out: URL)
     {
-        let out = try Toolbox.temporaryDirectory().appendingPathComponent("relax")
+        let out = try Toolbox.temporaryDirectory(self).appendingPathComponent("relax")
         let arguments = ["relax", "--input", input.path, "--out", out.path] + extra
         let result = launcher.isEmpty
             ? try Toolbox.implicitLammps(arguments)
@@ -74,7 +74,7 @@ final class RelaxCommandTests: XCTestCase {
     func testReadDataIncludedSnapFileAndFrozenAtoms() throws {
         let (first, firstOut) = try relax(shippedInput)
         XCTAssertEqual(first.status, 0, first.stderr)
-        let folder = try Toolbox.temporaryDirectory()
+        let folder = try Toolbox.temporaryDirectory(self)
         for name in ["W_2940_2017_2.snap", "W_2940_2017_2.snapcoeff", "W_2940_2017_2.snapparam"] {
             try FileManager.default.copyItem(at: Toolbox.root.appendingPathComponent("potentials/\(name)"),
                                              to: folder.appendingPathComponent(name))
@@ -118,7 +118,7 @@ final class RelaxCommandTests: XCTestCase {
     }
 
     func testMisspelledLammpsCommandFailsWithLammpsMessage() throws {
-        let folder = try Toolbox.temporaryDirectory()
+        let folder = try Toolbox.temporaryDirectory(self)
         let input = folder.appendingPathComponent("in.typo")
         try String(contentsOf: shippedInput, encoding: .utf8)
             .replacingOccurrences(of: "pair_style   hybrid", with: "pair_stile   hybrid")
@@ -134,7 +134,7 @@ final class RelaxCommandTests: XCTestCase {
     func testSNAPInputOnALammpsWithoutMLSNAPFailsNamingThePackage() throws {
         let debian = "/usr/lib/x86_64-linux-gnu/liblammps.so.0"
         try XCTSkipUnless(FileManager.default.fileExists(atPath: debian), "Debian's liblammps is not installed")
-        let out = try Toolbox.temporaryDirectory().appendingPathComponent("relax")
+        let out = try Toolbox.temporaryDirectory(self).appendingPathComponent("relax")
         let result = try Toolbox.implicitLammps(["relax", "--input", shippedInput.path, "--out", out.path],
                                                 environment: ["LAMMPS_LIBRARY": debian])
         XCTAssertNotEqual(result.status, 0)

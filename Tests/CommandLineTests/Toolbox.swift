@@ -65,9 +65,11 @@ enum Toolbox {
                 in: directory, environment: ["LD_LIBRARY_PATH": venv.appendingPathComponent("lib").path])
     }
 
-    static func temporaryDirectory() throws -> URL {
+    /// A fresh directory, removed when `test` ends.
+    static func temporaryDirectory(_ test: XCTestCase) throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("implicit-lammps-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        test.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
         return url
     }
 

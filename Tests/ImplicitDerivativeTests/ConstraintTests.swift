@@ -8,9 +8,7 @@ final class ConstraintTests: XCTestCase {
     /// The 53-atom vacancy with every atom farther than 4 Å from the vacancy site held by
     /// `fix setforce 0 0 0` (appended to a copy of the shipped input).
     private func frozenVacancy() throws -> SNAPSystem {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("frozen-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let input = folder.appendingPathComponent("in.frozen")
+        let input = Fixtures.temporaryFile("in.frozen", self)
         try (String(contentsOfFile: Fixtures.input, encoding: .utf8)
             .replacingOccurrences(of: "../potentials/", with: Fixtures.root.path + "/potentials/") + """
             variable ncell index 3

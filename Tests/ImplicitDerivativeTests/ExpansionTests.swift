@@ -27,7 +27,7 @@ final class ExpansionTests: XCTestCase {
     private func trueMinimum(_ system: SNAPSystem, _ derivatives: MinimumDerivatives, delta: [Double],
                              cell: CellRelaxation) throws -> Truth {
         let originalFile = system.potential.coefficientFile
-        let file = Fixtures.temporaryFile("perturbed.snapcoeff")
+        let file = Fixtures.temporaryFile("perturbed.snapcoeff", self)
         try system.use(system.potential.with(theta: zip(derivatives.theta, delta).map { $0 + $1 }), writingTo: file)
         try system.simulation.restore(derivatives.structure)
         let (result, _) = try system.simulation.relax(RelaxationSettings(cell: cell, ftol: 1e-10))

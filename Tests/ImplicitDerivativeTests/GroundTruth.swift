@@ -17,8 +17,11 @@ enum Fixtures {
         return system
     }
 
-    static func temporaryFile(_ name: String) -> URL {
-        FileManager.default.temporaryDirectory.appendingPathComponent("ilmp-\(UUID().uuidString)-\(name)")
+    /// A file name in the temporary directory, removed when `test` ends.
+    static func temporaryFile(_ name: String, _ test: XCTestCase) -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("ilmp-\(UUID().uuidString)-\(name)")
+        test.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        return url
     }
 }
 

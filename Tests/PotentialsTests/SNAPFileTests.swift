@@ -23,6 +23,13 @@ final class SNAPFileTests: XCTestCase {
           7
         """
 
+    private func temporaryFolder() throws -> URL {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("snap-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
+        return folder
+    }
+
     func testShippedTungstenRoundTripsExactly() throws {
         let url = potentials.appendingPathComponent("W_2940_2017_2.snapcoeff")
         let original = try SNAPCoefficients(contentsOf: url)
@@ -62,8 +69,7 @@ final class SNAPFileTests: XCTestCase {
     }
 
     func testParameterVectorLayoutAndQuadraticRefusal() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("snap-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try temporaryFolder()
         let coefficientFile = folder.appendingPathComponent("two.snapcoeff")
         // 2J = 2 gives 5 bispectrum components: 6 coefficients per element with beta0.
         var text = twoElements.replacingOccurrences(of: "2 4", with: "2 6")
@@ -96,8 +102,7 @@ final class SNAPFileTests: XCTestCase {
     }
 
     func testDescriptorCountsOfCommonTwoJMax() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("snap-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try temporaryFolder()
         let parameterFile = folder.appendingPathComponent("p.snapparam")
         let coefficientFile = potentials.appendingPathComponent("W_2940_2017_2.snapcoeff")
         try "rcutfac 4.73442\ntwojmax 8\n".write(to: parameterFile, atomically: true, encoding: .utf8)
