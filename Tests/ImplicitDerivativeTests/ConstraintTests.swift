@@ -53,6 +53,36 @@ final class ConstraintTests: XCTestCase {
         XCTAssertLessThan((dense - truth).frobeniusNorm / truth.frobeniusNorm, 1e-3)
     }
 
+    /// The dense method restricted to a sphere around the vacancy: atoms outside stay exactly
+    /// still, and the sphere's answer approaches the full one as it grows.
+    func testDenseRestrictedToARegionAroundTheVacancy() throws {
+        let system = try Fixtures.relaxedVacancy()
+        try system.simulation.evaluate()
+        let mixedHessian = try system.mixedHessian()
+        let hessian = try Hessian(simulation: system.simulation)
+        let selected = Matrix(columns: [mixedHessian.column(0), mixedHessian.column(20)], rows: mixedHessian.rows)
+        let full = try ImplicitDifferentiation.positionDerivative(system, hessian: hessian, mixedHessian: selected,
+                                                                  settings: DerivativeSettings(method: .dense)).matrix
+        let positions = hessian.minimum.unwrappedPositions
+        var errors: [Double] = []
+        for radius in [3.0, 4.6] {
+            var settings = DerivativeSettings(method: .dense)
+            settings.center = [0, 0, 0]
+            settings.radius = radius
+            let local = try ImplicitDifferentiation.positionDerivative(system, hessian: hessian, mixedHessian: selected,
+                                                                       settings: settings).matrix
+            let inside = minimumImage(positions, in: hessian.minimum.box)
+            for atom in 0..<system.atomCount {
+                let r = (inside[3 * atom] * inside[3 * atom] + inside[3 * atom + 1] * inside[3 * atom + 1]
+                    + inside[3 * atom + 2] * inside[3 * atom + 2]).squareRoot()
+                if r > radius { for k in 0..<3 { XCTAssertEqual(local[3 * atom + k, 0], 0) } }
+            }
+            errors.append((local - full).frobeniusNorm / full.frobeniusNorm)
+        }
+        XCTAssertLessThan(errors[1], errors[0], "\(errors)")
+        XCTAssertLessThan(errors[1], 0.5, "\(errors)")
+    }
+
     /// H v = b with one right-hand side (the adjoint solve of the inverse loop), sparse vs dense.
     func testSingleRightHandSideSolveAgreesWithDense() throws {
         let system = try Fixtures.relaxedVacancy()
