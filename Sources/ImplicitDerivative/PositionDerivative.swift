@@ -23,6 +23,8 @@ public struct DerivativeSettings: Codable, Sendable {
     /// dense: only atoms within `radius` of `center` move (all atoms when nil).
     public var center: [Double]?
     public var radius: Double?
+    /// energy: where finished parameters are saved, so that an interrupted run resumes.
+    public var checkpoint: URL?
 
     public init(method: DerivativeMethod = .sparse) { self.method = method }
 }
@@ -180,14 +182,15 @@ struct EnergyMethod {
         }
         // Relative accuracy 1e-6 of the displacement: the residual force must be 1e-6 of α max|b| = α0.
         let ftol = settings.alpha0 * 1e-6
-        var derivative = Matrix(rows: mixedHessian.rows, columns: mixedHessian.columns)
-        var residuals: [Double] = [], iterations: [Int] = [], evaluations = 0
-        for l in 0..<mixedHessian.columns {
+        let checkpoint = settings.checkpoint.map { Checkpoint(directory: $0, writes: system.simulation.isRoot) }
+        let key = "energy \(settings.minStyle.rawValue) alpha0 \(settings.alpha0) parameters \(mixedHessian.columns)"
+        var done = checkpoint?.load(reference: reference, key: key) ?? [:]
+        if !done.isEmpty { progress("  energy method: resuming, \(done.count) of \(mixedHessian.columns) parameters already done") }
+        for l in 0..<mixedHessian.columns where done[l] == nil {
             let b = dofs.project(mixedHessian.column(l))
             let largest = b.map(abs).max() ?? 0
             guard largest > 0 else {
-                residuals.append(0)
-                iterations.append(0)
+                done[l] = Checkpoint.Column(values: [Double](repeating: 0, count: b.count), residual: 0, iterations: 0)
                 continue
             }
             let alpha = settings.alpha0 / largest
@@ -200,16 +203,17 @@ struct EnergyMethod {
             try lammps.command("minimize 0.0 \(ftol) 20000 200000")
             let steps = Int(try lammps.global("ntimestep") - firstStep)
             let displaced = try system.simulation.structure().unwrappedPositions
-            derivative.setColumn(l, dofs.project(zip(displaced, reference).map { ($0 - $1) / alpha }))
-            let finalForce = largestAtomNorm(try system.simulation.forces())
-            residuals.append(finalForce / settings.alpha0)
-            iterations.append(steps)
-            evaluations += steps
+            done[l] = Checkpoint.Column(values: dofs.project(zip(displaced, reference).map { ($0 - $1) / alpha }),
+                                        residual: largestAtomNorm(try system.simulation.forces()) / settings.alpha0,
+                                        iterations: steps)
+            try checkpoint?.save(done, reference: reference, key: key)
             if (l + 1) % 10 == 0 || l + 1 == mixedHessian.columns {
                 progress("  energy method: parameter \(l + 1)/\(mixedHessian.columns), \(steps) iterations")
             }
         }
-        return PositionDerivative(matrix: derivative, residuals: residuals, iterations: iterations,
-                                  forceEvaluations: evaluations, seconds: 0)
+        let columns = (0..<mixedHessian.columns).map { done[$0]! }
+        return PositionDerivative(matrix: Matrix(columns: columns.map(\.values), rows: mixedHessian.rows),
+                                  residuals: columns.map(\.residual), iterations: columns.map(\.iterations),
+                                  forceEvaluations: columns.reduce(0) { $0 + $1.iterations }, seconds: 0)
     }
 }

@@ -29,7 +29,10 @@ struct Derivative: ParsableCommand {
             let (system, relaxation) = try relaxedSystem(input: input, out: outDirectory, potential: potential,
                                                          minimum: minimum, lammps: lammpsOptions)
             let relaxSeconds = Date().timeIntervalSince(started)
-            let derivatives = try MinimumDerivatives.compute(system, cell: minimum.box, settings: minimum.settings,
+            var settings = minimum.settings
+            // Long per-parameter runs resume from here after an interruption.
+            if minimum.method == .energy { settings.checkpoint = outDirectory.appendingPathComponent("checkpoint") }
+            let derivatives = try MinimumDerivatives.compute(system, cell: minimum.box, settings: settings,
                                                              progress: progress)
             let derivative = derivatives.positionDerivative
             let summary = DerivativeSummary(
@@ -49,6 +52,7 @@ struct Derivative: ParsableCommand {
             if system.simulation.isRoot {
                 try derivatives.write(to: outDirectory)
                 try Files.writeJSON(summary, to: outDirectory.appendingPathComponent("summary.json"))
+                settings.checkpoint.map { Checkpoint(directory: $0) }?.remove()
             }
             let worst = derivative.residuals.max() ?? 0
             progress("derivative: \(minimum.method.rawValue), \(derivative.forceEvaluations) "

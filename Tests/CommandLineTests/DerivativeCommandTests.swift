@@ -114,6 +114,42 @@ final class DerivativeCommandTests: XCTestCase {
         XCTAssertLessThan(Double(compare.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 1, 1e-6, compare.stdout)
     }
 
+    /// The energy method saves each finished parameter: interrupted (SIGINT) and rerun, it
+    /// resumes and gives exactly what an uninterrupted run gives.
+    func testInterruptedEnergyMethodResumes() throws {
+        let folder = try Toolbox.temporaryDirectory(self)
+        let interrupted = folder.appendingPathComponent("interrupted"), clean = folder.appendingPathComponent("clean")
+        let arguments = ["derivative", "--input", input, "--method", "energy", "--var", "ncell=2"]
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Toolbox.tool)
+        process.arguments = arguments + ["--out", interrupted.path]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let progress = interrupted.appendingPathComponent("checkpoint/progress.json")
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: progress.path) && process.isRunning && Date() < deadline {
+            usleep(20_000)
+        }
+        process.interrupt()
+        process.waitUntilExit()
+        XCTAssertNotEqual(process.terminationStatus, 0, "the run was interrupted before it finished")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: interrupted.appendingPathComponent("summary.json").path))
+
+        let resumed = try Toolbox.implicitLammps(arguments + ["--out", interrupted.path])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("resuming,"), resumed.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: interrupted.appendingPathComponent("checkpoint").path))
+        XCTAssertEqual(try Toolbox.implicitLammps(arguments + ["--out", clean.path]).status, 0)
+        let script = """
+            import numpy, sys
+            a, b = (numpy.load(d + '/dX_dTheta.npy') for d in sys.argv[1:3])
+            print(numpy.abs(a - b).max())
+            """
+        let compare = try Toolbox.run(Toolbox.venv.appendingPathComponent("bin/python").path,
+                                      ["-c", script, interrupted.path, clean.path])
+        XCTAssertLessThan(Double(compare.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 1, 1e-12, compare.stdout)
+    }
+
     /// A generated crystal with the potential given on the command line, and the override of
     /// an input's own pair_coeff files: Θ must be the given file's coefficients.
     func testGeneratedCrystalAndPotentialOverride() throws {
