@@ -66,10 +66,14 @@ public final class Hessian {
         let v = degreesOfFreedom.project(vector)
         let largest = largestAtomNorm(v)
         guard largest > 0 else { return v }
-        let step = displacement / largest
+        return degreesOfFreedom.project(try forceDifference(along: v, step: displacement / largest))
+    }
+
+    /// −(F(X* + step·v) − F(X*)) / step ≈ H v: one force evaluation.
+    private func forceDifference(along v: [Double], step: Double) throws -> [Double] {
         let forces = try simulation.forces(at: zip(minimum.positions, v).map { $0 + step * $1 })
         forceEvaluations += 1
-        return degreesOfFreedom.project(zip(forces, residualForces).map { -($0 - $1) / step })
+        return zip(forces, residualForces).map { -($0 - $1) / step }
     }
 
     /// The dense Hessian over `components` (indices into 3N), one force evaluation per column,
@@ -79,18 +83,10 @@ public final class Hessian {
         for (column, component) in components.enumerated() {
             var unit = [Double](repeating: 0, count: minimum.positions.count)
             unit[component] = 1
-            let step = displacement
-            let forces = try simulation.forces(at: zip(minimum.positions, unit).map { $0 + step * $1 })
-            forceEvaluations += 1
-            for (row, index) in components.enumerated() { result[row, column] = -(forces[index] - residualForces[index]) / step }
+            let hv = try forceDifference(along: unit, step: displacement)
+            for (row, index) in components.enumerated() { result[row, column] = hv[index] }
         }
-        for i in 0..<result.rows {
-            for j in 0..<i {
-                let mean = (result[i, j] + result[j, i]) / 2
-                result[i, j] = mean
-                result[j, i] = mean
-            }
-        }
+        result.symmetrize()
         return result
     }
 }
@@ -155,11 +151,7 @@ public struct StrainResponse: Sendable {
             forceDerivative.setColumn(h, hessian.degreesOfFreedom.project(
                 zip(plus.forces, minus.forces).map { ($0 - $1) / (2 * step) }))
         }
-        for g in 0..<n { for h in 0..<g {
-            let mean = (curvature[g, h] + curvature[h, g]) / 2
-            curvature[g, h] = mean
-            curvature[h, g] = mean
-        } }
+        curvature.symmetrize()
         return StrainResponse(generators: generators, gradient: atRest.dUdStrain, curvature: curvature,
                               forceDerivative: forceDerivative)
     }

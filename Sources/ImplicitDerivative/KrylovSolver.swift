@@ -43,7 +43,7 @@ public struct KrylovSolver {
 
             // Galerkin: (Vᵀ H V) Y = Vᵀ B, then R = B − (H V) Y without further products.
             var projected = basis.multiplied(by: image, transposingSelf: true)
-            symmetrize(&projected)
+            projected.symmetrize()
             let y = try LinearAlgebra.solveSymmetric(projected, basis.multiplied(by: b, transposingSelf: true))
             x = basis.multiplied(by: y)
             let residual = b - image.multiplied(by: y)
@@ -66,13 +66,5 @@ public struct KrylovSolver {
         let (u, singularValues) = try LinearAlgebra.leftSingularVectors(w)
         let kept = singularValues.prefix { $0 > dropBelow }.count
         return Matrix(rows: w.rows, columns: kept, storage: Array(u.storage.prefix(w.rows * kept)))
-    }
-
-    private func symmetrize(_ m: inout Matrix) {
-        for i in 0..<m.rows { for j in 0..<i {
-            let mean = (m[i, j] + m[j, i]) / 2
-            m[i, j] = mean
-            m[j, i] = mean
-        } }
     }
 }

@@ -62,6 +62,18 @@ public struct Matrix: Sendable {
         Matrix(rows: lhs.rows, columns: lhs.columns, storage: zip(lhs.storage, rhs.storage).map { $0 - $1 })
     }
 
+    /// Replaces each off-diagonal pair by its mean: finite-difference second derivatives are
+    /// symmetric only up to their error, and the LAPACK solvers read one triangle.
+    public mutating func symmetrize() {
+        for i in 0..<rows {
+            for j in 0..<i {
+                let mean = (self[i, j] + self[j, i]) / 2
+                self[i, j] = mean
+                self[j, i] = mean
+            }
+        }
+    }
+
     public var frobeniusNorm: Double { storage.reduce(0) { $0 + $1 * $1 }.squareRoot() }
 }
 

@@ -47,16 +47,15 @@ public enum ImplicitDifferentiation {
                                           progress: (String) -> Void = { _ in }) throws -> PositionDerivative {
         let start = Date()
         let evaluationsBefore = hessian.forceEvaluations
-        let rhs = hessian.degreesOfFreedom.project(negated(mixedHessian))
         var result: PositionDerivative
         switch settings.method {
         case .energy:
             result = try EnergyMethod(settings: settings).solve(system, hessian: hessian, mixedHessian: mixedHessian,
                                                                 progress: progress)
         case .sparse, .dense:
-            let (x, residuals, evaluations) = try solve(hessian, rhs, settings: settings)
+            let (x, residuals, evaluations) = try solve(hessian, scaled(mixedHessian, by: -1), settings: settings)
             result = PositionDerivative(matrix: x, residuals: residuals,
-                                        iterations: Array(repeating: 0, count: rhs.columns),
+                                        iterations: Array(repeating: 0, count: mixedHessian.columns),
                                         forceEvaluations: evaluations, seconds: 0)
         }
         try hessian.restoreMinimum()
@@ -83,10 +82,6 @@ public enum ImplicitDifferentiation {
             let (x, residuals) = try DenseSolver(settings: settings).solve(hessian, rhs)
             return (x, residuals, hessian.forceEvaluations - before)
         }
-    }
-
-    static func negated(_ m: Matrix) -> Matrix {
-        Matrix(rows: m.rows, columns: m.columns, storage: m.storage.map { -$0 })
     }
 }
 
