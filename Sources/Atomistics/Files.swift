@@ -35,7 +35,7 @@ extension Simulation {
     /// rank). LAMMPS writes to a temporary name that is then renamed, so no half-written file is left.
     public func writeData(to url: URL) throws {
         let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial")
-        try lammps.command("write_data \(temporary.path) nocoeff")
+        try lammps.command("write_data \(try lammpsQuoted(temporary.path)) nocoeff")
         if isRoot { try Files.replace(url, with: temporary) }
     }
 }
@@ -55,9 +55,121 @@ public enum Files {
         try (encoder.encode(value) + Data("\n".utf8)).write(to: url, options: .atomic)
     }
 
+    /// A file-system or decoding error as a sentence with the path and the cause, instead of
+    /// Foundation's `NSCocoaErrorDomain Code=…` text.
+    public static func describe(_ error: Error, path: String? = nil) -> String {
+        if let error = error as? CocoaError {
+            let file = path ?? error.filePath ?? error.url?.path ?? "a file"
+            let cause: String
+            switch error.code {
+            case .fileNoSuchFile, .fileReadNoSuchFile: cause = "no such file or folder"
+            case .fileWriteFileExists: cause = "it already exists"
+            case .fileReadNoPermission, .fileWriteNoPermission: cause = "permission denied"
+            case .fileWriteOutOfSpace: cause = "no space left on the device"
+            case .fileWriteVolumeReadOnly: cause = "the file system is read-only"
+            case .fileReadCorruptFile, .fileReadInapplicableStringEncoding: cause = "its content is not readable text"
+            default:
+                let underlying = (error.userInfo[NSUnderlyingErrorKey] as? NSError).map { String(cString: strerror(Int32($0.code))) }
+                cause = underlying ?? "error \(error.code.rawValue)"
+            }
+            return "cannot use \(file): \(cause)"
+        }
+        if let error = error as? DecodingError {
+            let context: DecodingError.Context
+            switch error {
+            case .dataCorrupted(let c), .keyNotFound(_, let c), .typeMismatch(_, let c), .valueNotFound(_, let c): context = c
+            @unknown default: return "\(path.map { "\($0): " } ?? "")malformed JSON"
+            }
+            let key = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return "\(path.map { "\($0): " } ?? "")malformed JSON\(key.isEmpty ? "" : " at \(key)"): \(context.debugDescription)"
+        }
+        return path.map { "\($0): \(error)" } ?? "\(error)"
+    }
+
     static func replace(_ destination: URL, with source: URL) throws {
         guard rename(source.path, destination.path) == 0 else {
             throw InputError.invalid("cannot move \(source.path) to \(destination.path): \(String(cString: strerror(errno)))")
         }
+    }
+}
+
+/// A path as one argument of a LAMMPS command, whatever it contains (spaces, `$`, `#`, quotes):
+/// LAMMPS takes the text between triple quotes verbatim.
+public func lammpsQuoted(_ path: String) throws -> String {
+    guard !path.contains("\"\"\"") else {
+        throw InputError.invalid("the path \(path) contains three double quotes in a row, which LAMMPS cannot read")
+    }
+    return "\"\"\"\(path)\"\"\""
+}
+
+/// The output folder of one run, written as one consistent set: everything goes to a staging
+/// folder `DIR.incomplete` beside it, which takes DIR's place only when the run completes. A
+/// failed or interrupted run leaves DIR as it was, and its log (and a checkpoint to resume
+/// from) in the staging folder. Only the writing MPI rank touches the file system.
+public struct RunDirectory: Sendable {
+    public let destination: URL
+    public let staging: URL
+    public let writes: Bool
+    /// What survives in the staging folder of a failed run: the log, and checkpoints to resume from.
+    static let kept: Set<String> = ["log.lammps", "checkpoint"]
+
+    /// - Parameter overwrite: replace a DIR that already holds files (only once the run completes).
+    public init(_ path: String, overwrite: Bool, writes: Bool) throws {
+        destination = URL(fileURLWithPath: path).standardizedFileURL
+        staging = URL(fileURLWithPath: destination.path + ".incomplete")
+        self.writes = writes
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: destination.path, isDirectory: &isFolder) {
+            guard isFolder.boolValue else { throw InputError.invalid("--out \(destination.path) exists and is not a folder") }
+            let content = (try? FileManager.default.contentsOfDirectory(atPath: destination.path)) ?? []
+            if !content.isEmpty && !overwrite {
+                throw InputError.invalid("""
+                    --out \(destination.path) already holds another run (\(content.sorted().prefix(4).joined(separator: ", "))\
+                    \(content.count > 4 ? ", …" : "")). Choose a new folder, or pass --overwrite to replace it when this run completes.
+                    """)
+            }
+        }
+        do {
+            try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+            if writes {
+                // Leftovers of an earlier failed attempt must not join this run's set; checkpoints stay.
+                for name in try FileManager.default.contentsOfDirectory(atPath: staging.path) where name != "checkpoint" {
+                    try? FileManager.default.removeItem(at: staging.appendingPathComponent(name))
+                }
+            }
+        } catch { throw InputError.invalid(Files.describe(error, path: staging.path)) }
+    }
+
+    public func url(_ name: String) -> URL { staging.appendingPathComponent(name) }
+
+    /// Moves the completed set into place (replacing an earlier run only now) and drops checkpoints.
+    public func commit() throws {
+        guard writes else { return }
+        try? FileManager.default.removeItem(at: url("checkpoint"))
+        let previous = URL(fileURLWithPath: destination.path + ".previous-\(getpid())")
+        do {
+            if FileManager.default.fileExists(atPath: destination.path) {
+                try Files.replace(previous, with: destination)
+            }
+            try Files.replace(destination, with: staging)
+        } catch { throw InputError.invalid("cannot move the results into \(destination.path): \(error)") }
+        try? FileManager.default.removeItem(at: previous)
+    }
+
+    /// After a failure: only the log and checkpoints remain, in the staging folder.
+    public func abandon() {
+        guard writes else { return }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: staging.path)) ?? []
+        for name in names where !RunDirectory.kept.contains(name) {
+            try? FileManager.default.removeItem(at: url(name))
+        }
+        if (try? FileManager.default.contentsOfDirectory(atPath: staging.path))?.isEmpty ?? false {
+            try? FileManager.default.removeItem(at: staging)
+        }
+    }
+
+    /// Where the log of a failed run can be read, if it was written.
+    public var abandonedLog: String? {
+        FileManager.default.fileExists(atPath: url("log.lammps").path) ? url("log.lammps").path : nil
     }
 }

@@ -35,9 +35,11 @@ public enum NPY {
         return data
     }
 
-    /// Reads `<f8` or `<i4` arrays in C order (integers are returned as doubles).
+    /// Reads `<f8` or `<i4` arrays in C order (integers are returned as doubles); a NaN or an
+    /// infinity in the file is refused with its position.
     public static func read(_ url: URL) throws -> Array {
-        let data = try Data(contentsOf: url)
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch { throw InputError.invalid(Files.describe(error, path: url.path)) }
         func fail(_ reason: String) -> Error { InputError.invalid("\(url.path): not a readable .npy file: \(reason)") }
         let bytes = [UInt8](data)
         guard bytes.count > 10, bytes[0] == 0x93, String(decoding: bytes[1..<6], as: UTF8.self) == "NUMPY" else {
@@ -60,6 +62,9 @@ public enum NPY {
         guard payload.count == count * (isInteger ? 4 : 8) else { throw fail("size does not match shape \(shape)") }
         let values: [Double] = payload.withUnsafeBytes { raw in
             isInteger ? raw.bindMemory(to: Int32.self).map(Double.init) : Swift.Array(raw.bindMemory(to: Double.self))
+        }
+        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+            throw InputError.nonFinite("\(url.path) holds \(values[bad]) at flat index \(bad) (shape \(shape))")
         }
         return Array(shape: shape, values: values, isInteger: isInteger)
     }

@@ -6,9 +6,12 @@ public enum InputError: Error, CustomStringConvertible {
     case fileNotFound(String)
     case noAtoms(String)
     case invalid(String)
+    /// A NaN or an infinity where a number must be finite: never carried into results.
+    case nonFinite(String)
 
     public var description: String {
         switch self {
+        case .nonFinite(let text): return "not a number: " + text
         case .fileNotFound(let path): return "input file not found: \(path)"
         case .noAtoms(let path): return "input \(path) defines no atoms (no read_data, create_atoms or read_restart?)"
         case .invalid(let text): return text
@@ -105,7 +108,9 @@ public final class Simulation {
         try lammps.command(steady ? "run 1 pre no post no" : "run 0")
         commandCountAfterEvaluation = lammps.commandCount
         if steady { try requireStaticAtoms(at: positions) }
-        return try forces()
+        let forces = try forces()
+        try requireFinite(forces: forces, context: "in a force evaluation at displaced positions")
+        return forces
     }
     private var commandCountAfterEvaluation = -1
 

@@ -1,3 +1,4 @@
+import Foundation
 import LAMMPSLibrary
 
 /// A snapshot of the atoms of a simulation, in atom-ID order (index i is atom ID i+1).
@@ -104,5 +105,78 @@ public struct SplitMix64: RandomNumberGenerator {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+extension Structure {
+    /// Atom pairs closer than `fraction` of the median nearest-neighbour distance, by atom ID:
+    /// a duplicated atom or a wrong coordinate, never a physical structure. Nearest neighbours
+    /// are searched with bins of the mean atomic spacing (V/N)^(1/3), minimum image in periodic
+    /// directions; atoms without a neighbour that close are far from every other anyway.
+    public func closePairs(fraction: Double = 0.2) -> (pairs: [(Int, Int, Double)], typicalDistance: Double) {
+        let n = count
+        guard n > 1 else { return ([], 0) }
+        let spacing = Foundation.pow(box.volume / Double(n), 1.0 / 3.0)
+        // Bins along an axis only where at least 3 fit, so that the ±1 neighbours are distinct bins.
+        let bins: [Int] = (0..<3).map { axis in
+            let fit = Int((box.high[axis] - box.low[axis]) / spacing)
+            return fit >= 3 ? fit : 1
+        }
+        let atomBins: [[Int]] = (0..<n).map { binIndex(of: $0, bins: bins) }
+        var members: [[Int]: [Int]] = [:]
+        for atom in 0..<n { members[atomBins[atom], default: []].append(atom) }
+        let offsets: [[Int]] = bins.map { $0 >= 3 ? [-1, 0, 1] : [0] }
+        var nearest = [Double](repeating: .infinity, count: n)
+        var candidates: [(Int, Int, Double)] = []
+        for atom in 0..<n {
+            for dx in offsets[0] {
+                for dy in offsets[1] {
+                    for dz in offsets[2] {
+                        let shift = [dx, dy, dz]
+                        let key: [Int] = (0..<3).map { ((atomBins[atom][$0] + shift[$0]) % bins[$0] + bins[$0]) % bins[$0] }
+                        for other in members[key] ?? [] where other > atom {
+                            let distance = self.distance(atom, other)
+                            nearest[atom] = min(nearest[atom], distance)
+                            nearest[other] = min(nearest[other], distance)
+                            if distance < spacing { candidates.append((atom + 1, other + 1, distance)) }
+                        }
+                    }
+                }
+            }
+        }
+        let found = nearest.filter(\.isFinite).sorted()
+        guard !found.isEmpty else { return ([], 0) }
+        let median = found[found.count / 2]
+        return (candidates.filter { $0.2 < fraction * median }, median)
+    }
+
+    /// Minimum-image distance between two atoms (0-based indices).
+    func distance(_ a: Int, _ b: Int) -> Double {
+        let difference: [Double] = (0..<3).map { positions[3 * a + $0] - positions[3 * b + $0] }
+        let d = minimumImage(difference, in: box)
+        return (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).squareRoot()
+    }
+
+    /// The bin of an atom in fractional coordinates of the restricted triclinic cell (c along z, b in xy).
+    private func binIndex(of atom: Int, bins: [Int]) -> [Int] {
+        let cell = box.cell
+        let r: [Double] = (0..<3).map { positions[3 * atom + $0] - box.low[$0] }
+        let fz = r[2] / cell[2][2]
+        let fy = (r[1] - fz * cell[2][1]) / cell[1][1]
+        let fx = (r[0] - fz * cell[2][0] - fy * cell[1][0]) / cell[0][0]
+        let fractions = [fx, fy, fz]
+        return (0..<3).map { axis in
+            let f = fractions[axis] - fractions[axis].rounded(.down)
+            return min(bins[axis] - 1, max(0, Int(f * Double(bins[axis]))))
+        }
+    }
+
+    /// A sentence naming overlapping atoms, or nil when there are none.
+    public func overlapReport() -> String? {
+        let (pairs, typical) = closePairs()
+        guard !pairs.isEmpty else { return nil }
+        let listed = pairs.prefix(5).map { String(format: "atoms %d and %d are %.4g Å apart", $0.0, $0.1, $0.2) }
+        return listed.joined(separator: ", ") + (pairs.count > 5 ? " (and \(pairs.count - 5) more pairs)" : "")
+            + String(format: ", where nearest neighbours are typically %.4g Å apart", typical)
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 
 /// Finished columns of a long per-parameter computation (the energy method), saved after each
 /// parameter so that an interrupted run resumes where it stopped. A checkpoint only applies to
-/// the same minimum (positions within 1e-9 Å) and the same settings; otherwise it is ignored.
+/// the same minimum (positions within 1e-9 Å) and the same settings; otherwise it is discarded, and the caller is told why.
 /// Every MPI rank reads the checkpoint (so all skip the same parameters and their LAMMPS
 /// commands stay in step); only the writing rank saves it.
 public struct Checkpoint {
@@ -32,21 +32,28 @@ public struct Checkpoint {
     private var columnsFile: URL { directory.appendingPathComponent("columns.npy") }
     private var referenceFile: URL { directory.appendingPathComponent("reference.npy") }
 
-    /// Columns already computed for this minimum and these settings (`key`), by parameter.
-    func load(reference: [Double], key: String) -> [Int: Column] {
-        let decoder = JSONDecoder()
-        guard let data = try? Data(contentsOf: progressFile),
-              let progress = try? decoder.decode(Progress.self, from: data), progress.key == key,
-              let saved = try? NPY.read(referenceFile), saved.values.count == reference.count,
-              zip(saved.values, reference).allSatisfy({ abs($0 - $1) < 1e-9 }),
-              let columns = try? NPY.read(columnsFile), columns.values.count == progress.parameters.count * reference.count
-        else { return [:] }
+    /// Columns already computed for this minimum and these settings (`key`), by parameter, and
+    /// why a checkpoint that exists was discarded (nil when there was none, or it was used).
+    func load(reference: [Double], key: String) -> (columns: [Int: Column], discarded: String?) {
+        guard FileManager.default.fileExists(atPath: progressFile.path) else { return ([:], nil) }
+        let progress: Progress
+        do { progress = try JSONDecoder().decode(Progress.self, from: Data(contentsOf: progressFile)) } catch {
+            return ([:], "\(progressFile.lastPathComponent) is unreadable (\(error.localizedDescription))")
+        }
+        guard progress.key == key else {
+            return ([:], "it was made with other settings (\(progress.key); now \(key))")
+        }
+        guard let saved = try? NPY.read(referenceFile), saved.values.count == reference.count,
+              zip(saved.values, reference).allSatisfy({ abs($0 - $1) < 1e-9 })
+        else { return ([:], "it belongs to another minimum (the relaxed positions differ by more than 1e-9 Å)") }
+        guard let columns = try? NPY.read(columnsFile), columns.values.count == progress.parameters.count * reference.count
+        else { return ([:], "\(columnsFile.lastPathComponent) is missing or does not match \(progressFile.lastPathComponent)") }
         var result: [Int: Column] = [:]
         for (index, parameter) in progress.parameters.enumerated() {
             result[parameter] = Column(values: Array(columns.values[index * reference.count..<(index + 1) * reference.count]),
                                        residual: progress.residuals[index], iterations: progress.iterations[index])
         }
-        return result
+        return (result, nil)
     }
 
     /// Saves all finished columns; the progress file is written last, so it never names a

@@ -27,6 +27,8 @@ extension MinimumDerivatives {
         var generators: [[Double]]
         var strainCurvature: [Double]
         var strainRelaxedCurvature: [Double]
+        var check: MinimumCheck?
+        var hyperparameters: [String: String]?
     }
 
     public func write(to directory: URL) throws {
@@ -54,7 +56,8 @@ extension MinimumDerivatives {
                                    periodic: box.periodic, masses: structure.masses, cell: cell,
                                    translationAxes: translationAxes, generators: strain?.generators ?? [],
                                    strainCurvature: strain?.curvature.storage ?? [],
-                                   strainRelaxedCurvature: strain?.relaxedCurvature.storage ?? []),
+                                   strainRelaxedCurvature: strain?.relaxedCurvature.storage ?? [],
+                                   check: check, hyperparameters: hyperparameters),
                             to: url("minimum.json"))
     }
 
@@ -67,7 +70,10 @@ extension MinimumDerivatives {
         do { recordData = try Data(contentsOf: url("minimum.json")) } catch {
             throw InputError.invalid("\(directory.path) holds no saved derivative (minimum.json missing); run `derivative --out` first")
         }
-        let record = try decoder.decode(Record.self, from: recordData)
+        let record: Record
+        do { record = try decoder.decode(Record.self, from: recordData) } catch {
+            throw InputError.invalid("\(url("minimum.json").path) is not a derivative record this tool wrote: \(Files.describe(error))")
+        }
         let theta = try NPY.read(url("theta.npy")).values
         let positions = try NPY.read(url("positions.npy"))
         let p = theta.count, n = positions.shape[0]
@@ -99,5 +105,8 @@ extension MinimumDerivatives {
                   energyGradient: try NPY.read(url("dU_dTheta.npy")).values,
                   positionDerivative: PositionDerivative(matrix: d, residuals: [], iterations: [], forceEvaluations: 0, seconds: 0),
                   cell: record.cell, translationAxes: record.translationAxes, strain: strain, curvatures: curvatures)
+        check = record.check ?? MinimumCheck()
+        hyperparameters = record.hyperparameters ?? [:]
+        try requireFinite()
     }
 }

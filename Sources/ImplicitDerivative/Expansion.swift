@@ -31,6 +31,61 @@ public struct StrainDerivatives: Sendable {
     public var fullPositionDerivative: Matrix
 }
 
+/// How X* was checked to be a minimum; carried into every output that depends on it.
+public struct MinimumCheck: Codable, Sendable {
+    public var converged = true
+    public var maxForce: Double?
+    public var ftol: Double?
+    public var curvature: CurvatureCheck?
+    /// Why X* is not a trustworthy minimum (empty when it is); only with `allowNonMinimum`.
+    public var warnings: [String] = []
+    public var isMinimum: Bool { warnings.isEmpty }
+
+    public init() {}
+
+    /// Refuses (or, when allowed, records) a relaxation that did not converge and a Hessian
+    /// that is not positive on the mobile space.
+    mutating func assess(relaxation: RelaxationResult?, curvature: CurvatureCheck?, allowNonMinimum: Bool) throws {
+        if let relaxation {
+            converged = relaxation.converged
+            maxForce = relaxation.maxForce
+            ftol = relaxation.settings.ftol
+            if let shortfall = relaxation.shortfall {
+                let text = "X* is not converged: \(shortfall)"
+                guard allowNonMinimum else {
+                    throw DerivativeError.notAMinimum(text + """
+                        . A derivative there is not the derivative of a minimum. Try: a tolerance at least 10× the \
+                        reached residual (--ftol), another minimizer (--min-style), or check the structure and the \
+                        potential's units; --allow-non-minimum computes it anyway and marks every output.
+                        """)
+                }
+                warnings.append(text)
+            }
+        }
+        self.curvature = curvature
+        guard let curvature else { return }
+        if curvature.vanishes {
+            throw DerivativeError.notAMinimum("""
+                the Hessian at X* vanishes: no atom interacts with any other (are the atoms farther apart than \
+                the potential's cutoff? a cell that swelled during relaxation? the wrong units?)
+                """)
+        }
+        if curvature.isNegative {
+            let text = String(format: "X* is a saddle point: the Hessian has negative curvature %.4g eV/Å² (highest %.4g), ",
+                              curvature.lowest, curvature.highest)
+                + "largest on atom IDs \(curvature.softestModeAtoms.map(String.init).joined(separator: ", "))"
+            guard allowNonMinimum else {
+                throw DerivativeError.notAMinimum(text + """
+                    . A relaxation that keeps a symmetry can end on a saddle. Break the symmetry (e.g. \
+                    displace_atoms … random) and relax again; --allow-non-minimum differentiates the stationary \
+                    point anyway and marks every output.
+                    """)
+            }
+            warnings.append(text)
+        }
+    }
+}
+
 /// Everything the implicit Taylor expansion needs at one minimum X*(Θ).
 public struct MinimumDerivatives: Sendable {
     public var energy: Double
@@ -46,11 +101,18 @@ public struct MinimumDerivatives: Sendable {
     public var strain: StrainDerivatives?
     /// H_ζ of δU = δΘ·∇ΘU + δΘ H_ζ δΘᵀ (supplement eq. 35, 36), N_D × N_D each.
     public var curvatures: [ExpansionLevel: Matrix]
+    /// How X* was checked (convergence, curvature) and any warning that it is not a minimum.
+    public var check = MinimumCheck()
+    /// The potential's hyperparameters (`SNAPPotential.hyperparameters`): a saved derivative
+    /// applies only to a potential with the same ones.
+    public var hyperparameters: [String: String] = [:]
 
     public var volume: Double { structure.box.volume }
 
-    /// Computes the derivatives at the current (relaxed) state of `system`.
+    /// Computes the derivatives at the current (relaxed) state of `system`, after checking that
+    /// it is a minimum: `relaxation` converged, and the Hessian has no negative curvature.
     public static func compute(_ system: SNAPSystem, cell: CellRelaxation, settings: DerivativeSettings,
+                               relaxation: RelaxationResult? = nil,
                                progress: (String) -> Void = { _ in }) throws -> MinimumDerivatives {
         let simulation = system.simulation
         let box = simulation.lammps.box()
@@ -64,6 +126,14 @@ public struct MinimumDerivatives: Sendable {
         let generators = StrainResponse.generators(for: cell)
         let strainMixed = generators.isEmpty ? nil : try system.strainMixedDerivative(generators: generators)
         let hessian = try Hessian(simulation: simulation)
+        var check = MinimumCheck()
+        var curvature: CurvatureCheck?
+        if settings.curvatureSteps > 0 {
+            curvature = try hessian.curvatureCheck(steps: settings.curvatureSteps)
+            try hessian.restoreMinimum()
+            progress("  curvature at X*: \(curvature!.summary)")
+        }
+        try check.assess(relaxation: relaxation, curvature: curvature, allowNonMinimum: settings.allowNonMinimum)
         progress("derivative: \(system.atomCount) atoms, \(hessian.degreesOfFreedom.mobileCount) mobile components, "
                  + "\(system.parameterCount) parameters, method \(settings.method.rawValue)")
         let derivative = try ImplicitDifferentiation.positionDerivative(system, hessian: hessian, mixedHessian: mixedHessian,
@@ -87,10 +157,29 @@ public struct MinimumDerivatives: Sendable {
             curvatures[.hih] = ih
         }
         let structure = try simulation.structure()
-        return MinimumDerivatives(energy: energy, structure: structure, theta: system.potential.theta,
-                                  energyGradient: gradient, positionDerivative: derivative, cell: cell,
-                                  translationAxes: hessian.degreesOfFreedom.translationAxes,
-                                  strain: strain, curvatures: curvatures)
+        var result = MinimumDerivatives(energy: energy, structure: structure, theta: system.potential.theta,
+                                        energyGradient: gradient, positionDerivative: derivative, cell: cell,
+                                        translationAxes: hessian.degreesOfFreedom.translationAxes,
+                                        strain: strain, curvatures: curvatures)
+        result.check = check
+        result.hyperparameters = system.potential.hyperparameters
+        try result.requireFinite()
+        return result
+    }
+
+    /// Every array of the expansion must be finite before anything is written or predicted.
+    func requireFinite() throws {
+        var arrays: [(String, [Double])] = [("∇Θ U", energyGradient), ("∇Θ X*", positionDerivative.matrix.storage)]
+        arrays += ExpansionLevel.allCases.map { ("energy curvature H_\($0.rawValue)", curvatures[$0]!.storage) }
+        if let strain {
+            arrays += [("∇Θ ε (h)", strain.homogeneous.storage), ("∇Θ ε (h+ih)", strain.full.storage),
+                       ("∂²U/∂ε²", strain.curvature.storage), ("∇Θ X* (h+ih)", strain.fullPositionDerivative.storage)]
+        }
+        for (name, values) in arrays {
+            if let index = values.firstIndex(where: { !$0.isFinite }) {
+                throw InputError.nonFinite("\(name) has the non-finite value \(values[index]) at flat index \(index)")
+            }
+        }
     }
 
     /// Solves the coupled system of eq. 5 for positions and strain:
@@ -128,11 +217,12 @@ public struct Prediction: Codable, Sendable {
 }
 
 extension MinimumDerivatives {
-    /// Predictions of every level for Θ + δΘ (eq. 6, 7, 35–37).
-    public func predict(_ deltaTheta: [Double]) -> [Prediction] {
+    /// Predictions of every level for Θ + δΘ (eq. 6, 7, 35–37); `energyShift` is an exact
+    /// change of the energy that moves no atom (SNAP's beta0 times the atoms of its element).
+    public func predict(_ deltaTheta: [Double], energyShift: Double = 0) -> [Prediction] {
         precondition(deltaTheta.count == theta.count)
         let delta = Matrix(rows: theta.count, columns: 1, storage: deltaTheta)
-        let linear = zip(energyGradient, deltaTheta).reduce(0) { $0 + $1.0 * $1.1 }
+        let linear = zip(energyGradient, deltaTheta).reduce(0) { $0 + $1.0 * $1.1 } + energyShift
         let reference = structure.unwrappedPositions
         return ExpansionLevel.allCases.map { level in
             let curvature = curvatures[level]!

@@ -78,9 +78,13 @@ public final class Hessian {
 
     /// The dense Hessian over `components` (indices into 3N), one force evaluation per column,
     /// symmetrized. Zero modes are not removed here: the dense solver constrains them.
-    public func dense(components: [Int]) throws -> Matrix {
+    public func dense(components: [Int], progress: (String) -> Void = { _ in }) throws -> Matrix {
         var result = Matrix(rows: components.count, columns: components.count)
+        let clock = ProgressClock()
         for (column, component) in components.enumerated() {
+            if clock.isDue() {
+                progress("  dense: Hessian column \(column) of \(components.count), \(clock.elapsed) s")
+            }
             var unit = [Double](repeating: 0, count: minimum.positions.count)
             unit[component] = 1
             let hv = try forceDifference(along: unit, step: displacement)

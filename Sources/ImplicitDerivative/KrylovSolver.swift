@@ -1,3 +1,4 @@
+import Atomistics
 import Foundation
 
 /// Solves H X = B for many right-hand sides at once with one shared Krylov basis, H symmetric
@@ -25,7 +26,9 @@ public struct KrylovSolver {
     }
 
     /// - Parameter apply: H·v (already projected onto the space where H is invertible).
-    public func solve(_ b: Matrix, apply: ([Double]) throws -> [Double]) throws -> Solution {
+    public func solve(_ b: Matrix, progress: (String) -> Void = { _ in },
+                      apply: ([Double]) throws -> [Double]) throws -> Solution {
+        let clock = ProgressClock()
         let norms = (0..<b.columns).map { b.column($0).reduce(0) { $0 + $1 * $1 }.squareRoot() }
         let largest = norms.max() ?? 0
         var basis = Matrix(rows: b.rows, columns: 0)
@@ -37,7 +40,15 @@ public struct KrylovSolver {
             let block = try orthonormalized(candidates, against: basis, dropBelow: 1e-3 * tolerance * largest)
             if block.columns == 0 { break }
             var products = Matrix(rows: b.rows, columns: block.columns)
-            for j in 0..<block.columns { products.setColumn(j, try apply(block.column(j))) }
+            for j in 0..<block.columns {
+                products.setColumn(j, try apply(block.column(j)))
+                if clock.isDue() {
+                    let open = zip(residualNorms, norms).filter { $1 > 0 && $0 > tolerance * $1 }.count
+                    let worst = zip(residualNorms, norms).map { $1 > 0 ? $0 / $1 : 0 }.max() ?? 0
+                    progress(String(format: "  sparse: %d products, %d of %d columns open, worst residual %.2e, %d s",
+                                    basis.columns + j + 1, open, b.columns, worst, clock.elapsed))
+                }
+            }
             basis = basis.appending(columnsOf: block)
             image = image.appending(columnsOf: products)
 

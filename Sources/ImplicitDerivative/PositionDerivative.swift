@@ -25,14 +25,41 @@ public struct DerivativeSettings: Codable, Sendable {
     public var radius: Double?
     /// energy: where finished parameters are saved, so that an interrupted run resumes.
     public var checkpoint: URL?
+    /// Every parameter's relative residual ‖H x_l + b_l‖/‖b_l‖, measured with an independent
+    /// Hessian product, must be below this; otherwise the derivative is refused as inaccurate.
+    public var maxResidual: Double = 1e-3
+    /// Lanczos steps of the curvature check at X* (0 skips it).
+    public var curvatureSteps: Int = 30
+    /// Compute the derivative even if X* is not a converged minimum (the result is marked).
+    public var allowNonMinimum = false
 
     public init(method: DerivativeMethod = .sparse) { self.method = method }
+}
+
+/// Why a derivative is refused.
+public enum DerivativeError: Error, CustomStringConvertible {
+    /// X* is not a minimum: unconverged, a saddle, or no interactions at all.
+    case notAMinimum(String)
+    /// The linear solve did not reach the accuracy the results need.
+    case inaccurate(String)
+    /// A setting that cannot work for this system.
+    case invalidSetting(String)
+
+    public var description: String {
+        switch self {
+        case .notAMinimum(let text): return "not a minimum: \(text)"
+        case .inaccurate(let text): return "inaccurate derivative: \(text)"
+        case .invalidSetting(let text): return text
+        }
+    }
 }
 
 /// ∇Θ X*, 3N × N_D (column l = ∂X*/∂Θ_l, atoms by ID), with how it was obtained.
 public struct PositionDerivative: Sendable {
     public var matrix: Matrix
-    /// Per parameter: relative residual (sparse, dense) or final biased force / (α max|b|) (energy).
+    /// Per parameter: relative residual ‖H x_l + b_l‖/‖b_l‖ of the linear system (for the energy
+    /// method measured afterwards with one Hessian product per parameter: it exposes a bias
+    /// outside the linear range as well as an unconverged minimization).
     public var residuals: [Double]
     /// Per parameter: minimizer iterations (energy), else 0.
     public var iterations: [Int]
@@ -53,7 +80,8 @@ public enum ImplicitDifferentiation {
             result = try EnergyMethod(settings: settings).solve(system, hessian: hessian, mixedHessian: mixedHessian,
                                                                 progress: progress)
         case .sparse, .dense:
-            let (x, residuals, evaluations) = try solve(hessian, scaled(mixedHessian, by: -1), settings: settings)
+            let (x, residuals, evaluations) = try solve(hessian, scaled(mixedHessian, by: -1), settings: settings,
+                                                        progress: progress)
             result = PositionDerivative(matrix: x, residuals: residuals,
                                         iterations: Array(repeating: 0, count: mixedHessian.columns),
                                         forceEvaluations: evaluations, seconds: 0)
@@ -62,24 +90,54 @@ public enum ImplicitDifferentiation {
         // The energy method counts minimizer iterations; the others count force evaluations.
         if settings.method != .energy { result.forceEvaluations = hessian.forceEvaluations - evaluationsBefore }
         result.seconds = Date().timeIntervalSince(start)
+        try requireAccurate(result, settings: settings)
         return result
+    }
+
+    /// Refuses a derivative whose columns do not solve the linear system: a NaN, or a residual
+    /// above `maxResidual` (the energy method outside its linear range, an unconverged solve).
+    static func requireAccurate(_ result: PositionDerivative, settings: DerivativeSettings) throws {
+        if let bad = result.matrix.storage.firstIndex(where: { !$0.isFinite }) {
+            throw InputError.nonFinite("∇Θ X* has a non-finite entry for parameter \(bad / result.matrix.rows)")
+        }
+        let failing = result.residuals.enumerated().filter { !($0.element <= settings.maxResidual) }
+        guard !failing.isEmpty else { return }
+        let worst = failing.max { $0.element < $1.element }!
+        let advice: String
+        switch settings.method {
+        case .energy:
+            advice = """
+                The bias α_l = α0/max|b_l| (α0 = \(settings.alpha0)) moved the atoms outside the range where their \
+                response is linear, or the biased minimization did not converge. Use α0 in [1e-6, 1e-3] \
+                (default 1e-4), or --method sparse.
+                """
+        case .sparse:
+            advice = "The Krylov solve did not converge; lower --tolerance or try --method dense."
+        case .dense:
+            advice = "The dense solve is exact up to its finite-difference Hessian; the Hessian is nearly singular."
+        }
+        throw DerivativeError.inaccurate("""
+            \(failing.count) of \(result.residuals.count) parameters have a relative residual ‖H x + b‖/‖b‖ above \
+            \(settings.maxResidual) (worst: parameter \(worst.offset), \(String(format: "%.3g", worst.element))). \(advice)
+            """)
     }
 
     /// H X = B for any number of right-hand sides (columns of B), forward or adjoint: the one
     /// linear solve the expansions and the inverse loop use. Returns the residuals of each column.
-    public static func solve(_ hessian: Hessian, _ b: Matrix, settings: DerivativeSettings) throws
+    public static func solve(_ hessian: Hessian, _ b: Matrix, settings: DerivativeSettings,
+                             progress: (String) -> Void = { _ in }) throws
         -> (x: Matrix, relativeResiduals: [Double], forceEvaluations: Int)
     {
         let before = hessian.forceEvaluations
         let rhs = hessian.degreesOfFreedom.project(b)
         switch settings.method {
         case .sparse, .energy:
-            let solution = try KrylovSolver(tolerance: settings.tolerance).solve(rhs) { try hessian.apply($0) }
+            let solution = try KrylovSolver(tolerance: settings.tolerance).solve(rhs, progress: progress) { try hessian.apply($0) }
             // Round-off of the orthogonalizations reaches held components: project them to exactly zero.
             return (hessian.degreesOfFreedom.project(solution.x), solution.relativeResiduals,
                     hessian.forceEvaluations - before)
         case .dense:
-            let (x, residuals) = try DenseSolver(settings: settings).solve(hessian, rhs)
+            let (x, residuals) = try DenseSolver(settings: settings).solve(hessian, rhs, progress: progress)
             return (x, residuals, hessian.forceEvaluations - before)
         }
     }
@@ -91,7 +149,7 @@ public enum ImplicitDifferentiation {
 struct DenseSolver {
     var settings: DerivativeSettings
 
-    func solve(_ hessian: Hessian, _ b: Matrix) throws -> (Matrix, [Double]) {
+    func solve(_ hessian: Hessian, _ b: Matrix, progress: (String) -> Void) throws -> (Matrix, [Double]) {
         let dofs = hessian.degreesOfFreedom
         var components = (0..<dofs.mobile.count).filter { dofs.mobile[$0] }
         var axes = dofs.translationAxes
@@ -104,8 +162,13 @@ struct DenseSolver {
                 return d <= radius * radius
             }
             axes = []  // atoms outside the region hold the rest in place: no zero modes remain
+            guard !components.isEmpty else {
+                throw DerivativeError.invalidSetting(String(
+                    format: "--center %@ --radius %g leaves no mobile atom: the region contains no atom that may move",
+                    center.map { String(format: "%g", $0) }.joined(separator: ","), radius))
+            }
         }
-        let h = try hessian.dense(components: components)
+        let h = try hessian.dense(components: components, progress: progress)
         let n = components.count, m = axes.count
         var bordered = Matrix(rows: n + m, columns: n + m)
         for j in 0..<n { for i in 0..<n { bordered[i, j] = h[i, j] } }
@@ -160,27 +223,32 @@ struct EnergyMethod {
         for (axis, name) in ["x", "y", "z"].enumerated() {
             try lammps.scatter("d_ilmp_\(name)0", count: 1, values: stride(from: axis, to: reference.count, by: 3).map { reference[$0] })
         }
-        try lammps.commands("""
-            fix ilmp_bias all addforce v_ilmp_fx v_ilmp_fy v_ilmp_fz energy v_ilmp_bias_energy
-            fix_modify ilmp_bias energy yes
-            thermo_style custom step pe fmax
-            thermo 1000
-            min_style \(settings.minStyle.rawValue)
-            min_modify norm max
-            """)
-        defer {
-            try? lammps.commands("""
+        try lammps.command("fix ilmp_bias all addforce v_ilmp_fx v_ilmp_fy v_ilmp_fz energy v_ilmp_bias_energy")
+        try lammps.command("fix_modify ilmp_bias energy yes")
+        var biasActive = true
+        func removeBias() throws {
+            guard biasActive else { return }
+            biasActive = false
+            try lammps.commands("""
                 unfix ilmp_bias
                 unfix ilmp_bias_data
                 uncompute ilmp_unwrapped
                 """)
         }
+        defer { try? removeBias() }
         // Relative accuracy 1e-6 of the displacement: the residual force must be 1e-6 of α max|b| = α0.
-        let ftol = settings.alpha0 * 1e-6
+        var relaxation = RelaxationSettings(ftol: settings.alpha0 * 1e-6, minStyle: settings.minStyle)
+        relaxation.maxIterations = 20_000
         let checkpoint = settings.checkpoint.map { Checkpoint(directory: $0, writes: system.simulation.isRoot) }
         let key = "energy \(settings.minStyle.rawValue) alpha0 \(settings.alpha0) parameters \(mixedHessian.columns)"
-        var done = checkpoint?.load(reference: reference, key: key) ?? [:]
+        var done: [Int: Checkpoint.Column] = [:]
+        if let checkpoint {
+            let (saved, discarded) = checkpoint.load(reference: reference, key: key)
+            done = saved
+            if let discarded { progress("  energy method: checkpoint in \(checkpoint.directory.path) discarded: \(discarded)") }
+        }
         if !done.isEmpty { progress("  energy method: resuming, \(done.count) of \(mixedHessian.columns) parameters already done") }
+        let clock = ProgressClock()
         for l in 0..<mixedHessian.columns where done[l] == nil {
             let b = dofs.project(mixedHessian.column(l))
             let largest = b.map(abs).max() ?? 0
@@ -194,17 +262,24 @@ struct EnergyMethod {
                                    values: stride(from: axis, to: b.count, by: 3).map { alpha * b[$0] })
             }
             try hessian.restoreMinimum()
-            let firstStep = try lammps.global("ntimestep")
-            try lammps.command("minimize 0.0 \(ftol) 20000 200000")
-            let steps = Int(try lammps.global("ntimestep") - firstStep)
+            let (result, _) = try system.simulation.relax(relaxation, label: "energy method, parameter \(l)", progress: progress)
             let displaced = try system.simulation.structure().unwrappedPositions
             done[l] = Checkpoint.Column(values: dofs.project(zip(displaced, reference).map { ($0 - $1) / alpha }),
-                                        residual: largestAtomNorm(try system.simulation.forces()) / settings.alpha0,
-                                        iterations: steps)
+                                        residual: result.maxForce / settings.alpha0, iterations: result.steps)
             try checkpoint?.save(done, reference: reference, key: key)
-            if (l + 1) % 10 == 0 || l + 1 == mixedHessian.columns {
-                progress("  energy method: parameter \(l + 1)/\(mixedHessian.columns), \(steps) iterations")
+            if clock.isDue() || l + 1 == mixedHessian.columns {
+                progress("  energy method: parameter \(l + 1)/\(mixedHessian.columns), \(result.steps) iterations, \(clock.elapsed) s")
             }
+        }
+        try removeBias()
+        // The minimizer's own residual says nothing about linearity: measure each column's residual
+        // of H x = −b with one small-step Hessian product (exposes α0 outside the linear range).
+        for l in 0..<mixedHessian.columns {
+            let b = dofs.project(mixedHessian.column(l))
+            let bNorm = b.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            guard bNorm > 0 else { continue }
+            let hx = try hessian.apply(done[l]!.values)
+            done[l]!.residual = zip(hx, b).reduce(0) { $0 + ($1.0 + $1.1) * ($1.0 + $1.1) }.squareRoot() / bNorm
         }
         let columns = (0..<mixedHessian.columns).map { done[$0]! }
         return PositionDerivative(matrix: Matrix(columns: columns.map(\.values), rows: mixedHessian.rows),

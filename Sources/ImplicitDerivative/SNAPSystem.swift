@@ -15,6 +15,9 @@ public final class SNAPSystem {
     public var lammps: LAMMPS { simulation.lammps }
     public var atomCount: Int { lammps.natoms }
     public var parameterCount: Int { potential.parameterCount }
+    /// How files given in place of the input's own change its potential (empty if none were
+    /// given or they define the same descriptors): "key: old → new" per hyperparameter.
+    public private(set) var hyperparameterChanges: [String] = []
 
     /// - Parameters:
     ///   - coefficientFile, parameterFile: override the files of the input's `pair_coeff`.
@@ -28,7 +31,15 @@ public final class SNAPSystem {
                                       parameterFile: parameterFile ?? declared.parameterFile,
                                       typeElements: declared.typeElements(typeCount: simulation.lammps.setting("ntypes")),
                                       varyingElements: varyingElements)
-        if coefficientFile != nil || parameterFile != nil { try reissuePairCoeff() }
+        if coefficientFile != nil || parameterFile != nil {
+            // Files given in place of the input's change the potential itself, not only Θ: say how.
+            if let declaredPotential = try? SNAPPotential(coefficientFile: declared.coefficientFile,
+                                                          parameterFile: declared.parameterFile,
+                                                          typeElements: potential.typeElements) {
+                hyperparameterChanges = SNAPPotential.differences(declaredPotential.hyperparameters, potential.hyperparameters)
+            }
+            try reissuePairCoeff()
+        }
         let arguments = potential.descriptorArguments
         try lammps.commands("""
             compute ilmp_sna all sna/atom \(arguments)
@@ -52,8 +63,8 @@ public final class SNAPSystem {
 
     private func reissuePairCoeff() throws {
         let elements = potential.typeElements.map { $0 ?? "NULL" }.joined(separator: " ")
-        try lammps.command("pair_coeff * * \(isHybrid ? "snap " : "")\(potential.coefficientFile.path) "
-                           + "\(potential.parameterFile.path) \(elements)")
+        try lammps.command("pair_coeff * * \(isHybrid ? "snap " : "")\(try lammpsQuoted(potential.coefficientFile.path)) "
+                           + "\(try lammpsQuoted(potential.parameterFile.path)) \(elements)")
     }
 
     // MARK: - Parameter derivatives at the current positions (after an evaluation)

@@ -40,6 +40,10 @@ struct API {
     let has_error: @convention(c) (Handle?) -> Int32
     let get_last_error_message: @convention(c) (Handle?, UnsafeMutablePointer<CChar>?, Int32) -> Int32
     let free: @convention(c) (UnsafeMutableRawPointer?) -> Void
+    /// `fix external` callbacks (bigint timestep: the default LAMMPS_SMALLBIG and BIGBIG builds).
+    typealias StepCallback = @convention(c) (UnsafeMutableRawPointer?, Int64, Int32, UnsafeMutableRawPointer?,
+                                             UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void
+    let set_fix_external_callback: @convention(c) (Handle?, CString?, StepCallback?, UnsafeMutableRawPointer?) -> Void
 
     init(handle: UnsafeMutableRawPointer, path: String) throws {
         func symbol<T>(_ name: String, as _: T.Type = T.self) throws -> T {
@@ -74,6 +78,7 @@ struct API {
         has_error = try symbol("lammps_has_error")
         get_last_error_message = try symbol("lammps_get_last_error_message")
         free = try symbol("lammps_free")
+        set_fix_external_callback = try symbol("lammps_set_fix_external_callback")
     }
 }
 

@@ -214,6 +214,31 @@ public final class LAMMPS {
         return Array(UnsafeBufferPointer(start: pointer.assumingMemoryBound(to: Double.self), count: count))
     }
 
+    // MARK: - Observing long runs
+
+    /// Calls `body` with the timestep at every force evaluation of the runs and minimizations
+    /// that follow, until `stopObservingSteps()`: a `fix external` whose added forces stay zero.
+    /// `body` runs inside LAMMPS, on every rank, so it must not call LAMMPS: it may only record
+    /// and print. This is how a long `minimize` shows progress without being cut into pieces.
+    public func observeSteps(_ body: @escaping (Int64) -> Void) throws {
+        try stopObservingSteps()
+        let observer = StepObserver(body: body)
+        stepObserver = observer
+        try command("fix \(StepObserver.fixID) all external pf/callback 1 1")
+        try withHandle {
+            api.set_fix_external_callback($0, StepObserver.fixID, StepObserver.callback,
+                                          Unmanaged.passUnretained(observer).toOpaque())
+        }
+        try check("fix external callback")
+    }
+
+    public func stopObservingSteps() throws {
+        guard stepObserver != nil else { return }
+        try command("unfix \(StepObserver.fixID)")
+        stepObserver = nil
+    }
+    private var stepObserver: StepObserver?
+
     // MARK: - Errors
 
     private func withHandle<T>(_ body: (UnsafeMutableRawPointer) throws -> T) throws -> T {
@@ -230,5 +255,18 @@ public final class LAMMPS {
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let shortContext = context().split(separator: "\n").prefix(3).joined(separator: " | ")
         throw LAMMPSError.lammps(message: message, context: shortContext, isAbort: kind == 2)
+    }
+}
+
+/// The Swift closure behind a `fix external` callback; LAMMPS holds only an unretained pointer,
+/// the LAMMPS instance keeps the object alive while the fix exists.
+private final class StepObserver {
+    static let fixID = "ilmp_observer"
+    let body: (Int64) -> Void
+    init(body: @escaping (Int64) -> Void) { self.body = body }
+
+    static let callback: API.StepCallback = { context, timestep, _, _, _, _ in
+        guard let context else { return }
+        Unmanaged<StepObserver>.fromOpaque(context).takeUnretainedValue().body(timestep)
     }
 }

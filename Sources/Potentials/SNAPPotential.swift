@@ -110,11 +110,65 @@ public struct SNAPPotential: Sendable {
         }
     }
 
+    /// How another coefficient file differs from this potential, in terms the expansion can use:
+    /// δΘ for the varying elements, and each element's change of beta0 (a constant energy per
+    /// atom, exact to add). Changes Θ does not cover are refused: another element's descriptor
+    /// coefficients, or an element's radius or weight (these change the descriptors themselves).
+    public func perturbation(to other: SNAPCoefficients, file: String) throws
+        -> (deltaTheta: [Double], beta0Change: [String: Double], unused: [String])
+    {
+        let delta = zip(try theta(of: other, file: file), theta).map { $0 - $1 }
+        var beta0Change: [String: Double] = [:]
+        for (index, element) in coefficients.elements.enumerated() {
+            let changed = other.element(named: element.name)!
+            if changed.radius != element.radius || changed.weight != element.weight || changed.extra != element.extra {
+                throw PotentialFileError(file: file, line: nil, message: """
+                    element \(element.name) has radius \(changed.radius) and weight \(changed.weight) \
+                    (reference: \(element.radius), \(element.weight)): these change the descriptors, which the \
+                    expansion in Θ does not cover; predict only changes of the coefficients
+                    """)
+            }
+            if !varying.contains(index), changed.coefficients.dropFirst() != element.coefficients.dropFirst() {
+                throw PotentialFileError(file: file, line: nil, message: """
+                    changes the coefficients of element \(element.name), which is not in Θ \
+                    (Θ holds \(varyingElementNames.joined(separator: ", "))); add it with --elements, \
+                    or the prediction would ignore that change
+                    """)
+            }
+            let shift = changed.coefficients[0] - element.coefficients[0]
+            if shift != 0 { beta0Change[element.name] = shift }
+        }
+        let known = Set(coefficients.elements.map(\.name))
+        return (delta, beta0Change, other.elements.map(\.name).filter { !known.contains($0) })
+    }
+
     /// For each parameter-vector slot, which LAMMPS atom types contribute to it.
     public var typesOfVaryingElements: [[Int]] {
         varying.map { index in
             let name = coefficients.elements[index].name
             return typeElements.enumerated().compactMap { $0.element == name ? $0.offset + 1 : nil }
+        }
+    }
+
+    /// What defines the descriptors, as text: every `.snapparam` keyword and each element's
+    /// radius, weight and further numbers. Two potentials with the same hyperparameters differ
+    /// only in their coefficients, which is all Θ covers.
+    public var hyperparameters: [String: String] {
+        var result = parameters.values
+        for element in coefficients.elements {
+            result["\(element.name) radius"] = "\(element.radius)"
+            result["\(element.name) weight"] = "\(element.weight)"
+            if !element.extra.isEmpty { result["\(element.name) extra"] = element.extra.joined(separator: " ") }
+        }
+        return result
+    }
+
+    /// "key: a → b" for every hyperparameter that differs between two descriptions.
+    public static func differences(_ old: [String: String], _ new: [String: String]) -> [String] {
+        Set(old.keys).union(new.keys).sorted().compactMap { key in
+            let (a, b) = (old[key], new[key])
+            if let a, let b, let x = Double(a), let y = Double(b), x == y { return nil }
+            return a == b ? nil : "\(key): \(a ?? "(unset)") → \(b ?? "(unset)")"
         }
     }
 

@@ -17,30 +17,28 @@ struct Derivative: ParsableCommand {
     @OptionGroup var system: SystemOptions
     @OptionGroup var potential: PotentialOptions
     @OptionGroup var minimum: MinimumOptions
-    @Option(help: "Output directory.") var out: String
+    @OptionGroup var output: OutputOptions
     @OptionGroup var lammpsOptions: LammpsOptions
 
     func run() throws {
-        try runReportingErrors {
-            let outDirectory = URL(fileURLWithPath: out).standardizedFileURL
-            try FileManager.default.createDirectory(at: outDirectory, withIntermediateDirectories: true)
+        try runWritingOutputs(output) { run in
             let started = Date()
-            let input = try self.system.inputPath(out: outDirectory, potential: potential)
-            let (system, relaxation) = try relaxedSystem(input: input, out: outDirectory, potential: potential,
+            let input = try self.system.inputPath(in: run, potential: potential)
+            let (system, relaxation) = try relaxedSystem(input: input, run: run, potential: potential,
                                                          minimum: minimum, lammps: lammpsOptions)
             let relaxSeconds = Date().timeIntervalSince(started)
             var settings = minimum.settings
             // Long per-parameter runs resume from here after an interruption.
-            if minimum.method == .energy { settings.checkpoint = outDirectory.appendingPathComponent("checkpoint") }
-            let derivatives = try MinimumDerivatives.compute(system, cell: minimum.box, settings: settings,
-                                                             progress: progress)
+            if settings.method == .energy { settings.checkpoint = run.url("checkpoint") }
+            let derivatives = try MinimumDerivatives.compute(system, cell: minimum.cell, settings: settings,
+                                                             relaxation: relaxation, progress: progress)
             let derivative = derivatives.positionDerivative
             let summary = DerivativeSummary(
                 input: system.simulation.input.path, coefficientFile: system.potential.coefficientFile.path,
                 parameterFile: system.potential.parameterFile.path, elements: system.potential.varyingElementNames,
                 natoms: system.atomCount, parameters: system.parameterCount, energy: derivatives.energy,
-                volume: derivatives.volume, cell: derivatives.structure.box.cell, box: minimum.box,
-                relaxation: relaxation, method: minimum.method, settings: minimum.settings,
+                volume: derivatives.volume, cell: derivatives.structure.box.cell, box: minimum.cell,
+                relaxation: relaxation, minimumCheck: derivatives.check, method: settings.method, settings: settings,
                 parameterResiduals: derivative.residuals, parameterIterations: derivative.iterations,
                 forceEvaluations: derivative.forceEvaluations,
                 forceEvaluationsPerParameter: Double(derivative.forceEvaluations) / Double(max(system.parameterCount, 1)),
@@ -50,18 +48,29 @@ struct Derivative: ParsableCommand {
                 wallSeconds: ["relax": relaxSeconds, "derivative": derivative.seconds,
                               "total": Date().timeIntervalSince(started)])
             if system.simulation.isRoot {
-                try derivatives.write(to: outDirectory)
-                try Files.writeJSON(summary, to: outDirectory.appendingPathComponent("summary.json"))
-                settings.checkpoint.map { Checkpoint(directory: $0) }?.remove()
+                try derivatives.write(to: run.staging)
+                try Files.writeJSON(summary, to: run.url("summary.json"))
+                try writeWarnings(derivatives.check, to: run)
             }
             let worst = derivative.residuals.max() ?? 0
-            progress("derivative: \(minimum.method.rawValue), \(derivative.forceEvaluations) "
-                     + (minimum.method == .energy ? "minimizer iterations" : "force evaluations")
+            progress("derivative: \(settings.method.rawValue), \(derivative.forceEvaluations) "
+                     + (settings.method == .energy ? "minimizer iterations" : "force evaluations")
                      + String(format: " (%.1f per parameter), %.1f s, largest residual %.1e; wrote %@",
-                              summary.forceEvaluationsPerParameter, derivative.seconds, worst, outDirectory.path))
+                              summary.forceEvaluationsPerParameter, derivative.seconds, worst, run.destination.path))
             system.lammps.close()
+            return nil
         }
     }
+}
+
+/// Marks every output of a run whose X* is not a trustworthy minimum: WARNING.txt beside the
+/// files (summary.json and minimum.json carry the same warnings), and a line on the terminal.
+func writeWarnings(_ check: MinimumCheck, to run: RunDirectory) throws {
+    guard !check.isMinimum else { return }
+    let text = (["WARNING: these results were computed at a structure that is not a trustworthy minimum "
+                 + "(--allow-non-minimum):"] + check.warnings.map { "  - \($0)" }).joined(separator: "\n") + "\n"
+    progress(text.trimmingCharacters(in: .newlines))
+    try Files.write(text, to: run.url("WARNING.txt"))
 }
 
 struct DerivativeSummary: Encodable {
@@ -76,6 +85,7 @@ struct DerivativeSummary: Encodable {
     var cell: [[Double]]
     var box: CellRelaxation
     var relaxation: RelaxationResult
+    var minimumCheck: MinimumCheck
     var method: DerivativeMethod
     var settings: DerivativeSettings
     var parameterResiduals: [Double]

@@ -4,26 +4,99 @@ import ArgumentParser
 struct LammpsOptions: ParsableArguments {
     @Option(name: .customLong("var"),
             help: ArgumentHelp("Set an input variable, as lmp -var NAME VALUE (repeatable).", valueName: "NAME=VALUE"))
-    var rawVariables: [String] = []
+    var variables: [VariableAssignment] = []
 
-    @Option(help: ArgumentHelp("Further LAMMPS command-line arguments in one string, e.g. \"-sf omp -pk omp 2\".",
+    // Unconditional: the value itself starts with "-" ("-sf omp -pk omp 2").
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("Further LAMMPS command-line arguments in one string, e.g. \"-sf omp -pk omp 2\".",
                                valueName: "ARGS"))
-    var lammpsArgs: String = ""
+    var lammpsArgs = LammpsArguments(words: [])
 
-    var variables: [(String, String)] {
-        rawVariables.map { entry in
-            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
-            return (parts[0], parts[1])
+    var arguments: [String] { variables.flatMap { ["-var", $0.name, $0.value] } + lammpsArgs.words }
+}
+
+/// `NAME=VALUE` of `--var`.
+struct VariableAssignment: ExpressibleByArgument {
+    var name: String
+    var value: String
+
+    init?(argument: String) {
+        let parts = argument.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty, !parts[0].contains(" ") else { return nil }
+        (name, value) = (parts[0], parts[1])
+    }
+    static var defaultCompletionKind: CompletionKind { .default }
+}
+
+/// LAMMPS command-line arguments given as one string, split into words as a shell would:
+/// whitespace separates, single or double quotes group ("-var name 'a b'").
+struct LammpsArguments: ExpressibleByArgument {
+    var words: [String]
+
+    init(words: [String]) { self.words = words }
+
+    init?(argument: String) {
+        var words: [String] = [], current = "", quote: Character?, inWord = false
+        for character in argument {
+            if let open = quote {
+                if character == open { quote = nil } else { current.append(character) }
+            } else if character == "'" || character == "\"" {
+                quote = character
+                inWord = true
+            } else if character.isWhitespace {
+                if inWord { words.append(current) }
+                current = ""
+                inWord = false
+            } else {
+                current.append(character)
+                inWord = true
+            }
         }
+        guard quote == nil else { return nil }
+        if inWord { words.append(current) }
+        self.words = words
     }
 
-    var arguments: [String] {
-        variables.flatMap { ["-var", $0.0, $0.1] } + lammpsArgs.split(separator: " ").map(String.init)
-    }
+    var defaultValueDescription: String { words.joined(separator: " ") }
+}
 
-    func validate() throws {
-        for entry in rawVariables where entry.split(separator: "=", maxSplits: 1).count != 2 || entry.hasPrefix("=") {
-            throw ValidationError("--var expects NAME=VALUE, got '\(entry)'")
-        }
+/// Three numbers `x,y,z` (a point in Å).
+struct Point3: ExpressibleByArgument, Codable {
+    var values: [Double]
+    init?(argument: String) {
+        let numbers = argument.split(separator: ",", omittingEmptySubsequences: false).map { Double($0) }
+        guard numbers.count == 3, numbers.allSatisfy({ $0?.isFinite == true }) else { return nil }
+        values = numbers.map { $0! }
     }
+}
+
+/// Two radii `inner,outer` (Å), 0 < inner < outer.
+struct RadiusPair: ExpressibleByArgument {
+    var inner: Double, outer: Double
+    init?(argument: String) {
+        let numbers = argument.split(separator: ",", omittingEmptySubsequences: false).compactMap { Double($0) }
+        guard numbers.count == 2, 0 < numbers[0], numbers[0] < numbers[1], numbers[1].isFinite else { return nil }
+        (inner, outer) = (numbers[0], numbers[1])
+    }
+}
+
+/// Conventional cells `N` or `NX,NY,NZ`, each positive.
+struct CellCounts: ExpressibleByArgument {
+    var counts: [Int]
+    init?(argument: String) {
+        let numbers = argument.split(separator: ",", omittingEmptySubsequences: false).compactMap { Int($0) }
+        guard [1, 3].contains(numbers.count), numbers.allSatisfy({ $0 > 0 }),
+              numbers.count == argument.split(separator: ",", omittingEmptySubsequences: false).count
+        else { return nil }
+        counts = numbers.count == 1 ? Array(repeating: numbers[0], count: 3) : numbers
+    }
+    var defaultValueDescription: String { counts.map(String.init).joined(separator: ",") }
+}
+
+/// Where a run writes, and whether it may replace an earlier run there.
+struct OutputOptions: ParsableArguments {
+    @Option(help: "Output directory; written through DIR.incomplete and moved into place when the run completes.")
+    var out: String
+    @Flag(help: "Replace an existing, non-empty --out directory (only once this run completes).")
+    var overwrite = false
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Atomistics
 import LAMMPSLibrary
 
 /// Runs a command body with uniform failure handling: the error is printed once (rank 0) with
@@ -11,7 +12,8 @@ func runReportingErrors(_ body: () throws -> Void) throws {
         (try? Library.shared())?.finalizeMPI()
     } catch {
         let abortLike: Bool
-        if case LAMMPSError.lammps(_, _, let isAbort) = error { abortLike = isAbort } else { abortLike = false }
+        let root = (error as? RunFailure)?.underlying ?? error
+        if case LAMMPSError.lammps(_, _, let isAbort) = root { abortLike = isAbort } else { abortLike = false }
         if MPIEnvironment.rank == 0 || abortLike {
             FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8))
         }
@@ -21,11 +23,43 @@ func runReportingErrors(_ body: () throws -> Void) throws {
 }
 
 private func describe(_ error: Error) -> String {
-    let text = String(describing: error)
+    let text = error is CocoaError || error is DecodingError ? Files.describe(error) : String(describing: error)
     if text.contains("not enabled in this LAMMPS") {
         return text + "\nFix: run scripts/setup and use the provisioned LAMMPS (unset LAMMPS_LIBRARY)."
     }
     return text
+}
+
+/// A run whose outputs form one set in `--out`: written to the staging folder, moved into place
+/// when `body` returns. `body` returns nil, or a failure to report after its (marked) outputs
+/// were kept, e.g. a relaxation that did not converge. A thrown error leaves `--out` untouched
+/// and only the log (and checkpoints) in the staging folder.
+func runWritingOutputs(_ output: OutputOptions, _ body: (RunDirectory) throws -> String?) throws {
+    try runReportingErrors {
+        let run = try RunDirectory(output.out, overwrite: output.overwrite, writes: MPIEnvironment.rank == 0)
+        let failure: String?
+        do { failure = try body(run) } catch {
+            run.abandon()
+            throw RunFailure(underlying: error, log: run.abandonedLog, destination: run.destination.path)
+        }
+        try run.commit()
+        if let failure { throw RunFailure(underlying: CompletedWithFailure(text: failure), log: nil, destination: nil) }
+    }
+}
+
+struct CompletedWithFailure: Error, CustomStringConvertible { var text: String; var description: String { text } }
+
+/// An error of a run, with where its log is and what became of `--out`.
+struct RunFailure: Error, CustomStringConvertible {
+    var underlying: Error
+    var log: String?
+    var destination: String?
+    var description: String {
+        var text = describe(underlying)
+        if let destination { text += "\nNothing was written to \(destination)." }
+        if let log { text += " LAMMPS's log of this run: \(log)" }
+        return text
+    }
 }
 
 /// What the MPI launcher told this process, read before LAMMPS starts.
