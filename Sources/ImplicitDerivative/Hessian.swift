@@ -134,6 +134,9 @@ public struct StrainResponse: Sendable {
             }.joined(separator: " ") + " remap units box")
             try simulation.evaluate()
             let pressure = try lammps.computeVector("ilmp_virial")
+            guard pressure.allSatisfy(\.isFinite) else {
+                throw InputError.nonFinite("the virial at strain \(strain) is \(pressure)")
+            }
             let volume = lammps.box().volume
             // Virial W_aa = P_aa V (energy units); ∂U/∂ε_g = −Σ_a G_g,a W_aa / (1 + ε_a) at strain ε.
             let dU = generators.map { generator in

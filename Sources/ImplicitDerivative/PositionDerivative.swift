@@ -236,8 +236,10 @@ struct EnergyMethod {
                 """)
         }
         defer { try? removeBias() }
-        // Relative accuracy 1e-6 of the displacement: the residual force must be 1e-6 of α max|b| = α0.
-        var relaxation = RelaxationSettings(ftol: settings.alpha0 * 1e-6, minStyle: settings.minStyle)
+        // Relative accuracy 1e-6 of the displacement: the residual force must be 1e-6 of α max|b| = α0,
+        // but not below 1e-12 eV/Å, well above the ~3e-14 floating-point floor of the forces (a tiny α0
+        // would otherwise only stagnate there); the residual check below judges the result.
+        var relaxation = RelaxationSettings(ftol: max(settings.alpha0 * 1e-6, 1e-12), minStyle: settings.minStyle)
         relaxation.maxIterations = 20_000
         let checkpoint = settings.checkpoint.map { Checkpoint(directory: $0, writes: system.simulation.isRoot) }
         let key = "energy \(settings.minStyle.rawValue) alpha0 \(settings.alpha0) parameters \(mixedHessian.columns)"

@@ -125,7 +125,8 @@ final class DerivativeCommandTests: XCTestCase {
         process.arguments = arguments + ["--out", interrupted.path]
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let progress = interrupted.appendingPathComponent("checkpoint/progress.json")
+        // Until the run completes, everything (the checkpoint included) is in the staging folder.
+        let progress = URL(fileURLWithPath: interrupted.path + ".incomplete/checkpoint/progress.json")
         let deadline = Date().addingTimeInterval(60)
         while !FileManager.default.fileExists(atPath: progress.path) && process.isRunning && Date() < deadline {
             usleep(20_000)
@@ -133,12 +134,13 @@ final class DerivativeCommandTests: XCTestCase {
         process.interrupt()
         process.waitUntilExit()
         XCTAssertNotEqual(process.terminationStatus, 0, "the run was interrupted before it finished")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: interrupted.appendingPathComponent("summary.json").path))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: interrupted.path))
 
         let resumed = try Toolbox.implicitLammps(arguments + ["--out", interrupted.path])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertTrue(resumed.stderr.contains("resuming,"), resumed.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: interrupted.appendingPathComponent("checkpoint").path))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: interrupted.path + ".incomplete"))
         XCTAssertEqual(try Toolbox.implicitLammps(arguments + ["--out", clean.path]).status, 0)
         let script = """
             import numpy, sys
