@@ -15,6 +15,17 @@ final class ReliabilityTests: XCTestCase {
 
     private func exists(_ url: URL) -> Bool { FileManager.default.fileExists(atPath: url.path) }
 
+    /// Runs the tool, which must fail with `message` and leave `out` unwritten.
+    @discardableResult
+    private func assertRefused(_ arguments: [String], saying message: String, out: URL,
+                               file: StaticString = #filePath, line: UInt = #line) throws -> Toolbox.Result {
+        let result = try Toolbox.implicitLammps(arguments + ["--out", out.path])
+        XCTAssertNotEqual(result.status, 0, file: file, line: line)
+        XCTAssertTrue(result.stderr.contains(message), result.stderr, file: file, line: line)
+        XCTAssertFalse(exists(out), file: file, line: line)
+        return result
+    }
+
     /// A W vacancy input whose neighbour of the vacancy sits halfway to it: symmetric, so the
     /// relaxation converges onto the migration saddle point.
     private func saddleInput(in folder: URL) throws -> URL {
@@ -91,24 +102,19 @@ final class ReliabilityTests: XCTestCase {
     func testSaddlePointIsRefusedWithTheNegativeCurvature() throws {
         let folder = try Toolbox.temporaryDirectory(self)
         let out = folder.appendingPathComponent("saddle")
-        let result = try Toolbox.implicitLammps(["derivative", "--input", try saddleInput(in: folder).path, "--out", out.path])
-        XCTAssertNotEqual(result.status, 0)
-        XCTAssertTrue(result.stderr.contains("saddle point"), result.stderr)
+        let result = try assertRefused(["derivative", "--input", try saddleInput(in: folder).path],
+                                       saying: "saddle point", out: out)
         XCTAssertTrue(result.stderr.contains("negative curvature -"), result.stderr)
-        XCTAssertFalse(exists(out))
         XCTAssertEqual(files(URL(fileURLWithPath: out.path + ".incomplete")), ["log.lammps"])
     }
 
     /// The energy method with α0 = 1 was 11 % wrong while reporting a residual of 1e-7; its
     /// linear residual now exposes the bias outside the linear range.
     func testEnergyMethodBiasOutsideTheLinearRangeIsRefused() throws {
-        let out = try Toolbox.temporaryDirectory(self).appendingPathComponent("energy")
-        let result = try Toolbox.implicitLammps(["derivative", "--input", input, "--method", "energy", "--alpha0", "1",
-                                                 "--out", out.path] + tiny)
-        XCTAssertNotEqual(result.status, 0)
-        XCTAssertTrue(result.stderr.contains("inaccurate derivative"), result.stderr)
+        let result = try assertRefused(["derivative", "--input", input, "--method", "energy", "--alpha0", "1"] + tiny,
+                                       saying: "inaccurate derivative",
+                                       out: try Toolbox.temporaryDirectory(self).appendingPathComponent("energy"))
         XCTAssertTrue(result.stderr.contains("outside the range where their response is linear"), result.stderr)
-        XCTAssertFalse(exists(out))
     }
 
     // MARK: - Bad structures and numbers
@@ -131,11 +137,8 @@ final class ReliabilityTests: XCTestCase {
             pair_coeff * * snap \(potentials.path)/W_2940_2017_2.snapcoeff \(potentials.path)/W_2940_2017_2.snapparam W
 
             """.write(to: url, atomically: true, encoding: .utf8)
-        let out = folder.appendingPathComponent("relax")
-        let result = try Toolbox.implicitLammps(["relax", "--input", url.path, "--out", out.path])
-        XCTAssertNotEqual(result.status, 0)
-        XCTAssertTrue(result.stderr.contains("atoms 1 and 17 are 0 Å apart"), result.stderr)
-        XCTAssertFalse(exists(out))
+        try assertRefused(["relax", "--input", url.path], saying: "atoms 1 and 17 are 0 Å apart",
+                          out: folder.appendingPathComponent("relax"))
     }
 
     /// A NaN in a saved array stops `predict` with the file and the position.
@@ -147,13 +150,10 @@ final class ReliabilityTests: XCTestCase {
         var data = try Data(contentsOf: file)
         data.replaceSubrange(data.count - 8..<data.count, with: withUnsafeBytes(of: Double.nan) { Data($0) })
         try data.write(to: file)
-        let out = folder.appendingPathComponent("predict")
-        let result = try Toolbox.implicitLammps(["predict", "--input", input, "--derivative", derivative.path, "--perturbed",
-                                                 potentials.appendingPathComponent("W_2940_2017_2.snapcoeff").path,
-                                                 "--out", out.path] + tiny)
-        XCTAssertNotEqual(result.status, 0)
-        XCTAssertTrue(result.stderr.contains("not a number: \(file.path) holds nan at flat index 54"), result.stderr)
-        XCTAssertFalse(exists(out))
+        try assertRefused(["predict", "--input", input, "--derivative", derivative.path, "--perturbed",
+                           potentials.appendingPathComponent("W_2940_2017_2.snapcoeff").path] + tiny,
+                          saying: "not a number: \(file.path) holds nan at flat index 54",
+                          out: folder.appendingPathComponent("predict"))
     }
 
     // MARK: - Potentials that change more than Θ
