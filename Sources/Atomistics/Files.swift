@@ -131,13 +131,17 @@ public struct RunDirectory: Sendable {
         }
         do {
             try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
-            if writes {
-                // Leftovers of an earlier failed attempt must not join this run's set; checkpoints stay.
-                for name in try FileManager.default.contentsOfDirectory(atPath: staging.path) where name != "checkpoint" {
-                    try? FileManager.default.removeItem(at: staging.appendingPathComponent(name))
-                }
-            }
         } catch { throw InputError.invalid(Files.describe(error, path: staging.path)) }
+        // Leftovers of an earlier failed attempt must not join this run's set; checkpoints stay.
+        removeStaged(except: ["checkpoint"])
+    }
+
+    /// Removes what the staging folder holds, but `kept` (only on the writing rank).
+    private func removeStaged(except kept: Set<String>) {
+        guard writes else { return }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: staging.path)) ?? [] where !kept.contains(name) {
+            try? FileManager.default.removeItem(at: url(name))
+        }
     }
 
     public func url(_ name: String) -> URL { staging.appendingPathComponent(name) }
@@ -159,10 +163,7 @@ public struct RunDirectory: Sendable {
     /// After a failure: only the log and checkpoints remain, in the staging folder.
     public func abandon() {
         guard writes else { return }
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: staging.path)) ?? []
-        for name in names where !RunDirectory.kept.contains(name) {
-            try? FileManager.default.removeItem(at: url(name))
-        }
+        removeStaged(except: RunDirectory.kept)
         if (try? FileManager.default.contentsOfDirectory(atPath: staging.path))?.isEmpty ?? false {
             try? FileManager.default.removeItem(at: staging)
         }

@@ -194,13 +194,10 @@ extension Simulation {
     func requireFinite(energy: Double? = nil, forces: [Double], context: String) throws {
         let badAtoms = stride(from: 0, to: forces.count, by: 3).filter { !forces[$0..<$0 + 3].allSatisfy(\.isFinite) }
             .map { $0 / 3 + 1 }
-        if let energy, !energy.isFinite || !badAtoms.isEmpty {
-            throw InputError.nonFinite("the energy \(context) is \(energy)"
-                                       + (badAtoms.isEmpty ? "" : "; non-finite forces on atom IDs \(Simulation.list(badAtoms))"))
-        }
-        if !badAtoms.isEmpty {
-            throw InputError.nonFinite("non-finite forces \(context) on atom IDs \(Simulation.list(badAtoms))")
-        }
+        var problems: [String] = []
+        if let energy, !energy.isFinite { problems.append("the energy \(context) is \(energy)") }
+        if !badAtoms.isEmpty { problems.append("non-finite forces \(context) on atom IDs \(Simulation.list(badAtoms))") }
+        guard problems.isEmpty else { throw InputError.nonFinite(problems.joined(separator: "; ")) }
     }
 
     static func list(_ ids: [Int]) -> String {

@@ -67,8 +67,4 @@ public struct Checkpoint {
         try Files.writeJSON(Progress(key: key, parameters: parameters, residuals: parameters.map { columns[$0]!.residual },
                                      iterations: parameters.map { columns[$0]!.iterations }), to: progressFile)
     }
-
-    public func remove() {
-        if writes { try? FileManager.default.removeItem(at: directory) }
-    }
 }

@@ -46,20 +46,21 @@ public struct MinimumCheck: Codable, Sendable {
     /// Refuses (or, when allowed, records) a relaxation that did not converge and a Hessian
     /// that is not positive on the mobile space.
     mutating func assess(relaxation: RelaxationResult?, curvature: CurvatureCheck?, allowNonMinimum: Bool) throws {
+        /// Refused with `advice`, or, when allowed, kept as a warning.
+        func refuseOrRecord(_ finding: String, advice: String) throws {
+            guard allowNonMinimum else { throw DerivativeError.notAMinimum(finding + ". " + advice) }
+            warnings.append(finding)
+        }
         if let relaxation {
             converged = relaxation.converged
             maxForce = relaxation.maxForce
             ftol = relaxation.settings.ftol
             if let shortfall = relaxation.shortfall {
-                let text = "X* is not converged: \(shortfall)"
-                guard allowNonMinimum else {
-                    throw DerivativeError.notAMinimum(text + """
-                        . A derivative there is not the derivative of a minimum. Try: a tolerance at least 10× the \
-                        reached residual (--ftol), another minimizer (--min-style), or check the structure and the \
-                        potential's units; --allow-non-minimum computes it anyway and marks every output.
-                        """)
-                }
-                warnings.append(text)
+                try refuseOrRecord("X* is not converged: \(shortfall)", advice: """
+                    A derivative there is not the derivative of a minimum. Try: a tolerance at least 10× the \
+                    reached residual (--ftol), another minimizer (--min-style), or check the structure and the \
+                    potential's units; --allow-non-minimum computes it anyway and marks every output.
+                    """)
             }
         }
         self.curvature = curvature
@@ -71,17 +72,14 @@ public struct MinimumCheck: Codable, Sendable {
                 """)
         }
         if curvature.isNegative {
-            let text = String(format: "X* is a saddle point: the Hessian has negative curvature %.4g eV/Å² (highest %.4g), ",
-                              curvature.lowest, curvature.highest)
+            let finding = String(format: "X* is a saddle point: the Hessian has negative curvature %.4g eV/Å² (highest %.4g), ",
+                                 curvature.lowest, curvature.highest)
                 + "largest on atom IDs \(curvature.softestModeAtoms.map(String.init).joined(separator: ", "))"
-            guard allowNonMinimum else {
-                throw DerivativeError.notAMinimum(text + """
-                    . A relaxation that keeps a symmetry can end on a saddle. Break the symmetry (e.g. \
-                    displace_atoms … random) and relax again; --allow-non-minimum differentiates the stationary \
-                    point anyway and marks every output.
-                    """)
-            }
-            warnings.append(text)
+            try refuseOrRecord(finding, advice: """
+                A relaxation that keeps a symmetry can end on a saddle. Break the symmetry (e.g. \
+                displace_atoms … random) and relax again; --allow-non-minimum differentiates the stationary \
+                point anyway and marks every output.
+                """)
         }
     }
 }

@@ -60,13 +60,20 @@ struct LammpsArguments: ExpressibleByArgument {
     var defaultValueDescription: String { words.joined(separator: " ") }
 }
 
+/// The comma-separated values of an option value, or nil if any of them does not parse.
+private func commaSeparated<T: LosslessStringConvertible>(_ argument: String) -> [T]? {
+    let values = argument.split(separator: ",", omittingEmptySubsequences: false).map { T(String($0)) }
+    return values.contains { $0 == nil } ? nil : values.map { $0! }
+}
+
 /// Three numbers `x,y,z` (a point in Å).
 struct Point3: ExpressibleByArgument, Codable {
     var values: [Double]
     init?(argument: String) {
-        let numbers = argument.split(separator: ",", omittingEmptySubsequences: false).map { Double($0) }
-        guard numbers.count == 3, numbers.allSatisfy({ $0?.isFinite == true }) else { return nil }
-        values = numbers.map { $0! }
+        guard let numbers: [Double] = commaSeparated(argument), numbers.count == 3, numbers.allSatisfy(\.isFinite) else {
+            return nil
+        }
+        values = numbers
     }
 }
 
@@ -74,8 +81,9 @@ struct Point3: ExpressibleByArgument, Codable {
 struct RadiusPair: ExpressibleByArgument {
     var inner: Double, outer: Double
     init?(argument: String) {
-        let numbers = argument.split(separator: ",", omittingEmptySubsequences: false).compactMap { Double($0) }
-        guard numbers.count == 2, 0 < numbers[0], numbers[0] < numbers[1], numbers[1].isFinite else { return nil }
+        guard let numbers: [Double] = commaSeparated(argument), numbers.count == 2,
+              0 < numbers[0], numbers[0] < numbers[1], numbers[1].isFinite
+        else { return nil }
         (inner, outer) = (numbers[0], numbers[1])
     }
 }
@@ -84,9 +92,7 @@ struct RadiusPair: ExpressibleByArgument {
 struct CellCounts: ExpressibleByArgument {
     var counts: [Int]
     init?(argument: String) {
-        let numbers = argument.split(separator: ",", omittingEmptySubsequences: false).compactMap { Int($0) }
-        guard [1, 3].contains(numbers.count), numbers.allSatisfy({ $0 > 0 }),
-              numbers.count == argument.split(separator: ",", omittingEmptySubsequences: false).count
+        guard let numbers: [Int] = commaSeparated(argument), [1, 3].contains(numbers.count), numbers.allSatisfy({ $0 > 0 })
         else { return nil }
         counts = numbers.count == 1 ? Array(repeating: numbers[0], count: 3) : numbers
     }
