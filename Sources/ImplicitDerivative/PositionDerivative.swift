@@ -261,7 +261,7 @@ struct EnergyMethod {
                                    values: stride(from: axis, to: b.count, by: 3).map { alpha * b[$0] })
             }
             try hessian.restoreMinimum()
-            let (result, _) = try system.simulation.relax(relaxation, label: "energy method, parameter \(l)", progress: progress)
+            let (result, _) = try system.simulation.relax(relaxation, label: "energy method, parameter \(l + 1)/\(mixedHessian.columns)", progress: progress)
             let displaced = try system.simulation.structure().unwrappedPositions
             done[l] = Checkpoint.Column(values: dofs.project(zip(displaced, reference).map { ($0 - $1) / alpha }),
                                         residual: result.maxForce / settings.alpha0, iterations: result.steps)
