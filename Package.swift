@@ -4,8 +4,11 @@ import PackageDescription
 // Module layout follows the layers of the work:
 //   LAMMPSLibrary      – thin typed binding to LAMMPS's C library API, loaded at run time (dlopen)
 //   Atomistics         – a system defined by a LAMMPS input: relax, structures, file formats
-//   Potentials         – SNAP potential files and the parameter vector Θ
-//   ImplicitDerivative – ∇Θ X*, strain derivatives and Taylor expansions (the engine)
+//   LinearAlgebra      – dense matrices and the LAPACK routines used (no LAMMPS)
+//   Potentials         – parametrized energies: the protocol the engine sees, SNAP (analytic)
+//                        and any LAMMPS potential by finite differences in Θ, potential files
+//   ImplicitDerivative – ∇Θ X*, strain derivatives and Taylor expansions (the engine: numerics)
+//   Workflows          – predict/validate and elastic constants: what commands share
 //   CLAPACK            – the only C shim: the few BLAS/LAPACK routines used, from OpenBLAS
 //   implicit-lammps    – the command-line tool; argument parsing only
 let package = Package(
@@ -16,6 +19,7 @@ let package = Package(
         .library(name: "Atomistics", targets: ["Atomistics"]),
         .library(name: "Potentials", targets: ["Potentials"]),
         .library(name: "ImplicitDerivative", targets: ["ImplicitDerivative"]),
+        .library(name: "Workflows", targets: ["Workflows"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -23,20 +27,25 @@ let package = Package(
     targets: [
         .target(name: "LAMMPSLibrary"),
         .target(name: "Atomistics", dependencies: ["LAMMPSLibrary"]),
-        .target(name: "Potentials"),
         .systemLibrary(name: "CLAPACK"),
-        .target(name: "ImplicitDerivative", dependencies: ["Atomistics", "Potentials", "LAMMPSLibrary", "CLAPACK"]),
+        .target(name: "LinearAlgebra", dependencies: ["CLAPACK"]),
+        .target(name: "Potentials", dependencies: ["Atomistics", "LAMMPSLibrary", "LinearAlgebra"]),
+        .target(name: "ImplicitDerivative", dependencies: ["Atomistics", "Potentials", "LinearAlgebra"]),
+        .target(name: "Workflows", dependencies: ["Atomistics", "Potentials", "ImplicitDerivative", "LinearAlgebra"]),
         .executableTarget(
             name: "implicit-lammps",
             dependencies: [
-                "LAMMPSLibrary", "Atomistics", "Potentials", "ImplicitDerivative",
+                "LAMMPSLibrary", "Atomistics", "Potentials", "ImplicitDerivative", "Workflows", "LinearAlgebra",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .executableTarget(name: "benchmarks", dependencies: ["LAMMPSLibrary", "Atomistics", "Potentials", "ImplicitDerivative"]),
+        .executableTarget(name: "benchmarks", dependencies: ["LAMMPSLibrary", "Atomistics", "Potentials", "ImplicitDerivative",
+                                                            "Workflows", "LinearAlgebra"]),
         .testTarget(name: "LAMMPSLibraryTests", dependencies: ["LAMMPSLibrary"]),
         .testTarget(name: "AtomisticsTests", dependencies: ["Atomistics", "LAMMPSLibrary"]),
-        .testTarget(name: "PotentialsTests", dependencies: ["Potentials"]),
-        .testTarget(name: "ImplicitDerivativeTests", dependencies: ["ImplicitDerivative", "Atomistics", "Potentials"]),
+        .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra"]),
+        .testTarget(name: "PotentialsTests", dependencies: ["Potentials", "Atomistics", "LinearAlgebra"]),
+        .testTarget(name: "ImplicitDerivativeTests", dependencies: ["ImplicitDerivative", "Atomistics", "Potentials",
+                                                                    "LinearAlgebra", "Workflows"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Potentials"]),
     ]
 )

@@ -1,5 +1,7 @@
 import Atomistics
 import Foundation
+import LinearAlgebra
+import Potentials
 
 /// Finished columns of a long per-parameter computation (the energy method), saved after each
 /// parameter so that an interrupted run resumes where it stopped. A checkpoint only applies to

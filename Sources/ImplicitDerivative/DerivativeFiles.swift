@@ -1,6 +1,8 @@
 import Atomistics
 import Foundation
 import LAMMPSLibrary
+import LinearAlgebra
+import Potentials
 
 /// The files of a saved derivative, readable from Python (`numpy.load`) and by `predict`.
 ///

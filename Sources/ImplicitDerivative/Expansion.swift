@@ -1,6 +1,7 @@
 import Atomistics
 import Foundation
-import LAMMPSLibrary
+import LinearAlgebra
+import Potentials
 
 /// The levels of the implicit Taylor expansion (main text II B).
 public enum ExpansionLevel: String, CaseIterable, Codable, Sendable {
@@ -101,16 +102,20 @@ public struct MinimumDerivatives: Sendable {
     public var curvatures: [ExpansionLevel: Matrix]
     /// How X* was checked (convergence, curvature) and any warning that it is not a minimum.
     public var check = MinimumCheck()
-    /// The potential's hyperparameters (`SNAPPotential.hyperparameters`): a saved derivative
-    /// applies only to a potential with the same ones.
+    /// The potential's settings that fix what Θ means (SNAP hyperparameters, finite-difference
+    /// steps): a saved derivative applies only to a potential with the same ones.
     public var hyperparameters: [String: String] = [:]
+    /// Names of the parameters, in Θ order.
+    public var parameterNames: [String] = []
+    /// Parameters the energy does not depend on at X* (∇Θ U and ∇²ΘX U both exactly zero).
+    public var independentParameters: [String] = []
 
     public var volume: Double { structure.box.volume }
 
     /// Computes the derivatives at the current (relaxed) state of `system`, after checking that
     /// it is a minimum: `relaxation` converged, and the Hessian has no negative curvature.
-    public static func compute(_ system: SNAPSystem, cell: CellRelaxation, settings: DerivativeSettings,
-                               relaxation: RelaxationResult? = nil,
+    public static func compute(_ system: any ParametrizedEnergy, cell: CellRelaxation, method: any DerivativeMethod,
+                               checks: DerivativeChecks = DerivativeChecks(), relaxation: RelaxationResult? = nil,
                                progress: (String) -> Void = { _ in }) throws -> MinimumDerivatives {
         let simulation = system.simulation
         let box = simulation.lammps.box()
@@ -122,20 +127,21 @@ public struct MinimumDerivatives: Sendable {
         let gradient = try system.energyGradient()
         let mixedHessian = try system.mixedHessian()
         let generators = StrainResponse.generators(for: cell)
-        let strainMixed = generators.isEmpty ? nil : try system.strainMixedDerivative(generators: generators)
+        let strainMixed = generators.isEmpty ? nil : try system.strainMixedDerivative(strains: generators)
+        try simulation.evaluate()
         let hessian = try Hessian(simulation: simulation)
         var check = MinimumCheck()
         var curvature: CurvatureCheck?
-        if settings.curvatureSteps > 0 {
-            curvature = try hessian.curvatureCheck(steps: settings.curvatureSteps)
+        if checks.curvatureSteps > 0 {
+            curvature = try hessian.curvatureCheck(steps: checks.curvatureSteps)
             try hessian.restoreMinimum()
             progress("  curvature at X*: \(curvature!.summary)")
         }
-        try check.assess(relaxation: relaxation, curvature: curvature, allowNonMinimum: settings.allowNonMinimum)
+        try check.assess(relaxation: relaxation, curvature: curvature, allowNonMinimum: checks.allowNonMinimum)
         progress("derivative: \(system.atomCount) atoms, \(hessian.degreesOfFreedom.mobileCount) mobile components, "
-                 + "\(system.parameterCount) parameters, method \(settings.method.rawValue)")
+                 + "\(system.parameterCount) parameters, method \(method.name)")
         let derivative = try ImplicitDifferentiation.positionDerivative(system, hessian: hessian, mixedHessian: mixedHessian,
-                                                                        settings: settings, progress: progress)
+                                                                        method: method, checks: checks, progress: progress)
         let d = derivative.matrix
         let ih = scaled(mixedHessian.multiplied(by: d, transposingSelf: true), by: 0.5)
         var curvatures: [ExpansionLevel: Matrix] = [
@@ -145,7 +151,7 @@ public struct MinimumDerivatives: Sendable {
         if let strainMixed {
             let response = try StrainResponse.measure(hessian, generators: generators)
             strain = try strainDerivatives(response, mixed: strainMixed, positionDerivative: d, hessian: hessian,
-                                           settings: settings)
+                                           method: method)
             curvatures[.h] = scaled(strainMixed.multiplied(by: strain!.homogeneous), by: 0.5)
             curvatures[.hih] = scaled(
                 add(mixedHessian.multiplied(by: strain!.fullPositionDerivative, transposingSelf: true),
@@ -155,12 +161,16 @@ public struct MinimumDerivatives: Sendable {
             curvatures[.hih] = ih
         }
         let structure = try simulation.structure()
-        var result = MinimumDerivatives(energy: energy, structure: structure, theta: system.potential.theta,
+        var result = MinimumDerivatives(energy: energy, structure: structure, theta: system.theta,
                                         energyGradient: gradient, positionDerivative: derivative, cell: cell,
                                         translationAxes: hessian.degreesOfFreedom.translationAxes,
                                         strain: strain, curvatures: curvatures)
         result.check = check
-        result.hyperparameters = system.potential.hyperparameters
+        result.hyperparameters = system.summary.settings
+        result.parameterNames = system.parameterNames
+        result.independentParameters = (0..<system.parameterCount).filter { l in
+            gradient[l] == 0 && mixedHessian.column(l).allSatisfy { $0 == 0 }
+        }.map { system.parameterNames[$0] }
         try result.requireFinite()
         return result
     }
@@ -186,13 +196,13 @@ public struct MinimumDerivatives: Sendable {
     /// Eq. 33 of the paper drops gᵀ w (the atoms' relaxation under strain); keeping it makes
     /// the h+ih level asymptotically exact.
     private static func strainDerivatives(_ response: StrainResponse, mixed: Matrix, positionDerivative d: Matrix,
-                                          hessian: Hessian, settings: DerivativeSettings) throws -> StrainDerivatives {
+                                          hessian: Hessian, method: any DerivativeMethod) throws -> StrainDerivatives {
         let g = response.forceDerivative
-        let w = try ImplicitDifferentiation.solve(hessian, g, settings: settings).x
+        let w = try ImplicitDifferentiation.solve(hessian, g, method: method).x
         try hessian.restoreMinimum()
         let relaxed = response.curvature - g.multiplied(by: w, transposingSelf: true)
-        let homogeneous = try LinearAlgebra.solveSymmetric(response.curvature, scaled(mixed.transposed, by: -1))
-        let full = try LinearAlgebra.solveSymmetric(relaxed, g.multiplied(by: d, transposingSelf: true) - mixed.transposed)
+        let homogeneous = try LAPACK.solveSymmetric(response.curvature, scaled(mixed.transposed, by: -1))
+        let full = try LAPACK.solveSymmetric(relaxed, g.multiplied(by: d, transposingSelf: true) - mixed.transposed)
         let fullPositions = add(d, w.multiplied(by: full))
         return StrainDerivatives(generators: response.generators, mixed: mixed, curvature: response.curvature,
                                  relaxedCurvature: relaxed, homogeneous: homogeneous, full: full,
@@ -259,15 +269,6 @@ extension MinimumDerivatives {
     }
 }
 
-func scaled(_ m: Matrix, by factor: Double) -> Matrix {
-    Matrix(rows: m.rows, columns: m.columns, storage: m.storage.map { $0 * factor })
-}
-
-func add(_ a: Matrix, _ b: Matrix) -> Matrix {
-    Matrix(rows: a.rows, columns: a.columns, storage: zip(a.storage, b.storage).map { $0 + $1 })
-}
-
-func add(_ a: [Double], _ b: [Double]) -> [Double] { zip(a, b).map { $0 + $1 } }
 
 extension MinimumDerivatives {
     /// Supplement eq. 40: ‖δX_true − δX_pred‖ / ‖δX_true‖ for displacements from X*, with

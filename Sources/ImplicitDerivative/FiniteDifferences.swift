@@ -1,5 +1,7 @@
 import Atomistics
 import Foundation
+import LinearAlgebra
+import Potentials
 
 extension ImplicitDifferentiation {
     /// ∇Θ X* by central finite differences of true re-relaxations: the independent ground truth
@@ -7,25 +9,23 @@ extension ImplicitDifferentiation {
     /// h_l = `forceChange` / max|[∇²ΘX U]_l| (the largest force changes by `forceChange` eV/Å,
     /// displacements ~1e-4 Å), relaxed from X* with CG to `ftol`; rigid drift removed.
     /// Leaves the system at X* with its original potential.
-    public static func finiteDifferenceDerivative(_ system: SNAPSystem, mixedHessian: Matrix, parameters: [Int],
+    public static func finiteDifferenceDerivative(_ system: any ParametrizedEnergy, mixedHessian: Matrix, parameters: [Int],
                                                   translationAxes: [Int] = [0, 1, 2], ftol: Double = 1e-11,
                                                   forceChange: Double = 1e-3) throws -> Matrix {
         let simulation = system.simulation
         let minimum = try simulation.structure()
         let reference = minimum.unwrappedPositions
-        let theta = system.potential.theta
-        let originalFile = system.potential.coefficientFile
-        let file = FileManager.default.temporaryDirectory
-            .appendingPathComponent("implicit-lammps-\(ProcessInfo.processInfo.processIdentifier)-fd.snapcoeff")
-        defer { try? FileManager.default.removeItem(at: file) }
+        let theta = system.theta
         var result = Matrix(rows: reference.count, columns: parameters.count)
         for (column, l) in parameters.enumerated() {
-            let h = forceChange / (mixedHessian.column(l).map(abs).max() ?? 1)
+            // A parameter that moves no atom (an energy scale) gets a small relative step instead.
+            let scale = mixedHessian.column(l).map(abs).max() ?? 0
+            let h = scale > 0 ? forceChange / scale : 1e-4 * max(abs(theta[l]), 1e-8)
             var relaxed: [[Double]] = []
             for sign in [1.0, -1.0] {
                 var perturbed = theta
                 perturbed[l] += sign * h
-                try system.use(system.potential.with(theta: perturbed), writingTo: file)
+                try system.setTheta(perturbed)
                 try simulation.restore(minimum)
                 try simulation.relax(RelaxationSettings(ftol: ftol))
                 relaxed.append(try simulation.structure().unwrappedPositions)
@@ -33,7 +33,7 @@ extension ImplicitDifferentiation {
             let difference = zip(relaxed[0], relaxed[1]).map { ($0 - $1) / (2 * h) }
             result.setColumn(column, removingTranslations(difference, axes: translationAxes))
         }
-        try system.use(coefficientsAt: originalFile)
+        try system.setTheta(theta)
         try simulation.restore(minimum)
         return result
     }

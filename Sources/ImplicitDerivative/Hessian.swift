@@ -1,6 +1,7 @@
 import Atomistics
 import Foundation
-import LAMMPSLibrary
+import LinearAlgebra
+import Potentials
 
 /// The Cartesian components that may move (not held by a fix such as `fix setforce 0 0 0`), and
 /// the rigid translations that are exact zero modes of the Hessian.
@@ -34,6 +35,11 @@ public final class Hessian {
     public let degreesOfFreedom: DegreesOfFreedom
     /// Residual forces at X* (≈ 0 at a converged minimum), subtracted from every difference.
     private let residualForces: [Double]
+    /// Largest residual force component at X* on the mobile components: the noise floor of
+    /// anything measured as a force at the minimum.
+    public var largestResidualForce: Double {
+        zip(residualForces, degreesOfFreedom.mobile).map { $1 ? abs($0) : 0 }.max() ?? 0
+    }
     /// Largest atomic displacement of a finite difference (Å): error ~1e-5 relative.
     public var displacement = 1e-5
     public private(set) var forceEvaluations = 0
@@ -95,52 +101,41 @@ public final class Hessian {
     }
 }
 
-/// Responses of the minimum to homogeneous strains ε_g of the cell (positions follow the cell,
+/// Responses of the minimum to homogeneous strains e_g of the cell (positions follow the cell,
 /// scaled coordinates fixed), by central differences of LAMMPS's virial and forces.
 public struct StrainResponse: Sendable {
-    /// Diagonal strain generators: iso [[1,1,1]], aniso the three axes.
+    /// Strain generators, Voigt (xx, yy, zz, yz, xz, xy): iso [1,1,1,0,0,0], aniso the three
+    /// axes, elastic constants all six unit strains.
     public var generators: [[Double]]
-    /// ∂U/∂ε_g at the minimum (≈ 0 after a cell relaxation).
+    /// ∂U/∂e_g at the minimum (≈ 0 after a cell relaxation).
     public var gradient: [Double]
-    /// ∂²U/∂ε_g∂ε_h at fixed scaled coordinates (no internal relaxation).
+    /// ∂²U/∂e_g∂e_h at fixed scaled coordinates (no internal relaxation).
     public var curvature: Matrix
-    /// ∂F/∂ε_g, 3N × n_strain: the forces a homogeneous strain induces (−∂²U/∂X∂ε).
+    /// ∂F/∂e_g, 3N × n_strain: the forces a homogeneous strain induces (−∂²U/∂X∂e).
     public var forceDerivative: Matrix
 
     public static func generators(for cell: CellRelaxation) -> [[Double]] {
         switch cell {
         case .fixed: return []
-        case .iso: return [[1, 1, 1]]
-        case .aniso: return [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+        case .iso: return [Voigt.diagonal([1, 1, 1])]
+        case .aniso: return (0..<3).map(Voigt.unit)
         }
     }
 
     /// - Parameter step: strain of the central differences (1e-4: error ~1e-8 relative).
     public static func measure(_ hessian: Hessian, generators: [[Double]], step: Double = 1e-4) throws -> StrainResponse {
         let simulation = hessian.simulation
-        let lammps = simulation.lammps
-        try lammps.command("compute ilmp_virial all pressure NULL virial")
-        defer { try? lammps.command("uncompute ilmp_virial") }
         let box = hessian.minimum.box
-        let nktv2p = try lammps.global("nktv2p")
 
-        /// ∂U/∂ε_g for every g and the forces, in the cell strained by `strain` (diagonal).
-        func state(_ strain: [Double]) throws -> (dUdStrain: [Double], forces: [Double]) {
-            let scales = strain.map { 1 + $0 }
-            try lammps.command("change_box all " + (0..<3).map { axis in
-                let center = (box.low[axis] + box.high[axis]) / 2
-                let half = (box.high[axis] - box.low[axis]) / 2 * scales[axis]
-                return "\(["x", "y", "z"][axis]) final \(center - half) \(center + half)"
-            }.joined(separator: " ") + " remap units box")
-            try simulation.evaluate()
-            let pressure = try lammps.computeVector("ilmp_virial")
-            guard pressure.allSatisfy(\.isFinite) else {
-                throw InputError.nonFinite("the virial at strain \(strain) is \(pressure)")
-            }
-            let volume = lammps.box().volume
-            // Virial W_aa = P_aa V (energy units); ∂U/∂ε_g = −Σ_a G_g,a W_aa / (1 + ε_a) at strain ε.
+        /// ∂U/∂e_g for every g, and the forces, in the cell strained by `e`. With F = I + Σ e_g G_g,
+        /// ∂U/∂F = −W F⁻ᵀ (W the virial), so ∂U/∂e_g = −Σ_ab (W F⁻ᵀ)_ab (G_g)_ab exactly at any strain.
+        func state(_ e: [Double]) throws -> (dUdStrain: [Double], forces: [Double]) {
+            try simulation.deform(box, by: e)
+            let w = try simulation.virial()
+            let inverse = inverseTransposedDeformation(e)
+            let dUdF = (0..<3).map { a in (0..<3).map { b in -(0..<3).reduce(0.0) { $0 + w[a][$1] * inverse[$1][b] } } }
             let dU = generators.map { generator in
-                -(0..<3).reduce(0.0) { $0 + generator[$1] * pressure[$1] * volume / nktv2p / scales[$1] }
+                zip(generator, Voigt.entries).reduce(0.0) { $0 + $1.0 * dUdF[$1.1.0][$1.1.1] }
             }
             let forces = try simulation.forces()
             try hessian.restoreMinimum()
@@ -148,7 +143,7 @@ public struct StrainResponse: Sendable {
         }
 
         let n = generators.count
-        let atRest = try state([0, 0, 0])
+        let atRest = try state([Double](repeating: 0, count: 6))
         var curvature = Matrix(rows: n, columns: n)
         var forceDerivative = Matrix(rows: hessian.minimum.positions.count, columns: n)
         for (h, generator) in generators.enumerated() {
@@ -161,5 +156,21 @@ public struct StrainResponse: Sendable {
         curvature.symmetrize()
         return StrainResponse(generators: generators, gradient: atRest.dUdStrain, curvature: curvature,
                               forceDerivative: forceDerivative)
+    }
+
+    /// F⁻ᵀ for the upper-triangular F = I + ∇u of a Voigt strain.
+    static func inverseTransposedDeformation(_ e: [Double]) -> [[Double]] {
+        let g = Voigt.displacementGradient(e)
+        let f = (0..<3).map { a in (0..<3).map { b in (a == b ? 1 : 0) + g[a][b] } }
+        // Back substitution for the inverse of an upper-triangular matrix.
+        var inverse = [[Double]](repeating: [0, 0, 0], count: 3)
+        for column in 0..<3 {
+            for row in stride(from: column, through: 0, by: -1) {
+                var sum: Double = row == column ? 1 : 0
+                for k in (row + 1)..<3 where k <= column { sum -= f[row][k] * inverse[k][column] }
+                inverse[row][column] = sum / f[row][row]
+            }
+        }
+        return (0..<3).map { a in (0..<3).map { b in inverse[b][a] } }
     }
 }

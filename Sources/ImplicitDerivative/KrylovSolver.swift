@@ -1,5 +1,7 @@
 import Atomistics
 import Foundation
+import LinearAlgebra
+import Potentials
 
 /// Solves H X = B for many right-hand sides at once with one shared Krylov basis, H symmetric
 /// positive definite on the projected space and available only through products H·v.
@@ -55,7 +57,7 @@ public struct KrylovSolver {
             // Galerkin: (Vᵀ H V) Y = Vᵀ B, then R = B − (H V) Y without further products.
             var projected = basis.multiplied(by: image, transposingSelf: true)
             projected.symmetrize()
-            let y = try LinearAlgebra.solveSymmetric(projected, basis.multiplied(by: b, transposingSelf: true))
+            let y = try LAPACK.solveSymmetric(projected, basis.multiplied(by: b, transposingSelf: true))
             x = basis.multiplied(by: y)
             let residual = b - image.multiplied(by: y)
             residualNorms = (0..<b.columns).map { residual.column($0).reduce(0) { $0 + $1 * $1 }.squareRoot() }
@@ -74,7 +76,7 @@ public struct KrylovSolver {
         if basis.columns > 0 {
             for _ in 0..<2 { w = w - basis.multiplied(by: basis.multiplied(by: w, transposingSelf: true)) }
         }
-        let (u, singularValues) = try LinearAlgebra.leftSingularVectors(w)
+        let (u, singularValues) = try LAPACK.leftSingularVectors(w)
         let kept = singularValues.prefix { $0 > dropBelow }.count
         return Matrix(rows: w.rows, columns: kept, storage: Array(u.storage.prefix(w.rows * kept)))
     }

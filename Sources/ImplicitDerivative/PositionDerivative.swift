@@ -1,30 +1,76 @@
 import Atomistics
 import Foundation
-import LAMMPSLibrary
+import LinearAlgebra
+import Potentials
 
-/// How ∇Θ X* is computed.
-public enum DerivativeMethod: String, CaseIterable, Codable, Sendable {
-    /// The paper's constrained minimization in LAMMPS (eq. 15, 16, 39).
-    case energy
-    /// Hessian-vector products from force differences, shared block-Krylov solve.
-    case sparse
-    /// Finite-difference Hessian and a LAPACK solve.
-    case dense
+/// A way of computing ∇Θ X*: a value that carries its own settings (as JAX-MD's minimizers
+/// are values). Every method also solves H X = B for other right-hand sides (strain responses,
+/// the adjoint of the inverse loop) in its own way.
+public protocol DerivativeMethod: Sendable {
+    /// "energy", "sparse" or "dense".
+    var name: String { get }
+    /// The method's own settings, for summaries.
+    var settings: [String: String] { get }
+    /// What `PositionDerivative.forceEvaluations` counts for this method.
+    var costUnit: String { get }
+    /// What to try when a residual is too large.
+    var advice: String { get }
+    /// H X = B for projected right-hand sides; returns X and each column's relative residual.
+    func solve(_ hessian: Hessian, _ b: Matrix, progress: (String) -> Void) throws -> (x: Matrix, relativeResiduals: [Double])
+    /// ∇Θ X* = −H⁻¹ ∇²ΘX U.
+    func positionDerivative(_ energy: any ParametrizedEnergy, hessian: Hessian, mixedHessian: Matrix,
+                            progress: (String) -> Void) throws -> PositionDerivative
 }
 
-public struct DerivativeSettings: Codable, Sendable {
-    public var method: DerivativeMethod = .sparse
-    /// energy: minimizer and bias scale α0 of eq. 39.
-    public var minStyle: MinimizerStyle = .cg
-    public var alpha0: Double = 1e-4
-    /// sparse: relative residual of each solve. Hessian-vector products by forward force
-    /// differences are accurate to ~1e-5, so tighter tolerances only meet that floor.
-    public var tolerance: Double = 1e-5
-    /// dense: only atoms within `radius` of `center` move (all atoms when nil).
-    public var center: [Double]?
-    public var radius: Double?
-    /// energy: where finished parameters are saved, so that an interrupted run resumes.
-    public var checkpoint: URL?
+extension DerivativeMethod {
+    public var costUnit: String { "force evaluations" }
+
+    public func positionDerivative(_ energy: any ParametrizedEnergy, hessian: Hessian, mixedHessian: Matrix,
+                                   progress: (String) -> Void) throws -> PositionDerivative {
+        let (x, residuals) = try solve(hessian, hessian.degreesOfFreedom.project(scaled(mixedHessian, by: -1)), progress: progress)
+        return PositionDerivative(matrix: x, residuals: residuals, iterations: Array(repeating: 0, count: mixedHessian.columns),
+                                  forceEvaluations: 0, seconds: 0)
+    }
+}
+
+/// Hessian-vector products from force differences and one shared block-Krylov solve.
+public struct SparseMethod: DerivativeMethod {
+    /// Relative residual of each solve. Hessian-vector products by forward force differences are
+    /// accurate to ~1e-5, so tighter tolerances only meet that floor.
+    public var tolerance = 1e-5
+    public init(tolerance: Double = 1e-5) { self.tolerance = tolerance }
+
+    public var name: String { "sparse" }
+    public var settings: [String: String] { ["tolerance": "\(tolerance)"] }
+    public var advice: String { "The Krylov solve did not converge; lower --tolerance or try --method dense." }
+
+    public func solve(_ hessian: Hessian, _ b: Matrix, progress: (String) -> Void) throws -> (x: Matrix, relativeResiduals: [Double]) {
+        let solution = try KrylovSolver(tolerance: tolerance).solve(b, progress: progress) { try hessian.apply($0) }
+        // Round-off of the orthogonalizations reaches held components: project them to exactly zero.
+        return (hessian.degreesOfFreedom.project(solution.x), solution.relativeResiduals)
+    }
+}
+
+/// The finite-difference Hessian over the moving components and a LAPACK solve.
+public struct DenseMethod: DerivativeMethod {
+    /// Only atoms within `radius` of `center` move (all mobile atoms when nil).
+    public var region: (center: [Double], radius: Double)?
+    public init(region: (center: [Double], radius: Double)? = nil) { self.region = region }
+
+    public var name: String { "dense" }
+    public var settings: [String: String] {
+        guard let region else { return [:] }
+        return ["center": region.center.map { "\($0)" }.joined(separator: ","), "radius": "\(region.radius)"]
+    }
+    public var advice: String { "The dense solve is exact up to its finite-difference Hessian; the Hessian is nearly singular." }
+
+    public func solve(_ hessian: Hessian, _ b: Matrix, progress: (String) -> Void) throws -> (x: Matrix, relativeResiduals: [Double]) {
+        try DenseSolver(region: region).solve(hessian, b, progress: progress)
+    }
+}
+
+/// Checks every derivative passes, whatever the method.
+public struct DerivativeChecks: Codable, Sendable {
     /// Every parameter's relative residual ‖H x_l + b_l‖/‖b_l‖, measured with an independent
     /// Hessian product, must be below this; otherwise the derivative is refused as inaccurate.
     public var maxResidual: Double = 1e-3
@@ -33,7 +79,7 @@ public struct DerivativeSettings: Codable, Sendable {
     /// Compute the derivative even if X* is not a converged minimum (the result is marked).
     public var allowNonMinimum = false
 
-    public init(method: DerivativeMethod = .sparse) { self.method = method }
+    public init() {}
 }
 
 /// Why a derivative is refused.
@@ -56,6 +102,21 @@ public enum DerivativeError: Error, CustomStringConvertible {
 
 /// ∇Θ X*, 3N × N_D (column l = ∂X*/∂Θ_l, atoms by ID), with how it was obtained.
 public struct PositionDerivative: Sendable {
+    /// The derivative of `columns` parameters of which only `placing` were solved (the rest zero).
+    func expanded(to columns: Int, placing solved: [Int]) -> PositionDerivative {
+        guard solved.count < columns else { return self }
+        var result = self
+        result.matrix = Matrix(rows: matrix.rows, columns: columns)
+        result.residuals = Array(repeating: 0, count: columns)
+        result.iterations = Array(repeating: 0, count: columns)
+        for (index, column) in solved.enumerated() {
+            result.matrix.setColumn(column, matrix.column(index))
+            result.residuals[column] = residuals[index]
+            result.iterations[column] = iterations[index]
+        }
+        return result
+    }
+
     public var matrix: Matrix
     /// Per parameter: relative residual ‖H x_l + b_l‖/‖b_l‖ of the linear system (for the energy
     /// method measured afterwards with one Hessian product per parameter: it exposes a bias
@@ -68,75 +129,62 @@ public struct PositionDerivative: Sendable {
 }
 
 public enum ImplicitDifferentiation {
-    /// Solves H · ∇Θ X* = −∇²ΘX U (eq. 5/22, translations projected out, held atoms fixed).
-    public static func positionDerivative(_ system: SNAPSystem, hessian: Hessian, mixedHessian: Matrix,
-                                          settings: DerivativeSettings,
+    /// Solves H · ∇Θ X* = −∇²ΘX U (eq. 5/22, translations projected out, held atoms fixed) with
+    /// `method`, and refuses a result whose residuals exceed `checks.maxResidual`.
+    public static func positionDerivative(_ energy: any ParametrizedEnergy, hessian: Hessian, mixedHessian: Matrix,
+                                          method: any DerivativeMethod, checks: DerivativeChecks = DerivativeChecks(),
                                           progress: (String) -> Void = { _ in }) throws -> PositionDerivative {
         let start = Date()
         let evaluationsBefore = hessian.forceEvaluations
-        var result: PositionDerivative
-        switch settings.method {
-        case .energy:
-            result = try EnergyMethod(settings: settings).solve(system, hessian: hessian, mixedHessian: mixedHessian,
-                                                                progress: progress)
-        case .sparse, .dense:
-            let (x, residuals, evaluations) = try solve(hessian, scaled(mixedHessian, by: -1), settings: settings,
-                                                        progress: progress)
-            result = PositionDerivative(matrix: x, residuals: residuals,
-                                        iterations: Array(repeating: 0, count: mixedHessian.columns),
-                                        forceEvaluations: evaluations, seconds: 0)
+        let active = activeColumns(mixedHessian, theta: energy.theta, hessian: hessian)
+        if active.count < mixedHessian.columns {
+            progress("  \(mixedHessian.columns - active.count) parameters move no atom (their forces at X* are at the level of "
+                     + "its residual forces): ∇Θ X* is exactly zero there")
         }
+        var result = try method.positionDerivative(energy, hessian: hessian, mixedHessian: mixedHessian.selecting(columns: active),
+                                                   progress: progress)
+        result = result.expanded(to: mixedHessian.columns, placing: active)
         try hessian.restoreMinimum()
         // The energy method counts minimizer iterations; the others count force evaluations.
-        if settings.method != .energy { result.forceEvaluations = hessian.forceEvaluations - evaluationsBefore }
+        if !(method is EnergyMethod) { result.forceEvaluations = hessian.forceEvaluations - evaluationsBefore }
         result.seconds = Date().timeIntervalSince(start)
-        try requireAccurate(result, settings: settings)
+        try requireAccurate(result, method: method, maxResidual: checks.maxResidual)
         return result
+    }
+
+    /// Columns whose forces, for a relative change of their parameter, stay within 10× the
+    /// residual forces of X* (e.g. an energy scale such as SW's ε or Morse's D0, which moves no
+    /// atom): their solution is zero, and solving for round-off would only fail the accuracy check.
+    static func activeColumns(_ mixedHessian: Matrix, theta: [Double], hessian: Hessian) -> [Int] {
+        let typical = (theta.reduce(0) { $0 + $1 * $1 } / Double(max(theta.count, 1))).squareRoot()
+        let floor = 10 * max(hessian.largestResidualForce, 1e-14)
+        return (0..<mixedHessian.columns).filter { l in
+            let largest = hessian.degreesOfFreedom.project(mixedHessian.column(l)).map(abs).max() ?? 0
+            return largest * max(abs(theta[l]), typical) > floor
+        }
     }
 
     /// Refuses a derivative whose columns do not solve the linear system: a residual above
     /// `maxResidual` or NaN (the energy method outside its linear range, an unconverged solve).
-    static func requireAccurate(_ result: PositionDerivative, settings: DerivativeSettings) throws {
-        let failing = result.residuals.enumerated().filter { !($0.element <= settings.maxResidual) }
+    static func requireAccurate(_ result: PositionDerivative, method: any DerivativeMethod, maxResidual: Double) throws {
+        let failing = result.residuals.enumerated().filter { !($0.element <= maxResidual) }
         guard !failing.isEmpty else { return }
         let worst = failing.max { $0.element < $1.element }!
-        let advice: String
-        switch settings.method {
-        case .energy:
-            advice = """
-                The bias α_l = α0/max|b_l| (α0 = \(settings.alpha0)) moved the atoms outside the range where their \
-                response is linear, or the biased minimization did not converge. Use α0 in [1e-6, 1e-3] \
-                (default 1e-4), or --method sparse.
-                """
-        case .sparse:
-            advice = "The Krylov solve did not converge; lower --tolerance or try --method dense."
-        case .dense:
-            advice = "The dense solve is exact up to its finite-difference Hessian; the Hessian is nearly singular."
-        }
         throw DerivativeError.inaccurate("""
             \(failing.count) of \(result.residuals.count) parameters have a relative residual ‖H x + b‖/‖b‖ above \
-            \(settings.maxResidual) (worst: parameter \(worst.offset), \(String(format: "%.3g", worst.element))). \(advice)
+            \(maxResidual) (worst: parameter \(worst.offset), \(String(format: "%.3g", worst.element))). \(method.advice)
             """)
     }
 
-    /// H X = B for any number of right-hand sides (columns of B), forward or adjoint: the one
-    /// linear solve the expansions and the inverse loop use. Returns the residuals of each column.
-    public static func solve(_ hessian: Hessian, _ b: Matrix, settings: DerivativeSettings,
+    /// H X = B for any number of right-hand sides (columns of B), forward or adjoint, with the
+    /// method's own solver (the energy method solves linear systems with the sparse one).
+    public static func solve(_ hessian: Hessian, _ b: Matrix, method: any DerivativeMethod,
                              progress: (String) -> Void = { _ in }) throws
         -> (x: Matrix, relativeResiduals: [Double], forceEvaluations: Int)
     {
         let before = hessian.forceEvaluations
-        let rhs = hessian.degreesOfFreedom.project(b)
-        switch settings.method {
-        case .sparse, .energy:
-            let solution = try KrylovSolver(tolerance: settings.tolerance).solve(rhs, progress: progress) { try hessian.apply($0) }
-            // Round-off of the orthogonalizations reaches held components: project them to exactly zero.
-            return (hessian.degreesOfFreedom.project(solution.x), solution.relativeResiduals,
-                    hessian.forceEvaluations - before)
-        case .dense:
-            let (x, residuals) = try DenseSolver(settings: settings).solve(hessian, rhs, progress: progress)
-            return (x, residuals, hessian.forceEvaluations - before)
-        }
+        let (x, residuals) = try method.solve(hessian, hessian.degreesOfFreedom.project(b), progress: progress)
+        return (x, residuals, hessian.forceEvaluations - before)
     }
 }
 
@@ -144,13 +192,13 @@ public enum ImplicitDifferentiation {
 /// translations are removed exactly by constraints (a bordered symmetric system), not by
 /// adding arbitrary constants to the Hessian.
 struct DenseSolver {
-    var settings: DerivativeSettings
+    var region: (center: [Double], radius: Double)?
 
     func solve(_ hessian: Hessian, _ b: Matrix, progress: (String) -> Void) throws -> (Matrix, [Double]) {
         let dofs = hessian.degreesOfFreedom
         var components = (0..<dofs.mobile.count).filter { dofs.mobile[$0] }
         var axes = dofs.translationAxes
-        if let center = settings.center, let radius = settings.radius {
+        if let (center, radius) = region {
             let positions = hessian.minimum.unwrappedPositions
             let near = minimumImage((0..<positions.count).map { positions[$0] - center[$0 % 3] }, in: hessian.minimum.box)
             components = components.filter { index in
@@ -177,7 +225,7 @@ struct DenseSolver {
         }
         var rhs = Matrix(rows: n + m, columns: b.columns)
         for j in 0..<b.columns { for (i, component) in components.enumerated() { rhs[i, j] = b[component, j] } }
-        let y = try LinearAlgebra.solveSymmetric(bordered, rhs)
+        let y = try LAPACK.solveSymmetric(bordered, rhs)
         var x = Matrix(rows: b.rows, columns: b.columns)
         for j in 0..<b.columns { for (i, component) in components.enumerated() { x[component, j] = y[i, j] } }
         // Residuals of the restricted system (exact solve: round-off level).
@@ -199,47 +247,50 @@ struct DenseSolver {
 /// The paper's constrained minimization (methods IV A, supplement 3 B): for each parameter l,
 /// minimize U(X) + α_l b_l·(X − X*) in LAMMPS with `fix addforce`, b_l = [∇²ΘX U]_l, and take
 /// (X_l − X*)/α_l, with α_l = α0 / max|b_l| (eq. 39).
-struct EnergyMethod {
-    var settings: DerivativeSettings
+public struct EnergyMethod: DerivativeMethod {
+    public var minStyle: MinimizerStyle = .cg
+    /// Bias scale α0 of eq. 39.
+    public var alpha0 = 1e-4
+    /// Where finished parameters are saved, so that an interrupted run resumes.
+    public var checkpoint: URL?
+    /// Other linear systems (strain responses) are solved by the sparse method.
+    public var linearSolver = SparseMethod()
 
-    func solve(_ system: SNAPSystem, hessian: Hessian, mixedHessian: Matrix,
-               progress: (String) -> Void) throws -> PositionDerivative {
-        let lammps = system.lammps
+    public init(minStyle: MinimizerStyle = .cg, alpha0: Double = 1e-4, checkpoint: URL? = nil) {
+        self.minStyle = minStyle
+        self.alpha0 = alpha0
+        self.checkpoint = checkpoint
+    }
+
+    public var name: String { "energy" }
+    public var settings: [String: String] { ["min_style": minStyle.rawValue, "alpha0": "\(alpha0)"] }
+    public var costUnit: String { "minimizer iterations" }
+    public var advice: String {
+        """
+        The bias α_l = α0/max|b_l| (α0 = \(alpha0)) moved the atoms outside the range where their \
+        response is linear, or the biased minimization did not converge. Use α0 in [1e-6, 1e-3] \
+        (default 1e-4), or --method sparse.
+        """
+    }
+
+    public func solve(_ hessian: Hessian, _ b: Matrix, progress: (String) -> Void) throws -> (x: Matrix, relativeResiduals: [Double]) {
+        try linearSolver.solve(hessian, b, progress: progress)
+    }
+
+    public func positionDerivative(_ energy: any ParametrizedEnergy, hessian: Hessian, mixedHessian: Matrix,
+                                   progress: (String) -> Void) throws -> PositionDerivative {
+        let simulation = energy.simulation
         let dofs = hessian.degreesOfFreedom
         let reference = hessian.minimum.unwrappedPositions
-        try system.simulation.evaluate()  // minimizers need LAMMPS's energy tallying back
-        // The bias energy makes the minimizer's line search consistent with the added forces.
-        try lammps.commands("""
-            fix ilmp_bias_data all property/atom d_ilmp_bx d_ilmp_by d_ilmp_bz d_ilmp_x0 d_ilmp_y0 d_ilmp_z0
-            compute ilmp_unwrapped all property/atom xu yu zu
-            variable ilmp_fx atom -d_ilmp_bx
-            variable ilmp_fy atom -d_ilmp_by
-            variable ilmp_fz atom -d_ilmp_bz
-            variable ilmp_bias_energy atom "d_ilmp_bx*(c_ilmp_unwrapped[1]-d_ilmp_x0) + d_ilmp_by*(c_ilmp_unwrapped[2]-d_ilmp_y0) + d_ilmp_bz*(c_ilmp_unwrapped[3]-d_ilmp_z0)"
-            """)
-        for (axis, name) in ["x", "y", "z"].enumerated() {
-            try lammps.scatter("d_ilmp_\(name)0", count: 1, values: stride(from: axis, to: reference.count, by: 3).map { reference[$0] })
-        }
-        try lammps.command("fix ilmp_bias all addforce v_ilmp_fx v_ilmp_fy v_ilmp_fz energy v_ilmp_bias_energy")
-        try lammps.command("fix_modify ilmp_bias energy yes")
-        var biasActive = true
-        func removeBias() throws {
-            guard biasActive else { return }
-            biasActive = false
-            try lammps.commands("""
-                unfix ilmp_bias
-                unfix ilmp_bias_data
-                uncompute ilmp_unwrapped
-                """)
-        }
-        defer { try? removeBias() }
+        let bias = try BiasForce(simulation, reference: reference)
+        defer { try? bias.remove() }
         // Relative accuracy 1e-6 of the displacement: the residual force must be 1e-6 of α max|b| = α0,
         // but not below 1e-12 eV/Å, well above the ~3e-14 floating-point floor of the forces (a tiny α0
         // would otherwise only stagnate there); the residual check below judges the result.
-        var relaxation = RelaxationSettings(ftol: max(settings.alpha0 * 1e-6, 1e-12), minStyle: settings.minStyle)
+        var relaxation = RelaxationSettings(ftol: max(alpha0 * 1e-6, 1e-12), minStyle: minStyle)
         relaxation.maxIterations = 20_000
-        let checkpoint = settings.checkpoint.map { Checkpoint(directory: $0, writes: system.simulation.isRoot) }
-        let key = "energy \(settings.minStyle.rawValue) alpha0 \(settings.alpha0) parameters \(mixedHessian.columns)"
+        let checkpoint = self.checkpoint.map { Checkpoint(directory: $0, writes: simulation.isRoot) }
+        let key = "energy \(minStyle.rawValue) alpha0 \(alpha0) parameters \(mixedHessian.columns)"
         var done: [Int: Checkpoint.Column] = [:]
         if let checkpoint {
             let (saved, discarded) = checkpoint.load(reference: reference, key: key)
@@ -255,22 +306,19 @@ struct EnergyMethod {
                 done[l] = Checkpoint.Column(values: [Double](repeating: 0, count: b.count), residual: 0, iterations: 0)
                 continue
             }
-            let alpha = settings.alpha0 / largest
-            for (axis, name) in ["x", "y", "z"].enumerated() {
-                try lammps.scatter("d_ilmp_b\(name)", count: 1,
-                                   values: stride(from: axis, to: b.count, by: 3).map { alpha * b[$0] })
-            }
+            let alpha = alpha0 / largest
+            try bias.set(b.map { alpha * $0 })
             try hessian.restoreMinimum()
-            let (result, _) = try system.simulation.relax(relaxation, label: "energy method, parameter \(l + 1)/\(mixedHessian.columns)", progress: progress)
-            let displaced = try system.simulation.structure().unwrappedPositions
+            let (result, _) = try simulation.relax(relaxation, label: "energy method, parameter \(l + 1)/\(mixedHessian.columns)", progress: progress)
+            let displaced = try simulation.structure().unwrappedPositions
             done[l] = Checkpoint.Column(values: dofs.project(zip(displaced, reference).map { ($0 - $1) / alpha }),
-                                        residual: result.maxForce / settings.alpha0, iterations: result.steps)
+                                        residual: result.maxForce / alpha0, iterations: result.steps)
             try checkpoint?.save(done, reference: reference, key: key)
             if clock.isDue() || l + 1 == mixedHessian.columns {
                 progress("  energy method: parameter \(l + 1)/\(mixedHessian.columns), \(result.steps) iterations, \(clock.elapsed) s")
             }
         }
-        try removeBias()
+        try bias.remove()
         // The minimizer's own residual says nothing about linearity: measure each column's residual
         // of H x = −b with one small-step Hessian product (exposes α0 outside the linear range).
         for l in 0..<mixedHessian.columns {

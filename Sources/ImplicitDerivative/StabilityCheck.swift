@@ -1,5 +1,7 @@
 import Atomistics
 import Foundation
+import LinearAlgebra
+import Potentials
 
 /// What the Hessian at X* says about X*: the implicit derivative assumes a minimum, i.e. H
 /// positive on the mobile space once the projected zero modes (rigid translations) are removed.
@@ -62,7 +64,7 @@ extension Hessian {
             tridiagonal[i, i] = alphas[i]
             if i + 1 < k { tridiagonal[i, i + 1] = betas[i]; tridiagonal[i + 1, i] = betas[i] }
         }
-        let (values, vectors) = try LinearAlgebra.symmetricEigen(tridiagonal)
+        let (values, vectors) = try LAPACK.symmetricEigen(tridiagonal)
         var mode = [Double](repeating: 0, count: minimum.positions.count)
         for (j, v) in basis.enumerated() { for i in mode.indices { mode[i] += vectors[j, 0] * v[i] } }
         let amplitudes: [Double] = stride(from: 0, to: mode.count, by: 3).map { start -> Double in

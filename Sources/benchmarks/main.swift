@@ -2,6 +2,8 @@ import Atomistics
 import Foundation
 import ImplicitDerivative
 import LAMMPSLibrary
+import LinearAlgebra
+import Potentials
 
 // Benchmarks print figures; they are not tests. Run: swift run -c release benchmarks binding|derivative
 
@@ -79,7 +81,7 @@ struct DerivativeCase {
     var name: String
     var input: String
     var arguments: [String]
-    var methods: [DerivativeMethod]
+    var methods: [any DerivativeMethod]
     /// Parameters checked against finite differences (all when nil).
     var checked: [Int]?
     var finiteDifferenceTolerance: Double
@@ -100,13 +102,13 @@ func derivativeBenchmark(sizes: Set<String>) throws {
     let every10 = Array(stride(from: 0, to: 110, by: 10))
     let cases = [
         DerivativeCase(name: "W vacancy", input: shippedInput.path, arguments: ["-var", "ncell", "3"],
-                       methods: [.sparse, .dense, .energy], checked: nil, finiteDifferenceTolerance: 1e-11),
+                       methods: [SparseMethod(), DenseMethod(), EnergyMethod()], checked: nil, finiteDifferenceTolerance: 1e-11),
         DerivativeCase(name: "W vacancy", input: shippedInput.path, arguments: ["-var", "ncell", "5"],
-                       methods: [.sparse, .dense, .energy], checked: nil, finiteDifferenceTolerance: 1e-11),
+                       methods: [SparseMethod(), DenseMethod(), EnergyMethod()], checked: nil, finiteDifferenceTolerance: 1e-11),
         DerivativeCase(name: "W-3%Be + vacancy", input: alloyInput.path, arguments: [],
-                       methods: [.sparse, .dense, .energy], checked: every10, finiteDifferenceTolerance: 1e-11),
+                       methods: [SparseMethod(), DenseMethod(), EnergyMethod()], checked: every10, finiteDifferenceTolerance: 1e-11),
         DerivativeCase(name: "W vacancy", input: shippedInput.path, arguments: ["-var", "ncell", "10"],
-                       methods: [.sparse, .energy], checked: [0, 13, 27, 41, 54], finiteDifferenceTolerance: 1e-10),
+                       methods: [SparseMethod(), EnergyMethod()], checked: [0, 13, 27, 41, 54], finiteDifferenceTolerance: 1e-10),
     ].filter { sizes.isEmpty || sizes.contains($0.arguments.last ?? "alloy") || ($0.arguments.isEmpty && sizes.contains("alloy")) }
 
     print("Implicit derivative ∇Θ X*: wall time, force evaluations and error against central finite")
@@ -115,7 +117,7 @@ func derivativeBenchmark(sizes: Set<String>) throws {
     print("system              atoms  N_D  method   wall s   evals  evals/N_D  FD error (Frob.)  worst row  memory MB")
     for benchmark in cases {
         let simulation = try Simulation(input: benchmark.input, extraArguments: benchmark.arguments)
-        let system = try SNAPSystem(simulation: simulation)
+        let system = try SNAPEnergy(simulation: simulation)
         try simulation.relax(RelaxationSettings(ftol: benchmark.finiteDifferenceTolerance))
         try simulation.evaluate()
         let mixedHessian = try system.mixedHessian()
@@ -128,10 +130,8 @@ func derivativeBenchmark(sizes: Set<String>) throws {
         let fdSeconds = Date().timeIntervalSince(fdStart)
         let n = system.atomCount, p = system.parameterCount
         for method in benchmark.methods {
-            var settings = DerivativeSettings(method: method)
-            settings.minStyle = .cg
             let result = try ImplicitDifferentiation.positionDerivative(system, hessian: hessian, mixedHessian: mixedHessian,
-                                                                        settings: settings)
+                                                                        method: method)
             let computed = Matrix(columns: checked.map { result.matrix.column($0) }, rows: result.matrix.rows)
             let frobenius = (computed - truth).frobeniusNorm / truth.frobeniusNorm
             let worst = (0..<truth.columns).map { column -> Double in
@@ -141,12 +141,12 @@ func derivativeBenchmark(sizes: Set<String>) throws {
             }.max()!
             let doubles: Int
             switch method {
-            case .sparse: doubles = 2 * 3 * n * result.forceEvaluations + 3 * n * p  // basis, H·basis, result
-            case .dense: doubles = 2 * (3 * n + 3) * (3 * n + 3) + 3 * n * p        // Hessian, bordered copy, result
-            case .energy: doubles = 3 * n * p + 6 * n                                  // result, bias properties
+            case is SparseMethod: doubles = 2 * 3 * n * result.forceEvaluations + 3 * n * p  // basis, H·basis, result
+            case is DenseMethod: doubles = 2 * (3 * n + 3) * (3 * n + 3) + 3 * n * p        // Hessian, bordered copy, result
+            default: doubles = 3 * n * p + 6 * n                                              // result, bias properties
             }
             print(benchmark.name.padding(toLength: 19, withPad: " ", startingAt: 0)
-                  + String(format: " %5d  %3d  ", n, p) + method.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)
+                  + String(format: " %5d  %3d  ", n, p) + method.name.padding(toLength: 7, withPad: " ", startingAt: 0)
                   + String(format: " %7.1f  %6d  %9.1f  %16.1e  %9.1e  %9.2f", result.seconds, result.forceEvaluations,
                          Double(result.forceEvaluations) / Double(p), frobenius, worst, Double(doubles * 8) / 1e6))
         }

@@ -3,6 +3,7 @@ import Atomistics
 import Foundation
 import ImplicitDerivative
 import LAMMPSLibrary
+import Potentials
 
 struct Derivative: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,27 +25,27 @@ struct Derivative: ParsableCommand {
         try runWritingOutputs(output) { run in
             let started = Date()
             let input = try self.system.inputPath(in: run, potential: potential)
-            let (system, relaxation) = try relaxedSystem(input: input, run: run, potential: potential,
-                                                         minimum: minimum, lammps: lammpsOptions)
+            let (system, relaxation) = try relaxedSystem(input: input, run: run, potential: potential, cell: minimum.cell,
+                                                         ftol: minimum.ftol, lammps: lammpsOptions)
             let relaxSeconds = Date().timeIntervalSince(started)
-            var settings = minimum.settings
-            // Long per-parameter runs resume from here after an interruption.
-            if settings.method == .energy { settings.checkpoint = run.url("checkpoint") }
-            let derivatives = try MinimumDerivatives.compute(system, cell: minimum.cell, settings: settings,
+            // Long per-parameter runs of the energy method resume from the checkpoint after an interruption.
+            let method = minimum.derivativeMethod(checkpoint: run.url("checkpoint"))
+            let derivatives = try MinimumDerivatives.compute(system, cell: minimum.cell, method: method, checks: minimum.checks,
                                                              relaxation: relaxation, progress: progress)
+            warnIndependent(derivatives)
             let derivative = derivatives.positionDerivative
             let summary = DerivativeSummary(
-                input: system.simulation.input.path, coefficientFile: system.potential.coefficientFile.path,
-                parameterFile: system.potential.parameterFile.path, elements: system.potential.varyingElementNames,
+                input: system.simulation.input.path, potential: system.summary,
                 natoms: system.atomCount, parameters: system.parameterCount, energy: derivatives.energy,
                 volume: derivatives.volume, cell: derivatives.structure.box.cell, box: minimum.cell,
-                relaxation: relaxation, minimumCheck: derivatives.check, method: settings.method, settings: settings,
+                relaxation: relaxation, minimumCheck: derivatives.check, method: method.name, methodSettings: method.settings,
+                independentParameters: derivatives.independentParameters,
                 parameterResiduals: derivative.residuals, parameterIterations: derivative.iterations,
                 forceEvaluations: derivative.forceEvaluations,
                 forceEvaluationsPerParameter: Double(derivative.forceEvaluations) / Double(max(system.parameterCount, 1)),
                 strainCurvature: derivatives.strain?.curvature.storage,
                 relaxedStrainCurvature: derivatives.strain?.relaxedCurvature.storage,
-                mpiRanks: system.lammps.mpiSize,
+                mpiRanks: system.simulation.lammps.mpiSize,
                 wallSeconds: ["relax": relaxSeconds, "derivative": derivative.seconds,
                               "total": Date().timeIntervalSince(started)])
             if system.simulation.isRoot {
@@ -53,14 +54,21 @@ struct Derivative: ParsableCommand {
                 try writeWarnings(derivatives.check, to: run)
             }
             let worst = derivative.residuals.max() ?? 0
-            progress("derivative: \(settings.method.rawValue), \(derivative.forceEvaluations) "
-                     + (settings.method == .energy ? "minimizer iterations" : "force evaluations")
+            progress("derivative: \(method.name), \(derivative.forceEvaluations) \(method.costUnit)"
                      + String(format: " (%.1f per parameter), %.1f s, largest residual %.1e; wrote %@",
                               summary.forceEvaluationsPerParameter, derivative.seconds, worst, run.destination.path))
-            system.lammps.close()
+            system.simulation.lammps.close()
             return nil
         }
     }
+}
+
+/// A parameter the energy does not depend on has zero derivatives everywhere: almost always a
+/// misnamed or unused parameter, so it is named.
+func warnIndependent(_ derivatives: MinimumDerivatives) {
+    guard !derivatives.independentParameters.isEmpty else { return }
+    progress("warning: the energy does not depend on \(derivatives.independentParameters.joined(separator: ", ")) "
+             + "(∇Θ U and ∇²ΘX U are exactly zero): is it used by the potential's lines or present in this system?")
 }
 
 /// Marks every output of a run whose X* is not a trustworthy minimum: WARNING.txt beside the
@@ -75,9 +83,7 @@ func writeWarnings(_ check: MinimumCheck, to run: RunDirectory) throws {
 
 struct DerivativeSummary: Encodable {
     var input: String
-    var coefficientFile: String
-    var parameterFile: String
-    var elements: [String]
+    var potential: PotentialDescription
     var natoms: Int
     var parameters: Int
     var energy: Double
@@ -86,8 +92,9 @@ struct DerivativeSummary: Encodable {
     var box: CellRelaxation
     var relaxation: RelaxationResult
     var minimumCheck: MinimumCheck
-    var method: DerivativeMethod
-    var settings: DerivativeSettings
+    var method: String
+    var methodSettings: [String: String]
+    var independentParameters: [String]
     var parameterResiduals: [Double]
     var parameterIterations: [Int]
     var forceEvaluations: Int

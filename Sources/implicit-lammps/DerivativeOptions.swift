@@ -3,18 +3,103 @@ import Atomistics
 import Foundation
 import ImplicitDerivative
 import LAMMPSLibrary
+import Potentials
 
-extension DerivativeMethod: ExpressibleByArgument {}
+/// The ∇Θ X* methods by name, for the command line.
+enum MethodName: String, CaseIterable, ExpressibleByArgument {
+    case energy, sparse, dense
+}
 
-/// Which SNAP potential and which of its parameters Θ.
+/// Fields of a potential parameter file: `Si,Si,Si:epsilon,lambda` (an entry's elements, then
+/// field names).
+struct FieldSelection: ExpressibleByArgument {
+    var entry: String
+    var fields: [String]
+
+    init?(argument: String) {
+        let parts = argument.split(separator: ":", maxSplits: 1).map(String.init)
+        guard parts.count == 2, parts[0].split(separator: ",").count == 3 else { return nil }
+        let fields = parts[1].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard !fields.contains(where: \.isEmpty) else { return nil }
+        entry = parts[0]
+        self.fields = fields
+    }
+}
+
+/// A comma-separated list of names.
+struct NameList: ExpressibleByArgument {
+    var names: [String]
+    init?(argument: String) {
+        let names = argument.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard !names.contains(where: \.isEmpty) else { return nil }
+        self.names = names
+    }
+}
+
+/// Which potential and which of its parameters Θ: SNAP coefficients (the default, analytic), or
+/// for any other potential LAMMPS variables (--parameters) or fields of its parameter file
+/// (--vary), differentiated by finite differences in Θ.
 struct PotentialOptions: ParsableArguments {
     @Option(help: ArgumentHelp("SNAP coefficients to use instead of the file named by the input's pair_coeff.",
                                valueName: "FILE.snapcoeff"))
     var potential: String?
     @Option(help: ArgumentHelp("SNAP hyperparameters to use instead of the input's.", valueName: "FILE.snapparam"))
     var snapparam: String?
-    @Option(parsing: .upToNextOption, help: "Elements whose coefficients form Θ (default: every element of the file).")
+    @Option(parsing: .upToNextOption, help: "SNAP: elements whose coefficients form Θ (default: every element of the file).")
     var elements: [String] = []
+    @Option(help: ArgumentHelp("Any potential: LAMMPS variables of the input, used in its pair_style/pair_coeff lines, that form Θ.",
+                               valueName: "NAME,NAME…"))
+    var parameters: NameList?
+    @Option(help: ArgumentHelp("Any .sw/.tersoff potential: fields of its parameter file that form Θ (repeatable).",
+                               valueName: "E1,E2,E3:FIELD,FIELD…"))
+    var vary: [FieldSelection] = []
+    @Option(parsing: .unconditional,
+            help: "--parameters/--vary: relative step of the central differences in Θ (default 1e-5).")
+    var parameterStep: Double?
+
+    var isSNAP: Bool { parameters == nil && vary.isEmpty }
+
+    func validate() throws {
+        if parameters != nil, !vary.isEmpty { throw ValidationError("give either --parameters or --vary, not both") }
+        if !isSNAP, potential != nil || snapparam != nil || !elements.isEmpty {
+            throw ValidationError("--potential, --snapparam and --elements choose SNAP coefficients; they do not apply with "
+                                  + (parameters != nil ? "--parameters" : "--vary"))
+        }
+        if isSNAP, parameterStep != nil { throw ValidationError("--parameter-step applies only with --parameters or --vary") }
+        if let parameterStep, !(parameterStep > 0 && parameterStep < 0.1) {
+            throw ValidationError("--parameter-step must be a relative step in (0, 0.1), got \(parameterStep)")
+        }
+    }
+
+    /// The parametrized energy of `simulation`.
+    func energy(of simulation: Simulation) throws -> any ParametrizedEnergy {
+        if let parameters {
+            return try finiteDifferences(simulation, VariableParameters(names: parameters.names, simulation: simulation))
+        }
+        if !vary.isEmpty {
+            return try finiteDifferences(simulation, FileFieldParameters(selections: vary.map { ($0.entry, $0.fields) },
+                                                                       simulation: simulation))
+        }
+        let system = try SNAPEnergy(simulation: simulation,
+                                    coefficientFile: potential.map { URL(fileURLWithPath: $0).standardizedFileURL },
+                                    parameterFile: snapparam.map { URL(fileURLWithPath: $0).standardizedFileURL },
+                                    varyingElements: elements.isEmpty ? nil : elements)
+        if !system.hyperparameterChanges.isEmpty {
+            progress("note: the files given with --potential/--snapparam change the input's potential itself, not only Θ:\n"
+                     + system.hyperparameterChanges.map { "  \($0)" }.joined(separator: "\n"))
+        }
+        if simulation.units != "metal" {
+            progress("warning: the input uses `units \(simulation.units)`; distributed SNAP potentials are fit in metal units, "
+                     + "and files without a UNITS tag cannot be checked by LAMMPS")
+        }
+        return system
+    }
+
+    private func finiteDifferences(_ simulation: Simulation, _ source: ParameterSource) throws -> FiniteDifferenceEnergy {
+        let energy = try FiniteDifferenceEnergy(simulation: simulation, source: source)
+        if let parameterStep { energy.relativeStep = parameterStep }
+        return energy
+    }
 }
 
 /// How the minimum X* and its derivatives are computed. Method options are optional so that an
@@ -25,7 +110,7 @@ struct MinimumOptions: ParsableArguments {
             help: "Force tolerance of the relaxation to X* (eV/Å); derivatives are only as good as the minimum.")
     var ftol: Double = 1e-10
     @Option(help: "∇Θ X* method: sparse (shared Krylov, default), energy (constrained minimization), dense (LAPACK).")
-    var method: DerivativeMethod?
+    var method: MethodName?
     @Option(help: "Energy method: minimizer, cg (default), fire or sd.") var minStyle: MinimizerStyle?
     @Option(parsing: .unconditional,
             help: "Energy method: bias scale α0, α_l = α0/max|[∇²ΘX U]_l| (default 1e-4; linear range about 1e-6 to 1e-3).")
@@ -39,17 +124,22 @@ struct MinimumOptions: ParsableArguments {
     var allowNonMinimum = false
 
     var cell: CellRelaxation { box ?? .fixed }
-    var resolvedMethod: DerivativeMethod { method ?? .sparse }
+    var resolvedMethod: MethodName { method ?? .sparse }
 
-    var settings: DerivativeSettings {
-        var settings = DerivativeSettings(method: resolvedMethod)
-        settings.minStyle = minStyle ?? settings.minStyle
-        settings.alpha0 = alpha0 ?? settings.alpha0
-        settings.tolerance = tolerance ?? settings.tolerance
-        settings.center = center?.values
-        settings.radius = radius
-        settings.allowNonMinimum = allowNonMinimum
-        return settings
+    /// The chosen method with its own settings (`checkpoint`: where the energy method saves
+    /// finished parameters).
+    func derivativeMethod(checkpoint: URL? = nil) -> any DerivativeMethod {
+        switch resolvedMethod {
+        case .sparse: return SparseMethod(tolerance: tolerance ?? 1e-5)
+        case .dense: return DenseMethod(region: center.map { ($0.values, radius!) })
+        case .energy: return EnergyMethod(minStyle: minStyle ?? .cg, alpha0: alpha0 ?? 1e-4, checkpoint: checkpoint)
+        }
+    }
+
+    var checks: DerivativeChecks {
+        var checks = DerivativeChecks()
+        checks.allowNonMinimum = allowNonMinimum
+        return checks
     }
 
     /// Options that only apply when a derivative is computed here (not read from --derivative).
@@ -68,7 +158,7 @@ struct MinimumOptions: ParsableArguments {
         if let radius, !(radius > 0 && radius.isFinite) { throw ValidationError("--radius must be a positive length, got \(radius)") }
         if (center == nil) != (radius == nil) { throw ValidationError("--center and --radius go together") }
         let method = resolvedMethod
-        let foreign: [(String, Bool, DerivativeMethod)] = [
+        let foreign: [(String, Bool, MethodName)] = [
             ("--min-style", minStyle != nil, .energy), ("--alpha0", alpha0 != nil, .energy),
             ("--tolerance", tolerance != nil, .sparse), ("--center/--radius", center != nil, .dense),
         ]
@@ -78,15 +168,16 @@ struct MinimumOptions: ParsableArguments {
     }
 }
 
-/// A relaxed SNAP system, ready for derivatives: shared by `derivative` and `predict`.
-func relaxedSystem(input: String, run: RunDirectory, potential: PotentialOptions, minimum: MinimumOptions,
-                   lammps: LammpsOptions) throws -> (SNAPSystem, RelaxationResult) {
-    let system = try snapSystem(input: input, run: run, potential: potential, lammps: lammps)
-    progress("minimum: \(system.atomCount) atoms, SNAP \(system.potential.coefficientFile.lastPathComponent), "
-             + "Θ = \(system.parameterCount) coefficients of \(system.potential.varyingElementNames.joined(separator: " ")); "
-             + "relaxing (cell \(minimum.cell.rawValue), ftol \(minimum.ftol))")
-    let startVolume = system.lammps.box().volume
-    let (result, _) = try system.simulation.relax(RelaxationSettings(cell: minimum.cell, ftol: minimum.ftol), progress: progress)
+/// A relaxed system with its parametrized energy, ready for derivatives: shared by `derivative`,
+/// `predict` and `elastic`.
+func relaxedSystem(input: String, run: RunDirectory, potential: PotentialOptions, cell: CellRelaxation, ftol: Double,
+                   lammps: LammpsOptions) throws -> (any ParametrizedEnergy, RelaxationResult) {
+    let system = try parametrizedSystem(input: input, run: run, potential: potential, lammps: lammps)
+    let description = system.summary
+    progress("minimum: \(system.atomCount) atoms, \(description.kind) \(description.files.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: " ")), "
+             + "Θ = \(system.parameterCount) parameters; relaxing (cell \(cell.rawValue), ftol \(ftol))")
+    let startVolume = system.simulation.lammps.box().volume
+    let (result, _) = try system.simulation.relax(RelaxationSettings(cell: cell, ftol: ftol), progress: progress)
     progress("  E* = \(result.energy) eV, V* = \(result.volume) Å³, max|F| = \(result.maxForce), \(result.steps) steps"
              + (result.converged ? "" : " (NOT converged: \(result.stop.rawValue))"))
     let ratio = result.volume / startVolume
@@ -99,22 +190,10 @@ func relaxedSystem(input: String, run: RunDirectory, potential: PotentialOptions
     return (system, result)
 }
 
-/// The input's system with its SNAP potential (or the files given instead), with notes on how
-/// given files change the potential.
-func snapSystem(input: String, run: RunDirectory, potential: PotentialOptions, lammps: LammpsOptions) throws -> SNAPSystem {
+/// The input's system with its parametrized energy.
+func parametrizedSystem(input: String, run: RunDirectory, potential: PotentialOptions,
+                        lammps: LammpsOptions) throws -> any ParametrizedEnergy {
     let simulation = try Simulation(input: input, logFile: run.url("log.lammps"), extraArguments: lammps.arguments)
     try MPIEnvironment.check(lammpsSize: simulation.lammps.mpiSize)
-    let system = try SNAPSystem(simulation: simulation,
-                                coefficientFile: potential.potential.map { URL(fileURLWithPath: $0).standardizedFileURL },
-                                parameterFile: potential.snapparam.map { URL(fileURLWithPath: $0).standardizedFileURL },
-                                varyingElements: potential.elements.isEmpty ? nil : potential.elements)
-    if !system.hyperparameterChanges.isEmpty {
-        progress("note: the files given with --potential/--snapparam change the input's potential itself, not only Θ:\n"
-                 + system.hyperparameterChanges.map { "  \($0)" }.joined(separator: "\n"))
-    }
-    if simulation.units != "metal" {
-        progress("warning: the input uses `units \(simulation.units)`; distributed SNAP potentials are fit in metal units, "
-                 + "and files without a UNITS tag cannot be checked by LAMMPS")
-    }
-    return system
+    return try potential.energy(of: simulation)
 }

@@ -61,7 +61,7 @@ struct LammpsArguments: ExpressibleByArgument {
 }
 
 /// The comma-separated values of an option value, or nil if any of them does not parse.
-private func commaSeparated<T: LosslessStringConvertible>(_ argument: String) -> [T]? {
+func commaSeparated<T: LosslessStringConvertible>(_ argument: String) -> [T]? {
     let values = argument.split(separator: ",", omittingEmptySubsequences: false).map { T(String($0)) }
     return values.contains { $0 == nil } ? nil : values.map { $0! }
 }

@@ -1,13 +1,15 @@
 import Atomistics
 import Foundation
 import ImplicitDerivative
+import LinearAlgebra
+import Potentials
 import XCTest
 
 /// Held atoms, the single-right-hand-side solve, and the anisotropic cell derivative.
 final class ConstraintTests: XCTestCase {
     /// The 53-atom vacancy with every atom farther than 4 Å from the vacancy site held by
     /// `fix setforce 0 0 0` (appended to a copy of the shipped input).
-    private func frozenVacancy() throws -> SNAPSystem {
+    private func frozenVacancy() throws -> SNAPEnergy {
         let input = Fixtures.temporaryFile("in.frozen", self)
         try (String(contentsOfFile: Fixtures.input, encoding: .utf8)
             .replacingOccurrences(of: "../potentials/", with: Fixtures.root.path + "/potentials/") + """
@@ -18,7 +20,7 @@ final class ConstraintTests: XCTestCase {
             fix hold held setforce 0.0 0.0 0.0
             """).write(to: input, atomically: true, encoding: .utf8)
         let simulation = try Simulation(input: input.path, extraArguments: ["-var", "ncell", "3"])
-        let system = try SNAPSystem(simulation: simulation)
+        let system = try SNAPEnergy(simulation: simulation)
         try simulation.relax(RelaxationSettings(ftol: 1e-11))
         return system
     }
@@ -34,17 +36,18 @@ final class ConstraintTests: XCTestCase {
         XCTAssertLessThan(dofs.mobileCount, 3 * system.atomCount)
         let parameters = [0, 7, 30, 54]
         let selected = Matrix(columns: parameters.map { mixedHessian.column($0) }, rows: mixedHessian.rows)
-        var results: [DerivativeMethod: Matrix] = [:]
-        for method in DerivativeMethod.allCases {
+        var results: [String: Matrix] = [:]
+        let methods: [any DerivativeMethod] = [EnergyMethod(), SparseMethod(), DenseMethod()]
+        for method in methods {
             let result = try ImplicitDifferentiation.positionDerivative(system, hessian: hessian, mixedHessian: selected,
-                                                                        settings: DerivativeSettings(method: method))
+                                                                        method: method)
             for (index, mobile) in dofs.mobile.enumerated() where !mobile {
                 for column in 0..<parameters.count { XCTAssertEqual(result.matrix[index, column], 0, "\(method)") }
             }
-            results[method] = result.matrix
+            results[method.name] = result.matrix
         }
-        let dense = results[.dense]!
-        for method in [DerivativeMethod.sparse, .energy] {
+        let dense = results["dense"]!
+        for method in ["sparse", "energy"] {
             XCTAssertLessThan((results[method]! - dense).frobeniusNorm / dense.frobeniusNorm, 1e-4, "\(method)")
         }
         // And against finite differences of true re-relaxations with the atoms held.
@@ -62,15 +65,13 @@ final class ConstraintTests: XCTestCase {
         let hessian = try Hessian(simulation: system.simulation)
         let selected = Matrix(columns: [mixedHessian.column(0), mixedHessian.column(20)], rows: mixedHessian.rows)
         let full = try ImplicitDifferentiation.positionDerivative(system, hessian: hessian, mixedHessian: selected,
-                                                                  settings: DerivativeSettings(method: .dense)).matrix
+                                                                  method: DenseMethod()).matrix
         let positions = hessian.minimum.unwrappedPositions
         var errors: [Double] = []
         for radius in [3.0, 4.6] {
-            var settings = DerivativeSettings(method: .dense)
-            settings.center = [0, 0, 0]
-            settings.radius = radius
+            let settings = DenseMethod(region: ([0, 0, 0], radius))
             let local = try ImplicitDifferentiation.positionDerivative(system, hessian: hessian, mixedHessian: selected,
-                                                                       settings: settings).matrix
+                                                                       method: settings).matrix
             let inside = minimumImage(positions, in: hessian.minimum.box)
             for atom in 0..<system.atomCount {
                 let r = (inside[3 * atom] * inside[3 * atom] + inside[3 * atom + 1] * inside[3 * atom + 1]
@@ -90,8 +91,8 @@ final class ConstraintTests: XCTestCase {
         var generator = SystemRandomNumberGenerator()
         let b = Matrix(rows: 3 * system.atomCount, columns: 1,
                        storage: (0..<3 * system.atomCount).map { _ in Double.random(in: -1...1, using: &generator) })
-        let sparse = try ImplicitDifferentiation.solve(hessian, b, settings: DerivativeSettings(method: .sparse))
-        let dense = try ImplicitDifferentiation.solve(hessian, b, settings: DerivativeSettings(method: .dense))
+        let sparse = try ImplicitDifferentiation.solve(hessian, b, method: SparseMethod())
+        let dense = try ImplicitDifferentiation.solve(hessian, b, method: DenseMethod())
         XCTAssertLessThan(sparse.relativeResiduals[0], 1e-4)
         XCTAssertLessThan((sparse.x - dense.x).frobeniusNorm / dense.x.frobeniusNorm, 1e-4)
         // Krylov needs far fewer products than the dense Hessian's one per mobile component.
@@ -102,9 +103,9 @@ final class ConstraintTests: XCTestCase {
     /// derivative are equal, and equal to the isotropic strain derivative.
     func testAnisotropicCellDerivativeHasCubicSymmetry() throws {
         let iso = try Fixtures.relaxedVacancy(cell: .iso, ftol: 1e-10)
-        let isoDerivatives = try MinimumDerivatives.compute(iso, cell: .iso, settings: DerivativeSettings())
+        let isoDerivatives = try MinimumDerivatives.compute(iso, cell: .iso, method: SparseMethod())
         let aniso = try Fixtures.relaxedVacancy(cell: .aniso, ftol: 1e-10)
-        let anisoDerivatives = try MinimumDerivatives.compute(aniso, cell: .aniso, settings: DerivativeSettings())
+        let anisoDerivatives = try MinimumDerivatives.compute(aniso, cell: .aniso, method: SparseMethod())
         let isoStrain = isoDerivatives.strain!.full, anisoStrain = anisoDerivatives.strain!.full
         XCTAssertEqual(anisoStrain.rows, 3)
         let scale = isoStrain.storage.map(abs).max()!

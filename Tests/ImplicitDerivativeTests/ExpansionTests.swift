@@ -1,6 +1,7 @@
 import Atomistics
 import Foundation
 import ImplicitDerivative
+import LinearAlgebra
 import Potentials
 import XCTest
 
@@ -24,7 +25,7 @@ final class ExpansionTests: XCTestCase {
     }
 
     /// Relaxes with Θ + δΘ from the reference minimum, then restores the reference state.
-    private func trueMinimum(_ system: SNAPSystem, _ derivatives: MinimumDerivatives, delta: [Double],
+    private func trueMinimum(_ system: SNAPEnergy, _ derivatives: MinimumDerivatives, delta: [Double],
                              cell: CellRelaxation) throws -> Truth {
         let originalFile = system.potential.coefficientFile
         let file = Fixtures.temporaryFile("perturbed.snapcoeff", self)
@@ -39,7 +40,7 @@ final class ExpansionTests: XCTestCase {
 
     func testFixedCellEnergyIsThirdOrderAndPositionsSecondOrder() throws {
         let system = try Fixtures.relaxedVacancy()
-        let derivatives = try MinimumDerivatives.compute(system, cell: .fixed, settings: DerivativeSettings(method: .sparse))
+        let derivatives = try MinimumDerivatives.compute(system, cell: .fixed, method: SparseMethod())
         let d = direction(derivatives.theta)
         var energyErrors: [ExpansionLevel: [Double]] = [:], positionErrors: [Double] = []
         for lambda in lambdas {
@@ -64,7 +65,7 @@ final class ExpansionTests: XCTestCase {
 
     func testCellRelaxedVolumeChangeIsAsymptoticallyExact() throws {
         let system = try Fixtures.relaxedVacancy(cell: .iso, ftol: 1e-10)
-        let derivatives = try MinimumDerivatives.compute(system, cell: .iso, settings: DerivativeSettings(method: .sparse))
+        let derivatives = try MinimumDerivatives.compute(system, cell: .iso, method: SparseMethod())
         let d = direction(derivatives.theta)
         var volumeErrors: [ExpansionLevel: [Double]] = [:], energyErrors: [ExpansionLevel: [Double]] = [:]
         for lambda in lambdas {

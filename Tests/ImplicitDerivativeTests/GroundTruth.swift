@@ -1,6 +1,7 @@
 import Atomistics
 import Foundation
 import ImplicitDerivative
+import LinearAlgebra
 import Potentials
 import XCTest
 
@@ -10,9 +11,9 @@ enum Fixtures {
     static let input = root.appendingPathComponent("inputs/W_vacancy.lammps").path
 
     /// The shipped W vacancy with `cells`³ conventional cells, relaxed tightly at fixed cell.
-    static func relaxedVacancy(cells: Int = 3, cell: CellRelaxation = .fixed, ftol: Double = 1e-11) throws -> SNAPSystem {
+    static func relaxedVacancy(cells: Int = 3, cell: CellRelaxation = .fixed, ftol: Double = 1e-11) throws -> SNAPEnergy {
         let simulation = try Simulation(input: input, extraArguments: ["-var", "ncell", "\(cells)"])
-        let system = try SNAPSystem(simulation: simulation)
+        let system = try SNAPEnergy(simulation: simulation)
         try simulation.relax(RelaxationSettings(cell: cell, ftol: ftol))
         return system
     }
@@ -40,7 +41,7 @@ final class FiniteDifferenceTruth {
         return truth
     }
 
-    init(system: SNAPSystem) throws {
+    init(system: SNAPEnergy) throws {
         let start = Date()
         try system.simulation.evaluate()
         mixedHessian = try system.mixedHessian()

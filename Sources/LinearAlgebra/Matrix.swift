@@ -64,6 +64,11 @@ public struct Matrix: Sendable {
 
     /// Replaces each off-diagonal pair by its mean: finite-difference second derivatives are
     /// symmetric only up to their error, and the LAPACK solvers read one triangle.
+    /// The given columns, in that order.
+    public func selecting(columns indices: [Int]) -> Matrix {
+        Matrix(columns: indices.map { column($0) }, rows: rows)
+    }
+
     public mutating func symmetrize() {
         for i in 0..<rows {
             for j in 0..<i {
@@ -84,7 +89,7 @@ public struct LAPACKError: Error, CustomStringConvertible {
 }
 
 /// Dense linear algebra from LAPACK; nothing here is hand-rolled.
-public enum LinearAlgebra {
+public enum LAPACK {
     /// Solves A X = B for symmetric (possibly indefinite) A with LAPACK dsysv.
     public static func solveSymmetric(_ a: Matrix, _ b: Matrix) throws -> Matrix {
         precondition(a.rows == a.columns && b.rows == a.rows)
@@ -135,3 +140,13 @@ public enum LinearAlgebra {
         return (Matrix(rows: a.rows, columns: k, storage: u), s)
     }
 }
+
+public func scaled(_ m: Matrix, by factor: Double) -> Matrix {
+    Matrix(rows: m.rows, columns: m.columns, storage: m.storage.map { $0 * factor })
+}
+
+public func add(_ a: Matrix, _ b: Matrix) -> Matrix {
+    Matrix(rows: a.rows, columns: a.columns, storage: zip(a.storage, b.storage).map { $0 + $1 })
+}
+
+public func add(_ a: [Double], _ b: [Double]) -> [Double] { zip(a, b).map { $0 + $1 } }

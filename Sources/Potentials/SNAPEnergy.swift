@@ -1,20 +1,25 @@
 import Atomistics
 import Foundation
 import LAMMPSLibrary
-import Potentials
+import LinearAlgebra
 
 /// A system whose energy is linear in SNAP coefficients Θ (plus any Θ-independent terms such as
 /// ZBL in `hybrid/overlay`): the simulation and the potential, with the parameter derivatives
-/// LAMMPS's descriptor computes give.
-public final class SNAPSystem {
+/// LAMMPS's descriptor computes (sna/atom, snad/atom, snav/atom) give exactly.
+public final class SNAPEnergy: ParametrizedEnergy {
     public let simulation: Simulation
     public private(set) var potential: SNAPPotential
     /// `pair_coeff * * snap …` inside `hybrid/overlay` rather than `pair_coeff * * …`.
     let isHybrid: Bool
+    /// Where `setTheta` writes the coefficient file LAMMPS reads.
+    public var scratch: URL
 
     public var lammps: LAMMPS { simulation.lammps }
-    public var atomCount: Int { lammps.natoms }
-    public var parameterCount: Int { potential.parameterCount }
+    public var theta: [Double] { potential.theta }
+    /// `element:k` for the k-th bispectrum coefficient of each varying element (beta0 is not in Θ).
+    public var parameterNames: [String] {
+        potential.varyingElementNames.flatMap { element in (1...potential.descriptorCount).map { "\(element):\($0)" } }
+    }
     /// How files given in place of the input's own change its potential (empty if none were
     /// given or they define the same descriptors): "key: old → new" per hyperparameter.
     public private(set) var hyperparameterChanges: [String] = []
@@ -23,8 +28,10 @@ public final class SNAPSystem {
     ///   - coefficientFile, parameterFile: override the files of the input's `pair_coeff`.
     ///   - varyingElements: elements whose coefficients form Θ (default: all in the file).
     public init(simulation: Simulation, coefficientFile: URL? = nil, parameterFile: URL? = nil,
-                varyingElements: [String]? = nil) throws {
+                varyingElements: [String]? = nil, scratch: URL? = nil) throws {
         self.simulation = simulation
+        self.scratch = scratch ?? FileManager.default.temporaryDirectory
+            .appendingPathComponent("implicit-lammps-\(ProcessInfo.processInfo.processIdentifier)-\(simulation.lammps.mpiRank)")
         let declared = try PairCoeffScanner(simulation: simulation).snapPairCoeff()
         isHybrid = declared.isHybrid
         potential = try SNAPPotential(coefficientFile: coefficientFile ?? declared.coefficientFile,
@@ -41,11 +48,45 @@ public final class SNAPSystem {
             try reissuePairCoeff()
         }
         let arguments = potential.descriptorArguments
-        try lammps.commands("""
-            compute ilmp_sna all sna/atom \(arguments)
-            compute ilmp_snad all snad/atom \(arguments)
-            compute ilmp_snav all snav/atom \(arguments)
-            """)
+        for style in ["sna", "snad", "snav"] {
+            try simulation.definePerAtomCompute(id: "ilmp_\(style)", style: "\(style)/atom", arguments: arguments)
+        }
+    }
+
+    public func setTheta(_ theta: [Double]) throws {
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        try use(potential.with(theta: theta), writingTo: scratch.appendingPathComponent("theta.snapcoeff"))
+    }
+
+    public func writePotential(theta: [Double], to directory: URL) throws -> [URL] {
+        let coefficients = directory.appendingPathComponent(potential.coefficientFile.lastPathComponent)
+        let parameters = directory.appendingPathComponent(potential.parameterFile.lastPathComponent)
+        try potential.with(theta: theta).write(to: coefficients)
+        if parameters.standardizedFileURL != potential.parameterFile.standardizedFileURL {
+            try Files.write(try String(contentsOf: potential.parameterFile, encoding: .utf8), to: parameters)
+        }
+        return [coefficients, parameters]
+    }
+
+    public func parameterChange(readingPotentialFrom url: URL) throws -> ParameterChange {
+        let change = try potential.perturbation(to: try SNAPCoefficients(contentsOf: url), file: url.path)
+        var notes: [String] = []
+        if !change.unused.isEmpty {
+            notes.append("\(url.lastPathComponent) also defines \(change.unused.joined(separator: ", ")), which this system's potential does not use")
+        }
+        // β0 is a constant energy per atom of its element: its change shifts the energy exactly.
+        var shift = 0.0
+        if !change.beta0Change.isEmpty {
+            for type in try lammps.gatherIntegers("type") {
+                shift += potential.typeElements[Int(type) - 1].flatMap { change.beta0Change[$0] } ?? 0
+            }
+        }
+        return ParameterChange(theta: zip(theta, change.deltaTheta).map { $0 + $1 }, energyShift: shift, notes: notes)
+    }
+
+    public var summary: PotentialDescription {
+        PotentialDescription(kind: "SNAP", files: [potential.coefficientFile.path, potential.parameterFile.path],
+                             parameterNames: parameterNames, settings: potential.hyperparameters)
     }
 
     /// Makes LAMMPS use `coefficients` (written to `file`) for the SNAP part of the potential.
@@ -62,9 +103,10 @@ public final class SNAPSystem {
     }
 
     private func reissuePairCoeff() throws {
-        let elements = potential.typeElements.map { $0 ?? "NULL" }.joined(separator: " ")
-        try lammps.command("pair_coeff * * \(isHybrid ? "snap " : "")\(try lammpsQuoted(potential.coefficientFile.path)) "
-                           + "\(try lammpsQuoted(potential.parameterFile.path)) \(elements)")
+        let words = ["*", "*"] + (isHybrid ? ["snap"] : [])
+            + [try lammpsQuoted(potential.coefficientFile.path), try lammpsQuoted(potential.parameterFile.path)]
+            + potential.typeElements.map { $0 ?? "NULL" }
+        try simulation.redefinePotential([.pairCoeff(words)])
     }
 
     // MARK: - Parameter derivatives at the current positions (after an evaluation)
@@ -108,10 +150,9 @@ public final class SNAPSystem {
         return result
     }
 
-    /// ∂²U/∂Θ∂ε_g for homogeneous strains ε_g: column g is the strain generator's diagonal
-    /// (iso: (1,1,1); aniso: one axis each). `snav/atom` summed over atoms gives −∂B/∂ε per
-    /// Voigt component (xx, yy, zz, yz, xz, xy), per atom type.
-    public func strainMixedDerivative(generators: [[Double]]) throws -> Matrix {
+    /// ∂²U/∂Θ∂e_g for homogeneous strains e_g (Voigt, 6 components each). `snav/atom` summed
+    /// over atoms gives −∂B/∂e per Voigt component (xx, yy, zz, yz, xz, xy), per atom type.
+    public func strainMixedDerivative(strains generators: [[Double]]) throws -> Matrix {
         let k = descriptorCount, ntypes = potential.typeElements.count
         let columns = 6 * k * ntypes
         let snav = try lammps.gather("c_ilmp_snav", count: columns)
@@ -121,7 +162,7 @@ public final class SNAPSystem {
         for (g, generator) in generators.enumerated() {
             for (slot, slotTypes) in potential.typesOfVaryingElements.enumerated() {
                 for type in slotTypes {
-                    for axis in 0..<3 where generator[axis] != 0 {
+                    for axis in 0..<6 where generator[axis] != 0 {
                         for component in 0..<k {
                             result[slot * k + component, g] -=
                                 generator[axis] * summed[(type - 1) * 6 * k + axis * k + component]
@@ -152,7 +193,7 @@ struct PairCoeffScanner {
 
     func snapPairCoeff() throws -> Declaration {
         var found: [Declaration] = []
-        try scan(simulation.input, depth: 0, into: &found)
+        try scan(into: &found)
         guard let declaration = found.last else {
             throw InputError.invalid("""
                 no SNAP pair_coeff found in \(simulation.input.path) or its included files \
@@ -163,45 +204,17 @@ struct PairCoeffScanner {
         return declaration
     }
 
-    private func scan(_ file: URL, depth: Int, into found: inout [Declaration]) throws {
-        guard depth < 10, let text = try? String(contentsOf: file, encoding: .utf8) else { return }
-        let folder = simulation.input.deletingLastPathComponent()
-        for line in Self.commandLines(text) {
-            let words = line.split(whereSeparator: \.isWhitespace).map(String.init)
-            guard let command = words.first, command == "include" || command == "pair_coeff" else { continue }
-            let expanded = try simulation.lammps.expand(line).split(whereSeparator: \.isWhitespace).map(String.init)
-            if command == "include", expanded.count >= 2 {
-                try scan(Self.resolve(expanded[1], in: folder), depth: depth + 1, into: &found)
-            } else if expanded.count >= 6, expanded[1] == "*", expanded[2] == "*" {
-                let isHybrid = expanded[3] == "snap"
-                let first = isHybrid ? 4 : 3
-                guard expanded.count >= first + 3, expanded[first].hasSuffix("snapcoeff") || isHybrid else { continue }
-                found.append(Declaration(coefficientFile: Self.resolve(expanded[first], in: folder),
-                                         parameterFile: Self.resolve(expanded[first + 1], in: folder),
-                                         elements: Array(expanded[(first + 2)...]), isHybrid: isHybrid))
-            }
+    private func scan(into found: inout [Declaration]) throws {
+        let script = InputScript(simulation)
+        for line in try script.lines() where line.split(whereSeparator: \.isWhitespace).first == "pair_coeff" {
+            let expanded = try script.expandedWords(line)
+            guard expanded.count >= 6, expanded[1] == "*", expanded[2] == "*" else { continue }
+            let isHybrid = expanded[3] == "snap"
+            let first = isHybrid ? 4 : 3
+            guard expanded.count >= first + 3, expanded[first].hasSuffix("snapcoeff") || isHybrid else { continue }
+            found.append(Declaration(coefficientFile: script.resolve(expanded[first]),
+                                     parameterFile: script.resolve(expanded[first + 1]),
+                                     elements: Array(expanded[(first + 2)...]), isHybrid: isHybrid))
         }
-    }
-
-    /// Input lines with comments removed and `&` continuations joined, as LAMMPS reads them.
-    static func commandLines(_ text: String) -> [String] {
-        var lines: [String] = []
-        var pending = ""
-        for raw in text.components(separatedBy: "\n") {
-            var line = String(raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
-                .trimmingCharacters(in: .whitespaces)
-            let continues = line.hasSuffix("&")
-            if continues { line.removeLast() }
-            pending += (pending.isEmpty ? "" : " ") + line
-            if !continues {
-                if !pending.trimmingCharacters(in: .whitespaces).isEmpty { lines.append(pending) }
-                pending = ""
-            }
-        }
-        return lines
-    }
-
-    static func resolve(_ path: String, in folder: URL) -> URL {
-        path.hasPrefix("/") ? URL(fileURLWithPath: path) : folder.appendingPathComponent(path).standardizedFileURL
     }
 }

@@ -1,0 +1,318 @@
+import Atomistics
+import Foundation
+import LAMMPSLibrary
+import LinearAlgebra
+
+/// Where the parameters of a non-SNAP potential live, and how LAMMPS is told new values.
+public protocol ParameterSource: AnyObject {
+    var names: [String] { get }
+    var initialValues: [Double] { get }
+    var kind: String { get }
+    var files: [String] { get }
+    /// The commands that make LAMMPS use `theta` (files written into `scratch` as needed).
+    func commands(for theta: [Double], scratch: URL) throws -> [PotentialCommand]
+    /// The potential's own files for `theta`, written into `directory`.
+    func write(theta: [Double], to directory: URL) throws -> [URL]
+    /// Θ of another such file (the inverse of `write`).
+    func read(_ url: URL) throws -> [Double]
+}
+
+/// Any LAMMPS potential, differentiated in Θ by central differences of LAMMPS's energies,
+/// forces and virials: two evaluations per parameter at the current positions, with the step
+/// h_l = `relativeStep`·|Θ_l| (`relativeStep` when Θ_l = 0), reported in `summary`.
+/// Truncation errors are O(h²) ≈ 1e-10 relative; each column costs two force evaluations.
+public final class FiniteDifferenceEnergy: ParametrizedEnergy {
+    public let simulation: Simulation
+    public let source: ParameterSource
+    public private(set) var theta: [Double]
+    public var relativeStep = 1e-5
+    public var scratch: URL
+    /// Force evaluations spent on parameter derivatives so far.
+    public private(set) var evaluations = 0
+
+    public var parameterNames: [String] { source.names }
+    public var steps: [Double] { theta.map { $0 == 0 ? relativeStep : relativeStep * abs($0) } }
+
+    public init(simulation: Simulation, source: ParameterSource, scratch: URL? = nil) throws {
+        self.simulation = simulation
+        self.source = source
+        theta = source.initialValues
+        self.scratch = scratch ?? FileManager.default.temporaryDirectory
+            .appendingPathComponent("implicit-lammps-\(ProcessInfo.processInfo.processIdentifier)-\(simulation.lammps.mpiRank)")
+    }
+
+    public func setTheta(_ theta: [Double]) throws {
+        precondition(theta.count == parameterCount)
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        try simulation.redefinePotential(try source.commands(for: theta, scratch: scratch))
+        self.theta = theta
+        cache = nil
+    }
+
+    public func writePotential(theta: [Double], to directory: URL) throws -> [URL] {
+        try source.write(theta: theta, to: directory)
+    }
+
+    public func parameterChange(readingPotentialFrom url: URL) throws -> ParameterChange {
+        ParameterChange(theta: try source.read(url))
+    }
+
+    public var summary: PotentialDescription {
+        var settings = ["relative_step": "\(relativeStep)"]
+        for (name, step) in zip(parameterNames, steps) { settings["step \(name)"] = "\(step)" }
+        return PotentialDescription(kind: source.kind, files: source.files, parameterNames: parameterNames, settings: settings)
+    }
+
+    // MARK: - Derivatives by central differences in Θ
+
+    /// ∂U/∂Θ, ∂F/∂Θ and ∂W/∂Θ at one configuration.
+    private struct Differences {
+        var positions: [Double]
+        var box: Box
+        var energy: [Double]
+        var forces: Matrix
+        /// Per parameter, ∂W/∂Θ_l (3×3, energy units).
+        var virial: [[[Double]]]
+    }
+    private var cache: Differences?
+
+    private func differences() throws -> Differences {
+        let positions = try simulation.lammps.gather("x", count: 3)
+        let box = simulation.lammps.box()
+        if let cache, cache.positions == positions, cache.box == box { return cache }
+        let images = try simulation.lammps.gatherIntegers("image")
+        let reference = theta
+        var energy: [Double] = [], virial: [[[Double]]] = []
+        var forces = Matrix(rows: positions.count, columns: parameterCount)
+        for l in 0..<parameterCount {
+            let h = steps[l]
+            var states: [(energy: Double, forces: [Double], virial: [[Double]])] = []
+            for sign in [1.0, -1.0] {
+                var shifted = reference
+                shifted[l] += sign * h
+                try setTheta(shifted)
+                try simulation.lammps.scatter("x", count: 3, values: positions)
+                try simulation.lammps.scatterIntegers("image", values: images)
+                let w = try simulation.virial()  // evaluates energy, forces and virial
+                states.append((try simulation.energy(), try simulation.forces(), w))
+                evaluations += 1
+            }
+            let (plus, minus) = (states[0], states[1])
+            energy.append((plus.energy - minus.energy) / (2 * h))
+            forces.setColumn(l, zip(plus.forces, minus.forces).map { ($0 - $1) / (2 * h) })
+            virial.append((0..<3).map { a in (0..<3).map { b in (plus.virial[a][b] - minus.virial[a][b]) / (2 * h) } })
+        }
+        try setTheta(reference)
+        try simulation.lammps.scatter("x", count: 3, values: positions)
+        try simulation.lammps.scatterIntegers("image", values: images)
+        try simulation.evaluate()
+        let result = Differences(positions: positions, box: box, energy: energy, forces: forces, virial: virial)
+        cache = result
+        return result
+    }
+
+    public func energyGradient() throws -> [Double] { try differences().energy }
+
+    public func mixedHessian() throws -> Matrix {
+        let forces = try differences().forces
+        return Matrix(rows: forces.rows, columns: forces.columns, storage: forces.storage.map { -$0 })
+    }
+
+    /// ∂U/∂e_g = −Σ W_ab G_g,ab at the reference cell (F = I), so ∂²U/∂Θ∂e_g = −Σ ∂W_ab/∂Θ G_g,ab.
+    public func strainMixedDerivative(strains: [[Double]]) throws -> Matrix {
+        let virial = try differences().virial
+        var result = Matrix(rows: parameterCount, columns: strains.count)
+        for (g, strain) in strains.enumerated() {
+            for l in 0..<parameterCount {
+                result[l, g] = -zip(strain, Voigt.entries).reduce(0) { $0 + $1.0 * virial[l][$1.1.0][$1.1.1] }
+            }
+        }
+        return result
+    }
+
+    /// Parameters the energy does not depend on here: ∇Θ U, the forces and the virial exactly
+    /// unchanged by their steps (a variable no potential line uses, an entry of absent elements).
+    public func independentParameters() throws -> [String] {
+        let d = try differences()
+        return parameterNames.indices.filter { l in
+            d.energy[l] == 0 && d.forces.column(l).allSatisfy { $0 == 0 } && d.virial[l].joined().allSatisfy { $0 == 0 }
+        }.map { parameterNames[$0] }
+    }
+}
+
+// MARK: - Parameters that are LAMMPS variables
+
+/// Parameters that are equal-style (or index-style) variables of the input, used by its
+/// `pair_style`/`pair_coeff` lines (directly or through other variables): a new Θ redefines the
+/// variables and re-issues those lines, so LAMMPS substitutes the new values.
+public final class VariableParameters: ParameterSource {
+    public let names: [String]
+    public let initialValues: [Double]
+    public let kind = "variables"
+    public var files: [String] { [input.path] }
+    private let input: URL
+    /// Input lines to re-issue after the variables change, in input order.
+    private let dependentLines: [String]
+    /// Variables defined from the parameters (re-issued after them).
+    private let dependentVariables: [String]
+
+    public init(names: [String], simulation: Simulation) throws {
+        self.names = names
+        input = simulation.input
+        var values: [Double] = []
+        for name in names {
+            guard name.range(of: #"^[A-Za-z_][A-Za-z0-9_]*$"#, options: .regularExpression) != nil else {
+                throw InputError.invalid("--parameters: '\(name)' is not a LAMMPS variable name")
+            }
+            guard let text = try? simulation.lammps.expand("$(v_\(name):%.17g)"), let value = Double(text) else {
+                throw InputError.invalid("""
+                    --parameters: \(simulation.input.path) defines no numeric variable '\(name)' (expected e.g. \
+                    `variable \(name) equal 1.0` used in its pair_coeff lines)
+                    """)
+            }
+            values.append(value)
+        }
+        initialValues = values
+        // Lines that mention a parameter or a variable derived from one, in input order.
+        var related = Set(names)
+        var lines: [String] = [], derived: [String] = []
+        for line in try InputScript(simulation).lines() {
+            let words = line.split(whereSeparator: \.isWhitespace).map(String.init)
+            guard let command = words.first, Self.mentions(line, any: related) else { continue }
+            if command == "variable", words.count >= 2, !names.contains(words[1]) {
+                related.insert(words[1])
+                derived.append(words[1])
+                lines.append(line)
+            } else if ["pair_style", "pair_coeff", "pair_modify"].contains(command) {
+                lines.append(line)
+            }
+        }
+        dependentLines = lines
+        dependentVariables = derived
+    }
+
+    /// `${name}`, `$x` (one-letter names) or `v_name` inside the line.
+    static func mentions(_ line: String, any names: Set<String>) -> Bool {
+        names.contains { name in
+            line.contains("${\(name)}") || line.contains("v_\(name)")
+                || (name.count == 1 && line.contains("$\(name)"))
+        }
+    }
+
+    public func commands(for theta: [Double], scratch: URL) throws -> [PotentialCommand] {
+        var commands = zip(names, theta).map { PotentialCommand.variable(name: $0, value: $1) }
+        // A derived variable is deleted first so that an index-style one is redefined too.
+        for line in dependentLines {
+            let words = line.split(whereSeparator: \.isWhitespace)
+            if words.first == "variable", words.count >= 2 { commands.append(.inputLine("variable \(words[1]) delete")) }
+            commands.append(.inputLine(line))
+        }
+        return commands
+    }
+
+    /// An include file of the variables (`include FILE` before the input's potential lines).
+    public func write(theta: [Double], to directory: URL) throws -> [URL] {
+        let url = directory.appendingPathComponent("parameters.lammps")
+        let lines = ["# Θ as LAMMPS variables (implicit-lammps); include before the potential's lines"]
+            + zip(names, theta).map { "variable \($0) equal \(String(format: "%.17g", $1))" }
+        try Files.write(lines.joined(separator: "\n") + "\n", to: url)
+        return [url]
+    }
+
+    /// `variable NAME equal VALUE` lines (as `write` writes them); parameters not named keep their values.
+    public func read(_ url: URL) throws -> [Double] {
+        let text = try PotentialFileError.readText(url, what: "the variables file")
+        var values = initialValues
+        for (number, line) in text.components(separatedBy: "\n").enumerated() {
+            let words = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first?
+                .split(whereSeparator: \.isWhitespace).map(String.init) ?? []
+            guard !words.isEmpty else { continue }
+            guard words.count == 4, words[0] == "variable", ["equal", "index"].contains(words[2]), let value = Double(words[3]) else {
+                throw PotentialFileError(file: url.path, line: number + 1, message: "expected `variable NAME equal VALUE`, got '\(line)'")
+            }
+            guard let index = names.firstIndex(of: words[1]) else {
+                throw PotentialFileError(file: url.path, line: number + 1,
+                                         message: "'\(words[1])' is not one of the parameters \(names.joined(separator: ", "))")
+            }
+            values[index] = value
+        }
+        return values
+    }
+}
+
+// MARK: - Parameters that are fields of a potential file
+
+/// Numeric fields of the `.sw`/`.tersoff` file named by the input's `pair_coeff * *` line: a new
+/// Θ rewrites the file (only the changed fields) and re-issues that `pair_coeff` with it.
+public final class FileFieldParameters: ParameterSource {
+    public let file: ParameterFile
+    public let fields: [ParameterFile.Field]
+    public var names: [String] { fields.map { file.name(of: $0) } }
+    public var initialValues: [Double] { fields.map { file.value(of: $0) } }
+    public var kind: String { "parameter file (\(file.style.rawValue))" }
+    public var files: [String] { [file.url.path] }
+    /// The expanded `pair_coeff` words, and which of them is the file.
+    private let pairCoeff: [String]
+    private let fileWord: Int
+
+    /// - Parameter selections: entry and field names, e.g. ("Si,Si,Si", ["epsilon", "lambda"]).
+    public init(selections: [(entry: String, fields: [String])], simulation: Simulation) throws {
+        let script = InputScript(simulation)
+        var found: (words: [String], index: Int)?
+        for line in try script.lines() where line.split(whereSeparator: \.isWhitespace).first == "pair_coeff" {
+            let words = try script.expandedWords(line)
+            guard words.count >= 4, words[1] == "*", words[2] == "*" else { continue }
+            // pair_coeff * * FILE elements… or, inside hybrid styles, pair_coeff * * STYLE FILE elements…
+            if let index = [3, 4].first(where: { $0 < words.count && FileManager.default.fileExists(atPath: script.resolve(words[$0]).path) }) {
+                found = (Array(words.dropFirst()), index - 1)
+            }
+        }
+        guard let found else {
+            throw InputError.invalid("""
+                --vary: \(simulation.input.path) has no `pair_coeff * * FILE …` line naming a potential file; \
+                --vary changes fields of \(ParameterFile.Style.supportedDescription) files
+                """)
+        }
+        let url = script.resolve(found.words[found.index])
+        guard let style = ParameterFile.Style(file: url) else {
+            throw InputError.invalid("""
+                --vary: unsupported parameter-file style: \(url.path) (named by the input's pair_coeff); \
+                --vary supports \(ParameterFile.Style.supportedDescription) files. Other potentials: make the \
+                parameters LAMMPS variables and use --parameters
+                """)
+        }
+        file = try ParameterFile(contentsOf: url, style: style)
+        var chosen: [ParameterFile.Field] = []
+        for selection in selections {
+            for name in selection.fields {
+                let field = try file.field(entry: selection.entry, name: name)
+                if !chosen.contains(field) { chosen.append(field) }
+            }
+        }
+        fields = chosen
+        pairCoeff = found.words
+        fileWord = found.index
+    }
+
+    public func commands(for theta: [Double], scratch: URL) throws -> [PotentialCommand] {
+        let url = try write(theta: theta, to: scratch).first!
+        var words = pairCoeff
+        words[fileWord] = try lammpsQuoted(url.path)
+        return [.pairCoeff(words)]
+    }
+
+    /// The varied fields of another file of the same style and entries.
+    public func read(_ url: URL) throws -> [Double] {
+        let other = try ParameterFile(contentsOf: url, style: file.style)
+        return try fields.map { field in
+            let key = file.entries[field.entry].key
+            return other.value(of: try other.field(entry: key, name: file.style.fields[field.field]))
+        }
+    }
+
+    public func write(theta: [Double], to directory: URL) throws -> [URL] {
+        let url = directory.appendingPathComponent(file.url.lastPathComponent)
+        try Files.write(file.text(setting: theta, of: fields), to: url)
+        return [url]
+    }
+}

@@ -1,0 +1,102 @@
+import Atomistics
+import Foundation
+import LinearAlgebra
+
+/// A potential energy U(X, Θ) of a LAMMPS system with named parameters Θ: everything the
+/// implicit-derivative engine knows about the physics (as ASE's optimizers know only positions,
+/// forces and energies). Derivatives are taken at the simulation's current positions and cell.
+///
+/// Conformers: `SNAPEnergy` (linear in its coefficients, analytic descriptor derivatives) and
+/// `FiniteDifferenceEnergy` (any LAMMPS potential, central differences in Θ).
+public protocol ParametrizedEnergy: AnyObject {
+    var simulation: Simulation { get }
+    /// One name per parameter, in the order of Θ.
+    var parameterNames: [String] { get }
+    var theta: [Double] { get }
+    /// Makes LAMMPS use the potential with parameters `theta` (its files rewritten as needed).
+    func setTheta(_ theta: [Double]) throws
+    /// Writes the potential's own files for `theta` into `directory` (e.g. a `.snapcoeff`, an
+    /// `.sw`, or an include file of variables) and returns them.
+    func writePotential(theta: [Double], to directory: URL) throws -> [URL]
+    /// The parameters of another potential file of the same kind (a perturbed `.snapcoeff`,
+    /// `.sw`, or variables file as `writePotential` writes it): the inverse of `writePotential`.
+    func parameterChange(readingPotentialFrom url: URL) throws -> ParameterChange
+
+    /// ∇Θ U, N_D.
+    func energyGradient() throws -> [Double]
+    /// ∇²ΘX U as 3N × N_D (column l = ∂²U/∂X∂Θ_l = −∂F/∂Θ_l, atoms by ID, x y z).
+    func mixedHessian() throws -> Matrix
+    /// (∇²ΘX U) v for v in parameter space: a 3N vector.
+    func mixedHessianProduct(_ v: [Double]) throws -> [Double]
+    /// (∇²ΘX U)ᵀ w for w in position space: an N_D vector (the adjoint gradient's last step).
+    func mixedHessianTransposedProduct(_ w: [Double]) throws -> [Double]
+    /// ∂²U/∂Θ∂e_g for homogeneous strains e_g (Voigt, see `Voigt`): N_D × n_strain.
+    func strainMixedDerivative(strains: [[Double]]) throws -> Matrix
+
+    /// What the potential is, for summaries and messages (kind, files, varied parameters).
+    var summary: PotentialDescription { get }
+}
+
+extension ParametrizedEnergy {
+    public var parameterCount: Int { parameterNames.count }
+    public var atomCount: Int { simulation.lammps.natoms }
+
+    public func mixedHessianProduct(_ v: [Double]) throws -> [Double] {
+        try mixedHessian().multiplied(by: Matrix(rows: v.count, columns: 1, storage: v)).storage
+    }
+
+    public func mixedHessianTransposedProduct(_ w: [Double]) throws -> [Double] {
+        try mixedHessian().multiplied(by: Matrix(rows: w.count, columns: 1, storage: w), transposingSelf: true).storage
+    }
+}
+
+/// How a parametrized energy describes itself in outputs.
+public struct PotentialDescription: Codable, Sendable {
+    /// "SNAP", "variables" or "parameter file".
+    public var kind: String
+    /// The files that define it (coefficients, parameters), as read.
+    public var files: [String]
+    public var parameterNames: [String]
+    /// Settings that fix what Θ means (SNAP hyperparameters, finite-difference steps).
+    public var settings: [String: String]
+
+    public init(kind: String, files: [String], parameterNames: [String], settings: [String: String]) {
+        self.kind = kind
+        self.files = files
+        self.parameterNames = parameterNames
+        self.settings = settings
+    }
+}
+
+/// How another potential differs from this one, in terms the expansion can use.
+public struct ParameterChange: Sendable {
+    public var theta: [Double]
+    /// An exact change of the energy that moves no atom (SNAP's beta0 times its atoms).
+    public var energyShift: Double = 0
+    /// What the user should know (e.g. elements the system does not use).
+    public var notes: [String] = []
+
+    public init(theta: [Double], energyShift: Double = 0, notes: [String] = []) {
+        self.theta = theta
+        self.energyShift = energyShift
+        self.notes = notes
+    }
+
+    /// `name=value,name=value` assignments of some parameters, the others unchanged.
+    public static func assignments(_ text: String, to energy: any ParametrizedEnergy) throws -> ParameterChange {
+        var theta = energy.theta
+        for assignment in text.split(separator: ",") {
+            let parts = assignment.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, let value = Double(parts[1]), value.isFinite else {
+                throw InputError.invalid("'\(assignment)' is not NAME=VALUE with a finite number")
+            }
+            guard let index = energy.parameterNames.firstIndex(of: parts[0]) else {
+                throw InputError.invalid("'\(parts[0])' is not a parameter of Θ; the parameters are "
+                                         + energy.parameterNames.prefix(20).joined(separator: ", ")
+                                         + (energy.parameterCount > 20 ? ", …" : ""))
+            }
+            theta[index] = value
+        }
+        return ParameterChange(theta: theta)
+    }
+}
