@@ -21,16 +21,20 @@ extension ImplicitDifferentiation {
             // A parameter that moves no atom (an energy scale) gets a small relative step instead.
             let scale = mixedHessian.column(l).map(abs).max() ?? 0
             let h = scale > 0 ? forceChange / scale : 1e-4 * max(abs(theta[l]), 1e-8)
+            // A parameter at zero (often a bound) gets the second-order forward formula.
+            let offsets = theta[l] == 0 ? [h, 2 * h] : [h, -h]
             var relaxed: [[Double]] = []
-            for sign in [1.0, -1.0] {
+            for offset in offsets {
                 var perturbed = theta
-                perturbed[l] += sign * h
+                perturbed[l] += offset
                 try system.setTheta(perturbed)
                 try simulation.restore(minimum)
                 try simulation.relax(RelaxationSettings(ftol: ftol))
                 relaxed.append(try simulation.structure().unwrappedPositions)
             }
-            let difference = zip(relaxed[0], relaxed[1]).map { ($0 - $1) / (2 * h) }
+            let difference = theta[l] == 0
+                ? (0..<reference.count).map { (-3 * reference[$0] + 4 * relaxed[0][$0] - relaxed[1][$0]) / (2 * h) }
+                : zip(relaxed[0], relaxed[1]).map { ($0 - $1) / (2 * h) }
             result.setColumn(column, removingTranslations(difference, axes: translationAxes))
         }
         try system.setTheta(theta)

@@ -157,7 +157,9 @@ public enum ImplicitDifferentiation {
     /// atom): their solution is zero, and solving for round-off would only fail the accuracy check.
     static func activeColumns(_ mixedHessian: Matrix, theta: [Double], hessian: Hessian) -> [Int] {
         let typical = (theta.reduce(0) { $0 + $1 * $1 } / Double(max(theta.count, 1))).squareRoot()
-        let floor = 10 * max(hessian.largestResidualForce, 1e-14)
+        // 1e-10 eV/Å: below it a full change of the parameter moves atoms by ~1e-11 Å, the noise
+        // of finite-difference mixed Hessians.
+        let floor = 10 * max(hessian.largestResidualForce, 1e-10)
         return (0..<mixedHessian.columns).filter { l in
             let largest = hessian.degreesOfFreedom.project(mixedHessian.column(l)).map(abs).max() ?? 0
             return largest * max(abs(theta[l]), typical) > floor

@@ -19,7 +19,8 @@ public protocol ParameterSource: AnyObject {
 
 /// Any LAMMPS potential, differentiated in Θ by central differences of LAMMPS's energies,
 /// forces and virials: two evaluations per parameter at the current positions, with the step
-/// h_l = `relativeStep`·|Θ_l| (`relativeStep` when Θ_l = 0), reported in `summary`.
+/// h_l = `relativeStep`·|Θ_l| (`relativeStep` and a one-sided formula when Θ_l = 0), reported
+/// in `summary`.
 /// Truncation errors are O(h²) ≈ 1e-10 relative; each column costs two force evaluations.
 public final class FiniteDifferenceEnergy: ParametrizedEnergy {
     public let simulation: Simulation
@@ -59,7 +60,9 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
 
     public var summary: PotentialDescription {
         var settings = ["relative_step": "\(relativeStep)"]
-        for (name, step) in zip(parameterNames, steps) { settings["step \(name)"] = "\(step)" }
+        for (name, (step, value)) in zip(parameterNames, zip(steps, theta)) {
+            settings["step \(name)"] = "\(step)" + (value == 0 ? " (forward)" : "")
+        }
         return PotentialDescription(kind: source.kind, files: source.files, parameterNames: parameterNames, settings: settings)
     }
 
@@ -84,23 +87,41 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
         let reference = theta
         var energy: [Double] = [], virial: [[[Double]]] = []
         var forces = Matrix(rows: positions.count, columns: parameterCount)
-        for l in 0..<parameterCount {
-            let h = steps[l]
-            var states: [(energy: Double, forces: [Double], virial: [[Double]])] = []
-            for sign in [1.0, -1.0] {
-                var shifted = reference
-                shifted[l] += sign * h
-                try setTheta(shifted)
+        typealias State = (energy: Double, forces: [Double], virial: [[Double]])
+        func state(_ theta: [Double], parameter l: Int) throws -> State {
+            do {
+                try setTheta(theta)
                 try simulation.lammps.scatter("x", count: 3, values: positions)
                 try simulation.lammps.scatterIntegers("image", values: images)
                 let w = try simulation.virial()  // evaluates energy, forces and virial
-                states.append((try simulation.energy(), try simulation.forces(), w))
                 evaluations += 1
+                return (try simulation.energy(), try simulation.forces(), w)
+            } catch {
+                throw InputError.invalid("""
+                    the finite difference in \(parameterNames[l]) (\(reference[l]) → \(theta[l])) failed: \(error). \
+                    Choose a smaller --parameter-step, or leave this parameter out of Θ.
+                    """)
             }
-            let (plus, minus) = (states[0], states[1])
-            energy.append((plus.energy - minus.energy) / (2 * h))
-            forces.setColumn(l, zip(plus.forces, minus.forces).map { ($0 - $1) / (2 * h) })
-            virial.append((0..<3).map { a in (0..<3).map { b in (plus.virial[a][b] - minus.virial[a][b]) / (2 * h) } })
+        }
+        var base: State?
+        for l in 0..<parameterCount {
+            let h = steps[l]
+            // Central differences; a parameter at zero (often a bound, such as SW's q) gets the
+            // second-order forward formula (−3 f(0) + 4 f(h) − f(2h)) / 2h, never a negative value.
+            let offsets = reference[l] == 0 ? [h, 2 * h] : [h, -h]
+            let states = try offsets.map { offset -> State in
+                var shifted = reference
+                shifted[l] += offset
+                return try state(shifted, parameter: l)
+            }
+            func derivative(_ value: (State) -> Double) throws -> Double {
+                if reference[l] != 0 { return (value(states[0]) - value(states[1])) / (2 * h) }
+                if base == nil { base = try state(reference, parameter: l) }
+                return (-3 * value(base!) + 4 * value(states[0]) - value(states[1])) / (2 * h)
+            }
+            energy.append(try derivative { $0.energy })
+            forces.setColumn(l, try (0..<positions.count).map { i in try derivative { $0.forces[i] } })
+            virial.append(try (0..<3).map { a in try (0..<3).map { b in try derivative { $0.virial[a][b] } } })
         }
         try setTheta(reference)
         try simulation.lammps.scatter("x", count: 3, values: positions)
