@@ -46,7 +46,7 @@ public struct MinimumCheck: Codable, Sendable {
 
     /// Refuses (or, when allowed, records) a relaxation that did not converge and a Hessian
     /// that is not positive on the mobile space.
-    mutating func assess(relaxation: RelaxationResult?, curvature: CurvatureCheck?, allowNonMinimum: Bool) throws {
+    public mutating func assess(relaxation: RelaxationResult?, curvature: CurvatureCheck?, allowNonMinimum: Bool) throws {
         /// Refused with `advice`, or, when allowed, kept as a warning.
         func refuseOrRecord(_ finding: String, advice: String) throws {
             guard allowNonMinimum else { throw DerivativeError.notAMinimum(finding + ". " + advice) }

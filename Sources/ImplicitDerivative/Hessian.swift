@@ -75,11 +75,18 @@ public final class Hessian {
         return degreesOfFreedom.project(try forceDifference(along: v, step: displacement / largest))
     }
 
-    /// −(F(X* + step·v) − F(X*)) / step ≈ H v: one force evaluation.
+    /// Central differences (two force evaluations per product, error ~1e-10 relative instead of
+    /// ~1e-5): for quantities that are themselves differenced again, such as C(Θ ± h).
+    public var centralDifferences = false
+
+    /// −(F(X* + step·v) − F(X*)) / step ≈ H v: one force evaluation (two when central).
     private func forceDifference(along v: [Double], step: Double) throws -> [Double] {
         let forces = try simulation.forces(at: zip(minimum.positions, v).map { $0 + step * $1 })
         forceEvaluations += 1
-        return zip(forces, residualForces).map { -($0 - $1) / step }
+        guard centralDifferences else { return zip(forces, residualForces).map { -($0 - $1) / step } }
+        let backward = try simulation.forces(at: zip(minimum.positions, v).map { $0 - step * $1 })
+        forceEvaluations += 1
+        return zip(forces, backward).map { -($0 - $1) / (2 * step) }
     }
 
     /// The dense Hessian over `components` (indices into 3N), one force evaluation per column,

@@ -45,9 +45,23 @@ public struct SparseMethod: DerivativeMethod {
     public var advice: String { "The Krylov solve did not converge; lower --tolerance or try --method dense." }
 
     public func solve(_ hessian: Hessian, _ b: Matrix, progress: (String) -> Void) throws -> (x: Matrix, relativeResiduals: [Double]) {
-        let solution = try KrylovSolver(tolerance: tolerance).solve(b, progress: progress) { try hessian.apply($0) }
-        // Round-off of the orthogonalizations reaches held components: project them to exactly zero.
-        return (hessian.degreesOfFreedom.project(solution.x), solution.relativeResiduals)
+        // Columns that vanish by symmetry (e.g. the forces of normal strains in a cubic crystal)
+        // hold only round-off: their solution is zero, and no relative residual can be reached.
+        let norms = (0..<b.columns).map { b.column($0).reduce(0) { $0 + $1 * $1 }.squareRoot() }
+        let largest = norms.max() ?? 0
+        let active = (0..<b.columns).filter { norms[$0] > 1e-9 * largest }
+        var x = Matrix(rows: b.rows, columns: b.columns)
+        var residuals = [Double](repeating: 0, count: b.columns)
+        guard !active.isEmpty else { return (x, residuals) }
+        let solution = try KrylovSolver(tolerance: tolerance).solve(b.selecting(columns: active), progress: progress) {
+            try hessian.apply($0)
+        }
+        for (index, column) in active.enumerated() {
+            // Round-off of the orthogonalizations reaches held components: project them to exactly zero.
+            x.setColumn(column, hessian.degreesOfFreedom.project(solution.x.column(index)))
+            residuals[column] = solution.relativeResiduals[index]
+        }
+        return (x, residuals)
     }
 }
 

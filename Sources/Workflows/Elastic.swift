@@ -1,0 +1,154 @@
+import Atomistics
+import Foundation
+import ImplicitDerivative
+import LinearAlgebra
+import Potentials
+
+/// The elastic constants of a relaxed crystal, from second derivatives at the minimum:
+///   clamped-ion  C⁰ = (1/V) ∂²U/∂e²                       (atoms follow the cell)
+///   relaxed-ion  C  = (1/V) [∂²U/∂e² − (∂F/∂e)ᵀ H⁻¹ (∂F/∂e)]  (atoms relax inside the cell)
+/// with Voigt strains e (engineering shears, as LAMMPS's ELASTIC example applies them).
+/// ∂²U/∂e² comes from central differences of LAMMPS's virial, ∂F/∂e from its forces, and
+/// H⁻¹(∂F/∂e) from the derivative method's own linear solver.
+public struct ElasticConstants: Codable, Sendable {
+    /// 6×6, Voigt order xx yy zz yz xz xy, GPa.
+    public var relaxedIon: [[Double]]
+    public var clampedIon: [[Double]]
+    public var volume: Double
+    /// Force evaluations of the measurement (strains and the linear solve).
+    public var forceEvaluations: Int
+
+    /// Mandel notation: shear rows and columns scaled by √2 (C44 doubles), the form whose
+    /// Frobenius norm is the tensor's.
+    public static func mandel(_ voigt: [[Double]]) -> [[Double]] {
+        let w = [1, 1, 1, 2.0.squareRoot(), 2.0.squareRoot(), 2.0.squareRoot()]
+        return (0..<6).map { i in (0..<6).map { j in voigt[i][j] * w[i] * w[j] } }
+    }
+
+    /// Measures C at the current state of `energy`'s simulation, which must be a minimum with
+    /// its cell relaxed (the stress enters C at first order otherwise).
+    public static func measure(_ energy: any ParametrizedEnergy, hessian: Hessian, method: any DerivativeMethod,
+                               progress: (String) -> Void = { _ in }) throws -> ElasticConstants {
+        let before = hessian.forceEvaluations
+        let box = hessian.minimum.box
+        guard box.xy == 0, box.xz == 0, box.yz == 0 else {
+            throw InputError.invalid("elastic constants need an orthogonal reference cell; this one is triclinic")
+        }
+        let gigapascals = try pressureUnitInGPa(energy.simulation)
+        let nktv2p = try energy.simulation.lammps.global("nktv2p")
+        // Central-difference Hessian products (a handful of them): C to ~1e-8 rather than the ~1e-5
+        // of forward differences, which C(Θ ± h) in ∇Θ C would amplify by 1/(2h) (seen: 0.2% in
+        // dC44/dσ of SW silicon).
+        let previous = hessian.centralDifferences
+        hessian.centralDifferences = true
+        defer { hessian.centralDifferences = previous }
+        let strains = (0..<6).map(Voigt.unit)
+        let response = try StrainResponse.measure(hessian, generators: strains)
+        let g = response.forceDerivative
+        let (w, residuals) = try method.solve(hessian, g, progress: progress)
+        try hessian.restoreMinimum()
+        if let worst = residuals.max(), !(worst <= 1e-3) {
+            throw DerivativeError.inaccurate("the internal-relaxation solve H w = ∂F/∂e reached a relative residual of \(worst). \(method.advice)")
+        }
+        let relaxed = response.curvature - g.multiplied(by: w, transposingSelf: true)
+        let volume = box.volume
+        // energy/volume → LAMMPS pressure units (nktv2p) → GPa.
+        let scale = nktv2p * gigapascals / volume
+        func table(_ m: Matrix) -> [[Double]] { (0..<6).map { i in (0..<6).map { j in m[i, j] * scale } } }
+        // The strained states are evaluated outside the Hessian: one at rest and two per strain.
+        return ElasticConstants(relaxedIon: table(relaxed), clampedIon: table(response.curvature), volume: volume,
+                                forceEvaluations: hessian.forceEvaluations - before + 1 + 2 * strains.count)
+    }
+
+    /// One LAMMPS pressure unit in GPa (`units` metal: bar, real: atm, …).
+    static func pressureUnitInGPa(_ simulation: Simulation) throws -> Double {
+        let table = ["metal": 1e-4, "real": 1.01325e-4, "si": 1e-9, "cgs": 1e-10, "electron": 1e-9,
+                     "micro": 1e-6, "nano": 1.01325e-4]
+        guard let value = table[simulation.units] else {
+            throw InputError.invalid("elastic constants in GPa need physical units; the input uses `units \(simulation.units)`")
+        }
+        return value
+    }
+
+    /// The table the command prints.
+    public var text: String {
+        func rows(_ m: [[Double]]) -> [String] {
+            m.enumerated().map { i, row in
+                "  C\(i + 1)j " + row.map { String(format: "%10.3f", $0) }.joined(separator: " ")
+            }
+        }
+        return (["Relaxed-ion elastic constants (GPa, Voigt):"] + rows(relaxedIon)
+                + ["Clamped-ion (atoms follow the cell):"] + rows(clampedIon)).joined(separator: "\n")
+    }
+}
+
+/// ∇Θ C by central differences of C in Θ: for each parameter, Θ_l ± h_l with
+/// h_l = `relativeStep`·|Θ_l| (forward differences at Θ_l = 0), the cell and atoms re-relaxed
+/// from the reference minimum, and C measured there. Costs 2 relaxations and 2 C measurements
+/// per parameter; the reference state is restored at the end.
+public struct ElasticParameterDerivative: Sendable {
+    public var relativeStep = 1e-3
+    public var cell: CellRelaxation
+    public var ftol: Double
+
+    public init(cell: CellRelaxation, ftol: Double) {
+        self.cell = cell
+        self.ftol = ftol
+    }
+
+    public struct Result: Sendable {
+        /// N_D × 6 × 6, GPa per unit of each parameter.
+        public var derivative: [[[Double]]]
+        public var steps: [Double]
+        public var forceEvaluations: Int
+        public var relaxationIterations: Int
+        public var seconds: Double
+    }
+
+    public func compute(_ energy: any ParametrizedEnergy, reference: Structure, method: any DerivativeMethod,
+                        progress: (String) -> Void = { _ in }) throws -> Result {
+        let start = Date()
+        let clock = ProgressClock()
+        let theta = energy.theta
+        let simulation = energy.simulation
+        var evaluations = 0, iterations = 0
+        var derivative: [[[Double]]] = []
+        var steps: [Double] = []
+        defer { try? energy.setTheta(theta); try? simulation.restore(reference) }
+        func constants(at values: [Double]) throws -> [[Double]] {
+            try energy.setTheta(values)
+            try simulation.restore(reference)
+            let (relaxation, _) = try simulation.relax(RelaxationSettings(cell: cell, ftol: ftol))
+            if let shortfall = relaxation.shortfall {
+                throw DerivativeError.notAMinimum("re-relaxing for ∇Θ C: \(shortfall)")
+            }
+            iterations += relaxation.steps
+            let hessian = try Hessian(simulation: simulation)
+            let measured = try ElasticConstants.measure(energy, hessian: hessian, method: method)
+            evaluations += hessian.forceEvaluations
+            return measured.relaxedIon
+        }
+        let base = theta.contains(0) ? try constants(at: theta) : nil
+        for l in theta.indices {
+            let h = theta[l] == 0 ? relativeStep : relativeStep * abs(theta[l])
+            steps.append(h)
+            let offsets = theta[l] == 0 ? [h, 2 * h] : [h, -h]
+            let states = try offsets.map { offset -> [[Double]] in
+                var shifted = theta
+                shifted[l] += offset
+                return try constants(at: shifted)
+            }
+            derivative.append((0..<6).map { i in
+                (0..<6).map { j in
+                    theta[l] == 0 ? (-3 * base![i][j] + 4 * states[0][i][j] - states[1][i][j]) / (2 * h)
+                        : (states[0][i][j] - states[1][i][j]) / (2 * h)
+                }
+            })
+            if clock.isDue() || l + 1 == theta.count {
+                progress("  ∇Θ C: parameter \(l + 1)/\(theta.count), \(evaluations) force evaluations, \(clock.elapsed) s")
+            }
+        }
+        return Result(derivative: derivative, steps: steps, forceEvaluations: evaluations,
+                      relaxationIterations: iterations, seconds: Date().timeIntervalSince(start))
+    }
+}
