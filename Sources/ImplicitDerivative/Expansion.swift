@@ -5,7 +5,7 @@ import Potentials
 
 /// The levels of the implicit Taylor expansion (main text II B).
 public enum ExpansionLevel: String, CaseIterable, Codable, Sendable {
-    /// Nothing relaxes: δU = δΘ·∇ΘU + δΘ H_c δΘ (H_c = ∇²ΘΘU = 0 for linear SNAP).
+    /// Nothing relaxes: δU = δΘ·∇ΘU + δΘ H_c δΘ (H_c = ½∇²ΘΘU, zero for linear SNAP).
     case c
     /// Only the homogeneous strain relaxes.
     case h
@@ -143,19 +143,19 @@ public struct MinimumDerivatives: Sendable {
         let derivative = try ImplicitDifferentiation.positionDerivative(system, hessian: hessian, mixedHessian: mixedHessian,
                                                                         method: method, checks: checks, progress: progress)
         let d = derivative.matrix
-        let ih = scaled(mixedHessian.multiplied(by: d, transposingSelf: true), by: 0.5)
-        var curvatures: [ExpansionLevel: Matrix] = [
-            .c: Matrix(rows: system.parameterCount, columns: system.parameterCount), .ih: ih,
-        ]
+        // ½∇²ΘΘU at fixed positions (zero for SNAP) enters every level.
+        let direct = scaled(try system.parameterHessian(), by: 0.5)
+        let ih = add(direct, scaled(mixedHessian.multiplied(by: d, transposingSelf: true), by: 0.5))
+        var curvatures: [ExpansionLevel: Matrix] = [.c: direct, .ih: ih]
         var strain: StrainDerivatives?
         if let strainMixed {
             let response = try StrainResponse.measure(hessian, generators: generators)
             strain = try strainDerivatives(response, mixed: strainMixed, positionDerivative: d, hessian: hessian,
                                            method: method)
-            curvatures[.h] = scaled(strainMixed.multiplied(by: strain!.homogeneous), by: 0.5)
-            curvatures[.hih] = scaled(
+            curvatures[.h] = add(direct, scaled(strainMixed.multiplied(by: strain!.homogeneous), by: 0.5))
+            curvatures[.hih] = add(direct, scaled(
                 add(mixedHessian.multiplied(by: strain!.fullPositionDerivative, transposingSelf: true),
-                    strainMixed.multiplied(by: strain!.full)), by: 0.5)
+                    strainMixed.multiplied(by: strain!.full)), by: 0.5))
         } else {
             curvatures[.h] = curvatures[.c]
             curvatures[.hih] = ih

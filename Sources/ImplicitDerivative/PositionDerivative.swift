@@ -53,12 +53,13 @@ public struct SparseMethod: DerivativeMethod {
         var x = Matrix(rows: b.rows, columns: b.columns)
         var residuals = [Double](repeating: 0, count: b.columns)
         guard !active.isEmpty else { return (x, residuals) }
-        let solution = try KrylovSolver(tolerance: tolerance).solve(b.selecting(columns: active), progress: progress) {
-            try hessian.apply($0)
-        }
+        // Unit columns: the shared basis drops directions below a fraction of the largest column,
+        // which would starve a column 1e-6 the size of another.
+        let unit = Matrix(columns: active.map { j in b.column(j).map { $0 / norms[j] } }, rows: b.rows)
+        let solution = try KrylovSolver(tolerance: tolerance).solve(unit, progress: progress) { try hessian.apply($0) }
         for (index, column) in active.enumerated() {
             // Round-off of the orthogonalizations reaches held components: project them to exactly zero.
-            x.setColumn(column, hessian.degreesOfFreedom.project(solution.x.column(index)))
+            x.setColumn(column, hessian.degreesOfFreedom.project(solution.x.column(index).map { $0 * norms[column] }))
             residuals[column] = solution.relativeResiduals[index]
         }
         return (x, residuals)
@@ -169,15 +170,17 @@ public enum ImplicitDifferentiation {
     /// Columns whose forces, for a relative change of their parameter, stay within 10× the
     /// residual forces of X* (e.g. an energy scale such as SW's ε or Morse's D0, which moves no
     /// atom): their solution is zero, and solving for round-off would only fail the accuracy check.
+    /// Also columns 1e-8 below the largest one on the same relative scale (a parameter that
+    /// moves atoms only through the minimum's own round-off, such as SW's λ at a vacancy).
     static func activeColumns(_ mixedHessian: Matrix, theta: [Double], hessian: Hessian) -> [Int] {
         let typical = (theta.reduce(0) { $0 + $1 * $1 } / Double(max(theta.count, 1))).squareRoot()
+        let scaled = (0..<mixedHessian.columns).map { l in
+            (hessian.degreesOfFreedom.project(mixedHessian.column(l)).map(abs).max() ?? 0) * max(abs(theta[l]), typical)
+        }
         // 1e-10 eV/Å: below it a full change of the parameter moves atoms by ~1e-11 Å, the noise
         // of finite-difference mixed Hessians.
-        let floor = 10 * max(hessian.largestResidualForce, 1e-10)
-        return (0..<mixedHessian.columns).filter { l in
-            let largest = hessian.degreesOfFreedom.project(mixedHessian.column(l)).map(abs).max() ?? 0
-            return largest * max(abs(theta[l]), typical) > floor
-        }
+        let floor = max(10 * max(hessian.largestResidualForce, 1e-10), 1e-8 * (scaled.max() ?? 0))
+        return (0..<mixedHessian.columns).filter { scaled[$0] > floor }
     }
 
     /// Refuses a derivative whose columns do not solve the linear system: a residual above

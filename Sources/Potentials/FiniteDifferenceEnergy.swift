@@ -139,6 +139,56 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
         return Matrix(rows: forces.rows, columns: forces.columns, storage: forces.storage.map { -$0 })
     }
 
+    /// ∇²ΘΘ U at the current positions by second differences of LAMMPS energies with the steps
+    /// ×`hessianStepFactor` (energies need larger steps than forces: their round-off is divided by
+    /// h²): 1 + 2 N_D + 2 N_D(N_D − 1) energy evaluations, e.g. 85 for N_D = 6.
+    public func parameterHessian() throws -> Matrix {
+        let positions = try simulation.lammps.gather("x", count: 3)
+        let images = try simulation.lammps.gatherIntegers("image")
+        let reference = theta
+        let n = parameterCount
+        // Per parameter two offsets (central ±h, or forward h, 2h at Θ_l = 0), as in `differences`.
+        let offsets = (0..<n).map { l -> (Double, Double) in
+            let h = steps[l] * hessianStepFactor
+            return reference[l] == 0 ? (h, 2 * h) : (h, -h)
+        }
+        func energy(_ shifts: [(Int, Double)]) throws -> Double {
+            var shifted = reference
+            for (l, offset) in shifts { shifted[l] += offset }
+            try setTheta(shifted)
+            try simulation.lammps.scatter("x", count: 3, values: positions)
+            try simulation.lammps.scatterIntegers("image", values: images)
+            try simulation.evaluate()
+            evaluations += 1
+            return try simulation.energy()
+        }
+        defer {
+            try? setTheta(reference)
+            try? simulation.lammps.scatter("x", count: 3, values: positions)
+            try? simulation.lammps.scatterIntegers("image", values: images)
+            try? simulation.evaluate()
+        }
+        let base = try energy([])
+        var result = Matrix(rows: n, columns: n)
+        for l in 0..<n {
+            let (a, b) = offsets[l]
+            let (ua, ub) = (try energy([(l, a)]), try energy([(l, b)]))
+            // Three points 0, a, b: the second derivative of the parabola through them.
+            result[l, l] = 2 * (ua / (a * (a - b)) - ub / (b * (a - b)) + base / (a * b))
+            for k in 0..<l {
+                let (c, d) = offsets[k]
+                let mixed = try energy([(l, a), (k, c)]) - energy([(l, a), (k, d)])
+                    - energy([(l, b), (k, c)]) + energy([(l, b), (k, d)])
+                result[l, k] = mixed / ((a - b) * (c - d))
+                result[k, l] = result[l, k]
+            }
+        }
+        return result
+    }
+
+    /// Steps of `parameterHessian` relative to those of the first derivatives.
+    public var hessianStepFactor = 100.0
+
     /// ∂U/∂e_g = −Σ W_ab G_g,ab at the reference cell (F = I), so ∂²U/∂Θ∂e_g = −Σ ∂W_ab/∂Θ G_g,ab.
     public func strainMixedDerivative(strains: [[Double]]) throws -> Matrix {
         let virial = try differences().virial
@@ -313,6 +363,22 @@ public final class FileFieldParameters: ParameterSource {
         fields = chosen
         pairCoeff = found.words
         fileWord = found.index
+    }
+
+    /// When LAMMPS cannot even run the input, the reason may be a parameter file LAMMPS rejects
+    /// without naming it: the `.sw`/`.tersoff` files of the input's `pair_coeff` lines (read as
+    /// written, variables unexpanded), parsed here so that the error names file and line.
+    public static func diagnose(input: URL) -> Error? {
+        guard let text = try? String(contentsOf: input, encoding: .utf8) else { return nil }
+        for line in InputScript.commandLines(text) where line.hasPrefix("pair_coeff") {
+            for word in line.split(whereSeparator: \.isWhitespace).map(String.init) {
+                let url = word.hasPrefix("/") ? URL(fileURLWithPath: word)
+                    : input.deletingLastPathComponent().appendingPathComponent(word).standardizedFileURL
+                guard let style = ParameterFile.Style(file: url), FileManager.default.fileExists(atPath: url.path) else { continue }
+                do { _ = try ParameterFile(contentsOf: url, style: style) } catch { return error }
+            }
+        }
+        return nil
     }
 
     public func commands(for theta: [Double], scratch: URL) throws -> [PotentialCommand] {

@@ -30,6 +30,8 @@ public protocol ParametrizedEnergy: AnyObject {
     func mixedHessianProduct(_ v: [Double]) throws -> [Double]
     /// (∇²ΘX U)ᵀ w for w in position space: an N_D vector (the adjoint gradient's last step).
     func mixedHessianTransposedProduct(_ w: [Double]) throws -> [Double]
+    /// ∇²ΘΘ U at fixed positions, N_D × N_D (zero for a potential linear in Θ, such as SNAP).
+    func parameterHessian() throws -> Matrix
     /// ∂²U/∂Θ∂e_g for homogeneous strains e_g (Voigt, see `Voigt`): N_D × n_strain.
     func strainMixedDerivative(strains: [[Double]]) throws -> Matrix
 

@@ -53,6 +53,9 @@ public final class SNAPEnergy: ParametrizedEnergy {
         }
     }
 
+    /// U is linear in the coefficients.
+    public func parameterHessian() throws -> Matrix { Matrix(rows: parameterCount, columns: parameterCount) }
+
     public func setTheta(_ theta: [Double]) throws {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         try use(potential.with(theta: theta), writingTo: scratch.appendingPathComponent("theta.snapcoeff"))

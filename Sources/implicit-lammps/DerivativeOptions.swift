@@ -193,7 +193,13 @@ func relaxedSystem(input: String, run: RunDirectory, potential: PotentialOptions
 /// The input's system with its parametrized energy.
 func parametrizedSystem(input: String, run: RunDirectory, potential: PotentialOptions,
                         lammps: LammpsOptions) throws -> any ParametrizedEnergy {
-    let simulation = try Simulation(input: input, logFile: run.url("log.lammps"), extraArguments: lammps.arguments)
+    let simulation: Simulation
+    do {
+        simulation = try Simulation(input: input, logFile: run.url("log.lammps"), extraArguments: lammps.arguments)
+    } catch {
+        // LAMMPS's own message may not name the potential file it could not read.
+        throw FileFieldParameters.diagnose(input: URL(fileURLWithPath: input)) ?? error
+    }
     try MPIEnvironment.check(lammpsSize: simulation.lammps.mpiSize)
     return try potential.energy(of: simulation)
 }
