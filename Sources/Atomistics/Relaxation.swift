@@ -119,7 +119,9 @@ extension Simulation {
                 if clock.isDue() { progress("  \(label): iteration \(Int(Double(step) - firstStep)), \(clock.elapsed) s") }
             }
             defer { try? lammps.stopObservingSteps() }
-            return try minimizeInChunks(settings, label: label, firstStep: firstStep, clock: clock, progress: progress)
+            let relaxed = try minimizeInChunks(settings, label: label, firstStep: firstStep, clock: clock, progress: progress)
+            relaxationIterations += relaxed.result.steps
+            return relaxed
         }
     }
 

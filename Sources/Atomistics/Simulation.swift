@@ -27,6 +27,9 @@ public final class Simulation {
     /// Absolute path of the input; relative paths inside it resolve against its folder.
     public let input: URL
 
+    /// Minimizer iterations of every `relax` so far (a cost figure for benchmarks and summaries).
+    public internal(set) var relaxationIterations = 0
+
     /// Whether this MPI rank writes files (rank 0); every rank runs the same LAMMPS commands.
     public var isRoot: Bool { lammps.mpiRank == 0 }
 

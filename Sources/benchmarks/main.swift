@@ -5,7 +5,7 @@ import LAMMPSLibrary
 import LinearAlgebra
 import Potentials
 
-// Benchmarks print figures; they are not tests. Run: swift run -c release benchmarks binding|derivative
+// Benchmarks print figures; they are not tests. Run: swift run -c release benchmarks binding|derivative|potentials
 
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
@@ -160,5 +160,6 @@ let arguments = CommandLine.arguments.dropFirst()
 switch arguments.first ?? "binding" {
 case "binding": try bindingBenchmark()
 case "derivative": try derivativeBenchmark(sizes: Set(arguments.dropFirst()))
-default: print("unknown benchmark; available: binding, derivative [3 5 10 alloy]")
+case "potentials": try potentialBenchmark()
+default: print("unknown benchmark; available: binding, derivative [3 5 10 alloy], potentials")
 }
