@@ -6,8 +6,8 @@ import Potentials
 
 /// The files of a saved derivative, readable from Python (`numpy.load`) and by `predict`.
 ///
-/// Arrays are `.npy`, atoms in atom-ID order and parameters element by element in `.snapcoeff`
-/// order (beta0 excluded):
+/// Arrays are `.npy`, atoms in atom-ID order and parameters in the order of Θ (`parameter_names`
+/// in minimum.json; for SNAP element by element in `.snapcoeff` order, beta0 excluded):
 ///   dX_dTheta.npy       (N_D, N, 3)  ∇Θ X* at fixed cell (ih level)
 ///   dX_dTheta_hih.npy   (N_D, N, 3)  ∇Θ X* in the cell's frame at the h+ih level (cell relaxations)
 ///   dU_dTheta.npy       (N_D,)       ∇Θ U
@@ -31,6 +31,8 @@ extension MinimumDerivatives {
         var strainRelaxedCurvature: [Double]
         var check: MinimumCheck?
         var hyperparameters: [String: String]?
+        var parameterNames: [String]?
+        var independentParameters: [String]?
     }
 
     public func write(to directory: URL) throws {
@@ -59,7 +61,8 @@ extension MinimumDerivatives {
                                    translationAxes: translationAxes, generators: strain?.generators ?? [],
                                    strainCurvature: strain?.curvature.storage ?? [],
                                    strainRelaxedCurvature: strain?.relaxedCurvature.storage ?? [],
-                                   check: check, hyperparameters: hyperparameters),
+                                   check: check, hyperparameters: hyperparameters, parameterNames: parameterNames,
+                                   independentParameters: independentParameters),
                             to: url("minimum.json"))
     }
 
@@ -90,13 +93,15 @@ extension MinimumDerivatives {
             curvatures[level] = Matrix(rows: p, columns: p, storage: Array(curvatureValues[index * p * p..<(index + 1) * p * p]))
         }
         var strain: StrainDerivatives?
-        let ng = record.generators.count
+        // Strains are Voigt 6-vectors; records of earlier versions hold the 3 diagonal components.
+        let generators = record.generators.map { $0.count == 3 ? Voigt.diagonal($0) : $0 }
+        let ng = generators.count
         if ng > 0 {
             func strainMatrix(_ name: String) throws -> Matrix {
                 Matrix(rows: ng, columns: p, storage: try NPY.read(url(name)).values)
             }
             strain = StrainDerivatives(
-                generators: record.generators,
+                generators: generators,
                 mixed: Matrix(rows: p, columns: ng, storage: try NPY.read(url("d2U_dTheta_dStrain.npy")).values),
                 curvature: Matrix(rows: ng, columns: ng, storage: record.strainCurvature),
                 relaxedCurvature: Matrix(rows: ng, columns: ng, storage: record.strainRelaxedCurvature),
@@ -109,6 +114,8 @@ extension MinimumDerivatives {
                   cell: record.cell, translationAxes: record.translationAxes, strain: strain, curvatures: curvatures)
         check = record.check ?? MinimumCheck()
         hyperparameters = record.hyperparameters ?? [:]
+        parameterNames = record.parameterNames ?? []
+        independentParameters = record.independentParameters ?? []
         try requireFinite()
     }
 }

@@ -20,7 +20,9 @@ extension ImplicitDifferentiation {
         for (column, l) in parameters.enumerated() {
             // A parameter that moves no atom (an energy scale) gets a small relative step instead.
             let scale = mixedHessian.column(l).map(abs).max() ?? 0
-            let h = scale > 0 ? forceChange / scale : 1e-4 * max(abs(theta[l]), 1e-8)
+            // A parameter whose forces are tiny (SW's λ at a vacancy) would get a huge step: at most 1 %.
+            var h = scale > 0 ? forceChange / scale : 1e-4 * max(abs(theta[l]), 1e-8)
+            if theta[l] != 0 { h = min(h, 1e-2 * abs(theta[l])) }
             // A parameter at zero (often a bound) gets the second-order forward formula.
             let offsets = theta[l] == 0 ? [h, 2 * h] : [h, -h]
             var relaxed: [[Double]] = []
