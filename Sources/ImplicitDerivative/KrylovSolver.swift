@@ -67,9 +67,9 @@ public struct KrylovSolver {
             let worst = zip(residualNorms, norms).map { $1 > 0 ? $0 / $1 : 0 }.max() ?? 0
             if worst < best.worst { best = (x, residualNorms, worst) }
             // Forward-difference products floor the residual near 1e-5 (sometimes just above the
-            // tolerance): once a few sweeps no longer halve the worst residual, more basis only adds
-            // noise, so stop with the best solution and let the caller judge its residual.
-            stalled = worst < stallReference / 2 ? 0 : stalled + 1
+            // tolerance): once three sweeps in a row do not lower the worst residual by 10 %, more
+            // basis only adds noise, so stop with the best solution and let the caller judge it.
+            stalled = worst < 0.9 * stallReference ? 0 : stalled + 1
             if stalled == 0 { stallReference = worst }
             if open.isEmpty || basis.columns >= maximumBasis || stalled >= 3 { break }
             candidates = Matrix(columns: open.map { residual.column($0) }, rows: b.rows)

@@ -167,9 +167,9 @@ public enum ImplicitDifferentiation {
         return result
     }
 
-    /// Columns whose forces, for a relative change of their parameter, stay within 10× the
-    /// residual forces of X* (e.g. an energy scale such as SW's ε or Morse's D0, which moves no
-    /// atom): their solution is zero, and solving for round-off would only fail the accuracy check.
+    /// Columns whose forces, for a 100 % change of their parameter, stay within 10× the residual
+    /// forces of X* or below 1e-7 (e.g. an energy scale such as SW's ε or Morse's D0, which moves
+    /// no atom): their solution is zero, and solving for round-off would only fail the accuracy check.
     /// Also columns 1e-8 below the largest one on the same relative scale (a parameter that
     /// moves atoms only through the minimum's own round-off, such as SW's λ at a vacancy).
     static func activeColumns(_ mixedHessian: Matrix, theta: [Double], hessian: Hessian) -> [Int] {
@@ -177,9 +177,10 @@ public enum ImplicitDifferentiation {
         let scaled = (0..<mixedHessian.columns).map { l in
             (hessian.degreesOfFreedom.project(mixedHessian.column(l)).map(abs).max() ?? 0) * max(abs(theta[l]), typical)
         }
-        // 1e-10 eV/Å: below it a full change of the parameter moves atoms by ~1e-11 Å, the noise
-        // of finite-difference mixed Hessians.
-        let floor = max(10 * max(hessian.largestResidualForce, 1e-10), 1e-8 * (scaled.max() ?? 0))
+        // 1e-7 eV/Å for a 100 % change of the parameter moves atoms by ~1e-7 Å: nothing anyone can
+        // use, and such a right-hand side (the minimum's own round-off) only exhausts a Krylov
+        // solve (seen: SW's λ at a 1727-atom vacancy).
+        let floor = max(10 * hessian.largestResidualForce, 1e-7, 1e-8 * (scaled.max() ?? 0))
         return (0..<mixedHessian.columns).filter { scaled[$0] > floor }
     }
 
