@@ -134,6 +134,27 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
 
     public func energyGradient() throws -> [Double] { try differences().energy }
 
+    /// (∇²ΘX U) v by a central difference along v in Θ: two force evaluations, whatever N_D.
+    public func mixedHessianProduct(_ v: [Double]) throws -> [Double] {
+        let length = norm(v)
+        guard length > 0 else { return [Double](repeating: 0, count: 3 * atomCount) }
+        let step = relativeStep * max(norm(theta), .leastNonzeroMagnitude) / length
+        let reference = theta, positions = try simulation.lammps.gather("x", count: 3)
+        defer { try? setTheta(reference); try? simulation.lammps.scatter("x", count: 3, values: positions); try? simulation.evaluate() }
+        // Along a parameter at zero (a bound), the second-order forward formula, as in `differences`.
+        let forward = zip(reference, v).contains { $0 == 0 && $1 != 0 }
+        var forces: [[Double]] = []
+        for offset in forward ? [0, step, 2 * step] : [step, -step] {
+            try setTheta(zip(reference, v).map { $0 + offset * $1 })
+            forces.append(try simulation.forces(at: positions))
+            evaluations += 1
+        }
+        if forward {
+            return (0..<positions.count).map { -(-3 * forces[0][$0] + 4 * forces[1][$0] - forces[2][$0]) / (2 * step) }
+        }
+        return zip(forces[0], forces[1]).map { -($0 - $1) / (2 * step) }
+    }
+
     public func mixedHessian() throws -> Matrix {
         let forces = try differences().forces
         return Matrix(rows: forces.rows, columns: forces.columns, storage: forces.storage.map { -$0 })

@@ -153,6 +153,38 @@ public final class SNAPEnergy: ParametrizedEnergy {
         return result
     }
 
+    /// (∇²ΘX U) v without the matrix: U is linear in Θ, so −[F(Θ + s v) − F(Θ)]/s is exact for any
+    /// s (s makes the change as large as Θ, far above round-off). Two force evaluations.
+    public func mixedHessianProduct(_ v: [Double]) throws -> [Double] {
+        let scale = norm(theta) / max(norm(v), .leastNonzeroMagnitude)
+        let reference = theta, positions = try lammps.gather("x", count: 3)
+        try simulation.evaluate()
+        let forces = try simulation.forces()
+        try setTheta(zip(reference, v).map { $0 + scale * $1 })
+        let shifted = try simulation.forces(at: positions)
+        try setTheta(reference)
+        try simulation.evaluate()
+        return zip(shifted, forces).map { -($0 - $1) / scale }
+    }
+
+    /// (∇²ΘX U)ᵀ w without the matrix: the derivative of ∇Θ U along w, by central differences of
+    /// `sna/atom` with the largest atom moving 1e-4 Å (error ~1e-8 relative). Two evaluations.
+    public func mixedHessianTransposedProduct(_ w: [Double]) throws -> [Double] {
+        let largest = largestAtomNorm(w)
+        guard largest > 0 else { return [Double](repeating: 0, count: parameterCount) }
+        let step = 1e-4 / largest
+        let positions = try lammps.gather("x", count: 3)
+        func gradient(_ sign: Double) throws -> [Double] {
+            try lammps.scatter("x", count: 3, values: zip(positions, w).map { $0 + sign * step * $1 })
+            try simulation.evaluate()
+            return try energyGradient()
+        }
+        let (plus, minus) = (try gradient(1), try gradient(-1))
+        try lammps.scatter("x", count: 3, values: positions)
+        try simulation.evaluate()
+        return zip(plus, minus).map { ($0 - $1) / (2 * step) }
+    }
+
     /// ∂²U/∂Θ∂e_g for homogeneous strains e_g (Voigt, 6 components each). `snav/atom` summed
     /// over atoms gives −∂B/∂e per Voigt component (xx, yy, zz, yz, xz, xy), per atom type.
     public func strainMixedDerivative(strains generators: [[Double]]) throws -> Matrix {
@@ -221,3 +253,5 @@ struct PairCoeffScanner {
         }
     }
 }
+
+func norm(_ v: [Double]) -> Double { v.reduce(0) { $0 + $1 * $1 }.squareRoot() }

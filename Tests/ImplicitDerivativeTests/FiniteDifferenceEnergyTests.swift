@@ -79,3 +79,38 @@ final class FiniteDifferenceEnergyTests: XCTestCase {
         }
     }
 }
+
+/// The mixed-Hessian products of both conformers, which never form the N_D columns, against the
+/// matrix they stand for.
+final class MixedHessianProductTests: XCTestCase {
+    private func check(_ energy: any ParametrizedEnergy, tolerance: Double, file: StaticString = #filePath, line: UInt = #line) throws {
+        try energy.simulation.evaluate()
+        let matrix = try energy.mixedHessian()
+        var generator = SplitMix64(seed: 11)
+        let v = (0..<energy.parameterCount).map { _ in Double.random(in: -1...1, using: &generator) }
+        let w = (0..<3 * energy.atomCount).map { _ in Double.random(in: -1...1, using: &generator) }
+        let forward = try energy.mixedHessianProduct(v)
+        let expected = matrix.multiplied(by: Matrix(rows: v.count, columns: 1, storage: v)).storage
+        XCTAssertLessThan(distance(forward, expected) / norm(expected), tolerance, "forward", file: file, line: line)
+        let adjoint = try energy.mixedHessianTransposedProduct(w)
+        let expectedAdjoint = matrix.multiplied(by: Matrix(rows: w.count, columns: 1, storage: w), transposingSelf: true).storage
+        XCTAssertLessThan(distance(adjoint, expectedAdjoint) / norm(expectedAdjoint), tolerance, "adjoint", file: file, line: line)
+        // The products leave the potential and the positions as they were.
+        XCTAssertEqual(try energy.mixedHessian().storage, matrix.storage, file: file, line: line)
+    }
+
+    private func norm(_ v: [Double]) -> Double { v.reduce(0) { $0 + $1 * $1 }.squareRoot() }
+    private func distance(_ a: [Double], _ b: [Double]) -> Double { norm(zip(a, b).map { $0 - $1 }) }
+
+    func testSNAPProductsMatchTheDescriptorMatrix() throws {
+        try check(try Fixtures.relaxedVacancy(cells: 2), tolerance: 1e-6)
+    }
+
+    func testFiniteDifferenceProductsMatchTheirMatrix() throws {
+        let simulation = try Simulation(input: Fixtures.root.appendingPathComponent("inputs/Cu_morse_vacancy.lammps").path)
+        let energy = try FiniteDifferenceEnergy(simulation: simulation,
+                                                source: try VariableParameters(names: ["D0", "alpha", "r0"], simulation: simulation))
+        try simulation.relax(RelaxationSettings(ftol: 1e-10))
+        try check(energy, tolerance: 1e-6)
+    }
+}
