@@ -65,12 +65,13 @@ func potentialBenchmark() throws {
             }
             let theta = energy.theta
             var iterations = 0
-            var worst = 0.0
+            var worst = 0.0, worstName = ""
             let truthSeconds = try seconds {
                 let before = simulation.relaxationIterations
                 for l in theta.indices {
                     let h = theta[l] == 0 ? 1e-3 : 1e-3 * abs(theta[l])
-                    let offsets = theta[l] == 0 ? [2 * h, 0] : [h, -h]
+                    // At Θ_l = 0 (SW's q) the second-order forward formula, as the tool uses.
+                    let offsets = theta[l] == 0 ? [0, h, 2 * h] : [h, -h]
                     var constants: [[[Double]]] = []
                     for offset in offsets {
                         var shifted = theta
@@ -81,16 +82,20 @@ func potentialBenchmark() throws {
                         constants.append(try elasticByFiniteStrains(simulation))
                     }
                     for (i, j) in [(0, 0), (0, 1), (3, 3)] {
-                        let truth = (constants[0][i][j] - constants[1][i][j]) / (offsets[0] - offsets[1])
+                        let truth = theta[l] == 0
+                            ? (-3 * constants[0][i][j] + 4 * constants[1][i][j] - constants[2][i][j]) / (2 * h)
+                            : (constants[0][i][j] - constants[1][i][j]) / (2 * h)
                         let scale = max(abs(truth), 1e-3 * abs(constants[0][i][j]) / max(abs(theta[l]), 1))
-                        worst = max(worst, abs(result.derivative[l][i][j] - truth) / scale)
+                        let difference = abs(result.derivative[l][i][j] - truth) / scale
+                        if difference > worst { (worst, worstName) = (difference, "dC\(i + 1)\(j + 1)/d\(fields[l])") }
                     }
                 }
                 iterations = simulation.relaxationIterations - before
                 try energy.setTheta(theta)
             }
-            print(String(format: "%5d  %3d  %10d + %8d  %7.2f | %21d  %7.2f | %.1e", energy.atomCount, energy.parameterCount,
-                         result.forceEvaluations, result.relaxationIterations, implicitSeconds, iterations, truthSeconds, worst))
+            print(String(format: "%5d  %3d  %10d + %8d  %7.2f | %21d  %7.2f | %.1e (%@)", energy.atomCount, energy.parameterCount,
+                         result.forceEvaluations, result.relaxationIterations, implicitSeconds, iterations, truthSeconds, worst,
+                         worstName))
         }
     }
 }

@@ -9,8 +9,10 @@ struct Derivative: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compute the implicit derivative ∇Θ X* (and strain derivatives) of a relaxed structure.",
         discussion: """
-            Relaxes the input's system, then solves H·∇Θ X* = −∇²ΘX U for every SNAP coefficient Θ \
-            (beta0 excluded). With --box iso/aniso it also computes the strain derivatives (h and h+ih). \
+            Relaxes the input's system, then solves H·∇Θ X* = −∇²ΘX U for every parameter in Θ: the SNAP \
+            coefficients (beta0 excluded; analytic), or LAMMPS variables (--parameters) or fields of an .sw/.tersoff \
+            file (--vary) for any other potential (central differences in Θ). With --box iso/aniso it also computes \
+            the strain derivatives (h and h+ih). \
             Writes to DIR: dX_dTheta.npy (N_D, N, 3), dU_dTheta.npy, dStrain_dTheta.npy, dStrain_dTheta_h.npy, \
             energy_curvature.npy, positions.npy, types.npy, theta.npy, minimum.json, summary.json and log.lammps.
             """)

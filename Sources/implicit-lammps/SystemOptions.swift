@@ -6,7 +6,7 @@ extension CrystalInput.Lattice: ExpressibleByArgument {}
 
 /// The system: an existing LAMMPS input, or a generated crystal.
 struct SystemOptions: ParsableArguments {
-    @Option(help: "LAMMPS input that defines the system and its SNAP potential.") var input: String?
+    @Option(help: "LAMMPS input that defines the system and its potential.") var input: String?
     @Option(help: "Instead of --input, generate a crystal: bcc, fcc or hcp (needs --potential and --snapparam).")
     var lattice: CrystalInput.Lattice?
     @Option(parsing: .unconditional, help: "Lattice constant of the generated crystal (Å).") var a0: Double?
