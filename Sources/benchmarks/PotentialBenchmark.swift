@@ -16,11 +16,8 @@ func potentialBenchmark() throws {
     print("atoms  N_D  implicit: evals   wall s | truth: CG its   wall s | rel. error (Frobenius)")
     for cells in [3, 6] {
         for fields in parameterSets {
-            let simulation = try Simulation(input: root.appendingPathComponent("inputs/Si_vacancy.lammps").path,
-                                            extraArguments: ["-var", "ncell", "\(cells)"])
-            let energy = try FiniteDifferenceEnergy(
-                simulation: simulation, source: try FileFieldParameters(selections: [("Si,Si,Si", fields)], simulation: simulation))
-            try simulation.relax(RelaxationSettings(ftol: 1e-11))
+            let energy = try relaxedSilicon("Si_vacancy.lammps", cells: cells, fields: fields, cell: .fixed)
+            let simulation = energy.simulation
             try simulation.evaluate()
             var derivative: PositionDerivative!
             var mixed: Matrix!
@@ -52,11 +49,8 @@ func potentialBenchmark() throws {
     print("atoms  N_D  implicit: evals + CG its   wall s | ELASTIC truth: CG its   wall s | max rel. diff of dC11, dC12, dC44")
     for cells in [3, 6] {
         for fields in parameterSets {
-            let simulation = try Simulation(input: root.appendingPathComponent("inputs/Si_diamond.lammps").path,
-                                            extraArguments: ["-var", "ncell", "\(cells)"])
-            let energy = try FiniteDifferenceEnergy(
-                simulation: simulation, source: try FileFieldParameters(selections: [("Si,Si,Si", fields)], simulation: simulation))
-            try simulation.relax(RelaxationSettings(cell: .aniso, ftol: 1e-11))
+            let energy = try relaxedSilicon("Si_diamond.lammps", cells: cells, fields: fields, cell: .aniso)
+            let simulation = energy.simulation
             let reference = try simulation.structure()
             var result: ElasticParameterDerivative.Result!
             let implicitSeconds = try seconds {
@@ -98,6 +92,16 @@ func potentialBenchmark() throws {
                          worstName))
         }
     }
+}
+
+/// A shipped silicon input with `cells`³ conventional cells, Θ = `fields` of its Si entry, relaxed.
+func relaxedSilicon(_ input: String, cells: Int, fields: [String], cell: CellRelaxation) throws -> FiniteDifferenceEnergy {
+    let simulation = try Simulation(input: root.appendingPathComponent("inputs/\(input)").path,
+                                    extraArguments: ["-var", "ncell", "\(cells)"])
+    let energy = try FiniteDifferenceEnergy(
+        simulation: simulation, source: try FileFieldParameters(selections: [("Si,Si,Si", fields)], simulation: simulation))
+    try simulation.relax(RelaxationSettings(cell: cell, ftol: 1e-11))
+    return energy
 }
 
 /// C_ij = −∂P_i/∂e_j (GPa) by central strains ±1e-4 with the atoms relaxed, as LAMMPS's ELASTIC example.
