@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra"]),
         .testTarget(name: "PotentialsTests", dependencies: ["Potentials", "Atomistics", "LinearAlgebra"]),
         .testTarget(name: "ImplicitDerivativeTests", dependencies: ["ImplicitDerivative", "Atomistics", "Potentials",
-                                                                    "LinearAlgebra", "Workflows"]),
+                                                                    "LinearAlgebra", "Workflows", "LAMMPSLibrary"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Potentials"]),
     ]
 )

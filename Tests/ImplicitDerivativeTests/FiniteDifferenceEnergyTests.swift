@@ -1,6 +1,7 @@
 import Atomistics
 import Foundation
 import ImplicitDerivative
+import LAMMPSLibrary
 import LinearAlgebra
 import Potentials
 import XCTest
@@ -43,6 +44,30 @@ final class FiniteDifferenceEnergyTests: XCTestCase {
             try FileFieldParameters(selections: [("Si,Si,Si", ["sigma", "B", "p", "q"])], simulation: $0)
         }
         XCTAssertEqual(energy.parameterNames, ["Si,Si,Si:sigma", "Si,Si,Si:B", "Si,Si,Si:p", "Si,Si,Si:q"])
+        try checkAgainstRelaxations(energy)
+    }
+
+    /// Tersoff silicon (the `Si.tersoff` LAMMPS distributes), a 63-atom vacancy that relaxes.
+    func testTersoffFieldsVacancyMatchesReRelaxations() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ilmp-tersoff-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
+        let potentials = URL(fileURLWithPath: try Library.shared().path).deletingLastPathComponent()
+            .appendingPathComponent("share/lammps/potentials")
+        try FileManager.default.copyItem(at: potentials.appendingPathComponent("Si.tersoff"),
+                                         to: folder.appendingPathComponent("Si.tersoff"))
+        let input = folder.appendingPathComponent("vacancy.lammps")
+        try String(contentsOf: Fixtures.root.appendingPathComponent("inputs/Si_vacancy.lammps"), encoding: .utf8)
+            .replacingOccurrences(of: "pair_style   sw", with: "pair_style   tersoff")
+            .replacingOccurrences(of: "../potentials/Si.sw", with: "Si.tersoff")
+            .write(to: input, atomically: true, encoding: .utf8)
+        let simulation = try Simulation(input: input.path, extraArguments: ["-var", "ncell", "2"])
+        let energy = try FiniteDifferenceEnergy(
+            simulation: simulation, source: try FileFieldParameters(selections: [("Si,Si,Si", ["lambda2", "B", "beta"])],
+                                                                    simulation: simulation))
+        try simulation.relax(RelaxationSettings(ftol: 1e-11))
+        try simulation.evaluate()
+        XCTAssertEqual(energy.theta, [1.3258, 95.373, 0.33675])
         try checkAgainstRelaxations(energy)
     }
 
