@@ -28,6 +28,9 @@ extension Simulation {
     /// triclinic when a shear is applied.
     public func deform(_ reference: Box, by e: [Double]) throws {
         precondition(e.count == 6)
+        guard reference.xy == 0, reference.xz == 0, reference.yz == 0 else {
+            throw InputError.invalid("strains are applied to orthogonal cells; this one is triclinic")
+        }
         let lengths = (0..<3).map { reference.high[$0] - reference.low[$0] }
         var command = "change_box all " + (0..<3).map { axis in
             let center = (reference.low[axis] + reference.high[axis]) / 2
@@ -73,7 +76,8 @@ extension Simulation {
     /// Redefines the potential with new `pair_style`/`pair_coeff`/variable commands (e.g. the
     /// same lines with other files or values); the next evaluation re-initialises LAMMPS.
     public func redefinePotential(_ commands: [PotentialCommand]) throws {
-        try lammps.commands(commands.map(\.text).joined(separator: "\n"))
+        // Re-issued input lines resolve relative file names against the input's folder, as at first.
+        try Simulation.inFolder(of: input) { try lammps.commands(commands.map(\.text).joined(separator: "\n")) }
     }
 
     /// A per-atom descriptor compute (`compute ID all STYLE ARGS`), defined once.

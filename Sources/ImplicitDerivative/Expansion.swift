@@ -44,9 +44,24 @@ public struct MinimumCheck: Codable, Sendable {
 
     public init() {}
 
+    /// Checks the minimum behind `hessian`: the relaxation converged and the curvature (Lanczos,
+    /// `checks.curvatureSteps`) is positive; refuses, or with `allowNonMinimum` records, otherwise.
+    public static func verify(_ hessian: Hessian, relaxation: RelaxationResult?, checks: DerivativeChecks,
+                              progress: (String) -> Void = { _ in }) throws -> MinimumCheck {
+        var check = MinimumCheck()
+        var curvature: CurvatureCheck?
+        if checks.curvatureSteps > 0 {
+            curvature = try hessian.curvatureCheck(steps: checks.curvatureSteps)
+            try hessian.restoreMinimum()
+            progress("  curvature at X*: \(curvature!.summary)")
+        }
+        try check.assess(relaxation: relaxation, curvature: curvature, allowNonMinimum: checks.allowNonMinimum)
+        return check
+    }
+
     /// Refuses (or, when allowed, records) a relaxation that did not converge and a Hessian
     /// that is not positive on the mobile space.
-    public mutating func assess(relaxation: RelaxationResult?, curvature: CurvatureCheck?, allowNonMinimum: Bool) throws {
+    mutating func assess(relaxation: RelaxationResult?, curvature: CurvatureCheck?, allowNonMinimum: Bool) throws {
         /// Refused with `advice`, or, when allowed, kept as a warning.
         func refuseOrRecord(_ finding: String, advice: String) throws {
             guard allowNonMinimum else { throw DerivativeError.notAMinimum(finding + ". " + advice) }
@@ -102,8 +117,8 @@ public struct MinimumDerivatives: Sendable {
     public var curvatures: [ExpansionLevel: Matrix]
     /// How X* was checked (convergence, curvature) and any warning that it is not a minimum.
     public var check = MinimumCheck()
-    /// The potential's settings that fix what Θ means (SNAP hyperparameters, finite-difference
-    /// steps): a saved derivative applies only to a potential with the same ones.
+    /// What fixes the meaning of Θ (`PotentialDescription.hyperparameters`, e.g. SNAP's): a saved
+    /// derivative applies only to a potential with the same ones.
     public var hyperparameters: [String: String] = [:]
     /// Names of the parameters, in Θ order.
     public var parameterNames: [String] = []
@@ -130,14 +145,7 @@ public struct MinimumDerivatives: Sendable {
         let strainMixed = generators.isEmpty ? nil : try system.strainMixedDerivative(strains: generators)
         try simulation.evaluate()
         let hessian = try Hessian(simulation: simulation)
-        var check = MinimumCheck()
-        var curvature: CurvatureCheck?
-        if checks.curvatureSteps > 0 {
-            curvature = try hessian.curvatureCheck(steps: checks.curvatureSteps)
-            try hessian.restoreMinimum()
-            progress("  curvature at X*: \(curvature!.summary)")
-        }
-        try check.assess(relaxation: relaxation, curvature: curvature, allowNonMinimum: checks.allowNonMinimum)
+        let check = try MinimumCheck.verify(hessian, relaxation: relaxation, checks: checks, progress: progress)
         progress("derivative: \(system.atomCount) atoms, \(hessian.degreesOfFreedom.mobileCount) mobile components, "
                  + "\(system.parameterCount) parameters, method \(method.name)")
         let derivative = try ImplicitDifferentiation.positionDerivative(system, hessian: hessian, mixedHessian: mixedHessian,
@@ -166,7 +174,7 @@ public struct MinimumDerivatives: Sendable {
                                         translationAxes: hessian.degreesOfFreedom.translationAxes,
                                         strain: strain, curvatures: curvatures)
         result.check = check
-        result.hyperparameters = system.summary.settings
+        result.hyperparameters = system.summary.hyperparameters
         result.parameterNames = system.parameterNames
         result.independentParameters = (0..<system.parameterCount).filter { l in
             gradient[l] == 0 && mixedHessian.column(l).allSatisfy { $0 == 0 }

@@ -63,7 +63,8 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
         for (name, (step, value)) in zip(parameterNames, zip(steps, theta)) {
             settings["step \(name)"] = "\(step)" + (value == 0 ? " (forward)" : "")
         }
-        return PotentialDescription(kind: source.kind, files: source.files, parameterNames: parameterNames, settings: settings)
+        return PotentialDescription(kind: source.kind, files: source.files, parameterNames: parameterNames,
+                                    settings: settings)
     }
 
     // MARK: - Derivatives by central differences in Θ
@@ -83,8 +84,21 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
         let positions = try simulation.lammps.gather("x", count: 3)
         let box = simulation.lammps.box()
         if let cache, cache.positions == positions, cache.box == box { return cache }
+        let result = try measureDifferences(positions: positions, box: box)
+        cache = result
+        return result
+    }
+
+    private func measureDifferences(positions: [Double], box: Box) throws -> Differences {
         let images = try simulation.lammps.gatherIntegers("image")
         let reference = theta
+        // The reference potential and configuration come back whatever happens (errors included).
+        defer {
+            try? setTheta(reference)
+            try? simulation.lammps.scatter("x", count: 3, values: positions)
+            try? simulation.lammps.scatterIntegers("image", values: images)
+            try? simulation.evaluate()
+        }
         var energy: [Double] = [], virial: [[[Double]]] = []
         var forces = Matrix(rows: positions.count, columns: parameterCount)
         typealias State = (energy: Double, forces: [Double], virial: [[Double]])
@@ -123,36 +137,48 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
             forces.setColumn(l, try (0..<positions.count).map { i in try derivative { $0.forces[i] } })
             virial.append(try (0..<3).map { a in try (0..<3).map { b in try derivative { $0.virial[a][b] } } })
         }
-        try setTheta(reference)
-        try simulation.lammps.scatter("x", count: 3, values: positions)
-        try simulation.lammps.scatterIntegers("image", values: images)
-        try simulation.evaluate()
-        let result = Differences(positions: positions, box: box, energy: energy, forces: forces, virial: virial)
-        cache = result
-        return result
+        return Differences(positions: positions, box: box, energy: energy, forces: forces, virial: virial)
     }
 
     public func energyGradient() throws -> [Double] { try differences().energy }
 
-    /// (∇²ΘX U) v by a central difference along v in Θ: two force evaluations, whatever N_D.
+    /// (∇²ΘX U) v by a central difference along v in Θ: two force evaluations, whatever N_D. The
+    /// step moves no parameter by more than its own step h_l; parameters at zero (bounds) are
+    /// differenced one-sided on their own (three evaluations, the base shared), as in `differences`.
     public func mixedHessianProduct(_ v: [Double]) throws -> [Double] {
-        let length = norm(v)
-        guard length > 0 else { return [Double](repeating: 0, count: 3 * atomCount) }
-        let step = relativeStep * max(norm(theta), .leastNonzeroMagnitude) / length
         let reference = theta, positions = try simulation.lammps.gather("x", count: 3)
-        defer { try? setTheta(reference); try? simulation.lammps.scatter("x", count: 3, values: positions); try? simulation.evaluate() }
-        // Along a parameter at zero (a bound), the second-order forward formula, as in `differences`.
-        let forward = zip(reference, v).contains { $0 == 0 && $1 != 0 }
-        var forces: [[Double]] = []
-        for offset in forward ? [0, step, 2 * step] : [step, -step] {
-            try setTheta(zip(reference, v).map { $0 + offset * $1 })
-            forces.append(try simulation.forces(at: positions))
+        let images = try simulation.lammps.gatherIntegers("image")
+        defer {
+            try? setTheta(reference)
+            try? simulation.lammps.scatter("x", count: 3, values: positions)
+            try? simulation.lammps.scatterIntegers("image", values: images)
+            try? simulation.evaluate()
+        }
+        func forces(_ shift: [Double]) throws -> [Double] {
+            try setTheta(zip(reference, shift).map { $0 + $1 })
             evaluations += 1
+            return try simulation.forces(at: positions)
         }
-        if forward {
-            return (0..<positions.count).map { -(-3 * forces[0][$0] + 4 * forces[1][$0] - forces[2][$0]) / (2 * step) }
+        var product = [Double](repeating: 0, count: positions.count)
+        let atBound = v.indices.filter { reference[$0] == 0 && v[$0] != 0 }
+        let central = v.indices.map { atBound.contains($0) ? 0 : v[$0] }
+        if let scale = central.indices.filter({ central[$0] != 0 }).map({ steps[$0] / abs(central[$0]) }).min() {
+            let (plus, minus) = (try forces(central.map { scale * $0 }), try forces(central.map { -scale * $0 }))
+            for i in product.indices { product[i] -= (plus[i] - minus[i]) / (2 * scale) }
         }
-        return zip(forces[0], forces[1]).map { -($0 - $1) / (2 * step) }
+        if !atBound.isEmpty {
+            let base = try forces(v.map { _ in 0 })
+            for l in atBound {
+                let h = steps[l]
+                var shift = [Double](repeating: 0, count: v.count)
+                shift[l] = h
+                let one = try forces(shift)
+                shift[l] = 2 * h
+                let two = try forces(shift)
+                for i in product.indices { product[i] -= v[l] * (-3 * base[i] + 4 * one[i] - two[i]) / (2 * h) }
+            }
+        }
+        return product
     }
 
     public func mixedHessian() throws -> Matrix {
@@ -161,8 +187,9 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
     }
 
     /// ∇²ΘΘ U at the current positions by second differences of LAMMPS energies with the steps
-    /// ×`hessianStepFactor` (energies need larger steps than forces: their round-off is divided by
-    /// h²): 1 + 2 N_D + 2 N_D(N_D − 1) energy evaluations, e.g. 85 for N_D = 6.
+    /// ×`hessianStepFactor`, at most 1 % of a parameter (energies need larger steps than forces:
+    /// their round-off is divided by h²): 1 + 2 N_D² energy evaluations, e.g. 73 for N_D = 6.
+    /// Cross terms with a parameter at zero use a one-sided difference (first order in its step).
     public func parameterHessian() throws -> Matrix {
         let positions = try simulation.lammps.gather("x", count: 3)
         let images = try simulation.lammps.gatherIntegers("image")
@@ -170,7 +197,7 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
         let n = parameterCount
         // Per parameter two offsets (central ±h, or forward h, 2h at Θ_l = 0), as in `differences`.
         let offsets = (0..<n).map { l -> (Double, Double) in
-            let h = steps[l] * hessianStepFactor
+            let h = reference[l] == 0 ? steps[l] * hessianStepFactor : min(steps[l] * hessianStepFactor, 1e-2 * abs(reference[l]))
             return reference[l] == 0 ? (h, 2 * h) : (h, -h)
         }
         func energy(_ shifts: [(Int, Double)]) throws -> Double {
@@ -222,14 +249,6 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
         return result
     }
 
-    /// Parameters the energy does not depend on here: ∇Θ U, the forces and the virial exactly
-    /// unchanged by their steps (a variable no potential line uses, an entry of absent elements).
-    public func independentParameters() throws -> [String] {
-        let d = try differences()
-        return parameterNames.indices.filter { l in
-            d.energy[l] == 0 && d.forces.column(l).allSatisfy { $0 == 0 } && d.virial[l].joined().allSatisfy { $0 == 0 }
-        }.map { parameterNames[$0] }
-    }
 }
 
 // MARK: - Parameters that are LAMMPS variables
@@ -268,20 +287,38 @@ public final class VariableParameters: ParameterSource {
         // Lines that mention a parameter or a variable derived from one, in input order.
         var related = Set(names)
         var lines: [String] = [], derived: [String] = []
-        for line in try InputScript(simulation).lines() {
+        let script = try InputScript(simulation).lines()
+        for line in script {
             let words = line.split(whereSeparator: \.isWhitespace).map(String.init)
             guard let command = words.first, Self.mentions(line, any: related) else { continue }
             if command == "variable", words.count >= 2, !names.contains(words[1]) {
                 related.insert(words[1])
                 derived.append(words[1])
                 lines.append(line)
-            } else if ["pair_style", "pair_coeff", "pair_modify"].contains(command) {
+            } else if Self.pairCommands.contains(command) {
                 lines.append(line)
+            } else if Self.otherForceFieldCommands.contains(where: { command.hasPrefix($0) }) {
+                throw InputError.invalid("""
+                    --parameters: \(line) uses a parameter; only pair_style, pair_coeff and pair_modify lines are \
+                    re-issued for a new Θ, so this term would silently keep its old value
+                    """)
             }
+        }
+        // Re-issuing pair_style resets per-pair settings: every later pair line goes with it.
+        if let style = script.lastIndex(where: { $0.hasPrefix("pair_style") && lines.contains($0) }) {
+            let following = script[style...].filter { line in
+                Self.pairCommands.contains(String(line.split(whereSeparator: \.isWhitespace).first ?? ""))
+            }
+            lines = lines.filter { !Self.pairCommands.contains(String($0.split(whereSeparator: \.isWhitespace).first ?? "")) }
+                + following
         }
         dependentLines = lines
         dependentVariables = derived
     }
+
+    static let pairCommands: Set<String> = ["pair_style", "pair_coeff", "pair_modify"]
+    /// Commands with energy terms the re-issued pair lines would not update.
+    static let otherForceFieldCommands = ["bond_", "angle_", "dihedral_", "improper_", "kspace_", "fix", "special_bonds"]
 
     /// `${name}`, `$x` (one-letter names) or `v_name` inside the line.
     static func mentions(_ line: String, any names: Set<String>) -> Bool {
@@ -377,6 +414,9 @@ public final class FileFieldParameters: ParameterSource {
         var chosen: [ParameterFile.Field] = []
         for selection in selections {
             for name in selection.fields {
+                if style == .tersoff, name == "m" {
+                    throw InputError.invalid("--vary: Tersoff's m is a switch (1 or 3), not a continuous parameter")
+                }
                 let field = try file.field(entry: selection.entry, name: name)
                 if !chosen.contains(field) { chosen.append(field) }
             }
@@ -409,9 +449,20 @@ public final class FileFieldParameters: ParameterSource {
         return [.pairCoeff(words)]
     }
 
-    /// The varied fields of another file of the same style and entries.
+    /// The varied fields of another file of the same style and entries; a change of any other
+    /// field is refused (the prediction would silently ignore it).
     public func read(_ url: URL) throws -> [Double] {
         let other = try ParameterFile(contentsOf: url, style: file.style)
+        for (index, entry) in file.entries.enumerated() {
+            guard let changed = other.entries.first(where: { $0.key == entry.key }) else { continue }
+            for (k, (old, new)) in zip(entry.values, changed.values).enumerated()
+            where old != new && !fields.contains(ParameterFile.Field(entry: index, field: k)) {
+                throw PotentialFileError(file: url.path, line: nil, message: """
+                    changes \(entry.key):\(file.style.fields[k]) (\(old) → \(new)), which is not in Θ; add it to --vary, \
+                    or the prediction would ignore that change
+                    """)
+            }
+        }
         return try fields.map { field in
             let key = file.entries[field.entry].key
             return other.value(of: try other.field(entry: key, name: file.style.fields[field.field]))

@@ -59,13 +59,18 @@ public struct PotentialDescription: Codable, Sendable {
     /// The files that define it (coefficients, parameters), as read.
     public var files: [String]
     public var parameterNames: [String]
-    /// Settings that fix what Θ means (SNAP hyperparameters, finite-difference steps).
+    /// What fixes the meaning of Θ (SNAP hyperparameters): a saved derivative applies only to a
+    /// potential with the same ones.
+    public var hyperparameters: [String: String]
+    /// How the derivatives are taken (finite-difference steps); they do not change Θ's meaning.
     public var settings: [String: String]
 
-    public init(kind: String, files: [String], parameterNames: [String], settings: [String: String]) {
+    public init(kind: String, files: [String], parameterNames: [String], hyperparameters: [String: String] = [:],
+                settings: [String: String] = [:]) {
         self.kind = kind
         self.files = files
         self.parameterNames = parameterNames
+        self.hyperparameters = hyperparameters
         self.settings = settings
     }
 }
@@ -87,7 +92,15 @@ public struct ParameterChange: Sendable {
     /// `name=value,name=value` assignments of some parameters, the others unchanged.
     public static func assignments(_ text: String, to energy: any ParametrizedEnergy) throws -> ParameterChange {
         var theta = energy.theta
-        for assignment in text.split(separator: ",") {
+        // Names may hold commas themselves (`Si,Si,Si:lambda=21.5`): a piece without `=` belongs to
+        // the next one.
+        var assignments: [String] = [], pending = ""
+        for piece in text.split(separator: ",", omittingEmptySubsequences: false) {
+            pending += (pending.isEmpty ? "" : ",") + piece
+            if piece.contains("=") { assignments.append(pending); pending = "" }
+        }
+        if !pending.isEmpty { assignments.append(pending) }
+        for assignment in assignments {
             let parts = assignment.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             guard parts.count == 2, let value = Double(parts[1]), value.isFinite else {
                 throw InputError.invalid("'\(assignment)' is not NAME=VALUE with a finite number")

@@ -13,6 +13,9 @@ public final class SNAPEnergy: ParametrizedEnergy {
     let isHybrid: Bool
     /// Where `setTheta` writes the coefficient file LAMMPS reads.
     public var scratch: URL
+    /// The coefficient file that defines the reference potential (the input's, or the one given):
+    /// `setTheta` points LAMMPS at copies in `scratch`, never at this file.
+    public let referenceCoefficientFile: URL
 
     public var lammps: LAMMPS { simulation.lammps }
     public var theta: [Double] { potential.theta }
@@ -34,6 +37,7 @@ public final class SNAPEnergy: ParametrizedEnergy {
             .appendingPathComponent("implicit-lammps-\(ProcessInfo.processInfo.processIdentifier)-\(simulation.lammps.mpiRank)")
         let declared = try PairCoeffScanner(simulation: simulation).snapPairCoeff()
         isHybrid = declared.isHybrid
+        referenceCoefficientFile = coefficientFile ?? declared.coefficientFile
         potential = try SNAPPotential(coefficientFile: coefficientFile ?? declared.coefficientFile,
                                       parameterFile: parameterFile ?? declared.parameterFile,
                                       typeElements: declared.typeElements(typeCount: simulation.lammps.setting("ntypes")),
@@ -62,7 +66,7 @@ public final class SNAPEnergy: ParametrizedEnergy {
     }
 
     public func writePotential(theta: [Double], to directory: URL) throws -> [URL] {
-        let coefficients = directory.appendingPathComponent(potential.coefficientFile.lastPathComponent)
+        let coefficients = directory.appendingPathComponent(referenceCoefficientFile.lastPathComponent)
         let parameters = directory.appendingPathComponent(potential.parameterFile.lastPathComponent)
         try potential.with(theta: theta).write(to: coefficients)
         if parameters.standardizedFileURL != potential.parameterFile.standardizedFileURL {
@@ -88,8 +92,8 @@ public final class SNAPEnergy: ParametrizedEnergy {
     }
 
     public var summary: PotentialDescription {
-        PotentialDescription(kind: "SNAP", files: [potential.coefficientFile.path, potential.parameterFile.path],
-                             parameterNames: parameterNames, settings: potential.hyperparameters)
+        PotentialDescription(kind: "SNAP", files: [referenceCoefficientFile.path, potential.parameterFile.path],
+                             parameterNames: parameterNames, hyperparameters: potential.hyperparameters)
     }
 
     /// Makes LAMMPS use `coefficients` (written to `file`) for the SNAP part of the potential.
@@ -156,14 +160,14 @@ public final class SNAPEnergy: ParametrizedEnergy {
     /// (∇²ΘX U) v without the matrix: U is linear in Θ, so −[F(Θ + s v) − F(Θ)]/s is exact for any
     /// s (s makes the change as large as Θ, far above round-off). Two force evaluations.
     public func mixedHessianProduct(_ v: [Double]) throws -> [Double] {
-        let scale = norm(theta) / max(norm(v), .leastNonzeroMagnitude)
-        let reference = theta, positions = try lammps.gather("x", count: 3)
+        guard norm(v) > 0 else { return [Double](repeating: 0, count: 3 * atomCount) }
+        let scale = max(norm(theta), 1) / norm(v)
+        let reference = theta, state = try simulation.structure()
+        defer { try? setTheta(reference); try? simulation.restore(state); try? simulation.evaluate() }
         try simulation.evaluate()
         let forces = try simulation.forces()
         try setTheta(zip(reference, v).map { $0 + scale * $1 })
-        let shifted = try simulation.forces(at: positions)
-        try setTheta(reference)
-        try simulation.evaluate()
+        let shifted = try simulation.forces(at: state.positions)
         return zip(shifted, forces).map { -($0 - $1) / scale }
     }
 
@@ -173,15 +177,15 @@ public final class SNAPEnergy: ParametrizedEnergy {
         let largest = largestAtomNorm(w)
         guard largest > 0 else { return [Double](repeating: 0, count: parameterCount) }
         let step = 1e-4 / largest
-        let positions = try lammps.gather("x", count: 3)
+        // Moved atoms may be wrapped into the box (new image flags): restore both afterwards.
+        let state = try simulation.structure()
+        defer { try? simulation.restore(state); try? simulation.evaluate() }
         func gradient(_ sign: Double) throws -> [Double] {
-            try lammps.scatter("x", count: 3, values: zip(positions, w).map { $0 + sign * step * $1 })
+            try lammps.scatter("x", count: 3, values: zip(state.positions, w).map { $0 + sign * step * $1 })
             try simulation.evaluate()
             return try energyGradient()
         }
         let (plus, minus) = (try gradient(1), try gradient(-1))
-        try lammps.scatter("x", count: 3, values: positions)
-        try simulation.evaluate()
         return zip(plus, minus).map { ($0 - $1) / (2 * step) }
     }
 

@@ -68,7 +68,7 @@ public struct ElasticConstants: Codable, Sendable {
     /// One LAMMPS pressure unit in GPa (`units` metal: bar, real: atm, …).
     static func pressureUnitInGPa(_ simulation: Simulation) throws -> Double {
         let table = ["metal": 1e-4, "real": 1.01325e-4, "si": 1e-9, "cgs": 1e-10, "electron": 1e-9,
-                     "micro": 1e-6, "nano": 1.01325e-4]
+                     "micro": 1e-6, "nano": 1e-3]
         guard let value = table[simulation.units] else {
             throw InputError.invalid("elastic constants in GPa need physical units; the input uses `units \(simulation.units)`")
         }
@@ -84,6 +84,25 @@ public struct ElasticConstants: Codable, Sendable {
         }
         return (["Relaxed-ion elastic constants (GPa, Voigt):"] + rows(relaxedIon)
                 + ["Clamped-ion (atoms follow the cell):"] + rows(clampedIon)).joined(separator: "\n")
+    }
+}
+
+/// The `elastic` command's work at a relaxed minimum: check that it is one, then measure C.
+public enum ElasticWorkflow {
+    public static func run(_ energy: any ParametrizedEnergy, relaxation: RelaxationResult, method: any DerivativeMethod,
+                           checks: DerivativeChecks, progress: (String) -> Void = { _ in })
+        throws -> (constants: ElasticConstants, check: MinimumCheck, minimum: Structure)
+    {
+        if let dense = method as? DenseMethod, dense.region != nil {
+            throw DerivativeError.invalidSetting("""
+                --center/--radius let only part of the crystal relax: the result would be neither the clamped- nor the \
+                relaxed-ion tensor; elastic constants use every atom
+                """)
+        }
+        let hessian = try Hessian(simulation: energy.simulation)
+        let check = try MinimumCheck.verify(hessian, relaxation: relaxation, checks: checks, progress: progress)
+        let constants = try ElasticConstants.measure(energy, hessian: hessian, method: method, progress: progress)
+        return (constants, check, hessian.minimum)
     }
 }
 
@@ -105,6 +124,7 @@ public struct ElasticParameterDerivative: Sendable {
         /// N_D × 6 × 6, GPa per unit of each parameter.
         public var derivative: [[[Double]]]
         public var steps: [Double]
+        /// Of the C measurements (virial strains, Hessian products); the relaxations count apart.
         public var forceEvaluations: Int
         public var relaxationIterations: Int
         public var seconds: Double
@@ -130,7 +150,7 @@ public struct ElasticParameterDerivative: Sendable {
             iterations += relaxation.steps
             let hessian = try Hessian(simulation: simulation)
             let measured = try ElasticConstants.measure(energy, hessian: hessian, method: method)
-            evaluations += hessian.forceEvaluations
+            evaluations += measured.forceEvaluations + 2  // and the Hessian's set-up
             return measured.relaxedIon
         }
         let base = theta.contains(0) ? try constants(at: theta) : nil

@@ -14,6 +14,22 @@ public struct PredictionWorkflow {
         self.change = change
     }
 
+    /// Refuses a saved derivative that belongs to another system or potential than `energy`.
+    public static func requireCompatible(_ saved: MinimumDerivatives, with energy: any ParametrizedEnergy,
+                                         savedIn directory: String) throws {
+        guard energy.theta == saved.theta, energy.atomCount == saved.structure.count else {
+            throw InputError.invalid("""
+                the derivative in \(directory) was computed for another system or reference potential \
+                (\(saved.structure.count) atoms, \(saved.theta.count) parameters); rerun `derivative` for this input
+                """)
+        }
+        let changes = SNAPPotential.differences(saved.hyperparameters, energy.summary.hyperparameters)
+        if !saved.hyperparameters.isEmpty, !changes.isEmpty {
+            throw InputError.invalid("the derivative in \(directory) was computed with other potential hyperparameters:\n"
+                                     + changes.map { "  \($0)" }.joined(separator: "\n"))
+        }
+    }
+
     public var deltaTheta: [Double] { zip(change.theta, derivatives.theta).map { $0 - $1 } }
 
     /// |δΘ| / |Θ|.

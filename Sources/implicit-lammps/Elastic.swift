@@ -52,13 +52,8 @@ struct Elastic: ParsableCommand {
             let (system, relaxation) = try relaxedSystem(input: input, run: run, potential: potential, cell: cell,
                                                          ftol: minimum.ftol, lammps: lammpsOptions)
             let method = minimum.derivativeMethod()
-            let hessian = try Hessian(simulation: system.simulation)
-            var check = MinimumCheck()
-            let curvature = try hessian.curvatureCheck(steps: minimum.checks.curvatureSteps)
-            try hessian.restoreMinimum()
-            progress("  curvature at X*: \(curvature.summary)")
-            try check.assess(relaxation: relaxation, curvature: curvature, allowNonMinimum: minimum.allowNonMinimum)
-            let constants = try ElasticConstants.measure(system, hessian: hessian, method: method, progress: progress)
+            let (constants, check, reference) = try ElasticWorkflow.run(system, relaxation: relaxation, method: method,
+                                                                        checks: minimum.checks, progress: progress)
             progress(String(format: "elastic: C measured with %d force evaluations (method %@)", constants.forceEvaluations, method.name))
             var derivative: ElasticParameterDerivative.Result?
             if parameterDerivative == .finiteDifferences, system.parameterCount > 0 {
@@ -66,7 +61,7 @@ struct Elastic: ParsableCommand {
                 computation.relativeStep = thetaStep
                 progress("elastic: ∇Θ C by central differences of C in Θ (relative step \(thetaStep)), "
                          + "2 re-relaxations per parameter, \(system.parameterCount) parameters")
-                derivative = try computation.compute(system, reference: hessian.minimum, method: method, progress: progress)
+                derivative = try computation.compute(system, reference: reference, method: method, progress: progress)
             }
             let record = ElasticRecord(
                 input: system.simulation.input.path, potential: system.summary, natoms: system.atomCount,

@@ -89,17 +89,7 @@ struct Predict: ParsableCommand {
                     """)
             }
             let system = try parametrizedSystem(input: input, run: run, potential: potential, lammps: lammpsOptions)
-            guard system.theta == saved.theta, system.atomCount == saved.structure.count else {
-                throw ValidationError("""
-                    the derivative in \(derivative) was computed for another system or reference potential \
-                    (\(saved.structure.count) atoms, \(saved.theta.count) parameters); rerun `derivative` for this input
-                    """)
-            }
-            let changes = SNAPPotential.differences(saved.hyperparameters, system.summary.settings)
-            if !saved.hyperparameters.isEmpty, !changes.isEmpty {
-                throw ValidationError("the derivative in \(derivative) was computed with other potential settings:\n"
-                                      + changes.map { "  \($0)" }.joined(separator: "\n"))
-            }
+            try PredictionWorkflow.requireCompatible(saved, with: system, savedIn: derivative)
             progress("predict: reusing the derivative in \(derivative) (cell \(saved.cell.rawValue))")
             if !saved.check.isMinimum {
                 progress("warning: the derivative in \(derivative) was computed at a structure that is not a minimum")

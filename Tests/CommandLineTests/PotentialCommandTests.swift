@@ -55,6 +55,16 @@ final class PotentialCommandTests: XCTestCase {
         let levels = try Toolbox.json(out.appendingPathComponent("summary.json"))["levels"] as! [[String: Any]]
         let ih = levels.first { $0["level"] as? String == "ih" }!
         XCTAssertLessThan(ih["position_error"] as! Double, 0.05, result.stdout)
+        // The same change by name (names with commas), and a file that changes a field outside Θ.
+        let named = folder.appendingPathComponent("named")
+        try run(["predict", "--input", siliconVacancy, "--vary", "Si,Si,Si:sigma,lambda",
+                 "--perturbed", "Si,Si,Si:sigma=2.0991", "--out", named.path])
+        let namedLevels = try Toolbox.json(named.appendingPathComponent("summary.json"))["levels"] as! [[String: Any]]
+        XCTAssertEqual(namedLevels.first { $0["level"] as? String == "ih" }!["energy_change"] as! Double,
+                       ih["energy_change"] as! Double, accuracy: 1e-12)
+        try original.replacingOccurrences(of: "21.0", with: "21.5").write(to: perturbed, atomically: true, encoding: .utf8)
+        try assertRefused(["predict", "--input", siliconVacancy, "--vary", "Si,Si,Si:sigma", "--perturbed", perturbed.path],
+                          saying: "changes Si,Si,Si:lambda (21.0 → 21.5), which is not in Θ", out: folder.appendingPathComponent("refused"))
     }
 
     func testElasticCommandWritesTensorsAndParameterDerivative() throws {
@@ -93,6 +103,8 @@ final class PotentialCommandTests: XCTestCase {
                           saying: "do not apply with --vary", out: out)
         try assertRefused(["derivative", "--input", morse, "--vary", "Cu,Cu,Cu:epsilon"],
                           saying: "no `pair_coeff * * FILE", out: out)
+        try assertRefused(["elastic", "--input", silicon, "--vary", "Si,Si,Si:epsilon", "--method", "dense",
+                           "--center", "0,0,0", "--radius", "3"], saying: "elastic constants use every atom", out: out)
         // A parameter file that does not parse: named with its line.
         let garbled = folder.appendingPathComponent("Si.sw")
         try "Si Si Si 2.1683 2.0951 1.80 21.0 1.20 -0.333333333333\n 7.0495 0.6022 4.0 zero 0.0\n"
