@@ -23,6 +23,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         .target(name: "LAMMPSLibrary"),
@@ -37,6 +38,7 @@ let package = Package(
             dependencies: [
                 "LAMMPSLibrary", "Atomistics", "Potentials", "ImplicitDerivative", "Workflows", "LinearAlgebra",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
             ]),
         .executableTarget(name: "benchmarks", dependencies: ["LAMMPSLibrary", "Atomistics", "Potentials", "ImplicitDerivative",
                                                             "Workflows", "LinearAlgebra"]),

@@ -86,7 +86,7 @@ public enum Files {
         return path.map { "\($0): \(error)" } ?? "\(error)"
     }
 
-    static func replace(_ destination: URL, with source: URL) throws {
+    public static func replace(_ destination: URL, with source: URL) throws {
         guard rename(source.path, destination.path) == 0 else {
             throw InputError.invalid("cannot move \(source.path) to \(destination.path): \(String(cString: strerror(errno)))")
         }
@@ -113,8 +113,11 @@ public struct RunDirectory: Sendable {
     /// What survives in the staging folder of a failed run: the log, and checkpoints to resume from.
     static let kept: Set<String> = ["log.lammps", "checkpoint"]
 
-    /// - Parameter overwrite: replace a DIR that already holds files (only once the run completes).
-    public init(_ path: String, overwrite: Bool, writes: Bool) throws {
+    /// - Parameters:
+    ///   - overwrite: replace a DIR that already holds files (only once the run completes).
+    ///   - resumable: what a resumed run keeps of an interrupted one besides its checkpoint (e.g. the
+    ///     outputs of completed iterations); nil starts afresh, checkpoint included.
+    public init(_ path: String, overwrite: Bool, writes: Bool, resumable: Set<String>? = []) throws {
         destination = URL(fileURLWithPath: path).standardizedFileURL
         staging = URL(fileURLWithPath: destination.path + ".incomplete")
         self.writes = writes
@@ -133,7 +136,7 @@ public struct RunDirectory: Sendable {
             try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
         } catch { throw InputError.invalid(Files.describe(error, path: staging.path)) }
         // Leftovers of an earlier failed attempt must not join this run's set; checkpoints stay.
-        removeStaged(except: ["checkpoint"])
+        removeStaged(except: resumable.map { $0.union(["checkpoint"]) } ?? [])
     }
 
     /// Removes what the staging folder holds, but `kept` (only on the writing rank).
@@ -160,10 +163,10 @@ public struct RunDirectory: Sendable {
         try? FileManager.default.removeItem(at: previous)
     }
 
-    /// After a failure: only the log and checkpoints remain, in the staging folder.
-    public func abandon() {
+    /// After a failure: only the log and checkpoints (and `resumable`) remain, in the staging folder.
+    public func abandon(keeping resumable: Set<String> = []) {
         guard writes else { return }
-        removeStaged(except: RunDirectory.kept)
+        removeStaged(except: RunDirectory.kept.union(resumable))
         if (try? FileManager.default.contentsOfDirectory(atPath: staging.path))?.isEmpty ?? false {
             try? FileManager.default.removeItem(at: staging)
         }

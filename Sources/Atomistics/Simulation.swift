@@ -29,6 +29,8 @@ public final class Simulation {
 
     /// Minimizer iterations of every `relax` so far (a cost figure for benchmarks and summaries).
     public internal(set) var relaxationIterations = 0
+    /// Force evaluations outside relaxations (`evaluate`, `forces(at:)`) so far.
+    public private(set) var forceEvaluations = 0
 
     /// Whether this MPI rank writes files (rank 0); every rank runs the same LAMMPS commands.
     public var isRoot: Bool { lammps.mpiRank == 0 }
@@ -98,6 +100,7 @@ public final class Simulation {
     public func evaluate() throws {
         try tallyEnergy(true)
         try lammps.command("run 0")
+        forceEvaluations += 1
     }
 
     /// Forces at `positions` (3 per atom, atom-ID order) without the energy: the inner loop of
@@ -109,6 +112,7 @@ public final class Simulation {
         // `pre no` skips that and is exact as long as no command ran since the last evaluation.
         let steady = lammps.commandCount == commandCountAfterEvaluation
         try lammps.command(steady ? "run 1 pre no post no" : "run 0")
+        forceEvaluations += 1
         commandCountAfterEvaluation = lammps.commandCount
         if steady { try requireStaticAtoms(at: positions) }
         let forces = try forces()

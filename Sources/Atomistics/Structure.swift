@@ -2,7 +2,7 @@ import Foundation
 import LAMMPSLibrary
 
 /// A snapshot of the atoms of a simulation, in atom-ID order (index i is atom ID i+1).
-public struct Structure: Sendable {
+public struct Structure: Sendable, Codable {
     public var box: Box
     /// Wrapped Cartesian positions, 3 per atom (Å in metal units).
     public var positions: [Double]

@@ -2,7 +2,7 @@ import Foundation
 
 /// The simulation box as LAMMPS stores it: a restricted triclinic cell with edge vectors
 /// a = (lx,0,0), b = (xy,ly,0), c = (xz,yz,lz) and origin `low`.
-public struct Box: Equatable, Sendable {
+public struct Box: Equatable, Sendable, Codable {
     public var low: [Double]
     public var high: [Double]
     public var xy: Double, yz: Double, xz: Double

@@ -115,3 +115,31 @@ public struct ParameterChange: Sendable {
         return ParameterChange(theta: theta)
     }
 }
+
+/// Which parametrized energy a system gets, as the command line or a campaign file names it.
+public enum PotentialChoice: Sendable {
+    /// SNAP coefficients (files override the input's `pair_coeff`; elements: those in Θ).
+    case snap(coefficients: URL?, parameters: URL?, elements: [String]?)
+    /// LAMMPS variables used by the input's pair lines.
+    case variables([String])
+    /// Fields of the input's `.sw`/`.tersoff` file, per entry.
+    case fields([(entry: String, fields: [String])])
+
+    /// - Parameter relativeStep: of the finite differences in Θ (nil: the default).
+    public func energy(for simulation: Simulation, relativeStep: Double? = nil) throws -> any ParametrizedEnergy {
+        func finiteDifferences(_ source: ParameterSource) throws -> FiniteDifferenceEnergy {
+            let energy = try FiniteDifferenceEnergy(simulation: simulation, source: source)
+            if let relativeStep { energy.relativeStep = relativeStep }
+            return energy
+        }
+        switch self {
+        case .snap(let coefficients, let parameters, let elements):
+            return try SNAPEnergy(simulation: simulation, coefficientFile: coefficients, parameterFile: parameters,
+                                  varyingElements: elements)
+        case .variables(let names):
+            return try finiteDifferences(VariableParameters(names: names, simulation: simulation))
+        case .fields(let selections):
+            return try finiteDifferences(FileFieldParameters(selections: selections, simulation: simulation))
+        }
+    }
+}

@@ -120,8 +120,17 @@ public final class SNAPEnergy: ParametrizedEnergy {
 
     private var descriptorCount: Int { potential.descriptorCount }
 
+    // The descriptor computes hold the values of the last run, and LAMMPS recomputes them on a
+    // gather with stale ghost atoms after positions were scattered: every derivative evaluates at
+    // the current positions first (seen: a mixed Hessian read after Hessian products 1 % off).
+
     /// ∇Θ U: per parameter, the bispectrum component summed over the atoms of its element.
     public func energyGradient() throws -> [Double] {
+        try simulation.evaluate()
+        return try descriptorSums()
+    }
+
+    private func descriptorSums() throws -> [Double] {
         let perAtom = try lammps.gather("c_ilmp_sna", count: descriptorCount)
         let types = try lammps.gatherIntegers("type")
         let k = descriptorCount
@@ -138,6 +147,7 @@ public final class SNAPEnergy: ParametrizedEnergy {
     /// `snad/atom` holds, per atom and per atom type t, −∂(Σ_{j of type t} B_j)/∂x_i in blocks of K
     /// x-, then y-, then z-components (checked against finite differences).
     public func mixedHessian() throws -> Matrix {
+        try simulation.evaluate()
         let k = descriptorCount, ntypes = potential.typeElements.count
         let columns = 3 * k * ntypes
         let snad = try lammps.gather("c_ilmp_snad", count: columns)
@@ -182,7 +192,6 @@ public final class SNAPEnergy: ParametrizedEnergy {
         defer { try? simulation.restore(state); try? simulation.evaluate() }
         func gradient(_ sign: Double) throws -> [Double] {
             try lammps.scatter("x", count: 3, values: zip(state.positions, w).map { $0 + sign * step * $1 })
-            try simulation.evaluate()
             return try energyGradient()
         }
         let (plus, minus) = (try gradient(1), try gradient(-1))
@@ -192,6 +201,7 @@ public final class SNAPEnergy: ParametrizedEnergy {
     /// ∂²U/∂Θ∂e_g for homogeneous strains e_g (Voigt, 6 components each). `snav/atom` summed
     /// over atoms gives −∂B/∂e per Voigt component (xx, yy, zz, yz, xz, xy), per atom type.
     public func strainMixedDerivative(strains generators: [[Double]]) throws -> Matrix {
+        try simulation.evaluate()
         let k = descriptorCount, ntypes = potential.typeElements.count
         let columns = 6 * k * ntypes
         let snav = try lammps.gather("c_ilmp_snav", count: columns)

@@ -71,34 +71,33 @@ struct PotentialOptions: ParsableArguments {
         }
     }
 
-    /// The parametrized energy of `simulation`.
-    func energy(of simulation: Simulation) throws -> any ParametrizedEnergy {
-        if let parameters {
-            return try finiteDifferences(simulation, VariableParameters(names: parameters.names, simulation: simulation))
-        }
-        if !vary.isEmpty {
-            return try finiteDifferences(simulation, FileFieldParameters(selections: vary.map { ($0.entry, $0.fields) },
-                                                                       simulation: simulation))
-        }
-        let system = try SNAPEnergy(simulation: simulation,
-                                    coefficientFile: potential.map { URL(fileURLWithPath: $0).standardizedFileURL },
-                                    parameterFile: snapparam.map { URL(fileURLWithPath: $0).standardizedFileURL },
-                                    varyingElements: elements.isEmpty ? nil : elements)
-        if !system.hyperparameterChanges.isEmpty {
-            progress("note: the files given with --potential/--snapparam change the input's potential itself, not only Θ:\n"
-                     + system.hyperparameterChanges.map { "  \($0)" }.joined(separator: "\n"))
-        }
-        if simulation.units != "metal" {
-            progress("warning: the input uses `units \(simulation.units)`; distributed SNAP potentials are fit in metal units, "
-                     + "and files without a UNITS tag cannot be checked by LAMMPS")
-        }
-        return system
+    var choice: PotentialChoice {
+        if let parameters { return .variables(parameters.names) }
+        if !vary.isEmpty { return .fields(vary.map { ($0.entry, $0.fields) }) }
+        return .snap(coefficients: potential.map { URL(fileURLWithPath: $0).standardizedFileURL },
+                     parameters: snapparam.map { URL(fileURLWithPath: $0).standardizedFileURL },
+                     elements: elements.isEmpty ? nil : elements)
     }
 
-    private func finiteDifferences(_ simulation: Simulation, _ source: ParameterSource) throws -> FiniteDifferenceEnergy {
-        let energy = try FiniteDifferenceEnergy(simulation: simulation, source: source)
-        if let parameterStep { energy.relativeStep = parameterStep }
+    /// The parametrized energy of `simulation`, with notes on what given SNAP files change.
+    func energy(of simulation: Simulation) throws -> any ParametrizedEnergy {
+        let energy = try choice.energy(for: simulation, relativeStep: parameterStep)
+        if let system = energy as? SNAPEnergy {
+            reportSNAPNotes(system)
+        }
         return energy
+    }
+}
+
+/// What a user should know about a SNAP potential: files that change more than Θ, unusual units.
+func reportSNAPNotes(_ system: SNAPEnergy) {
+    if !system.hyperparameterChanges.isEmpty {
+        progress("note: the files given with --potential/--snapparam change the input's potential itself, not only Θ:\n"
+                 + system.hyperparameterChanges.map { "  \($0)" }.joined(separator: "\n"))
+    }
+    if system.simulation.units != "metal" {
+        progress("warning: the input uses `units \(system.simulation.units)`; distributed SNAP potentials are fit in metal units, "
+                 + "and files without a UNITS tag cannot be checked by LAMMPS")
     }
 }
 

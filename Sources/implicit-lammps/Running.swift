@@ -34,12 +34,15 @@ private func describe(_ error: Error) -> String {
 /// when `body` returns. `body` returns nil, or a failure to report after its (marked) outputs
 /// were kept, e.g. a relaxation that did not converge. A thrown error leaves `--out` untouched
 /// and only the log (and checkpoints) in the staging folder.
-func runWritingOutputs(_ output: OutputOptions, _ body: (RunDirectory) throws -> String?) throws {
+/// `resumable`: what an interrupted run keeps for `--resume` besides its checkpoint (nil: start
+/// afresh, checkpoint included).
+func runWritingOutputs(_ output: OutputOptions, resumable: Set<String>? = [], _ body: (RunDirectory) throws -> String?) throws {
     try runReportingErrors {
-        let run = try RunDirectory(output.out, overwrite: output.overwrite, writes: MPIEnvironment.rank == 0)
+        let run = try RunDirectory(output.out, overwrite: output.overwrite, writes: MPIEnvironment.rank == 0,
+                                   resumable: resumable)
         let failure: String?
         do { failure = try body(run) } catch {
-            run.abandon()
+            run.abandon(keeping: resumable ?? [])
             throw RunFailure(underlying: error, log: run.abandonedLog, destination: run.destination.path)
         }
         try run.commit()

@@ -1,0 +1,247 @@
+import ArgumentParser
+import Atomistics
+import Foundation
+import ImplicitDerivative
+import Potentials
+import Workflows
+import Yams
+
+/// A fit campaign as a YAML file (every key documented in the README). Paths are relative to the
+/// file. Unknown keys, missing files and targets that do not match their system are refused
+/// before any LAMMPS work.
+struct CampaignFile: Decodable {
+    struct PotentialFiles: Decodable {
+        var snapcoeff: String?
+        var snapparam: String?
+    }
+    struct Vary: Decodable {
+        var elements: [String]?
+        var parameters: [String]?
+        var fields: [String]?
+        var step: Double?
+    }
+    struct Target: Decodable {
+        var structure: String
+    }
+    struct SystemEntry: Decodable {
+        var name: String
+        var input: String
+        var lammpsArgs: [String]?
+        var target: Target
+        var weight: Double?
+
+        enum CodingKeys: String, CodingKey { case name, input, lammpsArgs = "lammps_args", target, weight }
+    }
+    struct Loop: Decodable {
+        var iterations: Int?
+        var step: String?
+        var relaxEach: Bool?
+        var tolerance: Double?
+        var lossTolerance: Double?
+        var gradient: String?
+        var regularization: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case iterations, step, relaxEach = "relax_each", tolerance, lossTolerance = "loss_tolerance", gradient, regularization
+        }
+    }
+    struct Derivative: Decodable {
+        var method: String?
+        var tolerance: Double?
+        var alpha0: Double?
+        var minStyle: String?
+
+        enum CodingKeys: String, CodingKey { case method, tolerance, alpha0, minStyle = "min_style" }
+    }
+    struct Relax: Decodable {
+        var ftol: Double?
+    }
+
+    var potential: PotentialFiles?
+    var vary: Vary?
+    var systems: [SystemEntry]
+    var loop: Loop?
+    var derivative: Derivative?
+    var relax: Relax?
+
+    /// The file it was read from (paths resolve against its folder) and a digest of its content.
+    var url = URL(fileURLWithPath: "/")
+    var key = ""
+
+    enum CodingKeys: String, CodingKey { case potential, vary, systems, loop, derivative, relax }
+
+    /// The keys each level accepts.
+    static let schema: [String: Set<String>] = [
+        "": ["potential", "vary", "systems", "loop", "derivative", "relax"],
+        "potential": ["snapcoeff", "snapparam"],
+        "vary": ["elements", "parameters", "fields", "step"],
+        "systems[]": ["name", "input", "lammps_args", "target", "weight"],
+        "systems[].target": ["structure"],
+        "loop": ["iterations", "step", "relax_each", "tolerance", "loss_tolerance", "gradient", "regularization"],
+        "derivative": ["method", "tolerance", "alpha0", "min_style"],
+        "relax": ["ftol"],
+    ]
+
+    static func read(_ url: URL) throws -> CampaignFile {
+        let text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch { throw InputError.fileNotFound(url.path) }
+        let tree: Any?
+        do { tree = try Yams.load(yaml: text) } catch { throw InputError.invalid("\(url.path): not valid YAML: \(error)") }
+        try checkKeys(tree, path: "", file: url.path)
+        var campaign: CampaignFile
+        do { campaign = try YAMLDecoder().decode(CampaignFile.self, from: text) } catch {
+            throw InputError.invalid("\(url.path): \(Files.describe(error))")
+        }
+        campaign.url = url
+        campaign.key = fnv1a(text)
+        try campaign.validate()
+        return campaign
+    }
+
+    private static func checkKeys(_ node: Any?, path: String, file: String) throws {
+        if let dictionary = node as? [String: Any] {
+            let allowed = schema[path] ?? []
+            for (key, value) in dictionary {
+                let name = path.isEmpty ? key : "\(path).\(key)"
+                guard allowed.contains(key) else {
+                    throw InputError.invalid("""
+                        \(file): unknown key '\(name)'; \(path.isEmpty ? "the campaign" : "'\(path)'") takes \
+                        \(allowed.sorted().joined(separator: ", "))
+                        """)
+                }
+                if schema[name] != nil || schema[name + "[]"] != nil { try checkKeys(value, path: name, file: file) }
+            }
+        } else if let list = node as? [Any] {
+            for item in list { try checkKeys(item, path: path + "[]", file: file) }
+        } else if path.isEmpty {
+            throw InputError.invalid("\(file): a campaign is a mapping of keys (potential, vary, systems, loop, …)")
+        }
+    }
+
+    private static func fnv1a(_ text: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return String(hash, radix: 16)
+    }
+
+    func resolve(_ path: String) -> URL {
+        path.hasPrefix("/") ? URL(fileURLWithPath: path)
+            : url.deletingLastPathComponent().appendingPathComponent(path).standardizedFileURL
+    }
+
+    /// Everything that can be checked without LAMMPS.
+    func validate() throws {
+        guard !systems.isEmpty else { throw InputError.invalid("\(url.path): 'systems' is empty") }
+        var names = Set<String>()
+        for system in systems {
+            guard names.insert(system.name).inserted else {
+                throw InputError.invalid("\(url.path): two systems are named '\(system.name)'")
+            }
+            guard system.name.range(of: #"^[A-Za-z0-9_.-]+$"#, options: .regularExpression) != nil else {
+                throw InputError.invalid("\(url.path): system name '\(system.name)' must be letters, digits, '_', '-' or '.'")
+            }
+            for (key, path) in [("input", system.input), ("target.structure", system.target.structure)] {
+                guard FileManager.default.fileExists(atPath: resolve(path).path) else {
+                    throw InputError.invalid("\(url.path): systems[\(system.name)].\(key): file not found: \(resolve(path).path)")
+                }
+            }
+            if let weight = system.weight, !(weight > 0 && weight.isFinite) {
+                throw InputError.invalid("\(url.path): systems[\(system.name)].weight must be positive, got \(weight)")
+            }
+        }
+        for (key, path) in [("potential.snapcoeff", potential?.snapcoeff), ("potential.snapparam", potential?.snapparam)] {
+            if let path, !FileManager.default.fileExists(atPath: resolve(path).path) {
+                throw InputError.invalid("\(url.path): \(key): file not found: \(resolve(path).path)")
+            }
+        }
+        let kinds = [vary?.elements != nil, vary?.parameters != nil, vary?.fields != nil].filter { $0 }.count
+        guard kinds <= 1 else { throw InputError.invalid("\(url.path): 'vary' takes one of elements, parameters or fields") }
+        if potential != nil, vary?.parameters != nil || vary?.fields != nil {
+            throw InputError.invalid("\(url.path): 'potential' names SNAP files; it does not apply with vary.parameters or vary.fields")
+        }
+        _ = try settings()
+        _ = try method()
+    }
+
+    func choice() throws -> PotentialChoice {
+        if let parameters = vary?.parameters { return .variables(parameters) }
+        if let fields = vary?.fields {
+            var selections: [(entry: String, fields: [String])] = []
+            for name in fields {
+                guard let field = FieldSelection(argument: name), field.fields.count == 1 else {
+                    throw InputError.invalid("\(url.path): vary.fields: '\(name)' is not E1,E2,E3:FIELD")
+                }
+                selections.append((field.entry, field.fields))
+            }
+            return .fields(selections)
+        }
+        return .snap(coefficients: potential?.snapcoeff.map(resolve), parameters: potential?.snapparam.map(resolve),
+                     elements: vary?.elements)
+    }
+
+    func settings() throws -> FitSettings {
+        var settings = FitSettings()
+        if let loop {
+            if let iterations = loop.iterations {
+                guard iterations >= 0 else { throw InputError.invalid("\(url.path): loop.iterations must be ≥ 0") }
+                settings.iterations = iterations
+            }
+            if let step = loop.step, step != "adaptive" {
+                guard let value = Double(step), value > 0, value.isFinite else {
+                    throw InputError.invalid("\(url.path): loop.step is 'adaptive' or a positive number, got '\(step)'")
+                }
+                settings.step = value
+            }
+            settings.relaxEach = loop.relaxEach ?? settings.relaxEach
+            settings.tolerance = loop.tolerance ?? settings.tolerance
+            settings.lossTolerance = loop.lossTolerance ?? settings.lossTolerance
+            settings.regularization = loop.regularization ?? settings.regularization
+            if let gradient = loop.gradient {
+                guard let value = FitSettings.Gradient(rawValue: gradient) else {
+                    throw InputError.invalid("\(url.path): loop.gradient is adjoint or full, got '\(gradient)'")
+                }
+                settings.gradient = value
+            }
+        }
+        settings.ftol = relax?.ftol ?? settings.ftol
+        return settings
+    }
+
+    func method() throws -> any DerivativeMethod {
+        switch derivative?.method ?? "sparse" {
+        case "sparse": return SparseMethod(tolerance: derivative?.tolerance ?? 1e-5)
+        case "dense": return DenseMethod()
+        case "energy":
+            let style = try derivative?.minStyle.map { name -> MinimizerStyle in
+                guard let style = MinimizerStyle(rawValue: name) else {
+                    throw InputError.invalid("\(url.path): derivative.min_style is cg, fire or sd, got '\(name)'")
+                }
+                return style
+            }
+            return EnergyMethod(minStyle: style ?? .cg, alpha0: derivative?.alpha0 ?? 1e-4)
+        case let other:
+            throw InputError.invalid("\(url.path): derivative.method is sparse, dense or energy, got '\(other)'")
+        }
+    }
+
+    /// The systems in LAMMPS, their targets read and matched to their atoms.
+    func build(run: RunDirectory, lammps: LammpsOptions) throws -> FitCampaign {
+        let targets = try systems.map { try TargetStructure(contentsOf: resolve($0.target.structure)) }
+        var fitSystems: [FitSystem] = []
+        for (system, target) in zip(systems, targets) {
+            let simulation = try Simulation(input: resolve(system.input).path, logFile: run.url("log.\(system.name).lammps"),
+                                            extraArguments: lammps.arguments + (system.lammpsArgs ?? []))
+            try MPIEnvironment.check(lammpsSize: simulation.lammps.mpiSize)
+            guard target.count == simulation.lammps.natoms else {
+                throw InputError.invalid("""
+                    \(target.url.path): the target of system \(system.name) has \(target.count) atoms, its input \
+                    \(simulation.lammps.natoms); targets need the same atoms with the same IDs
+                    """)
+            }
+            let energy = try choice().energy(for: simulation, relativeStep: vary?.step)
+            if let snap = energy as? SNAPEnergy { reportSNAPNotes(snap) }
+            fitSystems.append(FitSystem(name: system.name, energy: energy, target: target.positions, weight: system.weight ?? 1))
+        }
+        return try FitCampaign(systems: fitSystems, settings: try settings(), method: try method())
+    }
+}

@@ -1,0 +1,145 @@
+import ArgumentParser
+import Atomistics
+import Foundation
+import ImplicitDerivative
+import LinearAlgebra
+import Potentials
+import Workflows
+import Yams
+
+struct Fit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Change potential parameters until target structures become the relaxed minima (inverse design).",
+        discussion: """
+            Minimizes the implicit loss L(Θ) = Σ_s w_s ½‖X*_s(Θ) − X_s,target‖² (+ ½μ‖Θ − Θ0‖²) with the paper's \
+            Algorithm 1: the gradient from one adjoint solve per system (or all of ∇Θ X*), the adaptive step of \
+            eq. 43, positions updated by eq. 44 or re-relaxed by LAMMPS. The campaign is a YAML file (see the \
+            README for every key). Writes history.csv, summary.json, final.* (the potential's files), \
+            iterations/NNNN/ (potential files and structures per iteration) and log files to DIR. An interrupted \
+            campaign continues with --resume.
+            """)
+
+    @Option(help: ArgumentHelp("The campaign file.", valueName: "campaign.yaml")) var config: String
+    @Flag(help: "Continue an interrupted campaign in --out from its last completed iteration.") var resume = false
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var lammpsOptions: LammpsOptions
+
+    func run() throws {
+        try runWritingOutputs(output, resumable: resume ? ["iterations"] : nil) { run in
+            let campaign = try CampaignFile.read(URL(fileURLWithPath: config).standardizedFileURL)
+            let fit = try campaign.build(run: run, lammps: lammpsOptions)
+            let checkpoint = run.url("checkpoint/fit.json")
+            var state: FitState
+            if resume, let saved = try FitCheckpoint.load(checkpoint) {
+                guard saved.key == campaign.key else {
+                    throw ValidationError("""
+                        --resume: the campaign in \(config) is not the one that was interrupted (its configuration \
+                        changed); start it afresh without --resume, or into another --out
+                        """)
+                }
+                state = saved
+                progress("fit: resuming after iteration \(state.history.count - 1)")
+            } else {
+                if resume { progress("fit: nothing to resume in \(run.staging.path); starting afresh") }
+                state = try fit.initialState(key: campaign.key, progress: progress)
+                try record(state, fit: fit, run: run, checkpoint: checkpoint)
+            }
+            while !state.done {
+                state = try fit.step(state, progress: progress)
+                try record(state, fit: fit, run: run, checkpoint: checkpoint)
+            }
+            let (final, best, _) = try fit.finish(state, progress: progress)
+            progress(String(format: "fit: final relaxation, true loss %.6g (best %.6g at iteration %d)",
+                            final.lossRelaxed!, best.lossRelaxed!, best.iteration))
+            if MPIEnvironment.rank == 0 {
+                try writeFinal(fit: fit, state: state, final: final, best: best, run: run)
+            }
+            return nil
+        }
+    }
+
+    /// After every iteration: history.csv, the iteration's files, the checkpoint, a progress line.
+    private func record(_ state: FitState, fit: FitCampaign, run: RunDirectory, checkpoint: URL) throws {
+        let row = state.history.last!
+        progress(String(format: "fit: iteration %d, loss %.6g%@, step %.4g, max displacement %.3g Å, %d force evaluations, %.1f s",
+                        row.iteration, row.lossPredicted, row.lossRelaxed.map { String(format: " (relaxed %.6g)", $0) } ?? "",
+                        row.step, row.maxDisplacement, row.forceEvaluations, row.seconds))
+        let folder = run.url(String(format: "iterations/%04d", row.iteration))
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for system in fit.systems {
+            let structure = state.structures[system.name]!
+            try system.energy.simulation.restore(structure)
+            try system.energy.simulation.writeData(to: folder.appendingPathComponent("\(system.name).lammps-data"))
+            if MPIEnvironment.rank == 0 {
+                try Files.write(ExtendedXYZ.format(structure), to: folder.appendingPathComponent("\(system.name).extxyz"))
+            }
+        }
+        guard MPIEnvironment.rank == 0 else { return }
+        _ = try fit.systems[0].energy.writePotential(theta: row.theta, to: folder)
+        try Files.write(historyCSV(state.history), to: run.url("history.csv"))
+        try FileManager.default.createDirectory(at: checkpoint.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Files.writeJSON(state, to: checkpoint)
+    }
+
+    private func historyCSV(_ history: [FitRecord]) -> String {
+        var lines = ["iteration,loss_predicted,loss_relaxed,step,max_displacement,force_evaluations,seconds"]
+        for row in history {
+            lines.append("\(row.iteration),\(row.lossPredicted),\(row.lossRelaxed.map { "\($0)" } ?? ""),\(row.step),"
+                         + "\(row.maxDisplacement),\(row.forceEvaluations),\(row.seconds)")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private func writeFinal(fit: FitCampaign, state: FitState, final: FitRecord, best: FitRecord, run: RunDirectory) throws {
+        let scratch = run.url(".final")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        for file in try fit.systems[0].energy.writePotential(theta: best.theta, to: scratch) {
+            try Files.replace(run.url("final.\(file.pathExtension)"), with: file)
+        }
+        try? FileManager.default.removeItem(at: scratch)
+        try? FileManager.default.removeItem(at: run.url("checkpoint"))
+        let first = state.history[0]
+        try Files.writeJSON(FitSummary(
+            parameterNames: fit.parameterNames, thetaInitial: state.thetaInitial, thetaFinal: best.theta,
+            thetaLastIteration: state.theta, iterations: state.history.count - 1, bestIteration: best.iteration,
+            lossInitial: Losses(predicted: first.lossPredicted, true: first.lossRelaxed!),
+            lossFinal: Losses(predicted: state.history.last!.lossPredicted, true: final.lossRelaxed!),
+            lossBest: best.lossRelaxed!, settings: fit.settings, method: fit.method.name, methodSettings: fit.method.settings,
+            forceEvaluations: state.history.reduce(final.forceEvaluations) { $0 + $1.forceEvaluations },
+            seconds: state.history.reduce(final.seconds) { $0 + $1.seconds }), to: run.url("summary.json"))
+    }
+}
+
+struct Losses: Encodable {
+    var predicted: Double
+    var `true`: Double
+}
+
+struct FitSummary: Encodable {
+    var parameterNames: [String]
+    var thetaInitial: [Double]
+    /// The Θ with the lowest true loss (written as final.*).
+    var thetaFinal: [Double]
+    var thetaLastIteration: [Double]
+    var iterations: Int
+    var bestIteration: Int
+    var lossInitial: Losses
+    var lossFinal: Losses
+    var lossBest: Double
+    var settings: FitSettings
+    var method: String
+    var methodSettings: [String: String]
+    var forceEvaluations: Int
+    var seconds: Double
+}
+
+enum FitCheckpoint {
+    static func load(_ url: URL) throws -> FitState? {
+        guard let data = try? Data(contentsOf: url) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        do { return try decoder.decode(FitState.self, from: data) } catch {
+            throw InputError.invalid("--resume: the checkpoint \(url.path) cannot be read (\(Files.describe(error))); start afresh")
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import Atomistics
+import Foundation
+import ImplicitDerivative
+import LinearAlgebra
+import Potentials
+import Workflows
+import XCTest
+
+/// The inverse loop of `fit` on real LAMMPS: gradients against finite differences of the true
+/// loss, and reachable targets reached.
+final class FitTests: XCTestCase {
+    /// A system whose target is its own minimum for Θ + δΘ: reachable by construction.
+    private func campaign(_ energy: any ParametrizedEnergy, delta: [Double], settings: FitSettings = FitSettings())
+        throws -> FitCampaign
+    {
+        let simulation = energy.simulation
+        let theta = energy.theta
+        let start = try simulation.structure()
+        try energy.setTheta(zip(theta, delta).map { $0 + $1 })
+        try simulation.relax(RelaxationSettings(ftol: 1e-11))
+        let target = try simulation.structure().unwrappedPositions
+        try energy.setTheta(theta)
+        try simulation.restore(start)
+        return try FitCampaign(systems: [FitSystem(name: "vacancy", energy: energy, target: target)],
+                               settings: settings, method: SparseMethod())
+    }
+
+    private func silicon() throws -> FiniteDifferenceEnergy {
+        let simulation = try Simulation(input: Fixtures.root.appendingPathComponent("inputs/Si_vacancy.lammps").path,
+                                        extraArguments: ["-var", "ncell", "2"])
+        return try FiniteDifferenceEnergy(
+            simulation: simulation, source: try FileFieldParameters(selections: [("Si,Si,Si", ["sigma", "B", "p"])],
+                                                                    simulation: simulation))
+    }
+
+    private func relativeDifference(_ a: [Double], _ b: [Double]) -> Double {
+        let norm = b.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return zip(a, b).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot() / norm
+    }
+
+    /// Adjoint = full gradient, and both = central differences of the true (re-relaxed) loss.
+    private func checkGradients(_ fit: FitCampaign, parameters: [Int], file: StaticString = #filePath, line: UInt = #line) throws {
+        let state = try fit.initialState(key: "test")
+        let adjoint = try fit.lossGradient(state)
+        // The two routes are the same algebra: with exact (dense) solves they agree to round-off;
+        // with Krylov solves each carries its own 1e-5 tolerance.
+        var settings = fit.settings
+        let exactAdjoint = try FitCampaign(systems: fit.systems, settings: settings, method: DenseMethod()).lossGradient(state)
+        settings.gradient = .full
+        let exactFull = try FitCampaign(systems: fit.systems, settings: settings, method: DenseMethod()).lossGradient(state)
+        XCTAssertLessThan(relativeDifference(exactAdjoint, exactFull), 1e-6, "adjoint against full", file: file, line: line)
+        XCTAssertLessThan(relativeDifference(adjoint, exactAdjoint), 1e-3, "sparse adjoint against dense", file: file, line: line)
+        var truth: [Double] = [], chosen: [Double] = []
+        for l in parameters {
+            let h = 1e-4 * abs(state.theta[l])
+            var plus = state.theta, minus = state.theta
+            plus[l] += h
+            minus[l] -= h
+            truth.append((try fit.trueLoss(theta: plus, from: state) - fit.trueLoss(theta: minus, from: state)) / (2 * h))
+            chosen.append(adjoint[l])
+        }
+        print("gradient: adjoint \(chosen), finite differences of the true loss \(truth)")
+        XCTAssertLessThan(relativeDifference(chosen, truth), 1e-4, "against finite differences", file: file, line: line)
+    }
+
+    func testGradientsOfAStillingerWeberVacancy() throws {
+        let energy = try silicon()
+        try checkGradients(try campaign(energy, delta: [0.01, 0.003, 0.02]), parameters: [0, 1, 2])
+    }
+
+    func testGradientsOfASNAPVacancy() throws {
+        let system = try Fixtures.relaxedVacancy()
+        var generator = SplitMix64(seed: 5)
+        let delta = system.theta.map { 0.02 * $0 * Double.random(in: -1...1, using: &generator) }
+        try checkGradients(try campaign(system, delta: delta), parameters: [0, 7, 30])
+    }
+
+    /// A reachable target: the true loss falls at least 100-fold within 10 iterations.
+    private func checkReached(_ fit: FitCampaign, file: StaticString = #filePath, line: UInt = #line) throws {
+        var state = try fit.initialState(key: "test")
+        while !state.done { state = try fit.step(state) }
+        let (final, best, _) = try fit.finish(state)
+        let initial = state.history[0].lossRelaxed!
+        print("fit: initial loss \(initial), final true loss \(final.lossRelaxed!), \(state.history.count - 1) iterations")
+        XCTAssertLessThanOrEqual(state.history.count - 1, 10, file: file, line: line)
+        XCTAssertLessThan(best.lossRelaxed!, initial / 100, file: file, line: line)
+    }
+
+    func testReachableTargetIsReachedWithSNAP() throws {
+        let system = try Fixtures.relaxedVacancy()
+        var generator = SplitMix64(seed: 9)
+        let delta = system.theta.map { 0.03 * $0 * Double.random(in: -1...1, using: &generator) }
+        var settings = FitSettings()
+        settings.iterations = 10
+        settings.relaxEach = true
+        try checkReached(try campaign(system, delta: delta, settings: settings))
+    }
+
+    func testReachableTargetIsReachedWithStillingerWeberFields() throws {
+        var settings = FitSettings()
+        settings.iterations = 10
+        try checkReached(try campaign(try silicon(), delta: [0.01, 0.003, 0.02], settings: settings))
+    }
+}
