@@ -45,6 +45,13 @@ extension Simulation {
         try lammps.command(command + " remap units box")
     }
 
+    /// Keeps atoms in their creation order in memory (LAMMPS re-sorts them spatially every 1000
+    /// steps by default, so force sums are added in an order that depends on the run's history):
+    /// runs that must be reproducible bit for bit after a restart (`fit --resume`) need this.
+    public func keepAtomOrder() throws {
+        try lammps.command("atom_modify sort 0 0.0")
+    }
+
     /// Makes the box triclinic (with its current, zero, tilts) so that shears can be applied.
     public func makeTriclinic() throws {
         guard lammps.setting("triclinic") == 0 else { return }

@@ -232,6 +232,7 @@ struct CampaignFile: Decodable {
             let simulation = try Simulation(input: resolve(system.input).path, logFile: run.url("log.\(system.name).lammps"),
                                             extraArguments: lammps.arguments + (system.lammpsArgs ?? []))
             try MPIEnvironment.check(lammpsSize: simulation.lammps.mpiSize)
+            try simulation.keepAtomOrder()  // a resumed campaign repeats the uninterrupted one bit for bit
             guard target.count == simulation.lammps.natoms else {
                 throw InputError.invalid("""
                     \(target.url.path): the target of system \(system.name) has \(target.count) atoms, its input \

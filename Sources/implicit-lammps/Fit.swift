@@ -44,9 +44,12 @@ struct Fit: ParsableCommand {
                 state = try fit.initialState(key: campaign.key, progress: progress)
                 try record(state, fit: fit, run: run, checkpoint: checkpoint)
             }
+            // Fault injection for the tests of --resume: die like `kill -9` right after an iteration.
+            let killAfter = ProcessInfo.processInfo.environment["IMPLICIT_LAMMPS_KILL_AFTER_ITERATION"].flatMap { Int($0) }
             while !state.done {
                 state = try fit.step(state, progress: progress)
                 try record(state, fit: fit, run: run, checkpoint: checkpoint)
+                if state.history.count - 1 == killAfter { kill(getpid(), SIGKILL) }
             }
             let (final, best, _) = try fit.finish(state, progress: progress)
             progress(String(format: "fit: final relaxation, true loss %.6g (best %.6g at iteration %d)",
