@@ -140,6 +140,20 @@ public final class FitCampaign {
         let start = Date()
         let before = evaluationCount
         let structures = try relaxAll(theta: theta, from: nil, progress: progress)
+        for system in systems {
+            // Several ångströms mean the wrong atoms are paired far more often than a target far away.
+            let r = residual(structures[system.name]!, target: system.target)
+            let norms: [Double] = stride(from: 0, to: r.count, by: 3).map { i -> Double in
+                let (x, y, z) = (r[i], r[i + 1], r[i + 2])
+                return (x * x + y * y + z * z).squareRoot()
+            }
+            if let worst = norms.indices.max(by: { norms[$0] < norms[$1] }), norms[worst] > 1.5 {
+                progress(String(format: """
+                    warning: system %@: atom ID %d is %.2f Å from its target. Do the target's atom IDs match the \
+                    system's? (create_atoms numbers atoms differently on different numbers of MPI ranks; read_data keeps IDs)
+                    """, system.name, worst + 1, norms[worst]))
+            }
+        }
         let l = loss(structures, theta: theta, theta0: theta)
         let record = FitRecord(iteration: 0, lossPredicted: l, lossRelaxed: l, step: 0, maxDisplacement: 0,
                                forceEvaluations: evaluationCount - before, seconds: Date().timeIntervalSince(start), theta: theta)
