@@ -5,20 +5,61 @@ import LAMMPSLibrary
 import LinearAlgebra
 import Potentials
 
-/// One system of a campaign: its parametrized energy (all systems share Θ), the structure its
-/// minimum should become, and its weight in the loss.
+/// What a system's minimum should become.
+public enum FitTarget: Sendable {
+    /// Positions, 3 per atom in atom-ID order: the term ½‖P(X* − X_target)‖².
+    case structure([Double])
+    /// Elastic constants (6×6 Voigt, GPa; `mask` marks the components that count): the term
+    /// ½‖C − C_target‖² in Mandel notation (shear rows and columns weighted by √2), with C the
+    /// relaxed-ion tensor of the system's cell relaxed anisotropically.
+    case elastic(tensor: [[Double]], mask: [[Bool]])
+
+    /// C11, C12, C44 (or any Cij, i ≤ j): a cubic tensor when exactly those three are given, else
+    /// the given components alone.
+    public static func elastic(_ components: [String: Double]) throws -> FitTarget {
+        var tensor = [[Double]](repeating: [Double](repeating: 0, count: 6), count: 6)
+        var mask = [[Bool]](repeating: [Bool](repeating: false, count: 6), count: 6)
+        func set(_ i: Int, _ j: Int, _ value: Double) {
+            (tensor[i][j], tensor[j][i], mask[i][j], mask[j][i]) = (value, value, true, true)
+        }
+        if Set(components.keys) == ["C11", "C12", "C44"] {
+            let (c11, c12, c44) = (components["C11"]!, components["C12"]!, components["C44"]!)
+            for i in 0..<6 {
+                for j in 0..<6 { set(i, j, i < 3 && j < 3 ? (i == j ? c11 : c12) : (i == j ? c44 : 0)) }
+            }
+        } else {
+            for (key, value) in components {
+                let digits = key.dropFirst().compactMap { $0.wholeNumberValue }
+                guard key.first == "C", key.count == 3, digits.count == 2, (1...6).contains(digits[0]),
+                      (digits[0]...6).contains(digits[1]) else {
+                    throw InputError.invalid("elastic target '\(key)' is not Cij with 1 ≤ i ≤ j ≤ 6 (Voigt)")
+                }
+                set(digits[0] - 1, digits[1] - 1, value)
+            }
+        }
+        return .elastic(tensor: tensor, mask: mask)
+    }
+}
+
+/// One system of a campaign: its parametrized energy (all systems share Θ), what its minimum
+/// should become, and its weight in the loss.
 public struct FitSystem {
     public var name: String
     public var energy: any ParametrizedEnergy
-    /// Target positions, 3 per atom in atom-ID order.
-    public var target: [Double]
+    public var target: FitTarget
     public var weight: Double
 
-    public init(name: String, energy: any ParametrizedEnergy, target: [Double], weight: Double = 1) {
+    public init(name: String, energy: any ParametrizedEnergy, target: FitTarget, weight: Double = 1) {
         self.name = name
         self.energy = energy
         self.target = target
         self.weight = weight
+    }
+
+    /// Structure targets relax at fixed cell; elastic ones with their cell (anisotropically).
+    var cell: CellRelaxation {
+        if case .elastic = target { return .aniso }
+        return .fixed
     }
 }
 
@@ -60,6 +101,8 @@ public struct FitRecord: Codable, Sendable, Equatable {
     public var forceEvaluations: Int
     public var seconds: Double
     public var theta: [Double]
+    /// Property targets' values after the step (e.g. `si_C11` in GPa), for the history's columns.
+    public var properties: [String: Double] = [:]
 }
 
 /// Everything needed to continue a campaign after its last completed iteration.
@@ -70,6 +113,8 @@ public struct FitState: Codable, Sendable {
     public var theta: [Double]
     /// Per system (by name), the current structure: relaxed, or predicted by eq. 44.
     public var structures: [String: Structure]
+    /// Per elastic-target system, its measured relaxed-ion tensor (Voigt, GPa).
+    public var elastic: [String: [[Double]]] = [:]
     public var history: [FitRecord]
     public var done = false
 }
@@ -90,10 +135,12 @@ public final class FitCampaign {
                 (\(system.energy.parameterCount) against \(first.energy.parameterCount)): every system must share Θ
                 """)
         }
-        for system in systems where system.target.count != 3 * system.energy.atomCount {
-            throw InputError.invalid("""
-                the target of system \(system.name) has \(system.target.count / 3) atoms, the system \(system.energy.atomCount)
-                """)
+        for system in systems {
+            if case .structure(let target) = system.target, target.count != 3 * system.energy.atomCount {
+                throw InputError.invalid("""
+                    the target of system \(system.name) has \(target.count / 3) atoms, the system \(system.energy.atomCount)
+                    """)
+            }
         }
         self.systems = systems
         self.settings = settings
@@ -108,30 +155,67 @@ public final class FitCampaign {
         return removingTranslations(d, axes: [0, 1, 2])
     }
 
-    func loss(_ structures: [String: Structure], theta: [Double], theta0: [Double]) -> Double {
-        var total = 0.0
-        for system in systems {
-            let r = residual(structures[system.name]!, target: system.target)
-            total += system.weight * 0.5 * r.reduce(0) { $0 + $1 * $1 }
-        }
-        return total + 0.5 * settings.regularization * zip(theta, theta0).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+    static let mandelWeights = [1.0, 1, 1, 2, 2, 2]  // squared √2 factors of Mandel notation
+
+    /// M∘(C − C_target) over the target's components, the Mandel-weighted difference.
+    func elasticDifference(_ c: [[Double]], _ target: [[Double]], _ mask: [[Bool]]) -> [[Double]] {
+        (0..<6).map { i in (0..<6).map { j in
+            mask[i][j] ? Self.mandelWeights[i].squareRoot() * Self.mandelWeights[j].squareRoot() * (c[i][j] - target[i][j]) : 0
+        } }
     }
 
-    /// Relaxes every system with `theta` from `structures` (or from its current state).
-    func relaxAll(theta: [Double], from structures: [String: Structure]?,
-                  progress: (String) -> Void) throws -> [String: Structure] {
-        var result: [String: Structure] = [:]
+    func loss(_ state: FitState, theta: [Double]? = nil) -> Double {
+        let theta = theta ?? state.theta
+        var total = 0.5 * settings.regularization * zip(theta, state.thetaInitial).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
         for system in systems {
-            try system.energy.setTheta(theta)
-            if let start = structures?[system.name] { try system.energy.simulation.restore(start) }
-            let (relaxation, _) = try system.energy.simulation.relax(RelaxationSettings(ftol: settings.ftol),
-                                                                      label: "fit \(system.name)", progress: progress)
+            switch system.target {
+            case .structure(let target):
+                let r = residual(state.structures[system.name]!, target: target)
+                total += system.weight * 0.5 * r.reduce(0) { $0 + $1 * $1 }
+            case .elastic(let target, let mask):
+                let e = elasticDifference(state.elastic[system.name]!, target, mask)
+                total += system.weight * 0.5 * e.joined().reduce(0) { $0 + $1 * $1 }
+            }
+        }
+        return total
+    }
+
+    /// Relaxes every system with `state.theta` from `state`'s structures (or, without them, from
+    /// its current state), and measures the elastic constants of the elastic-target systems.
+    func relaxAll(_ state: FitState, fromCurrent: Bool = false, progress: (String) -> Void) throws -> FitState {
+        var result = state
+        for system in systems {
+            let simulation = system.energy.simulation
+            try system.energy.setTheta(state.theta)
+            if !fromCurrent, let start = state.structures[system.name] { try simulation.restore(start) }
+            let (relaxation, _) = try simulation.relax(RelaxationSettings(cell: system.cell, ftol: settings.ftol),
+                                                       label: "fit \(system.name)", progress: progress)
             if let shortfall = relaxation.shortfall {
                 throw DerivativeError.notAMinimum("relaxing system \(system.name) during the fit: \(shortfall)")
             }
-            result[system.name] = try system.energy.simulation.structure()
+            result.structures[system.name] = try simulation.structure()
+            if case .elastic = system.target {
+                let hessian = try Hessian(simulation: simulation)
+                result.elastic[system.name] = try ElasticConstants.measure(system.energy, hessian: hessian, method: method).relaxedIon
+            }
         }
         return result
+    }
+
+    /// The history columns of the property targets, for a state.
+    func properties(_ state: FitState) -> [String: Double] {
+        var values: [String: Double] = [:]
+        for system in systems {
+            guard case .elastic(_, let mask) = system.target, let c = state.elastic[system.name] else { continue }
+            // A cubic target (every component set) is reported by its three constants.
+            let cubic = mask.joined().allSatisfy { $0 }
+            for i in 0..<6 {
+                for j in i..<6 where cubic ? [(0, 0), (0, 1), (3, 3)].contains(where: { $0 == (i, j) }) : mask[i][j] {
+                    values["\(system.name)_C\(i + 1)\(j + 1)"] = c[i][j]
+                }
+            }
+        }
+        return values
     }
 
     /// The starting state: every system relaxed with its own Θ (iteration 0 of the history).
@@ -139,10 +223,12 @@ public final class FitCampaign {
         let theta = systems[0].energy.theta
         let start = Date()
         let before = evaluationCount
-        let structures = try relaxAll(theta: theta, from: nil, progress: progress)
+        let state = try relaxAll(FitState(key: key, thetaInitial: theta, theta: theta, structures: [:], history: []),
+                                 fromCurrent: true, progress: progress)
         for system in systems {
+            guard case .structure(let target) = system.target else { continue }
             // Several ångströms mean the wrong atoms are paired far more often than a target far away.
-            let r = residual(structures[system.name]!, target: system.target)
+            let r = residual(state.structures[system.name]!, target: target)
             let norms: [Double] = stride(from: 0, to: r.count, by: 3).map { i -> Double in
                 let (x, y, z) = (r[i], r[i + 1], r[i + 2])
                 return (x * x + y * y + z * z).squareRoot()
@@ -154,10 +240,12 @@ public final class FitCampaign {
                     """, system.name, worst + 1, norms[worst]))
             }
         }
-        let l = loss(structures, theta: theta, theta0: theta)
-        let record = FitRecord(iteration: 0, lossPredicted: l, lossRelaxed: l, step: 0, maxDisplacement: 0,
-                               forceEvaluations: evaluationCount - before, seconds: Date().timeIntervalSince(start), theta: theta)
-        return FitState(key: key, thetaInitial: theta, theta: theta, structures: structures, history: [record])
+        let l = loss(state)
+        var result = state
+        result.history = [FitRecord(iteration: 0, lossPredicted: l, lossRelaxed: l, step: 0, maxDisplacement: 0,
+                                    forceEvaluations: evaluationCount - before, seconds: Date().timeIntervalSince(start),
+                                    theta: theta, properties: properties(state))]
+        return result
     }
 
     var evaluationCount: Int {
@@ -171,50 +259,76 @@ public final class FitCampaign {
 
     /// The true loss of `theta`: every system relaxed with it from `state`'s structures.
     public func trueLoss(theta: [Double], from state: FitState) throws -> Double {
-        loss(try relaxAll(theta: theta, from: state.structures, progress: { _ in }), theta: theta, theta0: state.thetaInitial)
+        var shifted = state
+        shifted.theta = theta
+        return loss(try relaxAll(shifted, progress: { _ in }))
     }
 
-    /// The gradient ∇Θ L and the position change per unit step ΔX⁽⁰⁾ = −(∇Θ X*)·∇Θ L of every system.
-    func gradient(_ state: FitState, progress: (String) -> Void) throws -> (g: [Double], dx: [String: [Double]]) {
+    /// What one iteration needs: ∇Θ L, per structure system the position change per unit step
+    /// ΔX⁽⁰⁾ = −(∇Θ X*)·∇Θ L, and per elastic system the tensor change per unit step −(∇Θ C)·∇Θ L.
+    struct Direction {
+        var g: [Double]
+        var dx: [String: [Double]] = [:]
+        var dc: [String: [[Double]]] = [:]
+    }
+
+    func gradient(_ state: FitState, progress: (String) -> Void) throws -> Direction {
         var g = zip(state.theta, state.thetaInitial).map { settings.regularization * ($0 - $1) }
         var hessians: [String: Hessian] = [:]
         var derivatives: [String: Matrix] = [:]
+        var elasticDerivatives: [String: [[[Double]]]] = [:]
         for system in systems {
             let energy = system.energy
             try energy.setTheta(state.theta)
             try energy.simulation.restore(state.structures[system.name]!)
             try energy.simulation.evaluate()
-            let hessian = try Hessian(simulation: energy.simulation)
-            hessians[system.name] = hessian
-            let r = residual(state.structures[system.name]!, target: system.target)
-            switch settings.gradient {
-            case .adjoint:
-                // ∇Θ L = (∇Θ X*)ᵀ r = −(∇²ΘX U)ᵀ H⁻¹ r: one solve, one transposed product.
-                let v = try solve(hessian, r, progress: progress)
-                try hessian.restoreMinimum()
-                let product = try energy.mixedHessianTransposedProduct(v)
-                for l in g.indices { g[l] -= system.weight * product[l] }
-            case .full:
-                let d = try ImplicitDifferentiation.positionDerivative(
-                    energy, hessian: hessian, mixedHessian: try energy.mixedHessian(), method: method,
-                    checks: DerivativeChecks(), progress: progress).matrix
-                derivatives[system.name] = d
-                let product = d.multiplied(by: Matrix(rows: r.count, columns: 1, storage: r), transposingSelf: true).storage
-                for l in g.indices { g[l] += system.weight * product[l] }
+            switch system.target {
+            case .elastic(let target, let mask):
+                // ∇Θ C by central differences of C in Θ (re-relaxed cells): ∇Θ ½‖E‖² = Σ E_ij M_ij ∇Θ C_ij.
+                let dC = try ElasticParameterDerivative(cell: .aniso, ftol: settings.ftol)
+                    .compute(energy, reference: state.structures[system.name]!, method: method, progress: progress).derivative
+                elasticDerivatives[system.name] = dC
+                let e = elasticDifference(state.elastic[system.name]!, target, mask)
+                for l in g.indices {
+                    let weighted = elasticDifference(dC[l], [[Double]](repeating: [Double](repeating: 0, count: 6), count: 6), mask)
+                    g[l] += system.weight * zip(e.joined(), weighted.joined()).reduce(0) { $0 + $1.0 * $1.1 }
+                }
+            case .structure(let target):
+                let hessian = try Hessian(simulation: energy.simulation)
+                hessians[system.name] = hessian
+                let r = residual(state.structures[system.name]!, target: target)
+                switch settings.gradient {
+                case .adjoint:
+                    // ∇Θ L = (∇Θ X*)ᵀ r = −(∇²ΘX U)ᵀ H⁻¹ r: one solve, one transposed product.
+                    let v = try solve(hessian, r, progress: progress)
+                    try hessian.restoreMinimum()
+                    let product = try energy.mixedHessianTransposedProduct(v)
+                    for l in g.indices { g[l] -= system.weight * product[l] }
+                case .full:
+                    let d = try ImplicitDifferentiation.positionDerivative(
+                        energy, hessian: hessian, mixedHessian: try energy.mixedHessian(), method: method,
+                        checks: DerivativeChecks(), progress: progress).matrix
+                    derivatives[system.name] = d
+                    let product = d.multiplied(by: Matrix(rows: r.count, columns: 1, storage: r), transposingSelf: true).storage
+                    for l in g.indices { g[l] += system.weight * product[l] }
+                }
             }
         }
-        var dx: [String: [Double]] = [:]
+        var direction = Direction(g: g)
         for system in systems {
-            let hessian = hessians[system.name]!
-            try hessian.restoreMinimum()
-            if let d = derivatives[system.name] {
-                dx[system.name] = d.multiplied(by: Matrix(rows: g.count, columns: 1, storage: g)).storage.map { -$0 }
-            } else {
+            if let dC = elasticDerivatives[system.name] {
+                direction.dc[system.name] = (0..<6).map { i in (0..<6).map { j in
+                    -g.indices.reduce(0) { $0 + dC[$1][i][j] * g[$1] }
+                } }
+            } else if let d = derivatives[system.name] {
+                direction.dx[system.name] = d.multiplied(by: Matrix(rows: g.count, columns: 1, storage: g)).storage.map { -$0 }
+            } else if let hessian = hessians[system.name] {
                 // −(∇Θ X*)·g = H⁻¹ (∇²ΘX U) g: one product, one forward solve.
-                dx[system.name] = try solve(hessian, try system.energy.mixedHessianProduct(g), progress: progress)
+                try hessian.restoreMinimum()
+                direction.dx[system.name] = try solve(hessian, try system.energy.mixedHessianProduct(g), progress: progress)
             }
         }
-        return (g, dx)
+        return direction
     }
 
     private func solve(_ hessian: Hessian, _ b: [Double], progress: (String) -> Void) throws -> [Double] {
@@ -230,15 +344,24 @@ public final class FitCampaign {
     public func step(_ state: FitState, progress: (String) -> Void = { _ in }) throws -> FitState {
         let start = Date()
         let before = evaluationCount
-        let current = loss(state.structures, theta: state.theta, theta0: state.thetaInitial)
-        let (g, dx) = try gradient(state, progress: progress)
+        let current = loss(state)
+        let direction = try gradient(state, progress: progress)
+        let g = direction.g
         // Predicted loss along Θ − h g (eq. 42): L + h A + ½ h² B.
         var a = -settings.regularization * zip(g, zip(state.theta, state.thetaInitial)).reduce(0) { $0 + $1.0 * ($1.1.0 - $1.1.1) }
         var b = settings.regularization * g.reduce(0) { $0 + $1 * $1 }
         for system in systems {
-            let r = residual(state.structures[system.name]!, target: system.target)
-            let change = removingTranslations(dx[system.name]!, axes: [0, 1, 2])
-            a += system.weight * zip(change, r).reduce(0) { $0 + $1.0 * $1.1 }
+            let (u, change): ([Double], [Double])
+            switch system.target {
+            case .structure(let target):
+                u = residual(state.structures[system.name]!, target: target)
+                change = removingTranslations(direction.dx[system.name]!, axes: [0, 1, 2])
+            case .elastic(let target, let mask):
+                u = elasticDifference(state.elastic[system.name]!, target, mask).joined().map { $0 }
+                change = elasticDifference(direction.dc[system.name]!, [[Double]](repeating: [Double](repeating: 0, count: 6), count: 6),
+                                           mask).joined().map { $0 }
+            }
+            a += system.weight * zip(change, u).reduce(0) { $0 + $1.0 * $1.1 }
             b += system.weight * change.reduce(0) { $0 + $1 * $1 }
         }
         let h = settings.step ?? (b > 0 ? -a / b : 0)  // eq. 43
@@ -246,41 +369,50 @@ public final class FitCampaign {
         next.theta = zip(state.theta, g).map { $0 - h * $1 }
         var largest = 0.0
         for system in systems {
+            guard let dx = direction.dx[system.name] else { continue }
             var structure = state.structures[system.name]!
-            let change = dx[system.name]!.map { h * $0 }
+            let change = dx.map { h * $0 }
             structure.positions = zip(structure.positions, change).map { $0 + $1 }  // eq. 44
             largest = max(largest, largestAtomNorm(change))
             next.structures[system.name] = structure
         }
         let predicted = current + h * a + 0.5 * h * h * b
         var relaxedLoss: Double?
-        if settings.relaxEach {
-            next.structures = try relaxAll(theta: next.theta, from: next.structures, progress: progress)
-            relaxedLoss = loss(next.structures, theta: next.theta, theta0: state.thetaInitial)
+        if settings.relaxEach || systems.allSatisfy({ $0.cell != .fixed }) {
+            next = try relaxAll(next, progress: progress)
+            relaxedLoss = loss(next)
+        } else if systems.contains(where: { $0.cell != .fixed }) {
+            // Elastic constants are only defined at a minimum: those systems always re-relax.
+            let elastic = try FitCampaign(systems: systems.filter { $0.cell != .fixed }, settings: settings, method: method)
+                .relaxAll(next, progress: progress)
+            next.structures.merge(elastic.structures) { $1 }
+            next.elastic = elastic.elastic
         }
         next.history.append(FitRecord(iteration: state.history.count, lossPredicted: predicted, lossRelaxed: relaxedLoss,
                                       step: h, maxDisplacement: largest, forceEvaluations: evaluationCount - before,
-                                      seconds: Date().timeIntervalSince(start), theta: next.theta))
-        let reachedLoss = (relaxedLoss ?? predicted) <= settings.lossTolerance
-        next.done = largest < settings.tolerance || reachedLoss || next.history.count > settings.iterations
+                                      seconds: Date().timeIntervalSince(start), theta: next.theta, properties: properties(next)))
+        let newLoss = relaxedLoss ?? predicted
+        let reachedLoss = newLoss <= settings.lossTolerance
+        // Structure targets stop when no atom moves; property-only campaigns when the loss stops changing.
+        let moved = direction.dx.isEmpty ? abs(current - newLoss) > 1e-10 * abs(current) : largest >= settings.tolerance
+        next.done = !moved || reachedLoss || next.history.count > settings.iterations
         return next
     }
 
     /// The end of a campaign: every system relaxed with the final Θ, and the iterate with the
     /// lowest true loss (the final relaxation or a relaxed iteration).
     public func finish(_ state: FitState, progress: (String) -> Void = { _ in })
-        throws -> (final: FitRecord, best: FitRecord, structures: [String: Structure])
+        throws -> (final: FitRecord, best: FitRecord, state: FitState)
     {
         let start = Date()
         let before = evaluationCount
-        let structures = try relaxAll(theta: state.theta, from: state.structures, progress: progress)
-        let trueLoss = loss(structures, theta: state.theta, theta0: state.thetaInitial)
+        let relaxed = try relaxAll(state, progress: progress)
         let last = state.history.last!
-        let final = FitRecord(iteration: last.iteration, lossPredicted: last.lossPredicted, lossRelaxed: trueLoss,
+        let final = FitRecord(iteration: last.iteration, lossPredicted: last.lossPredicted, lossRelaxed: loss(relaxed),
                               step: 0, maxDisplacement: 0, forceEvaluations: evaluationCount - before,
-                              seconds: Date().timeIntervalSince(start), theta: state.theta)
+                              seconds: Date().timeIntervalSince(start), theta: state.theta, properties: properties(relaxed))
         let candidates = state.history.filter { $0.lossRelaxed != nil } + [final]
         let best = candidates.min { $0.lossRelaxed! < $1.lossRelaxed! }!
-        return (final, best, structures)
+        return (final, best, relaxed)
     }
 }

@@ -21,7 +21,10 @@ struct CampaignFile: Decodable {
         var step: Double?
     }
     struct Target: Decodable {
-        var structure: String
+        /// A LAMMPS data or extended XYZ file of the same atoms.
+        var structure: String?
+        /// Elastic constants (GPa, Voigt): C11, C12, C44 for a cubic tensor, or any Cij.
+        var elastic: [String: Double]?
     }
     struct SystemEntry: Decodable {
         var name: String
@@ -76,7 +79,7 @@ struct CampaignFile: Decodable {
         "potential": ["snapcoeff", "snapparam"],
         "vary": ["elements", "parameters", "fields", "step"],
         "systems[]": ["name", "input", "lammps_args", "target", "weight"],
-        "systems[].target": ["structure"],
+        "systems[].target": ["structure", "elastic"],
         "loop": ["iterations", "step", "relax_each", "tolerance", "loss_tolerance", "gradient", "regularization"],
         "derivative": ["method", "tolerance", "alpha0", "min_style"],
         "relax": ["ftol"],
@@ -140,7 +143,12 @@ struct CampaignFile: Decodable {
             guard system.name.range(of: #"^[A-Za-z0-9_.-]+$"#, options: .regularExpression) != nil else {
                 throw InputError.invalid("\(url.path): system name '\(system.name)' must be letters, digits, '_', '-' or '.'")
             }
+            guard (system.target.structure == nil) != (system.target.elastic == nil) else {
+                throw InputError.invalid("\(url.path): systems[\(system.name)].target takes one of structure or elastic")
+            }
+            if let elastic = system.target.elastic { _ = try FitTarget.elastic(elastic) }
             for (key, path) in [("input", system.input), ("target.structure", system.target.structure)] {
+                guard let path else { continue }
                 guard FileManager.default.fileExists(atPath: resolve(path).path) else {
                     throw InputError.invalid("\(url.path): systems[\(system.name)].\(key): file not found: \(resolve(path).path)")
                 }
@@ -226,22 +234,28 @@ struct CampaignFile: Decodable {
 
     /// The systems in LAMMPS, their targets read and matched to their atoms.
     func build(run: RunDirectory, lammps: LammpsOptions) throws -> FitCampaign {
-        let targets = try systems.map { try TargetStructure(contentsOf: resolve($0.target.structure)) }
+        let targets = try systems.map { try $0.target.structure.map { try TargetStructure(contentsOf: resolve($0)) } }
         var fitSystems: [FitSystem] = []
-        for (system, target) in zip(systems, targets) {
+        for (system, structure) in zip(systems, targets) {
             let simulation = try Simulation(input: resolve(system.input).path, logFile: run.url("log.\(system.name).lammps"),
                                             extraArguments: lammps.arguments + (system.lammpsArgs ?? []))
             try MPIEnvironment.check(lammpsSize: simulation.lammps.mpiSize)
             try simulation.keepAtomOrder()  // a resumed campaign repeats the uninterrupted one bit for bit
-            guard target.count == simulation.lammps.natoms else {
-                throw InputError.invalid("""
-                    \(target.url.path): the target of system \(system.name) has \(target.count) atoms, its input \
-                    \(simulation.lammps.natoms); targets need the same atoms with the same IDs
-                    """)
+            let target: FitTarget
+            if let structure {
+                guard structure.count == simulation.lammps.natoms else {
+                    throw InputError.invalid("""
+                        \(structure.url.path): the target of system \(system.name) has \(structure.count) atoms, its input \
+                        \(simulation.lammps.natoms); targets need the same atoms with the same IDs
+                        """)
+                }
+                target = .structure(structure.positions)
+            } else {
+                target = try FitTarget.elastic(system.target.elastic!)
             }
             let energy = try choice().energy(for: simulation, relativeStep: vary?.step)
             if let snap = energy as? SNAPEnergy { reportSNAPNotes(snap) }
-            fitSystems.append(FitSystem(name: system.name, energy: energy, target: target.positions, weight: system.weight ?? 1))
+            fitSystems.append(FitSystem(name: system.name, energy: energy, target: target, weight: system.weight ?? 1))
         }
         return try FitCampaign(systems: fitSystems, settings: try settings(), method: try method())
     }

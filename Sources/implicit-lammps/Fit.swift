@@ -84,11 +84,15 @@ struct Fit: ParsableCommand {
         try Files.writeJSON(state, to: checkpoint)
     }
 
+    /// One row per iteration; property targets (e.g. `si_C11`, GPa) in columns after the fixed ones.
     private func historyCSV(_ history: [FitRecord]) -> String {
-        var lines = ["iteration,loss_predicted,loss_relaxed,step,max_displacement,force_evaluations,seconds"]
+        let properties = history.first.map { $0.properties.keys.sorted() } ?? []
+        var lines = [(["iteration", "loss_predicted", "loss_relaxed", "step", "max_displacement", "force_evaluations", "seconds"]
+                      + properties).joined(separator: ",")]
         for row in history {
-            lines.append("\(row.iteration),\(row.lossPredicted),\(row.lossRelaxed.map { "\($0)" } ?? ""),\(row.step),"
-                         + "\(row.maxDisplacement),\(row.forceEvaluations),\(row.seconds)")
+            let fixed = ["\(row.iteration)", "\(row.lossPredicted)", row.lossRelaxed.map { "\($0)" } ?? "", "\(row.step)",
+                         "\(row.maxDisplacement)", "\(row.forceEvaluations)", "\(row.seconds)"]
+            lines.append((fixed + properties.map { row.properties[$0].map { "\($0)" } ?? "" }).joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
     }

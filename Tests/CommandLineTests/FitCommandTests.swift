@@ -112,3 +112,33 @@ final class FitCommandTests: XCTestCase {
         }
     }
 }
+
+/// The shipped elastic-constant campaign: SW silicon's ε and λ towards DFT elastic constants.
+final class ElasticFitCommandTests: XCTestCase {
+    func testSiliconElasticCampaignLowersItsLossAndItsFinalPotentialHasTheReportedConstants() throws {
+        let folder = try Toolbox.temporaryDirectory(self)
+        let out = folder.appendingPathComponent("fit")
+        let result = try Toolbox.implicitLammps(["fit", "--config", Toolbox.root.appendingPathComponent("inputs/fit_Si_elastic.yaml").path,
+                                                 "--out", out.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let summary = try Toolbox.json(out.appendingPathComponent("summary.json"))
+        let initial = (summary["loss_initial"] as! [String: Double])["true"]!
+        XCTAssertLessThan(summary["loss_best"] as! Double, initial / 10)
+        let history = try String(contentsOf: out.appendingPathComponent("history.csv"), encoding: .utf8).split(separator: "\n")
+        XCTAssertTrue(history[0].hasSuffix("seconds,si_C11,si_C12,si_C44"), String(history[0]))
+        let best = summary["best_iteration"] as! Int
+        let row = history[best + 1].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        // Independent check: `elastic` with the final potential file gives the constants the history reports.
+        let input = try String(contentsOf: Toolbox.root.appendingPathComponent("inputs/Si_diamond.lammps"), encoding: .utf8)
+            .replacingOccurrences(of: "../potentials/Si.sw", with: out.appendingPathComponent("final.sw").path)
+        let inputURL = folder.appendingPathComponent("final.lammps")
+        try input.write(to: inputURL, atomically: true, encoding: .utf8)
+        let elastic = folder.appendingPathComponent("elastic")
+        XCTAssertEqual(try Toolbox.implicitLammps(["elastic", "--input", inputURL.path, "--vary", "Si,Si,Si:epsilon",
+                                                   "--parameter-derivative", "none", "--out", elastic.path]).status, 0)
+        let c = try Toolbox.json(elastic.appendingPathComponent("elastic.json"))["relaxed_ion"] as! [[Double]]
+        XCTAssertEqual(c[0][0], Double(row[7])!, accuracy: 1e-6)
+        XCTAssertEqual(c[0][1], Double(row[8])!, accuracy: 1e-6)
+        XCTAssertEqual(c[3][3], Double(row[9])!, accuracy: 1e-6)
+    }
+}

@@ -21,7 +21,7 @@ final class FitTests: XCTestCase {
         let target = try simulation.structure().unwrappedPositions
         try energy.setTheta(theta)
         try simulation.restore(start)
-        return try FitCampaign(systems: [FitSystem(name: "vacancy", energy: energy, target: target)],
+        return try FitCampaign(systems: [FitSystem(name: "vacancy", energy: energy, target: .structure(target))],
                                settings: settings, method: SparseMethod())
     }
 
@@ -73,6 +73,30 @@ final class FitTests: XCTestCase {
         var generator = SplitMix64(seed: 5)
         let delta = system.theta.map { 0.02 * $0 * Double.random(in: -1...1, using: &generator) }
         try checkGradients(try campaign(system, delta: delta), parameters: [0, 7, 30])
+    }
+
+    /// An elastic-constant target: the gradient (∇Θ C by central differences of C) against central
+    /// differences of the true loss, each side relaxing the cell and measuring C again.
+    func testElasticTargetGradient() throws {
+        let simulation = try Simulation(input: Fixtures.root.appendingPathComponent("inputs/Si_diamond.lammps").path)
+        let energy = try FiniteDifferenceEnergy(
+            simulation: simulation, source: try FileFieldParameters(selections: [("Si,Si,Si", ["epsilon", "lambda"])],
+                                                                    simulation: simulation))
+        let fit = try FitCampaign(systems: [FitSystem(name: "si", energy: energy,
+                                                      target: try .elastic(["C11": 153.2, "C12": 56.8, "C44": 74.8]))],
+                                  settings: FitSettings(), method: SparseMethod())
+        let state = try fit.initialState(key: "test")
+        let gradient = try fit.lossGradient(state)
+        var truth: [Double] = []
+        for l in 0..<2 {
+            let h = 1e-4 * abs(state.theta[l])
+            var plus = state.theta, minus = state.theta
+            plus[l] += h
+            minus[l] -= h
+            truth.append((try fit.trueLoss(theta: plus, from: state) - fit.trueLoss(theta: minus, from: state)) / (2 * h))
+        }
+        print("elastic-target gradient \(gradient), finite differences of the true loss \(truth)")
+        XCTAssertLessThan(relativeDifference(gradient, truth), 1e-4)
     }
 
     /// A reachable target: the true loss falls at least 100-fold within 10 iterations.
