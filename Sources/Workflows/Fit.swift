@@ -126,8 +126,14 @@ public final class FitCampaign {
     public let systems: [FitSystem]
     public let settings: FitSettings
     public let method: any DerivativeMethod
+    /// Linear constraints: A Θ stays at A Θ0 (rows of A, N_D wide); steps are projected onto the
+    /// null space of A.
+    public let constraints: Matrix?
+    /// (A Aᵀ)⁻¹ A, for the projection I − Aᵀ (A Aᵀ)⁻¹ A.
+    private let constraintSolve: Matrix?
 
-    public init(systems: [FitSystem], settings: FitSettings, method: any DerivativeMethod) throws {
+    public init(systems: [FitSystem], settings: FitSettings, method: any DerivativeMethod,
+                constraints: Matrix? = nil) throws {
         guard let first = systems.first else { throw InputError.invalid("a campaign needs at least one system") }
         for system in systems.dropFirst() where system.energy.parameterNames != first.energy.parameterNames {
             throw InputError.invalid("""
@@ -145,6 +151,29 @@ public final class FitCampaign {
         self.systems = systems
         self.settings = settings
         self.method = method
+        self.constraints = constraints
+        if let a = constraints {
+            guard a.columns == first.energy.parameterCount else {
+                throw InputError.invalid("""
+                    the constraint matrix has \(a.columns) columns; Θ has \(first.energy.parameterCount) parameters
+                    """)
+            }
+            var gram = a.multiplied(by: a, transposingOther: true)
+            gram.symmetrize()
+            do { constraintSolve = try LAPACK.solveSymmetric(gram, a) } catch {
+                throw InputError.invalid("the constraint rows are linearly dependent (A Aᵀ is singular); remove the redundant rows")
+            }
+        } else {
+            constraintSolve = nil
+        }
+    }
+
+    /// v − Aᵀ (A Aᵀ)⁻¹ A v: the part of a parameter change that keeps A Θ.
+    func projectOntoConstraints(_ v: [Double]) -> [Double] {
+        guard let a = constraints, let solve = constraintSolve else { return v }
+        let y = solve.multiplied(by: Matrix(rows: v.count, columns: 1, storage: v))
+        let correction = a.multiplied(by: y, transposingSelf: true).storage
+        return zip(v, correction).map { $0 - $1 }
     }
 
     public var parameterNames: [String] { systems[0].energy.parameterNames }
@@ -314,6 +343,7 @@ public final class FitCampaign {
                 }
             }
         }
+        g = projectOntoConstraints(g)
         var direction = Direction(g: g)
         for system in systems {
             if let dC = elasticDerivatives[system.name] {
@@ -383,8 +413,8 @@ public final class FitCampaign {
             relaxedLoss = loss(next)
         } else if systems.contains(where: { $0.cell != .fixed }) {
             // Elastic constants are only defined at a minimum: those systems always re-relax.
-            let elastic = try FitCampaign(systems: systems.filter { $0.cell != .fixed }, settings: settings, method: method)
-                .relaxAll(next, progress: progress)
+            let elastic = try FitCampaign(systems: systems.filter { $0.cell != .fixed }, settings: settings, method: method,
+                                          constraints: constraints).relaxAll(next, progress: progress)
             next.structures.merge(elastic.structures) { $1 }
             next.elastic = elastic.elastic
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Atomistics
 import Foundation
 import ImplicitDerivative
+import LinearAlgebra
 import Potentials
 import Workflows
 import Yams
@@ -66,16 +67,18 @@ struct CampaignFile: Decodable {
     var loop: Loop?
     var derivative: Derivative?
     var relax: Relax?
+    /// A text file of rows of A (N_D numbers each): A Θ is held at its initial value.
+    var constraints: String?
 
     /// The file it was read from (paths resolve against its folder) and a digest of its content.
     var url = URL(fileURLWithPath: "/")
     var key = ""
 
-    enum CodingKeys: String, CodingKey { case potential, vary, systems, loop, derivative, relax }
+    enum CodingKeys: String, CodingKey { case potential, vary, systems, loop, derivative, relax, constraints }
 
     /// The keys each level accepts.
     static let schema: [String: Set<String>] = [
-        "": ["potential", "vary", "systems", "loop", "derivative", "relax"],
+        "": ["potential", "vary", "systems", "loop", "derivative", "relax", "constraints"],
         "potential": ["snapcoeff", "snapparam"],
         "vary": ["elements", "parameters", "fields", "step"],
         "systems[]": ["name", "input", "lammps_args", "target", "weight"],
@@ -157,7 +160,8 @@ struct CampaignFile: Decodable {
                 throw InputError.invalid("\(url.path): systems[\(system.name)].weight must be positive, got \(weight)")
             }
         }
-        for (key, path) in [("potential.snapcoeff", potential?.snapcoeff), ("potential.snapparam", potential?.snapparam)] {
+        for (key, path) in [("potential.snapcoeff", potential?.snapcoeff), ("potential.snapparam", potential?.snapparam),
+                            ("constraints", constraints)] {
             if let path, !FileManager.default.fileExists(atPath: resolve(path).path) {
                 throw InputError.invalid("\(url.path): \(key): file not found: \(resolve(path).path)")
             }
@@ -257,6 +261,32 @@ struct CampaignFile: Decodable {
             if let snap = energy as? SNAPEnergy { reportSNAPNotes(snap) }
             fitSystems.append(FitSystem(name: system.name, energy: energy, target: target, weight: system.weight ?? 1))
         }
-        return try FitCampaign(systems: fitSystems, settings: try settings(), method: try method())
+        return try FitCampaign(systems: fitSystems, settings: try settings(), method: try method(),
+                               constraints: try constraintMatrix(width: fitSystems[0].energy.parameterCount))
+    }
+
+    /// The rows of the constraints file, each `width` numbers (comments after `#`).
+    func constraintMatrix(width: Int) throws -> Matrix? {
+        guard let constraints else { return nil }
+        let file = resolve(constraints)
+        let text = try String(contentsOf: file, encoding: .utf8)
+        var rows: [[Double]] = []
+        for (index, line) in text.components(separatedBy: "\n").enumerated() {
+            let words = (line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+                .split(whereSeparator: \.isWhitespace)
+            guard !words.isEmpty else { continue }
+            let values = words.compactMap { Double($0) }.filter(\.isFinite)
+            guard values.count == words.count, values.count == width else {
+                throw InputError.invalid("""
+                    \(file.path):\(index + 1): a constraint row needs \(width) numbers (one per parameter of Θ), \
+                    found \(words.count) words\(values.count == words.count ? "" : " that are not all finite numbers")
+                    """)
+            }
+            rows.append(values)
+        }
+        guard !rows.isEmpty else { throw InputError.invalid("\(file.path): no constraint row") }
+        var a = Matrix(rows: rows.count, columns: width)
+        for (i, row) in rows.enumerated() { for (j, value) in row.enumerated() { a[i, j] = value } }
+        return a
     }
 }

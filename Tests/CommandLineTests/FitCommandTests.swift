@@ -101,7 +101,9 @@ final class FitCommandTests: XCTestCase {
             (original.replacingOccurrences(of: "step: adaptive", with: "step: fast"), "loop.step is 'adaptive' or a positive number"),
             (original.replacingOccurrences(of: "[\"-var\", \"ncell\", \"2\"]", with: "[\"-var\", \"ncell\", \"3\"]"),
              "has 63 atoms, its input 215"),
+            ("constraints: constraints.txt\n" + original, "constraints.txt:2: a constraint row needs 2 numbers"),
         ]
+        try "# A: sigma + B fixed\n1 1 0\n".write(to: folder.appendingPathComponent("constraints.txt"), atomically: true, encoding: .utf8)
         for (index, (text, message)) in cases.enumerated() {
             let config = folder.appendingPathComponent("bad\(index).yaml")
             try text.write(to: config, atomically: true, encoding: .utf8)

@@ -120,6 +120,32 @@ final class FitTests: XCTestCase {
         try checkReached(try campaign(system, delta: delta, settings: settings))
     }
 
+    /// Linear constraints: A Θ stays at A Θ0 to round-off while the loss falls.
+    func testConstraintsHoldToRoundOff() throws {
+        let system = try Fixtures.relaxedVacancy()
+        var generator = SplitMix64(seed: 9)
+        let delta = system.theta.map { 0.03 * $0 * Double.random(in: -1...1, using: &generator) }
+        var a = Matrix(rows: 2, columns: system.parameterCount)
+        for l in 0..<5 { a[0, l] = 1 }  // the sum of the first five coefficients
+        a[1, 7] = 1                      // and coefficient 8 alone
+        var settings = FitSettings()
+        settings.iterations = 5
+        settings.relaxEach = true
+        let plain = try campaign(system, delta: delta, settings: settings)
+        let fit = try FitCampaign(systems: plain.systems, settings: settings, method: SparseMethod(), constraints: a)
+        var state = try fit.initialState(key: "test")
+        while !state.done { state = try fit.step(state) }
+        let before = a.multiplied(by: Matrix(rows: state.thetaInitial.count, columns: 1, storage: state.thetaInitial)).storage
+        let after = a.multiplied(by: Matrix(rows: state.theta.count, columns: 1, storage: state.theta)).storage
+        for (x, y) in zip(before, after) { XCTAssertEqual(x, y, accuracy: 1e-13 * max(abs(x), 1)) }
+        XCTAssertNotEqual(state.theta, state.thetaInitial)
+        XCTAssertLessThan(state.history.last!.lossRelaxed!, state.history[0].lossRelaxed! / 2)
+        XCTAssertThrowsError(try FitCampaign(systems: plain.systems, settings: settings, method: SparseMethod(),
+                                             constraints: Matrix(rows: 1, columns: 3))) {
+            XCTAssertTrue("\($0)".contains("3 columns; Θ has 55 parameters"), "\($0)")
+        }
+    }
+
     func testReachableTargetIsReachedWithStillingerWeberFields() throws {
         var settings = FitSettings()
         settings.iterations = 10
