@@ -90,6 +90,41 @@ final class FitCommandTests: XCTestCase {
         XCTAssertEqual(finalA, finalB)
     }
 
+    /// On 2 MPI ranks (an input that reads its atoms, so IDs match on any number of ranks) the
+    /// campaign repeats the serial one.
+    func testTwoRanksRepeatTheSerialCampaign() throws {
+        let mpiexec = Toolbox.venv.appendingPathComponent("bin/mpiexec").path
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: mpiexec), "no MPICH mpiexec in .venv")
+        let folder = try campaignFolder()
+        let start = folder.appendingPathComponent("start")
+        XCTAssertEqual(try Toolbox.implicitLammps(["relax", "--input", folder.appendingPathComponent("start.lammps").path,
+                                                   "--var", "ncell=2", "--out", start.path]).status, 0)
+        try """
+            units metal
+            boundary p p p
+            atom_style atomic
+            read_data start/relaxed.data
+            mass 1 28.0855
+            pair_style sw
+            pair_coeff * * \(Toolbox.root.appendingPathComponent("potentials/Si.sw").path) Si
+            """.write(to: folder.appendingPathComponent("read.lammps"), atomically: true, encoding: .utf8)
+        let config = folder.appendingPathComponent("read.yaml")
+        try String(contentsOf: folder.appendingPathComponent("campaign.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "input: start.lammps", with: "input: read.lammps")
+            .replacingOccurrences(of: "tolerance: 1e-9", with: "tolerance: 1e-5")
+            .write(to: config, atomically: true, encoding: .utf8)
+        let serial = folder.appendingPathComponent("serial"), parallel = folder.appendingPathComponent("parallel")
+        XCTAssertEqual(try Toolbox.implicitLammps(["fit", "--config", config.path, "--out", serial.path]).status, 0)
+        let run = try Toolbox.run(mpiexec, ["-n", "2", Toolbox.tool, "fit", "--config", config.path, "--out", parallel.path])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let a = try Toolbox.json(serial.appendingPathComponent("summary.json"))
+        let b = try Toolbox.json(parallel.appendingPathComponent("summary.json"))
+        XCTAssertEqual(a["iterations"] as? Int, b["iterations"] as? Int)
+        for (x, y) in zip(a["theta_final"] as! [Double], b["theta_final"] as! [Double]) { XCTAssertEqual(x, y, accuracy: 1e-8 * abs(x)) }
+        let lossA = (a["loss_final"] as! [String: Double])["true"]!, lossB = (b["loss_final"] as! [String: Double])["true"]!
+        XCTAssertEqual(lossA, lossB, accuracy: 1e-6 * lossA)
+    }
+
     func testBadCampaignFilesAreRefusedBeforeLAMMPSRuns() throws {
         let folder = try campaignFolder()
         let out = folder.appendingPathComponent("out")
