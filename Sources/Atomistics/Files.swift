@@ -140,9 +140,10 @@ public struct RunDirectory: Sendable {
     }
 
     /// Removes what the staging folder holds, but `kept` (only on the writing rank).
-    private func removeStaged(except kept: Set<String>) {
+    private func removeStaged(except kept: Set<String>, keepingLogs: Bool = false) {
         guard writes else { return }
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: staging.path)) ?? [] where !kept.contains(name) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: staging.path)) ?? []
+        where !kept.contains(name) && !(keepingLogs && name.hasPrefix("log.")) {
             try? FileManager.default.removeItem(at: url(name))
         }
     }
@@ -166,7 +167,7 @@ public struct RunDirectory: Sendable {
     /// After a failure: only the log and checkpoints (and `resumable`) remain, in the staging folder.
     public func abandon(keeping resumable: Set<String> = []) {
         guard writes else { return }
-        removeStaged(except: RunDirectory.kept.union(resumable))
+        removeStaged(except: RunDirectory.kept.union(resumable), keepingLogs: true)
         if (try? FileManager.default.contentsOfDirectory(atPath: staging.path))?.isEmpty ?? false {
             try? FileManager.default.removeItem(at: staging)
         }

@@ -7,6 +7,8 @@ public struct TargetStructure: Sendable {
     /// 3 per atom, atom IDs 1…N in order.
     public var positions: [Double]
     public var url: URL
+    /// The cell vectors a, b, c (rows), when the file gives them.
+    public var cell: [[Double]]?
 
     public var count: Int { positions.count / 3 }
 
@@ -16,15 +18,29 @@ public struct TargetStructure: Sendable {
         do { text = try String(contentsOf: url, encoding: .utf8) } catch {
             throw InputError.fileNotFound(url.path)
         }
-        positions = url.pathExtension == "extxyz" || url.pathExtension == "xyz"
+        (positions, cell) = url.pathExtension == "extxyz" || url.pathExtension == "xyz"
             ? try Self.extendedXYZ(text, file: url.path) : try Self.lammpsData(text, file: url.path)
+    }
+
+    /// Refuses a target whose cell differs from the system's (minimum-image displacements between
+    /// different cells mean nothing).
+    public func requireCell(_ systemCell: [[Double]], system: String) throws {
+        guard let cell else { return }
+        let scale = systemCell.joined().map(abs).max() ?? 1
+        let difference = zip(cell.joined(), systemCell.joined()).map { abs($0 - $1) }.max() ?? 0
+        guard difference <= 1e-6 * scale else {
+            throw InputError.invalid("""
+                \(url.path): the target's cell \(cell) differs from system \(system)'s cell \(systemCell) \
+                (by up to \(difference) Å); structure targets are compared in the system's own cell
+                """)
+        }
     }
 
     private static func invalid(_ file: String, _ line: Int?, _ message: String) -> InputError {
         .invalid("\(file)\(line.map { ":\($0)" } ?? ""): \(message)")
     }
 
-    static func lammpsData(_ text: String, file: String) throws -> [Double] {
+    static func lammpsData(_ text: String, file: String) throws -> ([Double], [[Double]]?) {
         let lines = text.components(separatedBy: "\n")
         var lengths = [0.0, 0.0, 0.0], tilts = [0.0, 0.0, 0.0]
         var atoms: Int?
@@ -67,22 +83,52 @@ public struct TargetStructure: Sendable {
             read += 1
         }
         guard read == atoms else { throw invalid(file, nil, "the Atoms section holds \(read) of the \(atoms) atoms the header declares") }
-        return positions
+        return (positions, [[lengths[0], 0, 0], [tilts[0], lengths[1], 0], [tilts[1], tilts[2], lengths[2]]])
     }
 
-    static func extendedXYZ(_ text: String, file: String) throws -> [Double] {
+    /// Positions from the `pos` columns of `Properties` (species:S:1:pos:R:3 when absent), ordered
+    /// by an `id` column when there is one (else file order is atom-ID order); the cell from `Lattice`.
+    static func extendedXYZ(_ text: String, file: String) throws -> ([Double], [[Double]]?) {
         let lines = text.components(separatedBy: "\n")
         guard let count = lines.first.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }), lines.count >= count + 2 else {
             throw invalid(file, 1, "not an extended XYZ file (first line must be the atom count)")
         }
-        var positions: [Double] = []
-        for index in 2..<(2 + count) {
-            let words = lines[index].split(whereSeparator: \.isWhitespace)
-            guard words.count >= 4, let x = Double(words[1]), let y = Double(words[2]), let z = Double(words[3]) else {
-                throw invalid(file, index + 1, "expected `species x y z …`, got '\(lines[index])'")
-            }
-            positions += [x, y, z]
+        let header = lines[1]
+        func value(_ key: String) -> String? {
+            guard let range = header.range(of: "\(key)=") else { return nil }
+            let rest = header[range.upperBound...]
+            if rest.first == "\"" { return rest.dropFirst().split(separator: "\"", maxSplits: 1).first.map(String.init) }
+            return rest.split(whereSeparator: \.isWhitespace).first.map(String.init)
         }
-        return positions
+        // Column offsets of pos and id in the per-atom words.
+        var column = 0, position: Int?, id: Int?
+        let properties = (value("Properties") ?? "species:S:1:pos:R:3").split(separator: ":").map(String.init)
+        for start in stride(from: 0, to: properties.count - 2, by: 3) {
+            let (name, width) = (properties[start], Int(properties[start + 2]) ?? 1)
+            if name == "pos" { position = column }
+            if name == "id" { id = column }
+            column += width
+        }
+        guard let position else { throw invalid(file, 2, "Properties has no pos column") }
+        var positions = [Double](repeating: .nan, count: 3 * count)
+        for index in 0..<count {
+            let words = lines[index + 2].split(whereSeparator: \.isWhitespace)
+            guard words.count >= position + 3, let x = Double(words[position]), let y = Double(words[position + 1]),
+                  let z = Double(words[position + 2]) else {
+                throw invalid(file, index + 3, "expected \(column) columns (Properties), got '\(lines[index + 2])'")
+            }
+            var atom = index + 1
+            if let id {
+                guard words.count > id, let value = Int(words[id]), (1...count).contains(value) else {
+                    throw invalid(file, index + 3, "the id column is not an atom ID in 1…\(count)")
+                }
+                atom = value
+            }
+            guard positions[3 * (atom - 1)].isNaN else { throw invalid(file, index + 3, "atom ID \(atom) appears twice") }
+            positions.replaceSubrange(3 * (atom - 1)..<3 * atom, with: [x, y, z])
+        }
+        let lattice = value("Lattice")?.split(whereSeparator: \.isWhitespace).compactMap { Double($0) }
+        let cell = lattice.flatMap { $0.count == 9 ? [Array($0[0..<3]), Array($0[3..<6]), Array($0[6..<9])] : nil }
+        return (positions, cell)
     }
 }

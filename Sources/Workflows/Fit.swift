@@ -23,12 +23,15 @@ public enum FitTarget: Sendable {
             (tensor[i][j], tensor[j][i], mask[i][j], mask[j][i]) = (value, value, true, true)
         }
         if Set(components.keys) == ["C11", "C12", "C44"] {
+            guard components.values.allSatisfy(\.isFinite) else { throw InputError.invalid("elastic targets must be finite numbers") }
             let (c11, c12, c44) = (components["C11"]!, components["C12"]!, components["C44"]!)
             for i in 0..<6 {
                 for j in 0..<6 { set(i, j, i < 3 && j < 3 ? (i == j ? c11 : c12) : (i == j ? c44 : 0)) }
             }
         } else {
+            guard !components.isEmpty else { throw InputError.invalid("an elastic target needs at least one Cij") }
             for (key, value) in components {
+                guard value.isFinite else { throw InputError.invalid("elastic target \(key) is \(value), not a finite number") }
                 let digits = key.dropFirst().compactMap { $0.wholeNumberValue }
                 guard key.first == "C", key.count == 3, digits.count == 2, (1...6).contains(digits[0]),
                       (digits[0]...6).contains(digits[1]) else {
@@ -84,6 +87,10 @@ public struct FitSettings: Codable, Sendable {
     public var gradient = Gradient.adjoint
     /// μ of the regularizer ½μ‖Θ − Θ0‖².
     public var regularization = 0.0
+    /// Largest atomic displacement (Å) and relative parameter change a step may make (beyond, the
+    /// linear prediction of eq. 44 is not to be trusted and the step is shortened).
+    public static let maxAtomStep = 0.2
+    public static let maxParameterStep = 0.2
     /// Force tolerance of every relaxation (eV/Å).
     public var ftol = 1e-10
 
@@ -141,6 +148,12 @@ public final class FitCampaign {
                 (\(system.energy.parameterCount) against \(first.energy.parameterCount)): every system must share Θ
                 """)
         }
+        for system in systems.dropFirst() where system.energy.theta != first.energy.theta {
+            throw InputError.invalid("""
+                system \(system.name) starts from other parameter values than \(first.name): every system must start \
+                from the same Θ (the same potential files or variable values)
+                """)
+        }
         for system in systems {
             if case .structure(let target) = system.target, target.count != 3 * system.energy.atomCount {
                 throw InputError.invalid("""
@@ -158,11 +171,16 @@ public final class FitCampaign {
                     the constraint matrix has \(a.columns) columns; Θ has \(first.energy.parameterCount) parameters
                     """)
             }
+            let singular = try LAPACK.leftSingularVectors(a).singularValues
+            guard a.rows <= a.columns, let largest = singular.max(), (singular.min() ?? 0) > 1e-10 * largest else {
+                throw InputError.invalid("""
+                    the \(a.rows) constraint rows are (nearly) linearly dependent (singular values \(singular)); \
+                    remove the redundant rows
+                    """)
+            }
             var gram = a.multiplied(by: a, transposingOther: true)
             gram.symmetrize()
-            do { constraintSolve = try LAPACK.solveSymmetric(gram, a) } catch {
-                throw InputError.invalid("the constraint rows are linearly dependent (A Aᵀ is singular); remove the redundant rows")
-            }
+            constraintSolve = try LAPACK.solveSymmetric(gram, a)
         } else {
             constraintSolve = nil
         }
@@ -274,6 +292,7 @@ public final class FitCampaign {
         result.history = [FitRecord(iteration: 0, lossPredicted: l, lossRelaxed: l, step: 0, maxDisplacement: 0,
                                     forceEvaluations: evaluationCount - before, seconds: Date().timeIntervalSince(start),
                                     theta: theta, properties: properties(state))]
+        result.done = settings.iterations == 0 || l <= settings.lossTolerance
         return result
     }
 
@@ -394,7 +413,19 @@ public final class FitCampaign {
             a += system.weight * zip(change, u).reduce(0) { $0 + $1.0 * $1.1 }
             b += system.weight * change.reduce(0) { $0 + $1 * $1 }
         }
-        let h = settings.step ?? (b > 0 ? -a / b : 0)  // eq. 43
+        var h = settings.step ?? (b > 0 ? -a / b : 0)  // eq. 43
+        // A step the linear prediction cannot be trusted for is shortened: no atom moves more than
+        // `maxAtomStep`, no parameter by more than `maxParameterStep` of Θ's size.
+        let atomStep = direction.dx.values.map(largestAtomNorm).max() ?? 0
+        let thetaSize = max(state.theta.reduce(0) { $0 + $1 * $1 }.squareRoot(), .leastNonzeroMagnitude)
+        let thetaStep = g.reduce(0) { $0 + $1 * $1 }.squareRoot() / thetaSize
+        let cap = min(atomStep > 0 ? FitSettings.maxAtomStep / atomStep : .infinity,
+                      thetaStep > 0 ? FitSettings.maxParameterStep / thetaStep : .infinity)
+        if abs(h) > cap {
+            progress(String(format: "  step %.4g shortened to %.4g (at most %.2g Å per atom, %.2g of |Θ|)",
+                            h, cap * (h < 0 ? -1 : 1), FitSettings.maxAtomStep, FitSettings.maxParameterStep))
+            h = cap * (h < 0 ? -1 : 1)
+        }
         var next = state
         next.theta = zip(state.theta, g).map { $0 - h * $1 }
         var largest = 0.0
@@ -423,9 +454,13 @@ public final class FitCampaign {
                                       seconds: Date().timeIntervalSince(start), theta: next.theta, properties: properties(next)))
         let newLoss = relaxedLoss ?? predicted
         let reachedLoss = newLoss <= settings.lossTolerance
-        // Structure targets stop when no atom moves; property-only campaigns when the loss stops changing.
-        let moved = direction.dx.isEmpty ? abs(current - newLoss) > 1e-10 * abs(current) : largest >= settings.tolerance
-        next.done = !moved || reachedLoss || next.history.count > settings.iterations
+        // Structure targets stop when no atom moves, property targets when the loss stops changing;
+        // a campaign with both goes on while either still changes.
+        let hasProperties = systems.contains { $0.cell != .fixed }
+        let moved = (!direction.dx.isEmpty && largest >= settings.tolerance)
+            || (hasProperties && abs(current - newLoss) > 1e-10 * abs(current))
+        // history.count − 1 steps are done (row 0 is the start).
+        next.done = !moved || reachedLoss || next.history.count - 1 >= settings.iterations
         return next
     }
 

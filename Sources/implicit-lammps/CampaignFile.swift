@@ -70,9 +70,9 @@ struct CampaignFile: Decodable {
     /// A text file of rows of A (N_D numbers each): A Θ is held at its initial value.
     var constraints: String?
 
-    /// The file it was read from (paths resolve against its folder) and a digest of its content.
+    /// The file it was read from (paths resolve against its folder) and its text.
     var url = URL(fileURLWithPath: "/")
-    var key = ""
+    var text = ""
 
     enum CodingKeys: String, CodingKey { case potential, vary, systems, loop, derivative, relax, constraints }
 
@@ -95,13 +95,41 @@ struct CampaignFile: Decodable {
         do { tree = try Yams.load(yaml: text) } catch { throw InputError.invalid("\(url.path): not valid YAML: \(error)") }
         try checkKeys(tree, path: "", file: url.path)
         var campaign: CampaignFile
-        do { campaign = try YAMLDecoder().decode(CampaignFile.self, from: text) } catch {
-            throw InputError.invalid("\(url.path): \(Files.describe(error))")
+        do { campaign = try YAMLDecoder().decode(CampaignFile.self, from: text) } catch let error as DecodingError {
+            throw InputError.invalid("\(url.path): \(describe(error))")
+        } catch {
+            throw InputError.invalid("\(url.path): \(error)")
         }
         campaign.url = url
-        campaign.key = fnv1a(text)
+        campaign.text = text
         try campaign.validate()
         return campaign
+    }
+
+    /// A type or missing-key error, with the key path the YAML user wrote.
+    private static func describe(_ error: DecodingError) -> String {
+        func path(_ keys: [CodingKey]) -> String {
+            keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: ["."])
+        }
+        switch error {
+        case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
+            return "'\(path(context.codingPath))' must be \(type == String.self ? "text" : "\(type)".lowercased())"
+        case .keyNotFound(let key, let context):
+            return "'\(path(context.codingPath + [key]))' is required"
+        case .dataCorrupted(let context):
+            return "'\(path(context.codingPath))': \(context.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+
+    /// What identifies the campaign for --resume: the file, every file it names, the LAMMPS arguments.
+    func key(lammpsArguments: [String]) -> String {
+        var content = text + "\u{0}" + lammpsArguments.joined(separator: " ")
+        let named = systems.flatMap { [$0.input, $0.target.structure].compactMap { $0 } }
+            + [potential?.snapcoeff, potential?.snapparam, constraints].compactMap { $0 }
+        for path in named { content += "\u{0}" + ((try? String(contentsOf: resolve(path), encoding: .utf8)) ?? path) }
+        return Self.fnv1a(content)
     }
 
     private static func checkKeys(_ node: Any?, path: String, file: String) throws {
@@ -115,12 +143,18 @@ struct CampaignFile: Decodable {
                         \(allowed.sorted().joined(separator: ", "))
                         """)
                 }
+                if schema[name + "[]"] != nil, !(value is [Any]) {
+                    throw InputError.invalid("\(file): '\(name)' is a list (each entry starts with '- ')")
+                }
                 if schema[name] != nil || schema[name + "[]"] != nil { try checkKeys(value, path: name, file: file) }
             }
         } else if let list = node as? [Any] {
+            guard schema[path + "[]"] != nil else { throw InputError.invalid("\(file): '\(path)' is a mapping of keys, not a list") }
             for item in list { try checkKeys(item, path: path + "[]", file: file) }
         } else if path.isEmpty {
             throw InputError.invalid("\(file): a campaign is a mapping of keys (potential, vary, systems, loop, …)")
+        } else if schema[path] != nil || path.hasSuffix("[]") {
+            throw InputError.invalid("\(file): '\(path.replacingOccurrences(of: "[]", with: ""))' must be a mapping of keys")
         }
     }
 
@@ -205,9 +239,9 @@ struct CampaignFile: Decodable {
                 settings.step = value
             }
             settings.relaxEach = loop.relaxEach ?? settings.relaxEach
-            settings.tolerance = loop.tolerance ?? settings.tolerance
-            settings.lossTolerance = loop.lossTolerance ?? settings.lossTolerance
-            settings.regularization = loop.regularization ?? settings.regularization
+            settings.tolerance = try positive(loop.tolerance, "loop.tolerance") ?? settings.tolerance
+            settings.lossTolerance = try nonNegative(loop.lossTolerance, "loop.loss_tolerance") ?? settings.lossTolerance
+            settings.regularization = try nonNegative(loop.regularization, "loop.regularization") ?? settings.regularization
             if let gradient = loop.gradient {
                 guard let value = FitSettings.Gradient(rawValue: gradient) else {
                     throw InputError.invalid("\(url.path): loop.gradient is adjoint or full, got '\(gradient)'")
@@ -215,12 +249,37 @@ struct CampaignFile: Decodable {
                 settings.gradient = value
             }
         }
-        settings.ftol = relax?.ftol ?? settings.ftol
+        settings.ftol = try positive(relax?.ftol, "relax.ftol") ?? settings.ftol
+        if let step = vary?.step, !(step > 0 && step < 0.1) {
+            throw InputError.invalid("\(url.path): vary.step is a relative step in (0, 0.1), got \(step)")
+        }
+        if vary?.step != nil, vary?.parameters == nil, vary?.fields == nil {
+            throw InputError.invalid("\(url.path): vary.step is the finite-difference step of vary.parameters or vary.fields; SNAP needs none")
+        }
         return settings
     }
 
+    private func positive(_ value: Double?, _ key: String) throws -> Double? {
+        guard let value else { return nil }
+        guard value > 0, value.isFinite else { throw InputError.invalid("\(url.path): \(key) must be a positive number, got \(value)") }
+        return value
+    }
+
+    private func nonNegative(_ value: Double?, _ key: String) throws -> Double? {
+        guard let value else { return nil }
+        guard value >= 0, value.isFinite else { throw InputError.invalid("\(url.path): \(key) must be ≥ 0, got \(value)") }
+        return value
+    }
+
     func method() throws -> any DerivativeMethod {
-        switch derivative?.method ?? "sparse" {
+        let name = derivative?.method ?? "sparse"
+        for (key, given, owner) in [("tolerance", derivative?.tolerance != nil, "sparse"), ("alpha0", derivative?.alpha0 != nil, "energy"),
+                                    ("min_style", derivative?.minStyle != nil, "energy")] where given && owner != name {
+            throw InputError.invalid("\(url.path): derivative.\(key) applies only to method \(owner), not to \(name)")
+        }
+        _ = try positive(derivative?.tolerance, "derivative.tolerance")
+        _ = try positive(derivative?.alpha0, "derivative.alpha0")
+        switch name {
         case "sparse": return SparseMethod(tolerance: derivative?.tolerance ?? 1e-5)
         case "dense": return DenseMethod()
         case "energy":
@@ -253,6 +312,7 @@ struct CampaignFile: Decodable {
                         \(simulation.lammps.natoms); targets need the same atoms with the same IDs
                         """)
                 }
+                try structure.requireCell(simulation.lammps.box().cell, system: system.name)
                 target = .structure(structure.positions)
             } else {
                 target = try FitTarget.elastic(system.target.elastic!)

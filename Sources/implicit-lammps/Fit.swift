@@ -25,13 +25,14 @@ struct Fit: ParsableCommand {
     @OptionGroup var lammpsOptions: LammpsOptions
 
     func run() throws {
-        try runWritingOutputs(output, resumable: resume ? ["iterations"] : nil) { run in
+        try runWritingOutputs(output, resumable: resume ? ["iterations"] : nil, keepOnFailure: ["iterations"]) { run in
             let campaign = try CampaignFile.read(URL(fileURLWithPath: config).standardizedFileURL)
             let fit = try campaign.build(run: run, lammps: lammpsOptions)
+            let key = campaign.key(lammpsArguments: lammpsOptions.arguments)
             let checkpoint = run.url("checkpoint/fit.json")
             var state: FitState
             if resume, let saved = try FitCheckpoint.load(checkpoint) {
-                guard saved.key == campaign.key else {
+                guard saved.key == key else {
                     throw ValidationError("""
                         --resume: the campaign in \(config) is not the one that was interrupted (its configuration \
                         changed); start it afresh without --resume, or into another --out
@@ -39,9 +40,10 @@ struct Fit: ParsableCommand {
                 }
                 state = saved
                 progress("fit: resuming after iteration \(state.history.count - 1)")
+                if MPIEnvironment.rank == 0 { try Files.write(historyCSV(state.history), to: run.url("history.csv")) }
             } else {
                 if resume { progress("fit: nothing to resume in \(run.staging.path); starting afresh") }
-                state = try fit.initialState(key: campaign.key, progress: progress)
+                state = try fit.initialState(key: key, progress: progress)
                 try record(state, fit: fit, run: run, checkpoint: checkpoint)
             }
             // Fault injection for the tests of --resume: die like `kill -9` right after an iteration.
@@ -104,7 +106,6 @@ struct Fit: ParsableCommand {
             try Files.replace(run.url("final.\(file.pathExtension)"), with: file)
         }
         try? FileManager.default.removeItem(at: scratch)
-        try? FileManager.default.removeItem(at: run.url("checkpoint"))
         let first = state.history[0]
         try Files.writeJSON(FitSummary(
             parameterNames: fit.parameterNames, thetaInitial: state.thetaInitial, thetaFinal: best.theta,

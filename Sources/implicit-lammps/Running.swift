@@ -36,13 +36,15 @@ private func describe(_ error: Error) -> String {
 /// and only the log (and checkpoints) in the staging folder.
 /// `resumable`: what an interrupted run keeps for `--resume` besides its checkpoint (nil: start
 /// afresh, checkpoint included).
-func runWritingOutputs(_ output: OutputOptions, resumable: Set<String>? = [], _ body: (RunDirectory) throws -> String?) throws {
+/// `keepOnFailure`: what a failed run keeps in the staging folder besides its logs and checkpoint.
+func runWritingOutputs(_ output: OutputOptions, resumable: Set<String>? = [], keepOnFailure: Set<String> = [],
+                       _ body: (RunDirectory) throws -> String?) throws {
     try runReportingErrors {
         let run = try RunDirectory(output.out, overwrite: output.overwrite, writes: MPIEnvironment.rank == 0,
                                    resumable: resumable)
         let failure: String?
         do { failure = try body(run) } catch {
-            run.abandon(keeping: resumable ?? [])
+            run.abandon(keeping: (resumable ?? []).union(keepOnFailure))
             throw RunFailure(underlying: error, log: run.abandonedLog, destination: run.destination.path)
         }
         try run.commit()

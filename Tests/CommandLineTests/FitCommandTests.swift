@@ -137,6 +137,11 @@ final class FitCommandTests: XCTestCase {
             (original.replacingOccurrences(of: "[\"-var\", \"ncell\", \"2\"]", with: "[\"-var\", \"ncell\", \"3\"]"),
              "has 63 atoms, its input 215"),
             ("constraints: constraints.txt\n" + original, "constraints.txt:2: a constraint row needs 2 numbers"),
+            (original.replacingOccurrences(of: "iterations: 6", with: "iterations: many"), "'loop.iterations' must be int"),
+            (original.replacingOccurrences(of: "tolerance: 1e-9}", with: "tolerance: 1e-9, regularization: -1}"),
+             "loop.regularization must be ≥ 0"),
+            (original.replacingOccurrences(of: "{structure: target/relaxed.data}", with: "{elastic: {}}"),
+             "an elastic target needs at least one Cij"),
         ]
         try "# A: sigma + B fixed\n1 1 0\n".write(to: folder.appendingPathComponent("constraints.txt"), atomically: true, encoding: .utf8)
         for (index, (text, message)) in cases.enumerated() {
