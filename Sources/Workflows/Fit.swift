@@ -13,6 +13,8 @@ public enum FitTarget: Sendable {
     /// ½‖C − C_target‖² in Mandel notation (shear rows and columns weighted by √2), with C the
     /// relaxed-ion tensor of the system's cell relaxed anisotropically.
     case elastic(tensor: [[Double]], mask: [[Bool]])
+    /// No target of its own: the system takes part through energy targets only.
+    case none
 
     /// C11, C12, C44 (or any Cij, i ≤ j): a cubic tensor when exactly those three are given, else
     /// the given components alone.
@@ -59,10 +61,32 @@ public struct FitSystem {
         self.weight = weight
     }
 
+    var hasNoTarget: Bool {
+        if case .none = target { return true }
+        return false
+    }
+
     /// Structure targets relax at fixed cell; elastic ones with their cell (anisotropically).
     var cell: CellRelaxation {
         if case .elastic = target { return .aniso }
         return .fixed
+    }
+}
+
+/// A linear combination of the relaxed energies of named systems, Σ_s c_s E*_s, that should equal
+/// `value` (e.g. a vacancy formation energy E_vac − (N−1)/N E_bulk): the term ½ w (Σ c E − value)².
+/// Its gradient is Σ c_s ∇Θ U_s at the minima (no position derivative is needed: ∇X U = 0 there).
+public struct EnergyTarget: Sendable {
+    public var name: String
+    public var coefficients: [String: Double]
+    public var value: Double
+    public var weight: Double
+
+    public init(name: String, coefficients: [String: Double], value: Double, weight: Double = 1) {
+        self.name = name
+        self.coefficients = coefficients
+        self.value = value
+        self.weight = weight
     }
 }
 
@@ -122,6 +146,8 @@ public struct FitState: Codable, Sendable {
     public var structures: [String: Structure]
     /// Per elastic-target system, its measured relaxed-ion tensor (Voigt, GPa).
     public var elastic: [String: [[Double]]] = [:]
+    /// Per system, its energy at its current structure and Θ (eV).
+    public var energies: [String: Double] = [:]
     public var history: [FitRecord]
     public var done = false
 }
@@ -139,8 +165,10 @@ public final class FitCampaign {
     /// (A Aᵀ)⁻¹ A, for the projection I − Aᵀ (A Aᵀ)⁻¹ A.
     private let constraintSolve: Matrix?
 
+    public let energyTargets: [EnergyTarget]
+
     public init(systems: [FitSystem], settings: FitSettings, method: any DerivativeMethod,
-                constraints: Matrix? = nil) throws {
+                constraints: Matrix? = nil, energyTargets: [EnergyTarget] = []) throws {
         guard let first = systems.first else { throw InputError.invalid("a campaign needs at least one system") }
         for system in systems.dropFirst() where system.energy.parameterNames != first.energy.parameterNames {
             throw InputError.invalid("""
@@ -161,9 +189,19 @@ public final class FitCampaign {
                     """)
             }
         }
+        let names = Set(systems.map(\.name))
+        for target in energyTargets {
+            if let unknown = target.coefficients.keys.sorted().first(where: { !names.contains($0) }) {
+                throw InputError.invalid("energy target \(target.name) names system '\(unknown)', which the campaign does not have")
+            }
+        }
+        for system in systems where system.hasNoTarget && !energyTargets.contains(where: { $0.coefficients[system.name] != nil }) {
+            throw InputError.invalid("system \(system.name) has no target and no energy target uses it")
+        }
         self.systems = systems
         self.settings = settings
         self.method = method
+        self.energyTargets = energyTargets
         self.constraints = constraints
         if let a = constraints {
             guard a.columns == first.energy.parameterCount else {
@@ -222,9 +260,20 @@ public final class FitCampaign {
             case .elastic(let target, let mask):
                 let e = elasticDifference(state.elastic[system.name]!, target, mask)
                 total += system.weight * 0.5 * e.joined().reduce(0) { $0 + $1 * $1 }
+            case .none:
+                break
             }
         }
+        for target in energyTargets {
+            let u = combination(target, state) - target.value
+            total += target.weight * 0.5 * u * u
+        }
         return total
+    }
+
+    /// Σ_s c_s E_s of an energy target.
+    public func combination(_ target: EnergyTarget, _ state: FitState) -> Double {
+        target.coefficients.reduce(0) { $0 + $1.value * (state.energies[$1.key] ?? .nan) }
     }
 
     /// Relaxes every system with `state.theta` from `state`'s structures (or, without them, from
@@ -241,6 +290,7 @@ public final class FitCampaign {
                 throw DerivativeError.notAMinimum("relaxing system \(system.name) during the fit: \(shortfall)")
             }
             result.structures[system.name] = try simulation.structure()
+            result.energies[system.name] = relaxation.energy
             if case .elastic = system.target {
                 let hessian = try Hessian(simulation: simulation)
                 result.elastic[system.name] = try ElasticConstants.measure(system.energy, hessian: hessian, method: method).relaxedIon
@@ -252,6 +302,7 @@ public final class FitCampaign {
     /// The history columns of the property targets, for a state.
     func properties(_ state: FitState) -> [String: Double] {
         var values: [String: Double] = [:]
+        for target in energyTargets { values[target.name] = combination(target, state) }
         for system in systems {
             guard case .elastic(_, let mask) = system.target, let c = state.elastic[system.name] else { continue }
             // A cubic target (every component set) is reported by its three constants.
@@ -318,6 +369,8 @@ public final class FitCampaign {
         var g: [Double]
         var dx: [String: [Double]] = [:]
         var dc: [String: [[Double]]] = [:]
+        /// Per system in an energy target, ∇Θ U at its structure.
+        var energyGradients: [String: [Double]] = [:]
     }
 
     func gradient(_ state: FitState, progress: (String) -> Void) throws -> Direction {
@@ -341,6 +394,10 @@ public final class FitCampaign {
                     let weighted = elasticDifference(dC[l], [[Double]](repeating: [Double](repeating: 0, count: 6), count: 6), mask)
                     g[l] += system.weight * zip(e.joined(), weighted.joined()).reduce(0) { $0 + $1.0 * $1.1 }
                 }
+            case .none:
+                // Only moved along (eq. 44) so that it stays near its minimum.
+                let hessian = try Hessian(simulation: energy.simulation)
+                hessians[system.name] = hessian
             case .structure(let target):
                 let hessian = try Hessian(simulation: energy.simulation)
                 hessians[system.name] = hessian
@@ -362,8 +419,21 @@ public final class FitCampaign {
                 }
             }
         }
+        var energyGradients: [String: [Double]] = [:]
+        for system in systems where energyTargets.contains(where: { $0.coefficients[system.name] != nil }) {
+            try system.energy.setTheta(state.theta)
+            try system.energy.simulation.restore(state.structures[system.name]!)
+            energyGradients[system.name] = try system.energy.energyGradient()
+        }
+        for target in energyTargets {
+            let u = combination(target, state) - target.value
+            for (name, c) in target.coefficients {
+                for l in g.indices { g[l] += target.weight * u * c * energyGradients[name]![l] }
+            }
+        }
         g = projectOntoConstraints(g)
         var direction = Direction(g: g)
+        direction.energyGradients = energyGradients
         for system in systems {
             if let dC = elasticDerivatives[system.name] {
                 direction.dc[system.name] = (0..<6).map { i in (0..<6).map { j in
@@ -409,9 +479,20 @@ public final class FitCampaign {
                 u = elasticDifference(state.elastic[system.name]!, target, mask).joined().map { $0 }
                 change = elasticDifference(direction.dc[system.name]!, [[Double]](repeating: [Double](repeating: 0, count: 6), count: 6),
                                            mask).joined().map { $0 }
+            case .none:
+                (u, change) = ([], [])
             }
             a += system.weight * zip(change, u).reduce(0) { $0 + $1.0 * $1.1 }
             b += system.weight * change.reduce(0) { $0 + $1 * $1 }
+        }
+        for target in energyTargets {
+            // To first order the combination changes by −Σ c_s (∇Θ U_s · g) per unit step.
+            let u = combination(target, state) - target.value
+            let change = -target.coefficients.reduce(0) { total, term in
+                total + term.value * zip(direction.energyGradients[term.key]!, g).reduce(0) { $0 + $1.0 * $1.1 }
+            }
+            a += target.weight * u * change
+            b += target.weight * change * change
         }
         var h = settings.step ?? (b > 0 ? -a / b : 0)  // eq. 43
         // A step the linear prediction cannot be trusted for is shortened: no atom moves more than
@@ -447,7 +528,17 @@ public final class FitCampaign {
             let elastic = try FitCampaign(systems: systems.filter { $0.cell != .fixed }, settings: settings, method: method,
                                           constraints: constraints).relaxAll(next, progress: progress)
             next.structures.merge(elastic.structures) { $1 }
+            next.energies.merge(elastic.energies) { $1 }
             next.elastic = elastic.elastic
+        }
+        if relaxedLoss == nil, !energyTargets.isEmpty {
+            // The energies of the predicted structures with the new Θ (their error is second order).
+            for system in systems where next.structures[system.name] != nil && system.cell == .fixed {
+                try system.energy.setTheta(next.theta)
+                try system.energy.simulation.restore(next.structures[system.name]!)
+                try system.energy.simulation.evaluate()
+                next.energies[system.name] = try system.energy.simulation.energy()
+            }
         }
         next.history.append(FitRecord(iteration: state.history.count, lossPredicted: predicted, lossRelaxed: relaxedLoss,
                                       step: h, maxDisplacement: largest, forceEvaluations: evaluationCount - before,
@@ -456,7 +547,7 @@ public final class FitCampaign {
         let reachedLoss = newLoss <= settings.lossTolerance
         // Structure targets stop when no atom moves, property targets when the loss stops changing;
         // a campaign with both goes on while either still changes.
-        let hasProperties = systems.contains { $0.cell != .fixed }
+        let hasProperties = systems.contains { $0.cell != .fixed } || !energyTargets.isEmpty
         let moved = (!direction.dx.isEmpty && largest >= settings.tolerance)
             || (hasProperties && abs(current - newLoss) > 1e-10 * abs(current))
         // history.count − 1 steps are done (row 0 is the start).

@@ -31,7 +31,8 @@ struct CampaignFile: Decodable {
         var name: String
         var input: String
         var lammpsArgs: [String]?
-        var target: Target
+        /// None: the system takes part through energy targets only.
+        var target: Target?
         var weight: Double?
 
         enum CodingKeys: String, CodingKey { case name, input, lammpsArgs = "lammps_args", target, weight }
@@ -61,6 +62,14 @@ struct CampaignFile: Decodable {
         var ftol: Double?
     }
 
+    struct Property: Decodable {
+        var name: String?
+        /// Coefficients of the systems' relaxed energies (eV).
+        var energy: [String: Double]
+        var value: Double
+        var weight: Double?
+    }
+
     var potential: PotentialFiles?
     var vary: Vary?
     var systems: [SystemEntry]
@@ -69,16 +78,18 @@ struct CampaignFile: Decodable {
     var relax: Relax?
     /// A text file of rows of A (N_D numbers each): A Θ is held at its initial value.
     var constraints: String?
+    var properties: [Property]?
 
     /// The file it was read from (paths resolve against its folder) and its text.
     var url = URL(fileURLWithPath: "/")
     var text = ""
 
-    enum CodingKeys: String, CodingKey { case potential, vary, systems, loop, derivative, relax, constraints }
+    enum CodingKeys: String, CodingKey { case potential, vary, systems, loop, derivative, relax, constraints, properties }
 
     /// The keys each level accepts.
     static let schema: [String: Set<String>] = [
-        "": ["potential", "vary", "systems", "loop", "derivative", "relax", "constraints"],
+        "": ["potential", "vary", "systems", "loop", "derivative", "relax", "constraints", "properties"],
+        "properties[]": ["name", "energy", "value", "weight"],
         "potential": ["snapcoeff", "snapparam"],
         "vary": ["elements", "parameters", "fields", "step"],
         "systems[]": ["name", "input", "lammps_args", "target", "weight"],
@@ -126,7 +137,7 @@ struct CampaignFile: Decodable {
     /// What identifies the campaign for --resume: the file, every file it names, the LAMMPS arguments.
     func key(lammpsArguments: [String]) -> String {
         var content = text + "\u{0}" + lammpsArguments.joined(separator: " ")
-        let named = systems.flatMap { [$0.input, $0.target.structure].compactMap { $0 } }
+        let named = systems.flatMap { [$0.input, $0.target?.structure].compactMap { $0 } }
             + [potential?.snapcoeff, potential?.snapparam, constraints].compactMap { $0 }
         for path in named { content += "\u{0}" + ((try? String(contentsOf: resolve(path), encoding: .utf8)) ?? path) }
         return Self.fnv1a(content)
@@ -180,11 +191,11 @@ struct CampaignFile: Decodable {
             guard system.name.range(of: #"^[A-Za-z0-9_.-]+$"#, options: .regularExpression) != nil else {
                 throw InputError.invalid("\(url.path): system name '\(system.name)' must be letters, digits, '_', '-' or '.'")
             }
-            guard (system.target.structure == nil) != (system.target.elastic == nil) else {
+            if let target = system.target, (target.structure == nil) == (target.elastic == nil) {
                 throw InputError.invalid("\(url.path): systems[\(system.name)].target takes one of structure or elastic")
             }
-            if let elastic = system.target.elastic { _ = try FitTarget.elastic(elastic) }
-            for (key, path) in [("input", system.input), ("target.structure", system.target.structure)] {
+            if let elastic = system.target?.elastic { _ = try FitTarget.elastic(elastic) }
+            for (key, path) in [("input", system.input), ("target.structure", system.target?.structure)] {
                 guard let path else { continue }
                 guard FileManager.default.fileExists(atPath: resolve(path).path) else {
                     throw InputError.invalid("\(url.path): systems[\(system.name)].\(key): file not found: \(resolve(path).path)")
@@ -207,6 +218,10 @@ struct CampaignFile: Decodable {
         }
         _ = try settings()
         _ = try method()
+        _ = try energyTargets()
+        for system in systems where system.target == nil && !(properties ?? []).contains(where: { $0.energy[system.name] != nil }) {
+            throw InputError.invalid("\(url.path): systems[\(system.name)] has no target and no property uses it")
+        }
     }
 
     func choice() throws -> PotentialChoice {
@@ -297,7 +312,7 @@ struct CampaignFile: Decodable {
 
     /// The systems in LAMMPS, their targets read and matched to their atoms.
     func build(run: RunDirectory, lammps: LammpsOptions) throws -> FitCampaign {
-        let targets = try systems.map { try $0.target.structure.map { try TargetStructure(contentsOf: resolve($0)) } }
+        let targets = try systems.map { try $0.target?.structure.map { try TargetStructure(contentsOf: resolve($0)) } }
         var fitSystems: [FitSystem] = []
         for (system, structure) in zip(systems, targets) {
             let simulation = try Simulation(input: resolve(system.input).path, logFile: run.url("log.\(system.name).lammps"),
@@ -314,15 +329,34 @@ struct CampaignFile: Decodable {
                 }
                 try structure.requireCell(simulation.lammps.box().cell, system: system.name)
                 target = .structure(structure.positions)
+            } else if let elastic = system.target?.elastic {
+                target = try FitTarget.elastic(elastic)
             } else {
-                target = try FitTarget.elastic(system.target.elastic!)
+                target = .none
             }
             let energy = try choice().energy(for: simulation, relativeStep: vary?.step)
             if let snap = energy as? SNAPEnergy { reportSNAPNotes(snap) }
             fitSystems.append(FitSystem(name: system.name, energy: energy, target: target, weight: system.weight ?? 1))
         }
         return try FitCampaign(systems: fitSystems, settings: try settings(), method: try method(),
-                               constraints: try constraintMatrix(width: fitSystems[0].energy.parameterCount))
+                               constraints: try constraintMatrix(width: fitSystems[0].energy.parameterCount),
+                               energyTargets: energyTargets())
+    }
+
+    func energyTargets() throws -> [EnergyTarget] {
+        try (properties ?? []).enumerated().map { index, property in
+            let name = property.name ?? "energy\(index + 1)"
+            guard property.value.isFinite, !property.energy.isEmpty, property.energy.values.allSatisfy(\.isFinite) else {
+                throw InputError.invalid("\(url.path): properties[\(index)] needs finite `value` and `energy` coefficients")
+            }
+            if let weight = property.weight, !(weight > 0 && weight.isFinite) {
+                throw InputError.invalid("\(url.path): properties[\(index)].weight must be positive, got \(weight)")
+            }
+            if let unknown = property.energy.keys.sorted().first(where: { key in !systems.contains { $0.name == key } }) {
+                throw InputError.invalid("\(url.path): properties[\(index)].energy names system '\(unknown)', which is not in systems")
+            }
+            return EnergyTarget(name: name, coefficients: property.energy, value: property.value, weight: property.weight ?? 1)
+        }
     }
 
     /// The rows of the constraints file, each `width` numbers (comments after `#`).

@@ -99,6 +99,50 @@ final class FitTests: XCTestCase {
         XCTAssertLessThan(relativeDifference(gradient, truth), 1e-4)
     }
 
+    /// A vacancy formation energy E_vac − (N−1)/N E_bulk as an energy target of two systems that
+    /// have no target of their own: gradient against the true loss, and a reachable value reached.
+    func testVacancyFormationEnergyTarget() throws {
+        func silicon(_ input: String, _ fields: [String]) throws -> FiniteDifferenceEnergy {
+            let simulation = try Simulation(input: Fixtures.root.appendingPathComponent("inputs/\(input)").path,
+                                            extraArguments: ["-var", "ncell", "2"])
+            return try FiniteDifferenceEnergy(simulation: simulation,
+                                              source: try FileFieldParameters(selections: [("Si,Si,Si", fields)], simulation: simulation))
+        }
+        func campaign(_ fields: [String], value: Double?) throws -> (FitCampaign, FitState) {
+            let systems = [FitSystem(name: "bulk", energy: try silicon("Si_diamond.lammps", fields), target: .none),
+                           FitSystem(name: "vacancy", energy: try silicon("Si_vacancy.lammps", fields), target: .none)]
+            var target = EnergyTarget(name: "E_f", coefficients: ["vacancy": 1, "bulk": -63.0 / 64], value: 0)
+            var fit = try FitCampaign(systems: systems, settings: FitSettings(), method: SparseMethod(), energyTargets: [target])
+            let state = try fit.initialState(key: "test")
+            target.value = value ?? fit.combination(target, state) * 1.1
+            fit = try FitCampaign(systems: systems, settings: FitSettings(), method: SparseMethod(), energyTargets: [target])
+            return (fit, try fit.initialState(key: "test"))
+        }
+        let (fit, state) = try campaign(["epsilon", "sigma"], value: nil)
+        let formation = state.history[0].properties["E_f"]!
+        XCTAssertEqual(1.1 * formation, fit.energyTargets[0].value, accuracy: 1e-9 * formation)  // SW, fixed cell: 4.34 eV
+        let gradient = try fit.lossGradient(state)
+        var truth: [Double] = []
+        for l in 0..<2 {
+            let h = 1e-4 * abs(state.theta[l])
+            var plus = state.theta, minus = state.theta
+            plus[l] += h
+            minus[l] -= h
+            truth.append((try fit.trueLoss(theta: plus, from: state) - fit.trueLoss(theta: minus, from: state)) / (2 * h))
+        }
+        print("formation energy \(formation) eV; gradient \(gradient), finite differences of the true loss \(truth)")
+        XCTAssertLessThan(relativeDifference(gradient, truth), 1e-4)
+        // ε alone scales E_f: 10 % more is reached.
+        var (reach, start) = try campaign(["epsilon"], value: nil)
+        var settings = FitSettings()
+        settings.relaxEach = true
+        reach = try FitCampaign(systems: reach.systems, settings: settings, method: SparseMethod(), energyTargets: reach.energyTargets)
+        var current = start
+        while !current.done { current = try reach.step(current) }
+        XCTAssertLessThan(current.history.last!.lossRelaxed!, start.history[0].lossRelaxed! / 100)
+        XCTAssertEqual(current.theta[0], 1.1 * 2.1683, accuracy: 1e-3)
+    }
+
     /// A reachable target: the true loss falls at least 100-fold within 10 iterations.
     private func checkReached(_ fit: FitCampaign, file: StaticString = #filePath, line: UInt = #line) throws {
         var state = try fit.initialState(key: "test")
