@@ -52,6 +52,19 @@ extension Simulation {
         try lammps.command("atom_modify sort 0 0.0")
     }
 
+    /// Which atoms (atom-ID order) belong to the LAMMPS group `name`.
+    public func groupMembership(_ name: String) throws -> [Bool] {
+        guard lammps.hasID(category: "group", id: name) else {
+            throw InputError.invalid("the input \(input.lastPathComponent) defines no group '\(name)'")
+        }
+        try lammps.commands("""
+            fix ilmp_membership all property/atom d_ilmp_member
+            set group \(name) d_ilmp_member 1
+            """)
+        defer { try? lammps.command("unfix ilmp_membership") }
+        return try lammps.gather("d_ilmp_member", count: 1).map { $0 == 1 }
+    }
+
     /// Makes the box triclinic (with its current, zero, tilts) so that shears can be applied.
     public func makeTriclinic() throws {
         guard lammps.setting("triclinic") == 0 else { return }

@@ -53,12 +53,22 @@ public struct FitSystem {
     public var energy: any ParametrizedEnergy
     public var target: FitTarget
     public var weight: Double
+    /// Per-atom weights w_i of a structure target's ½ Σ_i w_i ‖r_i‖² (atom-ID order; nil: all 1).
+    public var atomWeights: [Double]?
 
-    public init(name: String, energy: any ParametrizedEnergy, target: FitTarget, weight: Double = 1) {
+    public init(name: String, energy: any ParametrizedEnergy, target: FitTarget, weight: Double = 1,
+                atomWeights: [Double]? = nil) {
         self.name = name
         self.energy = energy
         self.target = target
         self.weight = weight
+        self.atomWeights = atomWeights
+    }
+
+    /// W v: each atom's three components times its weight.
+    func weighted(_ v: [Double]) -> [Double] {
+        guard let atomWeights else { return v }
+        return v.enumerated().map { $0.element * atomWeights[$0.offset / 3] }
     }
 
     var hasNoTarget: Bool {
@@ -183,6 +193,12 @@ public final class FitCampaign {
                 """)
         }
         for system in systems {
+            if system.atomWeights != nil, case .structure = system.target {} else if system.atomWeights != nil {
+                throw InputError.invalid("system \(system.name): atom weights apply to structure targets only")
+            }
+            if let weights = system.atomWeights, weights.count != system.energy.atomCount || weights.contains(where: { !($0 >= 0) }) {
+                throw InputError.invalid("system \(system.name): \(weights.count) atom weights for \(system.energy.atomCount) atoms, or a negative one")
+            }
             if case .structure(let target) = system.target, target.count != 3 * system.energy.atomCount {
                 throw InputError.invalid("""
                     the target of system \(system.name) has \(target.count / 3) atoms, the system \(system.energy.atomCount)
@@ -256,7 +272,7 @@ public final class FitCampaign {
             switch system.target {
             case .structure(let target):
                 let r = residual(state.structures[system.name]!, target: target)
-                total += system.weight * 0.5 * r.reduce(0) { $0 + $1 * $1 }
+                total += system.weight * 0.5 * zip(r, system.weighted(r)).reduce(0) { $0 + $1.0 * $1.1 }
             case .elastic(let target, let mask):
                 let e = elasticDifference(state.elastic[system.name]!, target, mask)
                 total += system.weight * 0.5 * e.joined().reduce(0) { $0 + $1 * $1 }
@@ -401,7 +417,9 @@ public final class FitCampaign {
             case .structure(let target):
                 let hessian = try Hessian(simulation: energy.simulation)
                 hessians[system.name] = hessian
-                let r = residual(state.structures[system.name]!, target: target)
+                // ∂L/∂X = P W r (P removes the mean displacement).
+                let r = removingTranslations(system.weighted(residual(state.structures[system.name]!, target: target)),
+                                             axes: [0, 1, 2])
                 switch settings.gradient {
                 case .adjoint:
                     // ∇Θ L = (∇Θ X*)ᵀ r = −(∇²ΘX U)ᵀ H⁻¹ r: one solve, one transposed product.
@@ -482,8 +500,8 @@ public final class FitCampaign {
             case .none:
                 (u, change) = ([], [])
             }
-            a += system.weight * zip(change, u).reduce(0) { $0 + $1.0 * $1.1 }
-            b += system.weight * change.reduce(0) { $0 + $1 * $1 }
+            a += system.weight * zip(change, system.weighted(u)).reduce(0) { $0 + $1.0 * $1.1 }
+            b += system.weight * zip(change, system.weighted(change)).reduce(0) { $0 + $1.0 * $1.1 }
         }
         for target in energyTargets {
             // To first order the combination changes by −Σ c_s (∇Θ U_s · g) per unit step.

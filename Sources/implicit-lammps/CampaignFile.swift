@@ -27,15 +27,22 @@ struct CampaignFile: Decodable {
         /// Elastic constants (GPa, Voigt): C11, C12, C44 for a cubic tensor, or any Cij.
         var elastic: [String: Double]?
     }
+    struct AtomWeight: Decodable {
+        var ids: [Int]?
+        var group: String?
+        var weight: Double
+    }
     struct SystemEntry: Decodable {
         var name: String
         var input: String
         var lammpsArgs: [String]?
+        /// Weights of chosen atoms in a structure target (others 1), later entries overriding earlier ones.
+        var atomWeights: [AtomWeight]?
         /// None: the system takes part through energy targets only.
         var target: Target?
         var weight: Double?
 
-        enum CodingKeys: String, CodingKey { case name, input, lammpsArgs = "lammps_args", target, weight }
+        enum CodingKeys: String, CodingKey { case name, input, lammpsArgs = "lammps_args", atomWeights = "atom_weights", target, weight }
     }
     struct Loop: Decodable {
         var iterations: Int?
@@ -92,7 +99,8 @@ struct CampaignFile: Decodable {
         "properties[]": ["name", "energy", "value", "weight"],
         "potential": ["snapcoeff", "snapparam"],
         "vary": ["elements", "parameters", "fields", "step"],
-        "systems[]": ["name", "input", "lammps_args", "target", "weight"],
+        "systems[]": ["name", "input", "lammps_args", "atom_weights", "target", "weight"],
+        "systems[].atom_weights[]": ["ids", "group", "weight"],
         "systems[].target": ["structure", "elastic"],
         "loop": ["iterations", "step", "relax_each", "tolerance", "loss_tolerance", "gradient", "regularization"],
         "derivative": ["method", "tolerance", "alpha0", "min_style"],
@@ -195,6 +203,14 @@ struct CampaignFile: Decodable {
                 throw InputError.invalid("\(url.path): systems[\(system.name)].target takes one of structure or elastic")
             }
             if let elastic = system.target?.elastic { _ = try FitTarget.elastic(elastic) }
+            for entry in system.atomWeights ?? [] {
+                guard (entry.ids == nil) != (entry.group == nil), entry.weight >= 0, entry.weight.isFinite else {
+                    throw InputError.invalid("\(url.path): systems[\(system.name)].atom_weights entries take ids or group, and a weight ≥ 0")
+                }
+            }
+            if system.atomWeights != nil, system.target?.structure == nil {
+                throw InputError.invalid("\(url.path): systems[\(system.name)].atom_weights apply to a structure target")
+            }
             for (key, path) in [("input", system.input), ("target.structure", system.target?.structure)] {
                 guard let path else { continue }
                 guard FileManager.default.fileExists(atPath: resolve(path).path) else {
@@ -336,11 +352,32 @@ struct CampaignFile: Decodable {
             }
             let energy = try choice().energy(for: simulation, relativeStep: vary?.step)
             if let snap = energy as? SNAPEnergy { reportSNAPNotes(snap) }
-            fitSystems.append(FitSystem(name: system.name, energy: energy, target: target, weight: system.weight ?? 1))
+            fitSystems.append(FitSystem(name: system.name, energy: energy, target: target, weight: system.weight ?? 1,
+                                        atomWeights: try atomWeights(system, simulation)))
         }
         return try FitCampaign(systems: fitSystems, settings: try settings(), method: try method(),
                                constraints: try constraintMatrix(width: fitSystems[0].energy.parameterCount),
                                energyTargets: energyTargets())
+    }
+
+    /// Per-atom weights of a system (atom-ID order), from IDs and LAMMPS groups of its input.
+    func atomWeights(_ system: SystemEntry, _ simulation: Simulation) throws -> [Double]? {
+        guard let entries = system.atomWeights else { return nil }
+        let count = simulation.lammps.natoms
+        var weights = [Double](repeating: 1, count: count)
+        for entry in entries {
+            if let ids = entry.ids {
+                for id in ids {
+                    guard (1...count).contains(id) else {
+                        throw InputError.invalid("\(url.path): systems[\(system.name)].atom_weights: atom ID \(id) is not in 1…\(count)")
+                    }
+                    weights[id - 1] = entry.weight
+                }
+            } else if let group = entry.group {
+                for (index, member) in try simulation.groupMembership(group).enumerated() where member { weights[index] = entry.weight }
+            }
+        }
+        return weights
     }
 
     func energyTargets() throws -> [EnergyTarget] {

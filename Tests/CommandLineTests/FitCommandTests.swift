@@ -142,6 +142,10 @@ final class FitCommandTests: XCTestCase {
              "loop.regularization must be ≥ 0"),
             (original.replacingOccurrences(of: "{structure: target/relaxed.data}", with: "{elastic: {}}"),
              "an elastic target needs at least one Cij"),
+            (original.replacingOccurrences(of: "    target: {structure", with: "    atom_weights: [{group: core, weight: 5}]\n    target: {structure"),
+             "defines no group 'core'"),
+            (original.replacingOccurrences(of: "    target: {structure", with: "    atom_weights: [{ids: [64], weight: 5}]\n    target: {structure"),
+             "atom ID 64 is not in 1…63"),
         ]
         try "# A: sigma + B fixed\n1 1 0\n".write(to: folder.appendingPathComponent("constraints.txt"), atomically: true, encoding: .utf8)
         for (index, (text, message)) in cases.enumerated() {

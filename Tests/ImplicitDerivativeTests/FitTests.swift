@@ -68,6 +68,18 @@ final class FitTests: XCTestCase {
         try checkGradients(try campaign(energy, delta: [0.01, 0.003, 0.02]), parameters: [0, 1, 2])
     }
 
+    /// Per-atom weights (ten atoms count 5×, one not at all) in the loss and its gradient.
+    func testGradientsWithAtomWeights() throws {
+        let energy = try silicon()
+        let plain = try campaign(energy, delta: [0.01, 0.003, 0.02])
+        var weights = [Double](repeating: 1, count: energy.atomCount)
+        for i in 0..<10 { weights[3 * i] = 5 }
+        weights[1] = 0
+        var system = plain.systems[0]
+        system.atomWeights = weights
+        try checkGradients(try FitCampaign(systems: [system], settings: plain.settings, method: plain.method), parameters: [0, 1, 2])
+    }
+
     func testGradientsOfASNAPVacancy() throws {
         let system = try Fixtures.relaxedVacancy()
         var generator = SplitMix64(seed: 5)
