@@ -11,12 +11,9 @@ import XCTest
 /// written here with plain change_box/minimize commands, independent of the tool's strain code.
 final class ElasticTests: XCTestCase {
     private func relaxedSilicon(theta: [Double]? = nil) throws -> FiniteDifferenceEnergy {
-        let simulation = try Simulation(input: Fixtures.root.appendingPathComponent("inputs/Si_diamond.lammps").path)
-        let energy = try FiniteDifferenceEnergy(
-            simulation: simulation, source: try FileFieldParameters(selections: [("Si,Si,Si", ["sigma", "lambda"])],
-                                                                    simulation: simulation))
+        let energy = try Fixtures.silicon("Si_diamond.lammps", fields: ["sigma", "lambda"], cells: nil)
         if let theta { try energy.setTheta(theta) }
-        try simulation.relax(RelaxationSettings(cell: .aniso, ftol: 1e-11))
+        try energy.simulation.relax(RelaxationSettings(cell: .aniso, ftol: 1e-11))
         return energy
     }
 

@@ -133,12 +133,9 @@ final class MixedHessianProductTests: XCTestCase {
 
     /// SW's q is 0 and LAMMPS refuses it negative: a product along −q must difference one-sided.
     func testFiniteDifferenceProductAlongAParameterAtItsBound() throws {
-        let simulation = try Simulation(input: Fixtures.root.appendingPathComponent("inputs/Si_vacancy.lammps").path,
-                                        extraArguments: ["-var", "ncell", "2"])
-        let energy = try FiniteDifferenceEnergy(
-            simulation: simulation, source: try FileFieldParameters(selections: [("Si,Si,Si", ["sigma", "q"])], simulation: simulation))
-        try simulation.relax(RelaxationSettings(ftol: 1e-10))
-        try simulation.evaluate()
+        let energy = try Fixtures.silicon(fields: ["sigma", "q"])
+        try energy.simulation.relax(RelaxationSettings(ftol: 1e-10))
+        try energy.simulation.evaluate()
         let matrix = try energy.mixedHessian()
         let v = [0.3, -1.0]
         let expected = matrix.multiplied(by: Matrix(rows: 2, columns: 1, storage: v)).storage

@@ -25,12 +25,17 @@ final class FitTests: XCTestCase {
                                settings: settings, method: SparseMethod())
     }
 
-    private func silicon() throws -> FiniteDifferenceEnergy {
-        let simulation = try Simulation(input: Fixtures.root.appendingPathComponent("inputs/Si_vacancy.lammps").path,
-                                        extraArguments: ["-var", "ncell", "2"])
-        return try FiniteDifferenceEnergy(
-            simulation: simulation, source: try FileFieldParameters(selections: [("Si,Si,Si", ["sigma", "B", "p"])],
-                                                                    simulation: simulation))
+    private func silicon() throws -> FiniteDifferenceEnergy { try Fixtures.silicon(fields: ["sigma", "B", "p"]) }
+
+    /// ∂L/∂Θ_l by central differences (step 1e-4 |Θ_l|) of the true loss, every system re-relaxed.
+    private func trueLossGradient(_ fit: FitCampaign, _ state: FitState, parameters: [Int]) throws -> [Double] {
+        try parameters.map { l in
+            let h = 1e-4 * abs(state.theta[l])
+            var plus = state.theta, minus = state.theta
+            plus[l] += h
+            minus[l] -= h
+            return (try fit.trueLoss(theta: plus, from: state) - fit.trueLoss(theta: minus, from: state)) / (2 * h)
+        }
     }
 
     private func relativeDifference(_ a: [Double], _ b: [Double]) -> Double {
@@ -50,15 +55,8 @@ final class FitTests: XCTestCase {
         let exactFull = try FitCampaign(systems: fit.systems, settings: settings, method: DenseMethod()).lossGradient(state)
         XCTAssertLessThan(relativeDifference(exactAdjoint, exactFull), 1e-6, "adjoint against full", file: file, line: line)
         XCTAssertLessThan(relativeDifference(adjoint, exactAdjoint), 1e-3, "sparse adjoint against dense", file: file, line: line)
-        var truth: [Double] = [], chosen: [Double] = []
-        for l in parameters {
-            let h = 1e-4 * abs(state.theta[l])
-            var plus = state.theta, minus = state.theta
-            plus[l] += h
-            minus[l] -= h
-            truth.append((try fit.trueLoss(theta: plus, from: state) - fit.trueLoss(theta: minus, from: state)) / (2 * h))
-            chosen.append(adjoint[l])
-        }
+        let truth = try trueLossGradient(fit, state, parameters: parameters)
+        let chosen = parameters.map { adjoint[$0] }
         print("gradient: adjoint \(chosen), finite differences of the true loss \(truth)")
         XCTAssertLessThan(relativeDifference(chosen, truth), 1e-4, "against finite differences", file: file, line: line)
     }
@@ -90,23 +88,13 @@ final class FitTests: XCTestCase {
     /// An elastic-constant target: the gradient (∇Θ C by central differences of C) against central
     /// differences of the true loss, each side relaxing the cell and measuring C again.
     func testElasticTargetGradient() throws {
-        let simulation = try Simulation(input: Fixtures.root.appendingPathComponent("inputs/Si_diamond.lammps").path)
-        let energy = try FiniteDifferenceEnergy(
-            simulation: simulation, source: try FileFieldParameters(selections: [("Si,Si,Si", ["epsilon", "lambda"])],
-                                                                    simulation: simulation))
+        let energy = try Fixtures.silicon("Si_diamond.lammps", fields: ["epsilon", "lambda"], cells: nil)
         let fit = try FitCampaign(systems: [FitSystem(name: "si", energy: energy,
                                                       target: try .elastic(["C11": 153.2, "C12": 56.8, "C44": 74.8]))],
                                   settings: FitSettings(), method: SparseMethod())
         let state = try fit.initialState(key: "test")
         let gradient = try fit.lossGradient(state)
-        var truth: [Double] = []
-        for l in 0..<2 {
-            let h = 1e-4 * abs(state.theta[l])
-            var plus = state.theta, minus = state.theta
-            plus[l] += h
-            minus[l] -= h
-            truth.append((try fit.trueLoss(theta: plus, from: state) - fit.trueLoss(theta: minus, from: state)) / (2 * h))
-        }
+        let truth = try trueLossGradient(fit, state, parameters: [0, 1])
         print("elastic-target gradient \(gradient), finite differences of the true loss \(truth)")
         XCTAssertLessThan(relativeDifference(gradient, truth), 1e-4)
     }
@@ -114,15 +102,9 @@ final class FitTests: XCTestCase {
     /// A vacancy formation energy E_vac − (N−1)/N E_bulk as an energy target of two systems that
     /// have no target of their own: gradient against the true loss, and a reachable value reached.
     func testVacancyFormationEnergyTarget() throws {
-        func silicon(_ input: String, _ fields: [String]) throws -> FiniteDifferenceEnergy {
-            let simulation = try Simulation(input: Fixtures.root.appendingPathComponent("inputs/\(input)").path,
-                                            extraArguments: ["-var", "ncell", "2"])
-            return try FiniteDifferenceEnergy(simulation: simulation,
-                                              source: try FileFieldParameters(selections: [("Si,Si,Si", fields)], simulation: simulation))
-        }
         func campaign(_ fields: [String], value: Double?) throws -> (FitCampaign, FitState) {
-            let systems = [FitSystem(name: "bulk", energy: try silicon("Si_diamond.lammps", fields), target: .none),
-                           FitSystem(name: "vacancy", energy: try silicon("Si_vacancy.lammps", fields), target: .none)]
+            let systems = [FitSystem(name: "bulk", energy: try Fixtures.silicon("Si_diamond.lammps", fields: fields), target: .none),
+                           FitSystem(name: "vacancy", energy: try Fixtures.silicon(fields: fields), target: .none)]
             var target = EnergyTarget(name: "E_f", coefficients: ["vacancy": 1, "bulk": -63.0 / 64], value: 0)
             var fit = try FitCampaign(systems: systems, settings: FitSettings(), method: SparseMethod(), energyTargets: [target])
             let state = try fit.initialState(key: "test")
@@ -134,14 +116,7 @@ final class FitTests: XCTestCase {
         let formation = state.history[0].properties["E_f"]!
         XCTAssertEqual(1.1 * formation, fit.energyTargets[0].value, accuracy: 1e-9 * formation)  // SW, fixed cell: 4.34 eV
         let gradient = try fit.lossGradient(state)
-        var truth: [Double] = []
-        for l in 0..<2 {
-            let h = 1e-4 * abs(state.theta[l])
-            var plus = state.theta, minus = state.theta
-            plus[l] += h
-            minus[l] -= h
-            truth.append((try fit.trueLoss(theta: plus, from: state) - fit.trueLoss(theta: minus, from: state)) / (2 * h))
-        }
+        let truth = try trueLossGradient(fit, state, parameters: [0, 1])
         print("formation energy \(formation) eV; gradient \(gradient), finite differences of the true loss \(truth)")
         XCTAssertLessThan(relativeDifference(gradient, truth), 1e-4)
         // ε alone scales E_f: 10 % more is reached.

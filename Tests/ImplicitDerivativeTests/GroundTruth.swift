@@ -18,6 +18,15 @@ enum Fixtures {
         return system
     }
 
+    /// A shipped silicon input (`ncell` cells, or the input's own when nil) with Θ = `fields` of its
+    /// Stillinger–Weber entry, not relaxed.
+    static func silicon(_ input: String = "Si_vacancy.lammps", fields: [String], cells: Int? = 2) throws -> FiniteDifferenceEnergy {
+        let simulation = try Simulation(input: root.appendingPathComponent("inputs/\(input)").path,
+                                        extraArguments: cells.map { ["-var", "ncell", "\($0)"] } ?? [])
+        return try FiniteDifferenceEnergy(
+            simulation: simulation, source: try FileFieldParameters(selections: [("Si,Si,Si", fields)], simulation: simulation))
+    }
+
     /// A file name in the temporary directory, removed when `test` ends.
     static func temporaryFile(_ name: String, _ test: XCTestCase) -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("ilmp-\(UUID().uuidString)-\(name)")
