@@ -23,20 +23,18 @@ extension ImplicitDifferentiation {
             // A parameter whose forces are tiny (SW's λ at a vacancy) would get a huge step: at most 1 %.
             var h = scale > 0 ? forceChange / scale : 1e-4 * max(abs(theta[l]), 1e-8)
             if theta[l] != 0 { h = min(h, 1e-2 * abs(theta[l])) }
-            // A parameter at zero (often a bound) gets the second-order forward formula.
-            let offsets = theta[l] == 0 ? [h, 2 * h] : [h, -h]
-            var relaxed: [[Double]] = []
-            for offset in offsets {
+            // A parameter at zero (often a bound) gets the one-sided stencil; its f(0) is X* itself.
+            let stencil = DifferenceStencil(value: theta[l], step: h)
+            let relaxed = try stencil.offsets.map { offset -> [Double] in
+                guard offset != 0 else { return reference }
                 var perturbed = theta
                 perturbed[l] += offset
                 try system.setTheta(perturbed)
                 try simulation.restore(minimum)
                 try simulation.relax(RelaxationSettings(ftol: ftol))
-                relaxed.append(try simulation.structure().unwrappedPositions)
+                return try simulation.structure().unwrappedPositions
             }
-            let difference = theta[l] == 0
-                ? (0..<reference.count).map { (-3 * reference[$0] + 4 * relaxed[0][$0] - relaxed[1][$0]) / (2 * h) }
-                : zip(relaxed[0], relaxed[1]).map { ($0 - $1) / (2 * h) }
+            let difference = stencil.derivative(relaxed)
             result.setColumn(column, removingTranslations(difference, axes: translationAxes))
         }
         try system.setTheta(theta)

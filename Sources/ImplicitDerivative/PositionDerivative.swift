@@ -47,7 +47,7 @@ public struct SparseMethod: DerivativeMethod {
     public func solve(_ hessian: Hessian, _ b: Matrix, progress: (String) -> Void) throws -> (x: Matrix, relativeResiduals: [Double]) {
         // Columns that vanish by symmetry (e.g. the forces of normal strains in a cubic crystal)
         // hold only round-off: their solution is zero, and no relative residual can be reached.
-        let norms = (0..<b.columns).map { b.column($0).reduce(0) { $0 + $1 * $1 }.squareRoot() }
+        let norms = (0..<b.columns).map { norm(b.column($0)) }
         let largest = norms.max() ?? 0
         let active = (0..<b.columns).filter { norms[$0] > 1e-9 * largest }
         var x = Matrix(rows: b.rows, columns: b.columns)

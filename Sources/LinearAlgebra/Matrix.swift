@@ -150,3 +150,8 @@ public func add(_ a: Matrix, _ b: Matrix) -> Matrix {
 }
 
 public func add(_ a: [Double], _ b: [Double]) -> [Double] { zip(a, b).map { $0 + $1 } }
+
+public func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
+
+/// The Euclidean norm.
+public func norm(_ v: [Double]) -> Double { dot(v, v).squareRoot() }

@@ -117,25 +117,22 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
                     """)
             }
         }
-        var base: State?
+        var base: State?  // f(0), shared by the one-sided stencils of parameters at zero
         for l in 0..<parameterCount {
-            let h = steps[l]
-            // Central differences; a parameter at zero (often a bound, such as SW's q) gets the
-            // second-order forward formula (−3 f(0) + 4 f(h) − f(2h)) / 2h, never a negative value.
-            let offsets = reference[l] == 0 ? [h, 2 * h] : [h, -h]
-            let states = try offsets.map { offset -> State in
+            let stencil = DifferenceStencil(value: reference[l], step: steps[l])
+            let states = try stencil.offsets.map { offset -> State in
+                if offset == 0 {
+                    if base == nil { base = try state(reference, parameter: l) }
+                    return base!
+                }
                 var shifted = reference
                 shifted[l] += offset
                 return try state(shifted, parameter: l)
             }
-            func derivative(_ value: (State) -> Double) throws -> Double {
-                if reference[l] != 0 { return (value(states[0]) - value(states[1])) / (2 * h) }
-                if base == nil { base = try state(reference, parameter: l) }
-                return (-3 * value(base!) + 4 * value(states[0]) - value(states[1])) / (2 * h)
-            }
-            energy.append(try derivative { $0.energy })
-            forces.setColumn(l, try (0..<positions.count).map { i in try derivative { $0.forces[i] } })
-            virial.append(try (0..<3).map { a in try (0..<3).map { b in try derivative { $0.virial[a][b] } } })
+            energy.append(stencil.derivative(states.map { [$0.energy] })[0])
+            forces.setColumn(l, stencil.derivative(states.map(\.forces)))
+            let w = stencil.derivative(states.map { $0.virial.flatMap { $0 } })
+            virial.append((0..<3).map { a in Array(w[3 * a..<3 * a + 3]) })
         }
         return Differences(positions: positions, box: box, energy: energy, forces: forces, virial: virial)
     }
@@ -163,20 +160,23 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
         let atBound = v.indices.filter { reference[$0] == 0 && v[$0] != 0 }
         let central = v.indices.map { atBound.contains($0) ? 0 : v[$0] }
         if let scale = central.indices.filter({ central[$0] != 0 }).map({ steps[$0] / abs(central[$0]) }).min() {
-            let (plus, minus) = (try forces(central.map { scale * $0 }), try forces(central.map { -scale * $0 }))
-            for i in product.indices { product[i] -= (plus[i] - minus[i]) / (2 * scale) }
+            // Along the direction `central`, scaled so that no parameter moves by more than its step.
+            let stencil = DifferenceStencil(step: scale, oneSided: false)
+            let derivative = stencil.derivative(try stencil.offsets.map { offset in try forces(central.map { offset * $0 }) })
+            for i in product.indices { product[i] -= derivative[i] }
         }
-        if !atBound.isEmpty {
-            let base = try forces(v.map { _ in 0 })
-            for l in atBound {
-                let h = steps[l]
+        var base: [Double]?
+        for l in atBound {
+            let stencil = DifferenceStencil(step: steps[l], oneSided: true)
+            let derivative = stencil.derivative(try stencil.offsets.map { offset in
+                if offset == 0, let base { return base }
                 var shift = [Double](repeating: 0, count: v.count)
-                shift[l] = h
-                let one = try forces(shift)
-                shift[l] = 2 * h
-                let two = try forces(shift)
-                for i in product.indices { product[i] -= v[l] * (-3 * base[i] + 4 * one[i] - two[i]) / (2 * h) }
-            }
+                shift[l] = offset
+                let values = try forces(shift)
+                if offset == 0 { base = values }
+                return values
+            })
+            for i in product.indices { product[i] -= v[l] * derivative[i] }
         }
         return product
     }

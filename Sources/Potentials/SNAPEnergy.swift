@@ -267,5 +267,3 @@ struct PairCoeffScanner {
         }
     }
 }
-
-func norm(_ v: [Double]) -> Double { v.reduce(0) { $0 + $1 * $1 }.squareRoot() }

@@ -153,22 +153,22 @@ public struct ElasticParameterDerivative: Sendable {
             evaluations += measured.forceEvaluations + 2  // and the Hessian's set-up
             return measured.relaxedIon
         }
-        let base = theta.contains(0) ? try constants(at: theta) : nil
+        var base: [[Double]]?  // C(Θ), shared by the one-sided stencils of parameters at zero
         for l in theta.indices {
             let h = theta[l] == 0 ? relativeStep : relativeStep * abs(theta[l])
             steps.append(h)
-            let offsets = theta[l] == 0 ? [h, 2 * h] : [h, -h]
-            let states = try offsets.map { offset -> [[Double]] in
+            let stencil = DifferenceStencil(value: theta[l], step: h)
+            let states = try stencil.offsets.map { offset -> [Double] in
+                if offset == 0 {
+                    if base == nil { base = try constants(at: theta) }
+                    return base!.flatMap { $0 }
+                }
                 var shifted = theta
                 shifted[l] += offset
-                return try constants(at: shifted)
+                return try constants(at: shifted).flatMap { $0 }
             }
-            derivative.append((0..<6).map { i in
-                (0..<6).map { j in
-                    theta[l] == 0 ? (-3 * base![i][j] + 4 * states[0][i][j] - states[1][i][j]) / (2 * h)
-                        : (states[0][i][j] - states[1][i][j]) / (2 * h)
-                }
-            })
+            let d = stencil.derivative(states)
+            derivative.append((0..<6).map { i in Array(d[6 * i..<6 * i + 6]) })
             if clock.isDue() || l + 1 == theta.count {
                 progress("  ∇Θ C: parameter \(l + 1)/\(theta.count), \(evaluations) force evaluations, \(clock.elapsed) s")
             }

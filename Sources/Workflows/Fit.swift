@@ -256,13 +256,14 @@ public final class FitCampaign {
         return removingTranslations(d, axes: [0, 1, 2])
     }
 
-    static let mandelWeights = [1.0, 1, 1, 2, 2, 2]  // squared √2 factors of Mandel notation
+    /// The target's components of a tensor in Mandel notation (`ElasticConstants.mandel`), flattened
+    /// (others zero): ½‖components(C) − components(C_target)‖² is an elastic term of the loss.
+    func mandelComponents(_ c: [[Double]], _ mask: [[Bool]]) -> [Double] {
+        zip(ElasticConstants.mandel(c).joined(), mask.joined()).map { $1 ? $0 : 0 }
+    }
 
-    /// M∘(C − C_target) over the target's components, the Mandel-weighted difference.
-    func elasticDifference(_ c: [[Double]], _ target: [[Double]], _ mask: [[Bool]]) -> [[Double]] {
-        (0..<6).map { i in (0..<6).map { j in
-            mask[i][j] ? Self.mandelWeights[i].squareRoot() * Self.mandelWeights[j].squareRoot() * (c[i][j] - target[i][j]) : 0
-        } }
+    func elasticDifference(_ c: [[Double]], _ target: [[Double]], _ mask: [[Bool]]) -> [Double] {
+        zip(mandelComponents(c, mask), mandelComponents(target, mask)).map { $0 - $1 }
     }
 
     func loss(_ state: FitState, theta: [Double]? = nil) -> Double {
@@ -272,10 +273,10 @@ public final class FitCampaign {
             switch system.target {
             case .structure(let target):
                 let r = residual(state.structures[system.name]!, target: target)
-                total += system.weight * 0.5 * zip(r, system.weighted(r)).reduce(0) { $0 + $1.0 * $1.1 }
+                total += system.weight * 0.5 * dot(r, system.weighted(r))
             case .elastic(let target, let mask):
                 let e = elasticDifference(state.elastic[system.name]!, target, mask)
-                total += system.weight * 0.5 * e.joined().reduce(0) { $0 + $1 * $1 }
+                total += system.weight * 0.5 * dot(e, e)
             case .none:
                 break
             }
@@ -294,9 +295,10 @@ public final class FitCampaign {
 
     /// Relaxes every system with `state.theta` from `state`'s structures (or, without them, from
     /// its current state), and measures the elastic constants of the elastic-target systems.
-    func relaxAll(_ state: FitState, fromCurrent: Bool = false, progress: (String) -> Void) throws -> FitState {
+    func relaxAll(_ state: FitState, fromCurrent: Bool = false, only chosen: ((FitSystem) -> Bool)? = nil,
+                  progress: (String) -> Void) throws -> FitState {
         var result = state
-        for system in systems {
+        for system in systems where chosen?(system) ?? true {
             let simulation = system.energy.simulation
             try system.energy.setTheta(state.theta)
             if !fromCurrent, let start = state.structures[system.name] { try simulation.restore(start) }
@@ -407,8 +409,7 @@ public final class FitCampaign {
                 elasticDerivatives[system.name] = dC
                 let e = elasticDifference(state.elastic[system.name]!, target, mask)
                 for l in g.indices {
-                    let weighted = elasticDifference(dC[l], [[Double]](repeating: [Double](repeating: 0, count: 6), count: 6), mask)
-                    g[l] += system.weight * zip(e.joined(), weighted.joined()).reduce(0) { $0 + $1.0 * $1.1 }
+                    g[l] += system.weight * dot(e, mandelComponents(dC[l], mask))
                 }
             case .none:
                 // Only moved along (eq. 44) so that it stays near its minimum.
@@ -486,7 +487,7 @@ public final class FitCampaign {
         let g = direction.g
         // Predicted loss along Θ − h g (eq. 42): L + h A + ½ h² B.
         var a = -settings.regularization * zip(g, zip(state.theta, state.thetaInitial)).reduce(0) { $0 + $1.0 * ($1.1.0 - $1.1.1) }
-        var b = settings.regularization * g.reduce(0) { $0 + $1 * $1 }
+        var b = settings.regularization * dot(g, g)
         for system in systems {
             let (u, change): ([Double], [Double])
             switch system.target {
@@ -494,20 +495,19 @@ public final class FitCampaign {
                 u = residual(state.structures[system.name]!, target: target)
                 change = removingTranslations(direction.dx[system.name]!, axes: [0, 1, 2])
             case .elastic(let target, let mask):
-                u = elasticDifference(state.elastic[system.name]!, target, mask).joined().map { $0 }
-                change = elasticDifference(direction.dc[system.name]!, [[Double]](repeating: [Double](repeating: 0, count: 6), count: 6),
-                                           mask).joined().map { $0 }
+                u = elasticDifference(state.elastic[system.name]!, target, mask)
+                change = mandelComponents(direction.dc[system.name]!, mask)
             case .none:
                 (u, change) = ([], [])
             }
-            a += system.weight * zip(change, system.weighted(u)).reduce(0) { $0 + $1.0 * $1.1 }
-            b += system.weight * zip(change, system.weighted(change)).reduce(0) { $0 + $1.0 * $1.1 }
+            a += system.weight * dot(change, system.weighted(u))
+            b += system.weight * dot(change, system.weighted(change))
         }
         for target in energyTargets {
             // To first order the combination changes by −Σ c_s (∇Θ U_s · g) per unit step.
             let u = combination(target, state) - target.value
             let change = -target.coefficients.reduce(0) { total, term in
-                total + term.value * zip(direction.energyGradients[term.key]!, g).reduce(0) { $0 + $1.0 * $1.1 }
+                total + term.value * dot(direction.energyGradients[term.key]!, g)
             }
             a += target.weight * u * change
             b += target.weight * change * change
@@ -516,8 +516,8 @@ public final class FitCampaign {
         // A step the linear prediction cannot be trusted for is shortened: no atom moves more than
         // `maxAtomStep`, no parameter by more than `maxParameterStep` of Θ's size.
         let atomStep = direction.dx.values.map(largestAtomNorm).max() ?? 0
-        let thetaSize = max(state.theta.reduce(0) { $0 + $1 * $1 }.squareRoot(), .leastNonzeroMagnitude)
-        let thetaStep = g.reduce(0) { $0 + $1 * $1 }.squareRoot() / thetaSize
+        let thetaSize = max(norm(state.theta), .leastNonzeroMagnitude)
+        let thetaStep = norm(g) / thetaSize
         let cap = min(atomStep > 0 ? FitSettings.maxAtomStep / atomStep : .infinity,
                       thetaStep > 0 ? FitSettings.maxParameterStep / thetaStep : .infinity)
         if abs(h) > cap {
@@ -541,13 +541,9 @@ public final class FitCampaign {
         if settings.relaxEach || systems.allSatisfy({ $0.cell != .fixed }) {
             next = try relaxAll(next, progress: progress)
             relaxedLoss = loss(next)
-        } else if systems.contains(where: { $0.cell != .fixed }) {
+        } else {
             // Elastic constants are only defined at a minimum: those systems always re-relax.
-            let elastic = try FitCampaign(systems: systems.filter { $0.cell != .fixed }, settings: settings, method: method,
-                                          constraints: constraints).relaxAll(next, progress: progress)
-            next.structures.merge(elastic.structures) { $1 }
-            next.energies.merge(elastic.energies) { $1 }
-            next.elastic = elastic.elastic
+            next = try relaxAll(next, only: { $0.cell != .fixed }, progress: progress)
         }
         if relaxedLoss == nil, !energyTargets.isEmpty {
             // The energies of the predicted structures with the new Θ (their error is second order).

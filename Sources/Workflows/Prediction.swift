@@ -1,6 +1,7 @@
 import Atomistics
 import Foundation
 import ImplicitDerivative
+import LinearAlgebra
 import Potentials
 
 /// Predict, and optionally validate: the Taylor expansion of a minimum for new parameters, beside
@@ -51,8 +52,6 @@ public struct PredictionWorkflow {
         return (report, predictions)
     }
 }
-
-func norm(_ v: [Double]) -> Double { v.reduce(0) { $0 + $1 * $1 }.squareRoot() }
 
 public struct ReferenceState: Codable, Sendable {
     public var energy: Double

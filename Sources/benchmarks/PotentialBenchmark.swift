@@ -64,10 +64,10 @@ func potentialBenchmark() throws {
                 let before = simulation.relaxationIterations
                 for l in theta.indices {
                     let h = theta[l] == 0 ? 1e-3 : 1e-3 * abs(theta[l])
-                    // At Θ_l = 0 (SW's q) the second-order forward formula, as the tool uses.
-                    let offsets = theta[l] == 0 ? [0, h, 2 * h] : [h, -h]
+                    // At Θ_l = 0 (SW's q) the one-sided stencil, as the tool uses.
+                    let stencil = DifferenceStencil(value: theta[l], step: h)
                     var constants: [[[Double]]] = []
-                    for offset in offsets {
+                    for offset in stencil.offsets {
                         var shifted = theta
                         shifted[l] += offset
                         try energy.setTheta(shifted)
@@ -75,10 +75,9 @@ func potentialBenchmark() throws {
                         try simulation.relax(RelaxationSettings(cell: .aniso, ftol: 1e-11))
                         constants.append(try elasticByFiniteStrains(simulation))
                     }
+                    let derivative = stencil.derivative(constants.map { $0.flatMap { $0 } })
                     for (i, j) in [(0, 0), (0, 1), (3, 3)] {
-                        let truth = theta[l] == 0
-                            ? (-3 * constants[0][i][j] + 4 * constants[1][i][j] - constants[2][i][j]) / (2 * h)
-                            : (constants[0][i][j] - constants[1][i][j]) / (2 * h)
+                        let truth = derivative[6 * i + j]
                         let scale = max(abs(truth), 1e-3 * abs(constants[0][i][j]) / max(abs(theta[l]), 1))
                         let difference = abs(result.derivative[l][i][j] - truth) / scale
                         if difference > worst { (worst, worstName) = (difference, "dC\(i + 1)\(j + 1)/d\(fields[l])") }
