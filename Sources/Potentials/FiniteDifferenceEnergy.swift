@@ -27,6 +27,8 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
     public let source: ParameterSource
     public private(set) var theta: [Double]
     public var relativeStep = 1e-5
+    /// Where a line goes at least every ~10 s while the finite differences run (slow potentials).
+    public var progress: (String) -> Void = { _ in }
     public var scratch: URL
     /// Force evaluations spent on parameter derivatives so far.
     public private(set) var evaluations = 0
@@ -118,7 +120,9 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
             }
         }
         var base: State?  // f(0), shared by the one-sided stencils of parameters at zero
+        let clock = ProgressClock()
         for l in 0..<parameterCount {
+            if clock.isDue() { progress("  finite differences in Θ: parameter \(l + 1)/\(parameterCount), \(clock.elapsed) s") }
             let stencil = DifferenceStencil(value: reference[l], step: steps[l])
             let states = try stencil.offsets.map { offset -> State in
                 if offset == 0 {
@@ -218,7 +222,9 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
         }
         let base = try energy([])
         var result = Matrix(rows: n, columns: n)
+        let clock = ProgressClock()
         for l in 0..<n {
+            if clock.isDue() { progress("  ∇²ΘΘ U by finite differences: parameter \(l + 1)/\(n), \(clock.elapsed) s") }
             let (a, b) = offsets[l]
             let (ua, ub) = (try energy([(l, a)]), try energy([(l, b)]))
             // Three points 0, a, b: the second derivative of the parabola through them.

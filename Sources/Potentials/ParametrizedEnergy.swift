@@ -125,10 +125,14 @@ public enum PotentialChoice: Sendable {
     /// Fields of the input's `.sw`/`.tersoff` file, per entry.
     case fields([(entry: String, fields: [String])])
 
-    /// - Parameter relativeStep: of the finite differences in Θ (nil: the default).
-    public func energy(for simulation: Simulation, relativeStep: Double? = nil) throws -> any ParametrizedEnergy {
+    /// - Parameters:
+    ///   - relativeStep: of the finite differences in Θ (nil: the default).
+    ///   - progress: where long finite differences report.
+    public func energy(for simulation: Simulation, relativeStep: Double? = nil,
+                       progress: @escaping (String) -> Void = { _ in }) throws -> any ParametrizedEnergy {
         func finiteDifferences(_ source: ParameterSource) throws -> FiniteDifferenceEnergy {
             let energy = try FiniteDifferenceEnergy(simulation: simulation, source: source)
+            energy.progress = progress
             if let relativeStep { energy.relativeStep = relativeStep }
             return energy
         }

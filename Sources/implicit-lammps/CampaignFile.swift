@@ -350,7 +350,7 @@ struct CampaignFile: Decodable {
             } else {
                 target = .none
             }
-            let energy = try choice().energy(for: simulation, relativeStep: vary?.step)
+            let energy = try choice().energy(for: simulation, relativeStep: vary?.step, progress: progress)
             if let snap = energy as? SNAPEnergy { reportSNAPNotes(snap) }
             fitSystems.append(FitSystem(name: system.name, energy: energy, target: target, weight: system.weight ?? 1,
                                         atomWeights: try atomWeights(system, simulation)))

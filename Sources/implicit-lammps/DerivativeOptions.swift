@@ -81,7 +81,7 @@ struct PotentialOptions: ParsableArguments {
 
     /// The parametrized energy of `simulation`, with notes on what given SNAP files change.
     func energy(of simulation: Simulation) throws -> any ParametrizedEnergy {
-        let energy = try choice.energy(for: simulation, relativeStep: parameterStep)
+        let energy = try choice.energy(for: simulation, relativeStep: parameterStep, progress: progress)
         if let system = energy as? SNAPEnergy {
             reportSNAPNotes(system)
         }
