@@ -1,4 +1,5 @@
 import Foundation
+import LAMMPSLibrary
 
 /// The command lines of a LAMMPS input as LAMMPS reads them: comments removed, `&`
 /// continuations joined, `include`d files followed (their paths expanded by LAMMPS itself, so
@@ -54,5 +55,60 @@ public struct InputScript {
             }
         }
         return lines
+    }
+}
+
+extension InputScript {
+    /// Runs `file` command by command, as `lmp -in` would, with `extra` more atom types in the box
+    /// its first `create_box` or `read_data` creates (LAMMPS cannot add atom types to an existing
+    /// box). Control flow that needs LAMMPS's own file reader, and runs before the new type has a
+    /// potential, are refused with the line that has them.
+    static func run(_ file: URL, on lammps: LAMMPS, addingAtomTypes extra: Int, patched: inout Bool, depth: Int) throws {
+        guard depth < 10 else { throw InputError.invalid("\(file.path): include files nested more than 10 deep") }
+        let text: String
+        do { text = try String(contentsOf: file, encoding: .utf8) } catch { throw InputError.fileNotFound(file.path) }
+        for line in commandLines(text) {
+            var words = line.split(whereSeparator: \.isWhitespace).map(String.init)
+            switch words[0] {
+            case "include":
+                let path = try lammps.expand(line).split(whereSeparator: \.isWhitespace).dropFirst().first.map(String.init) ?? ""
+                let url = path.hasPrefix("/") ? URL(fileURLWithPath: path)
+                    : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(path)
+                try run(url, on: lammps, addingAtomTypes: extra, patched: &patched, depth: depth + 1)
+                continue
+            case "jump", "label", "next", "read_restart", "run", "minimize", "rerun":
+                throw InputError.invalid("""
+                    \(file.path): '\(line)': an input whose atoms become a new element runs line by line, before \
+                    the new element has a potential; remove \(words[0]) (the tool relaxes and evaluates itself)
+                    """)
+            case "create_box" where !patched:
+                guard words.count >= 2, let count = Int(try lammps.expand(words[1])) else {
+                    throw InputError.invalid("\(file.path): '\(line)': the number of atom types is not an integer")
+                }
+                words[1] = "\(count + extra)"
+                patched = true
+                try lammps.command(words.joined(separator: " "))
+                continue
+            case "read_data" where !patched:
+                guard !words.contains("extra/atom/types") else {
+                    throw InputError.invalid("\(file.path): '\(line)': remove extra/atom/types (the tool adds the new element's type)")
+                }
+                patched = true
+                try lammps.command(line + " extra/atom/types \(extra)")
+                continue
+            case "pair_coeff" where patched:
+                // A SNAP `pair_coeff * *` names one element per type: the new types have none yet
+                // (NULL) until the substitution maps them.
+                let expanded = try lammps.expand(line).split(whereSeparator: \.isWhitespace)
+                if expanded.count > 4, expanded[1] == "*", expanded[2] == "*",
+                   expanded[3] == "snap" || expanded[3].hasSuffix(".snapcoeff") {
+                    try lammps.command(line + String(repeating: " NULL", count: extra))
+                    continue
+                }
+            default:
+                break
+            }
+            try lammps.command(line)
+        }
     }
 }

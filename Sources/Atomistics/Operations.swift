@@ -171,3 +171,53 @@ public final class BiasForce {
 
     deinit { try? remove() }
 }
+
+/// Atoms chosen by the user: by atom ID, by a LAMMPS group of the input, or by a LAMMPS region.
+public enum AtomSelection: Sendable, Equatable {
+    case ids([Int])
+    case group(String)
+    case region(String)
+
+    /// The LAMMPS `group` command that makes group `name` of exactly these atoms.
+    func groupCommand(_ name: String) -> String {
+        switch self {
+        case .ids(let ids): return "group \(name) id " + ids.map(String.init).joined(separator: " ")
+        case .group(let group): return "group \(name) union \(group)"
+        case .region(let region): return "group \(name) region \(region)"
+        }
+    }
+}
+
+extension Simulation {
+    /// Makes group `name` of the selected atoms, and says which atoms (atom-ID order) are in it.
+    @discardableResult
+    public func defineGroup(_ name: String, of selection: AtomSelection) throws -> [Bool] {
+        switch selection {
+        case .ids(let ids):
+            if let bad = ids.first(where: { !(1...lammps.natoms).contains($0) }) {
+                throw InputError.invalid("atom ID \(bad) is not in 1…\(lammps.natoms) of \(input.lastPathComponent)")
+            }
+        case .group(let group):
+            guard lammps.hasID(category: "group", id: group) else {
+                throw InputError.invalid("the input \(input.lastPathComponent) defines no group '\(group)'")
+            }
+        case .region(let region):
+            guard lammps.hasID(category: "region", id: region) else {
+                throw InputError.invalid("the input \(input.lastPathComponent) defines no region '\(region)'")
+            }
+        }
+        if lammps.hasID(category: "group", id: name) { try lammps.command("group \(name) delete") }
+        try lammps.command(selection.groupCommand(name))
+        return try groupMembership(name)
+    }
+
+    /// Gives the atoms of group `group` the atom type `type` (`set group … type`).
+    public func setType(ofGroup group: String, to type: Int) throws {
+        try lammps.command("set group \(group) type \(type)")
+    }
+
+    /// The mass of atom type `type` (`mass` command).
+    public func setMass(ofType type: Int, to mass: Double) throws {
+        try lammps.command("mass \(type) \(String(format: "%.17g", mass))")
+    }
+}

@@ -38,8 +38,10 @@ public final class Simulation {
     /// - Parameters:
     ///   - logFile: where LAMMPS writes its own log (`-log`); nil for none.
     ///   - extraArguments: further LAMMPS command-line arguments, e.g. `-sf omp`.
+    ///   - extraAtomTypes: atom types to add to the box the input creates, for atoms that become a
+    ///     new element (alchemical substitution); the input then runs line by line.
     public init(input path: String, logFile: URL? = nil, extraArguments: [String] = [],
-                library: Library? = nil) throws {
+                library: Library? = nil, extraAtomTypes: Int = 0) throws {
         input = URL(fileURLWithPath: path).standardizedFileURL
         guard FileManager.default.isReadableFile(atPath: input.path) else {
             throw InputError.fileNotFound(path)
@@ -51,7 +53,14 @@ public final class Simulation {
         // lammps_scatter needs an atom map, which atomic styles only build if asked before the box
         // exists; a map of the user's own choice in the input still takes precedence.
         try lammps.command("atom_modify map yes")
-        try Simulation.inFolder(of: input) { try lammps.file(input.path) }
+        try Simulation.inFolder(of: input) { [input, lammps] in
+            if extraAtomTypes > 0 {
+                var patched = false
+                try InputScript.run(input, on: lammps, addingAtomTypes: extraAtomTypes, patched: &patched, depth: 0)
+            } else {
+                try lammps.file(input.path)
+            }
+        }
         guard lammps.setting("box_exist") == 1, lammps.natoms > 0 else { throw InputError.noAtoms(path) }
     }
 

@@ -30,8 +30,10 @@ public final class SNAPEnergy: ParametrizedEnergy {
     /// - Parameters:
     ///   - coefficientFile, parameterFile: override the files of the input's `pair_coeff`.
     ///   - varyingElements: elements whose coefficients form Θ (default: all in the file).
+    ///   - typeElements: the element of each atom type, in place of the input's `pair_coeff` (an
+    ///     alchemical substitution adds a type).
     public init(simulation: Simulation, coefficientFile: URL? = nil, parameterFile: URL? = nil,
-                varyingElements: [String]? = nil, scratch: URL? = nil) throws {
+                varyingElements: [String]? = nil, typeElements: [String]? = nil, scratch: URL? = nil) throws {
         self.simulation = simulation
         self.scratch = scratch ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("implicit-lammps-\(ProcessInfo.processInfo.processIdentifier)-\(simulation.lammps.mpiRank)")
@@ -40,9 +42,12 @@ public final class SNAPEnergy: ParametrizedEnergy {
         referenceCoefficientFile = coefficientFile ?? declared.coefficientFile
         potential = try SNAPPotential(coefficientFile: coefficientFile ?? declared.coefficientFile,
                                       parameterFile: parameterFile ?? declared.parameterFile,
-                                      typeElements: declared.typeElements(typeCount: simulation.lammps.setting("ntypes")),
+                                      typeElements: declared.typeElements(typeCount: simulation.lammps.setting("ntypes"),
+                                                                          elements: typeElements),
                                       varyingElements: varyingElements)
-        if coefficientFile != nil || parameterFile != nil {
+        if typeElements != nil {
+            try reissuePairCoeff()
+        } else if coefficientFile != nil || parameterFile != nil {
             // Files given in place of the input's change the potential itself, not only Θ: say how.
             if let declaredPotential = try? SNAPPotential(coefficientFile: declared.coefficientFile,
                                                           parameterFile: declared.parameterFile,
@@ -233,8 +238,9 @@ struct PairCoeffScanner {
         var elements: [String]
         var isHybrid: Bool
 
-        func typeElements(typeCount: Int) -> [String?] {
-            (0..<typeCount).map { $0 < elements.count && elements[$0] != "NULL" ? elements[$0] : nil }
+        func typeElements(typeCount: Int, elements given: [String]? = nil) -> [String?] {
+            let elements = given ?? elements
+            return (0..<typeCount).map { $0 < elements.count && elements[$0] != "NULL" ? elements[$0] : nil }
         }
     }
 

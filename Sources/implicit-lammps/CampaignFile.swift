@@ -27,6 +27,26 @@ struct CampaignFile: Decodable {
         /// Elastic constants (GPa, Voigt): C11, C12, C44 for a cubic tensor, or any Cij.
         var elastic: [String: Double]?
     }
+    /// Atoms by IDs, a LAMMPS group or a LAMMPS region of the system's input (exactly one).
+    struct Atoms: Decodable {
+        var ids: [Int]?
+        var group: String?
+        var region: String?
+
+        func selection(_ key: String, file: String) throws -> AtomSelection {
+            switch (ids, group, region) {
+            case (let ids?, nil, nil): return .ids(ids)
+            case (nil, let group?, nil): return .group(group)
+            case (nil, nil, let region?): return .region(region)
+            default: throw InputError.invalid("\(file): \(key) takes exactly one of ids, group or region")
+            }
+        }
+    }
+    /// Atoms that become a new element, an exact copy of the SNAP element they were.
+    struct Alchemy: Decodable {
+        var element: String
+        var atoms: Atoms?
+    }
     struct AtomWeight: Decodable {
         var ids: [Int]?
         var group: String?
@@ -41,8 +61,12 @@ struct CampaignFile: Decodable {
         /// None: the system takes part through energy targets only.
         var target: Target?
         var weight: Double?
+        /// The atoms of this system that become the alchemical element (default: alchemy.atoms).
+        var alchemyAtoms: Atoms?
 
-        enum CodingKeys: String, CodingKey { case name, input, lammpsArgs = "lammps_args", atomWeights = "atom_weights", target, weight }
+        enum CodingKeys: String, CodingKey {
+            case name, input, lammpsArgs = "lammps_args", atomWeights = "atom_weights", target, weight, alchemyAtoms = "alchemy_atoms"
+        }
     }
     struct Loop: Decodable {
         var iterations: Int?
@@ -86,20 +110,24 @@ struct CampaignFile: Decodable {
     /// A text file of rows of A (N_D numbers each): A Θ is held at its initial value.
     var constraints: String?
     var properties: [Property]?
+    var alchemy: Alchemy?
 
     /// The file it was read from (paths resolve against its folder) and its text.
     var url = URL(fileURLWithPath: "/")
     var text = ""
 
-    enum CodingKeys: String, CodingKey { case potential, vary, systems, loop, derivative, relax, constraints, properties }
+    enum CodingKeys: String, CodingKey { case potential, vary, systems, loop, derivative, relax, constraints, properties, alchemy }
 
     /// The keys each level accepts.
     static let schema: [String: Set<String>] = [
-        "": ["potential", "vary", "systems", "loop", "derivative", "relax", "constraints", "properties"],
+        "": ["potential", "vary", "systems", "loop", "derivative", "relax", "constraints", "properties", "alchemy"],
+        "alchemy": ["element", "atoms"],
+        "alchemy.atoms": ["ids", "group", "region"],
+        "systems[].alchemy_atoms": ["ids", "group", "region"],
         "properties[]": ["name", "energy", "value", "weight"],
         "potential": ["snapcoeff", "snapparam"],
         "vary": ["elements", "parameters", "fields", "step"],
-        "systems[]": ["name", "input", "lammps_args", "atom_weights", "target", "weight"],
+        "systems[]": ["name", "input", "lammps_args", "atom_weights", "target", "weight", "alchemy_atoms"],
         "systems[].atom_weights[]": ["ids", "group", "weight"],
         "systems[].target": ["structure", "elastic"],
         "loop": ["iterations", "step", "relax_each", "tolerance", "loss_tolerance", "gradient", "regularization"],
@@ -232,6 +260,23 @@ struct CampaignFile: Decodable {
         if potential != nil, vary?.parameters != nil || vary?.fields != nil {
             throw InputError.invalid("\(url.path): 'potential' names SNAP files; it does not apply with vary.parameters or vary.fields")
         }
+        if let alchemy {
+            guard vary?.parameters == nil, vary?.fields == nil else {
+                throw InputError.invalid("\(url.path): alchemy makes a new SNAP element; it does not apply with vary.parameters or vary.fields")
+            }
+            guard alchemy.element.range(of: #"^[A-Za-z][A-Za-z0-9_]*$"#, options: .regularExpression) != nil else {
+                throw InputError.invalid("\(url.path): alchemy.element '\(alchemy.element)' must be a name (letters, digits, '_')")
+            }
+            _ = try alchemy.atoms?.selection("alchemy.atoms", file: url.path)
+            for system in systems {
+                guard let atoms = system.alchemyAtoms ?? alchemy.atoms else {
+                    throw InputError.invalid("\(url.path): alchemy.atoms (or systems[\(system.name)].alchemy_atoms) is required")
+                }
+                _ = try atoms.selection("systems[\(system.name)].alchemy_atoms", file: url.path)
+            }
+        } else if let system = systems.first(where: { $0.alchemyAtoms != nil }) {
+            throw InputError.invalid("\(url.path): systems[\(system.name)].alchemy_atoms needs an alchemy section")
+        }
         _ = try settings()
         _ = try method()
         _ = try energyTargets()
@@ -327,12 +372,14 @@ struct CampaignFile: Decodable {
     }
 
     /// The systems in LAMMPS, their targets read and matched to their atoms.
-    func build(run: RunDirectory, lammps: LammpsOptions) throws -> FitCampaign {
+    func build(run: RunDirectory, lammps: LammpsOptions) throws -> (campaign: FitCampaign, copyChecks: [String: AlchemicalSubstitution.CopyCheck]) {
+        var copyChecks: [String: AlchemicalSubstitution.CopyCheck] = [:]
         let targets = try systems.map { try $0.target?.structure.map { try TargetStructure(contentsOf: resolve($0)) } }
         var fitSystems: [FitSystem] = []
         for (system, structure) in zip(systems, targets) {
             let simulation = try Simulation(input: resolve(system.input).path, logFile: run.url("log.\(system.name).lammps"),
-                                            extraArguments: lammps.arguments + (system.lammpsArgs ?? []))
+                                            extraArguments: lammps.arguments + (system.lammpsArgs ?? []),
+                                            extraAtomTypes: alchemy == nil ? 0 : 1)
             try MPIEnvironment.check(lammpsSize: simulation.lammps.mpiSize)
             try simulation.keepAtomOrder()  // a resumed campaign repeats the uninterrupted one bit for bit
             let target: FitTarget
@@ -350,14 +397,29 @@ struct CampaignFile: Decodable {
             } else {
                 target = .none
             }
-            let energy = try choice().energy(for: simulation, relativeStep: vary?.step, progress: progress)
+            let energy: any ParametrizedEnergy
+            if let alchemy, let atoms = system.alchemyAtoms ?? alchemy.atoms {
+                let substitution = AlchemicalSubstitution(element: alchemy.element,
+                                                          atoms: try atoms.selection("alchemy.atoms", file: url.path))
+                let (snap, check) = try substitution.apply(
+                    to: simulation, coefficientFile: potential?.snapcoeff.map(resolve), parameterFile: potential?.snapparam.map(resolve),
+                    varyingElements: vary?.elements, scratch: run.url("alchemy/\(system.name)"))
+                progress(String(format: """
+                    fit: system %@: %d atom(s) became %@, a copy of %@; energy %.10f → %.10f eV, forces changed by %.2g eV/Å
+                    """, system.name, check.substitutedAtoms.count, alchemy.element, check.copiedElement,
+                    check.energyBefore, check.energyAfter, check.largestForceDifference))
+                copyChecks[system.name] = check
+                energy = snap
+            } else {
+                energy = try choice().energy(for: simulation, relativeStep: vary?.step, progress: progress)
+            }
             if let snap = energy as? SNAPEnergy { reportSNAPNotes(snap) }
             fitSystems.append(FitSystem(name: system.name, energy: energy, target: target, weight: system.weight ?? 1,
                                         atomWeights: try atomWeights(system, simulation)))
         }
-        return try FitCampaign(systems: fitSystems, settings: try settings(), method: try method(),
-                               constraints: try constraintMatrix(width: fitSystems[0].energy.parameterCount),
-                               energyTargets: energyTargets())
+        return (try FitCampaign(systems: fitSystems, settings: try settings(), method: try method(),
+                                constraints: try constraintMatrix(width: fitSystems[0].energy.parameterCount),
+                                energyTargets: energyTargets()), copyChecks)
     }
 
     /// Per-atom weights of a system (atom-ID order), from IDs and LAMMPS groups of its input.

@@ -27,7 +27,7 @@ struct Fit: ParsableCommand {
     func run() throws {
         try runWritingOutputs(output, resumable: resume ? ["iterations"] : nil, keepOnFailure: ["iterations"]) { run in
             let campaign = try CampaignFile.read(URL(fileURLWithPath: config).standardizedFileURL)
-            let fit = try campaign.build(run: run, lammps: lammpsOptions)
+            let (fit, copyChecks) = try campaign.build(run: run, lammps: lammpsOptions)
             let key = campaign.key(lammpsArguments: lammpsOptions.arguments)
             let checkpoint = run.url("checkpoint/fit.json")
             var state: FitState
@@ -57,7 +57,7 @@ struct Fit: ParsableCommand {
             progress(String(format: "fit: final relaxation, true loss %.6g (best %.6g at iteration %d)",
                             final.lossRelaxed!, best.lossRelaxed!, best.iteration))
             if MPIEnvironment.rank == 0 {
-                try writeFinal(fit: fit, state: state, final: final, best: best, run: run)
+                try writeFinal(fit: fit, state: state, final: final, best: best, copyChecks: copyChecks, run: run)
             }
             return nil
         }
@@ -99,7 +99,8 @@ struct Fit: ParsableCommand {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    private func writeFinal(fit: FitCampaign, state: FitState, final: FitRecord, best: FitRecord, run: RunDirectory) throws {
+    private func writeFinal(fit: FitCampaign, state: FitState, final: FitRecord, best: FitRecord,
+                            copyChecks: [String: AlchemicalSubstitution.CopyCheck], run: RunDirectory) throws {
         let scratch = run.url(".final")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         for file in try fit.systems[0].energy.writePotential(theta: best.theta, to: scratch) {
@@ -113,6 +114,7 @@ struct Fit: ParsableCommand {
             lossInitial: Losses(predicted: first.lossPredicted, true: first.lossRelaxed!),
             lossFinal: Losses(predicted: state.history.last!.lossPredicted, true: final.lossRelaxed!),
             lossBest: best.lossRelaxed!, settings: fit.settings, method: fit.method.name, methodSettings: fit.method.settings,
+            alchemy: copyChecks.isEmpty ? nil : copyChecks,
             forceEvaluations: state.history.reduce(final.forceEvaluations) { $0 + $1.forceEvaluations },
             seconds: state.history.reduce(final.seconds) { $0 + $1.seconds }), to: run.url("summary.json"))
     }
@@ -137,6 +139,8 @@ struct FitSummary: Encodable {
     var settings: FitSettings
     var method: String
     var methodSettings: [String: String]
+    /// Per system with an alchemical substitution: the exact-copy check before the first step.
+    var alchemy: [String: AlchemicalSubstitution.CopyCheck]?
     var forceEvaluations: Int
     var seconds: Double
 }
