@@ -41,6 +41,33 @@ extension Simulation {
 }
 
 /// Small helpers for writing results without leaving half-written files behind.
+/// LAMMPS's text dump format (`dump atom`-like, `ITEM: ATOMS id x y z`), which `read_dump`
+/// reads back: positions of a structure for a native replay.
+public enum LAMMPSDump {
+    public static func format(_ structure: Structure, timestep: Int = 0) -> String {
+        let box = structure.box
+        let flags = box.periodic.map { $0 ? "pp" : "ff" }.joined(separator: " ")
+        var lines = ["ITEM: TIMESTEP", "\(timestep)", "ITEM: NUMBER OF ATOMS", "\(structure.count)"]
+        if box.xy == 0 && box.xz == 0 && box.yz == 0 {
+            lines.append("ITEM: BOX BOUNDS \(flags)")
+            for axis in 0..<3 { lines.append(String(format: "%.17g %.17g", box.low[axis], box.high[axis])) }
+        } else {
+            // Triclinic dumps give the bounding box of the tilted cell, then the tilt factors.
+            let (xy, xz, yz) = (box.xy, box.xz, box.yz)
+            lines.append("ITEM: BOX BOUNDS xy xz yz \(flags)")
+            lines.append(String(format: "%.17g %.17g %.17g", box.low[0] + min(0, xy, xz, xy + xz), box.high[0] + max(0, xy, xz, xy + xz), xy))
+            lines.append(String(format: "%.17g %.17g %.17g", box.low[1] + min(0, yz), box.high[1] + max(0, yz), xz))
+            lines.append(String(format: "%.17g %.17g %.17g", box.low[2], box.high[2], yz))
+        }
+        lines.append("ITEM: ATOMS id x y z")
+        for atom in 0..<structure.count {
+            let p = structure.positions[3 * atom..<3 * atom + 3].map { String(format: "%.17g", $0) }
+            lines.append("\(atom + 1) " + p.joined(separator: " "))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
 public enum Files {
     /// Writes `text` through a temporary file and an atomic rename.
     public static func write(_ text: String, to url: URL) throws {

@@ -116,7 +116,7 @@ public enum PotentialCommand: Sendable {
     /// `variable NAME equal VALUE` (replacing whatever NAME was).
     case variable(name: String, value: Double)
 
-    var text: String {
+    public var text: String {
         switch self {
         case .pairCoeff(let words): return "pair_coeff " + words.joined(separator: " ")
         case .inputLine(let line): return line

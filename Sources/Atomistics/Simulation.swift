@@ -41,7 +41,7 @@ public final class Simulation {
     ///   - extraAtomTypes: atom types to add to the box the input creates, for atoms that become a
     ///     new element (alchemical substitution); the input then runs line by line.
     public init(input path: String, logFile: URL? = nil, extraArguments: [String] = [],
-                library: Library? = nil, extraAtomTypes: Int = 0) throws {
+                library: Library? = nil, extraAtomTypes: Int = 0, journal: Bool = false) throws {
         input = URL(fileURLWithPath: path).standardizedFileURL
         guard FileManager.default.isReadableFile(atPath: input.path) else {
             throw InputError.fileNotFound(path)
@@ -50,6 +50,14 @@ public final class Simulation {
         try library.requireUsable()
         let arguments = ["-log", logFile?.path ?? "none", "-screen", "none"] + extraArguments
         lammps = try LAMMPS(arguments: arguments, library: library)
+        if journal {
+            lammps.startJournal()
+            lammps.noteInJournal("shell cd \(input.deletingLastPathComponent().path)")
+            // `-var NAME VALUE` on the command line is an index variable defined before the input.
+            for (index, word) in extraArguments.enumerated() where ["-var", "-v"].contains(word) && index + 2 < extraArguments.count {
+                lammps.noteInJournal("variable \(extraArguments[index + 1]) index \(extraArguments[index + 2])")
+            }
+        }
         // lammps_scatter needs an atom map, which atomic styles only build if asked before the box
         // exists; a map of the user's own choice in the input still takes precedence.
         try lammps.command("atom_modify map yes")

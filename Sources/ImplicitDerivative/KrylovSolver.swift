@@ -39,7 +39,7 @@ public struct KrylovSolver {
         var residualNorms = norms
         var candidates = b
         var best = (x: x, residualNorms: norms, worst: Double.infinity)
-        var stalled = 0, stallReference = Double.infinity
+        var stalled = 0, stallReference = Double.infinity, productsAtReference = 0
         while true {
             let block = try orthonormalized(candidates, against: basis, dropBelow: 1e-3 * tolerance * largest)
             if block.columns == 0 { break }
@@ -69,9 +69,17 @@ public struct KrylovSolver {
             // Forward-difference products floor the residual near 1e-5 (sometimes just above the
             // tolerance): once three sweeps in a row do not lower the worst residual by 10 %, more
             // basis only adds noise, so stop with the best solution and let the caller judge it.
-            stalled = worst < 0.9 * stallReference ? 0 : stalled + 1
-            if stalled == 0 { stallReference = worst }
-            if open.isEmpty || basis.columns >= maximumBasis || stalled >= 3 { break }
+            // Far above that floor a Galerkin (CG-like) residual is not monotone and a large soft
+            // system (a dislocation) plateaus for tens of products: there a stall must also span
+            // 50 products before it counts.
+            if worst < 0.9 * stallReference {
+                (stalled, stallReference, productsAtReference) = (0, worst, basis.columns)
+            } else {
+                stalled += 1
+            }
+            let nearFloor = worst < 100 * tolerance
+            let stuck = stalled >= 3 && (nearFloor || basis.columns - productsAtReference >= 50)
+            if open.isEmpty || basis.columns >= maximumBasis || stuck { break }
             candidates = Matrix(columns: open.map { residual.column($0) }, rows: b.rows)
         }
         if best.worst.isFinite { (x, residualNorms) = (best.x, best.residualNorms) }

@@ -31,6 +31,18 @@ public final class LAMMPS {
     /// Commands, blocks and files run so far: lets callers tell whether LAMMPS's state may have
     /// changed since a given moment (gather and scatter do not count).
     public private(set) var commandCount = 0
+    /// Every command, block and input file run while recording (`include FILE` for a file), in
+    /// order: what a replay with the native `lmp` must issue. nil when not recording.
+    public private(set) var journal: [String]?
+    public func startJournal() { journal = [] }
+    /// The recorded commands; recording stops.
+    public func stopJournal() -> [String] {
+        defer { journal = nil }
+        return journal ?? []
+    }
+    /// Adds a line to the journal without running it (e.g. `shell cd DIR` for a change of
+    /// working directory made by the caller).
+    public func noteInJournal(_ line: String) { journal?.append(line) }
     private var handle: UnsafeMutableRawPointer?
     private var api: API { library.api }
 
@@ -57,6 +69,7 @@ public final class LAMMPS {
     /// Runs one LAMMPS command.
     public func command(_ line: String) throws {
         commandCount += 1
+        journal?.append(line)
         _ = try withHandle { api.command($0, line) }
         try check(line)
     }
@@ -64,6 +77,7 @@ public final class LAMMPS {
     /// Runs a block of commands, one per line (continuation `&` and comments allowed).
     public func commands(_ block: String) throws {
         commandCount += 1
+        journal?.append(block)
         try withHandle { api.commands_string($0, block) }
         try check(block)
     }
@@ -74,6 +88,7 @@ public final class LAMMPS {
             throw LAMMPSError.invalidRequest("cannot read LAMMPS input file \(path)")
         }
         commandCount += 1
+        journal?.append("include \(path)")
         try withHandle { api.file($0, path) }
         try check("input file \(path)")
     }

@@ -56,6 +56,10 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
         try source.write(theta: theta, to: directory)
     }
 
+    public func loadingCommands(theta: [Double], writtenTo directory: URL) throws -> [String] {
+        try source.commands(for: theta, scratch: directory).map(\.text)
+    }
+
     public func parameterChange(readingPotentialFrom url: URL) throws -> ParameterChange {
         ParameterChange(theta: try source.read(url))
     }

@@ -18,6 +18,9 @@ public protocol ParametrizedEnergy: AnyObject {
     /// Writes the potential's own files for `theta` into `directory` (e.g. a `.snapcoeff`, an
     /// `.sw`, or an include file of variables) and returns them.
     func writePotential(theta: [Double], to directory: URL) throws -> [URL]
+    /// The LAMMPS commands that make a native `lmp` run of this system use the potential with
+    /// `theta`, whose files `writePotential` wrote into `directory`.
+    func loadingCommands(theta: [Double], writtenTo directory: URL) throws -> [String]
     /// The parameters of another potential file of the same kind (a perturbed `.snapcoeff`,
     /// `.sw`, or variables file as `writePotential` writes it): the inverse of `writePotential`.
     func parameterChange(readingPotentialFrom url: URL) throws -> ParameterChange

@@ -80,6 +80,12 @@ public final class SNAPEnergy: ParametrizedEnergy {
         return [coefficients, parameters]
     }
 
+    public func loadingCommands(theta: [Double], writtenTo directory: URL) throws -> [String] {
+        let coefficients = directory.appendingPathComponent(referenceCoefficientFile.lastPathComponent)
+        let parameters = directory.appendingPathComponent(potential.parameterFile.lastPathComponent)
+        return [PotentialCommand.pairCoeff(try pairCoeffWords(coefficients: coefficients, parameters: parameters)).text]
+    }
+
     public func parameterChange(readingPotentialFrom url: URL) throws -> ParameterChange {
         let change = try potential.perturbation(to: try SNAPCoefficients(contentsOf: url), file: url.path)
         var notes: [String] = []
@@ -115,10 +121,13 @@ public final class SNAPEnergy: ParametrizedEnergy {
     }
 
     private func reissuePairCoeff() throws {
-        let words = ["*", "*"] + (isHybrid ? ["snap"] : [])
-            + [try lammpsQuoted(potential.coefficientFile.path), try lammpsQuoted(potential.parameterFile.path)]
+        try simulation.redefinePotential([.pairCoeff(
+            try pairCoeffWords(coefficients: potential.coefficientFile, parameters: potential.parameterFile))])
+    }
+
+    private func pairCoeffWords(coefficients: URL, parameters: URL) throws -> [String] {
+        ["*", "*"] + (isHybrid ? ["snap"] : []) + [try lammpsQuoted(coefficients.path), try lammpsQuoted(parameters.path)]
             + potential.typeElements.map { $0 ?? "NULL" }
-        try simulation.redefinePotential([.pairCoeff(words)])
     }
 
     // MARK: - Parameter derivatives at the current positions (after an evaluation)

@@ -144,6 +144,8 @@ public struct FitRecord: Codable, Sendable, Equatable {
     public var theta: [Double]
     /// Property targets' values after the step (e.g. `si_C11` in GPa), for the history's columns.
     public var properties: [String: Double] = [:]
+    /// Each system's energy (eV) at this iteration's structure and Θ (relaxed, or predicted by eq. 44).
+    public var energies: [String: Double]?
 }
 
 /// Everything needed to continue a campaign after its last completed iteration.
@@ -176,6 +178,8 @@ public final class FitCampaign {
     private let constraintSolve: Matrix?
 
     public let energyTargets: [EnergyTarget]
+    /// Per system, the LAMMPS commands of its relaxations (for the replay script).
+    public private(set) var relaxationCommands: [String: [String]] = [:]
 
     public init(systems: [FitSystem], settings: FitSettings, method: any DerivativeMethod,
                 constraints: Matrix? = nil, energyTargets: [EnergyTarget] = []) throws {
@@ -302,8 +306,9 @@ public final class FitCampaign {
             let simulation = system.energy.simulation
             try system.energy.setTheta(state.theta)
             if !fromCurrent, let start = state.structures[system.name] { try simulation.restore(start) }
-            let (relaxation, _) = try simulation.relax(RelaxationSettings(cell: system.cell, ftol: settings.ftol),
-                                                       label: "fit \(system.name)", progress: progress)
+            let (relaxation, commands) = try simulation.relax(RelaxationSettings(cell: system.cell, ftol: settings.ftol),
+                                                              label: "fit \(system.name)", progress: progress)
+            relaxationCommands[system.name] = commands
             if let shortfall = relaxation.shortfall {
                 throw DerivativeError.notAMinimum("relaxing system \(system.name) during the fit: \(shortfall)")
             }
@@ -360,7 +365,7 @@ public final class FitCampaign {
         var result = state
         result.history = [FitRecord(iteration: 0, lossPredicted: l, lossRelaxed: l, step: 0, maxDisplacement: 0,
                                     forceEvaluations: evaluationCount - before, seconds: Date().timeIntervalSince(start),
-                                    theta: theta, properties: properties(state))]
+                                    theta: theta, properties: properties(state), energies: state.energies)]
         result.done = settings.iterations == 0 || l <= settings.lossTolerance
         return result
     }
@@ -545,7 +550,7 @@ public final class FitCampaign {
             // Elastic constants are only defined at a minimum: those systems always re-relax.
             next = try relaxAll(next, only: { $0.cell != .fixed }, progress: progress)
         }
-        if relaxedLoss == nil, !energyTargets.isEmpty {
+        if relaxedLoss == nil {
             // The energies of the predicted structures with the new Θ (their error is second order).
             for system in systems where next.structures[system.name] != nil && system.cell == .fixed {
                 try system.energy.setTheta(next.theta)
@@ -556,7 +561,8 @@ public final class FitCampaign {
         }
         next.history.append(FitRecord(iteration: state.history.count, lossPredicted: predicted, lossRelaxed: relaxedLoss,
                                       step: h, maxDisplacement: largest, forceEvaluations: evaluationCount - before,
-                                      seconds: Date().timeIntervalSince(start), theta: next.theta, properties: properties(next)))
+                                      seconds: Date().timeIntervalSince(start), theta: next.theta, properties: properties(next),
+                                      energies: next.energies))
         let newLoss = relaxedLoss ?? predicted
         let reachedLoss = newLoss <= settings.lossTolerance
         // Structure targets stop when no atom moves, property targets when the loss stops changing;
@@ -580,7 +586,8 @@ public final class FitCampaign {
         let last = state.history.last!
         let final = FitRecord(iteration: last.iteration, lossPredicted: last.lossPredicted, lossRelaxed: loss(relaxed),
                               step: 0, maxDisplacement: 0, forceEvaluations: evaluationCount - before,
-                              seconds: Date().timeIntervalSince(start), theta: state.theta, properties: properties(relaxed))
+                              seconds: Date().timeIntervalSince(start), theta: state.theta, properties: properties(relaxed),
+                              energies: relaxed.energies)
         let candidates = state.history.filter { $0.lossRelaxed != nil } + [final]
         let best = candidates.min { $0.lossRelaxed! < $1.lossRelaxed! }!
         return (final, best, relaxed)

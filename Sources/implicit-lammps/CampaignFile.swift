@@ -372,14 +372,23 @@ struct CampaignFile: Decodable {
     }
 
     /// The systems in LAMMPS, their targets read and matched to their atoms.
-    func build(run: RunDirectory, lammps: LammpsOptions) throws -> (campaign: FitCampaign, copyChecks: [String: AlchemicalSubstitution.CopyCheck]) {
+    struct Built {
+        var campaign: FitCampaign
+        /// Per system with a substitution, its exact-copy check.
+        var copyChecks: [String: AlchemicalSubstitution.CopyCheck]
+        /// Per system, the LAMMPS commands of its set-up (for commands.lammps).
+        var setup: [String: [String]]
+    }
+
+    func build(run: RunDirectory, lammps: LammpsOptions) throws -> Built {
         var copyChecks: [String: AlchemicalSubstitution.CopyCheck] = [:]
+        var setup: [String: [String]] = [:]
         let targets = try systems.map { try $0.target?.structure.map { try TargetStructure(contentsOf: resolve($0)) } }
         var fitSystems: [FitSystem] = []
         for (system, structure) in zip(systems, targets) {
             let simulation = try Simulation(input: resolve(system.input).path, logFile: run.url("log.\(system.name).lammps"),
                                             extraArguments: lammps.arguments + (system.lammpsArgs ?? []),
-                                            extraAtomTypes: alchemy == nil ? 0 : 1)
+                                            extraAtomTypes: alchemy == nil ? 0 : 1, journal: true)
             try MPIEnvironment.check(lammpsSize: simulation.lammps.mpiSize)
             try simulation.keepAtomOrder()  // a resumed campaign repeats the uninterrupted one bit for bit
             let target: FitTarget
@@ -414,12 +423,14 @@ struct CampaignFile: Decodable {
                 energy = try choice().energy(for: simulation, relativeStep: vary?.step, progress: progress)
             }
             if let snap = energy as? SNAPEnergy { reportSNAPNotes(snap) }
+            setup[system.name] = simulation.lammps.stopJournal()
             fitSystems.append(FitSystem(name: system.name, energy: energy, target: target, weight: system.weight ?? 1,
                                         atomWeights: try atomWeights(system, simulation)))
         }
-        return (try FitCampaign(systems: fitSystems, settings: try settings(), method: try method(),
-                                constraints: try constraintMatrix(width: fitSystems[0].energy.parameterCount),
-                                energyTargets: energyTargets()), copyChecks)
+        let campaign = try FitCampaign(systems: fitSystems, settings: try settings(), method: try method(),
+                                       constraints: try constraintMatrix(width: fitSystems[0].energy.parameterCount),
+                                       energyTargets: energyTargets())
+        return Built(campaign: campaign, copyChecks: copyChecks, setup: setup)
     }
 
     /// Per-atom weights of a system (atom-ID order), from IDs and LAMMPS groups of its input.

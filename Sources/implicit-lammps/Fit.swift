@@ -27,7 +27,9 @@ struct Fit: ParsableCommand {
     func run() throws {
         try runWritingOutputs(output, resumable: resume ? ["iterations"] : nil, keepOnFailure: ["iterations"]) { run in
             let campaign = try CampaignFile.read(URL(fileURLWithPath: config).standardizedFileURL)
-            let (fit, copyChecks) = try campaign.build(run: run, lammps: lammpsOptions)
+            let built = try campaign.build(run: run, lammps: lammpsOptions)
+            let fit = built.campaign
+            let replay = FitReplay(setup: built.setup, destination: run.destination, staging: run.staging)
             let key = campaign.key(lammpsArguments: lammpsOptions.arguments)
             let checkpoint = run.url("checkpoint/fit.json")
             var state: FitState
@@ -44,32 +46,33 @@ struct Fit: ParsableCommand {
             } else {
                 if resume { progress("fit: nothing to resume in \(run.staging.path); starting afresh") }
                 state = try fit.initialState(key: key, progress: progress)
-                try record(state, fit: fit, run: run, checkpoint: checkpoint)
+                try record(state, fit: fit, replay: replay, run: run, checkpoint: checkpoint)
             }
             // Fault injection for the tests of --resume: die like `kill -9` right after an iteration.
             let killAfter = ProcessInfo.processInfo.environment["IMPLICIT_LAMMPS_KILL_AFTER_ITERATION"].flatMap { Int($0) }
             while !state.done {
                 state = try fit.step(state, progress: progress)
-                try record(state, fit: fit, run: run, checkpoint: checkpoint)
+                try record(state, fit: fit, replay: replay, run: run, checkpoint: checkpoint)
                 if state.history.count - 1 == killAfter { kill(getpid(), SIGKILL) }
             }
             let (final, best, _) = try fit.finish(state, progress: progress)
             progress(String(format: "fit: final relaxation, true loss %.6g (best %.6g at iteration %d)",
                             final.lossRelaxed!, best.lossRelaxed!, best.iteration))
             if MPIEnvironment.rank == 0 {
-                try writeFinal(fit: fit, state: state, final: final, best: best, copyChecks: copyChecks, run: run)
+                try writeFinal(fit: fit, state: state, final: final, best: best, copyChecks: built.copyChecks, run: run)
+                try Files.write(try replay.script(fit, history: state.history, best: best.iteration), to: run.url("commands.lammps"))
             }
             return nil
         }
     }
 
     /// After every iteration: history.csv, the iteration's files, the checkpoint, a progress line.
-    private func record(_ state: FitState, fit: FitCampaign, run: RunDirectory, checkpoint: URL) throws {
+    private func record(_ state: FitState, fit: FitCampaign, replay: FitReplay, run: RunDirectory, checkpoint: URL) throws {
         let row = state.history.last!
         progress(String(format: "fit: iteration %d, loss %.6g%@, step %.4g, max displacement %.3g Å, %d force evaluations, %.1f s",
                         row.iteration, row.lossPredicted, row.lossRelaxed.map { String(format: " (relaxed %.6g)", $0) } ?? "",
                         row.step, row.maxDisplacement, row.forceEvaluations, row.seconds))
-        let folder = run.url(String(format: "iterations/%04d", row.iteration))
+        let folder = run.url(FitReplay.iterationFolder(row.iteration))
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         for system in fit.systems {
             let structure = state.structures[system.name]!
@@ -77,11 +80,13 @@ struct Fit: ParsableCommand {
             try system.energy.simulation.writeData(to: folder.appendingPathComponent("\(system.name).lammps-data"))
             if MPIEnvironment.rank == 0 {
                 try Files.write(ExtendedXYZ.format(structure), to: folder.appendingPathComponent("\(system.name).extxyz"))
+                try Files.write(LAMMPSDump.format(structure), to: folder.appendingPathComponent("\(system.name).dump"))
             }
         }
         guard MPIEnvironment.rank == 0 else { return }
         _ = try fit.systems[0].energy.writePotential(theta: row.theta, to: folder)
         try Files.write(historyCSV(state.history), to: run.url("history.csv"))
+        try Files.write(try replay.script(fit, history: state.history), to: run.url("commands.lammps"))
         try FileManager.default.createDirectory(at: checkpoint.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Files.writeJSON(state, to: checkpoint)
     }
@@ -89,12 +94,14 @@ struct Fit: ParsableCommand {
     /// One row per iteration; property targets (e.g. `si_C11`, GPa) in columns after the fixed ones.
     private func historyCSV(_ history: [FitRecord]) -> String {
         let properties = history.first.map { $0.properties.keys.sorted() } ?? []
+        let systems = history.first?.energies.map { $0.keys.sorted() } ?? []
         var lines = [(["iteration", "loss_predicted", "loss_relaxed", "step", "max_displacement", "force_evaluations", "seconds"]
-                      + properties).joined(separator: ",")]
+                      + properties + systems.map { "energy_\($0)" }).joined(separator: ",")]
         for row in history {
             let fixed = ["\(row.iteration)", "\(row.lossPredicted)", row.lossRelaxed.map { "\($0)" } ?? "", "\(row.step)",
                          "\(row.maxDisplacement)", "\(row.forceEvaluations)", "\(row.seconds)"]
-            lines.append((fixed + properties.map { row.properties[$0].map { "\($0)" } ?? "" }).joined(separator: ","))
+            lines.append((fixed + properties.map { row.properties[$0].map { "\($0)" } ?? "" }
+                          + systems.map { row.energies?[$0].map { String(format: "%.10f", $0) } ?? "" }).joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
     }
