@@ -56,8 +56,12 @@ public struct FitSystem {
     /// Per-atom weights w_i of a structure target's ½ Σ_i w_i ‖r_i‖² (atom-ID order; nil: all 1).
     public var atomWeights: [Double]?
 
+    /// How the cell relaxes (elastic targets: always aniso); volumes change only if it does.
+    public var cellRelaxation: CellRelaxation
+
     public init(name: String, energy: any ParametrizedEnergy, target: FitTarget, weight: Double = 1,
-                atomWeights: [Double]? = nil) {
+                atomWeights: [Double]? = nil, cell: CellRelaxation = .fixed) {
+        self.cellRelaxation = cell
         self.name = name
         self.energy = energy
         self.target = target
@@ -76,28 +80,39 @@ public struct FitSystem {
         return false
     }
 
-    /// Structure targets relax at fixed cell; elastic ones with their cell (anisotropically).
+    /// Structure targets relax at fixed cell; elastic ones with their cell (anisotropically);
+    /// systems of property targets as chosen.
     var cell: CellRelaxation {
         if case .elastic = target { return .aniso }
-        return .fixed
+        return cellRelaxation
     }
 }
 
-/// A linear combination of the relaxed energies of named systems, Σ_s c_s E*_s, that should equal
-/// `value` (e.g. a vacancy formation energy E_vac − (N−1)/N E_bulk): the term ½ w (Σ c E − value)².
-/// Its gradient is Σ c_s ∇Θ U_s at the minima (no position derivative is needed: ∇X U = 0 there).
-public struct EnergyTarget: Sendable {
+/// A linear combination of the relaxed energies and volumes of named systems,
+/// P = Σ_s c_s E*_s + Σ_s d_s V*_s, that should equal `value` (e.g. a vacancy formation energy
+/// E_vac − (N−1)/N E_bulk, or a formation volume): the term ½ w (P − value)². Its gradient is
+/// Σ c_s ∇Θ U_s at the minima (∇X U = 0 there, no position derivative needed) plus
+/// Σ d_s V_s tr(∇Θ ε_s) from the strain derivative of each cell-relaxed system.
+public struct PropertyTarget: Sendable {
     public var name: String
+    /// c_s: coefficients of the systems' energies (eV).
     public var coefficients: [String: Double]
+    /// d_s: coefficients of the systems' cell volumes (Å³); the systems must relax their cells.
+    public var volumeCoefficients: [String: Double]
     public var value: Double
     public var weight: Double
 
-    public init(name: String, coefficients: [String: Double], value: Double, weight: Double = 1) {
+    public init(name: String, coefficients: [String: Double], volumeCoefficients: [String: Double] = [:],
+                value: Double, weight: Double = 1) {
         self.name = name
         self.coefficients = coefficients
+        self.volumeCoefficients = volumeCoefficients
         self.value = value
         self.weight = weight
     }
+
+    /// Every system the property depends on.
+    var systems: Set<String> { Set(coefficients.keys).union(volumeCoefficients.keys) }
 }
 
 /// How the implicit loss is minimized (paper Algorithm 1, supplement eq. 41–44).
@@ -177,12 +192,12 @@ public final class FitCampaign {
     /// (A Aᵀ)⁻¹ A, for the projection I − Aᵀ (A Aᵀ)⁻¹ A.
     private let constraintSolve: Matrix?
 
-    public let energyTargets: [EnergyTarget]
+    public let propertyTargets: [PropertyTarget]
     /// Per system, the LAMMPS commands of its relaxations (for the replay script).
     public private(set) var relaxationCommands: [String: [String]] = [:]
 
     public init(systems: [FitSystem], settings: FitSettings, method: any DerivativeMethod,
-                constraints: Matrix? = nil, energyTargets: [EnergyTarget] = []) throws {
+                constraints: Matrix? = nil, propertyTargets: [PropertyTarget] = []) throws {
         guard let first = systems.first else { throw InputError.invalid("a campaign needs at least one system") }
         for system in systems.dropFirst() where system.energy.parameterNames != first.energy.parameterNames {
             throw InputError.invalid("""
@@ -210,18 +225,29 @@ public final class FitCampaign {
             }
         }
         let names = Set(systems.map(\.name))
-        for target in energyTargets {
-            if let unknown = target.coefficients.keys.sorted().first(where: { !names.contains($0) }) {
-                throw InputError.invalid("energy target \(target.name) names system '\(unknown)', which the campaign does not have")
+        for target in propertyTargets {
+            if let unknown = target.systems.sorted().first(where: { !names.contains($0) }) {
+                throw InputError.invalid("property target \(target.name) names system '\(unknown)', which the campaign does not have")
+            }
+            for name in target.volumeCoefficients.keys.sorted() where systems.first(where: { $0.name == name })!.cell == .fixed {
+                throw InputError.invalid("""
+                    property target \(target.name) uses the volume of system \(name), whose cell is fixed (its volume cannot \
+                    change): relax its cell (cell: iso or aniso)
+                    """)
             }
         }
-        for system in systems where system.hasNoTarget && !energyTargets.contains(where: { $0.coefficients[system.name] != nil }) {
+        for system in systems where system.cell != .fixed {
+            if case .structure = system.target {
+                throw InputError.invalid("system \(system.name): a structure target needs a fixed cell (the target's cell)")
+            }
+        }
+        for system in systems where system.hasNoTarget && !propertyTargets.contains(where: { $0.systems.contains(system.name) }) {
             throw InputError.invalid("system \(system.name) has no target and no energy target uses it")
         }
         self.systems = systems
         self.settings = settings
         self.method = method
-        self.energyTargets = energyTargets
+        self.propertyTargets = propertyTargets
         self.constraints = constraints
         if let a = constraints {
             guard a.columns == first.energy.parameterCount else {
@@ -285,16 +311,17 @@ public final class FitCampaign {
                 break
             }
         }
-        for target in energyTargets {
+        for target in propertyTargets {
             let u = combination(target, state) - target.value
             total += target.weight * 0.5 * u * u
         }
         return total
     }
 
-    /// Σ_s c_s E_s of an energy target.
-    public func combination(_ target: EnergyTarget, _ state: FitState) -> Double {
+    /// Σ_s c_s E_s + Σ_s d_s V_s of a property target.
+    public func combination(_ target: PropertyTarget, _ state: FitState) -> Double {
         target.coefficients.reduce(0) { $0 + $1.value * (state.energies[$1.key] ?? .nan) }
+            + target.volumeCoefficients.reduce(0) { $0 + $1.value * (state.structures[$1.key]?.box.volume ?? .nan) }
     }
 
     /// Relaxes every system with `state.theta` from `state`'s structures (or, without them, from
@@ -325,7 +352,7 @@ public final class FitCampaign {
     /// The history columns of the property targets, for a state.
     func properties(_ state: FitState) -> [String: Double] {
         var values: [String: Double] = [:]
-        for target in energyTargets { values[target.name] = combination(target, state) }
+        for target in propertyTargets { values[target.name] = combination(target, state) }
         for system in systems {
             guard case .elastic(_, let mask) = system.target, let c = state.elastic[system.name] else { continue }
             // A cubic target (every component set) is reported by its three constants.
@@ -392,8 +419,10 @@ public final class FitCampaign {
         var g: [Double]
         var dx: [String: [Double]] = [:]
         var dc: [String: [[Double]]] = [:]
-        /// Per system in an energy target, ∇Θ U at its structure.
+        /// Per system in a property target, ∇Θ U at its structure.
         var energyGradients: [String: [Double]] = [:]
+        /// Per system whose volume is in a property target, ∇Θ V (cell relaxed, h+ih).
+        var volumeGradients: [String: [Double]] = [:]
     }
 
     func gradient(_ state: FitState, progress: (String) -> Void) throws -> Direction {
@@ -444,20 +473,28 @@ public final class FitCampaign {
             }
         }
         var energyGradients: [String: [Double]] = [:]
-        for system in systems where energyTargets.contains(where: { $0.coefficients[system.name] != nil }) {
+        var volumeGradients: [String: [Double]] = [:]
+        for system in systems where propertyTargets.contains(where: { $0.systems.contains(system.name) }) {
             try system.energy.setTheta(state.theta)
             try system.energy.simulation.restore(state.structures[system.name]!)
             energyGradients[system.name] = try system.energy.energyGradient()
+            if propertyTargets.contains(where: { $0.volumeCoefficients[system.name] != nil }) {
+                volumeGradients[system.name] = try volumeGradient(system, progress: progress)
+            }
         }
-        for target in energyTargets {
+        for target in propertyTargets {
             let u = combination(target, state) - target.value
             for (name, c) in target.coefficients {
                 for l in g.indices { g[l] += target.weight * u * c * energyGradients[name]![l] }
+            }
+            for (name, d) in target.volumeCoefficients {
+                for l in g.indices { g[l] += target.weight * u * d * volumeGradients[name]![l] }
             }
         }
         g = projectOntoConstraints(g)
         var direction = Direction(g: g)
         direction.energyGradients = energyGradients
+        direction.volumeGradients = volumeGradients
         for system in systems {
             if let dC = elasticDerivatives[system.name] {
                 direction.dc[system.name] = (0..<6).map { i in (0..<6).map { j in
@@ -472,6 +509,18 @@ public final class FitCampaign {
             }
         }
         return direction
+    }
+
+    /// ∇Θ V of a cell-relaxed system at its current minimum: V Σ_g tr(e_g) ∇Θ ε_g (h+ih level).
+    private func volumeGradient(_ system: FitSystem, progress: (String) -> Void) throws -> [Double] {
+        let derivatives = try MinimumDerivatives.compute(system.energy, cell: system.cell, method: method, progress: progress)
+        guard let strain = derivatives.strain else { return [Double](repeating: 0, count: system.energy.parameterCount) }
+        let volume = derivatives.volume
+        return (0..<system.energy.parameterCount).map { l in
+            strain.generators.enumerated().reduce(0) { total, generator in
+                total + volume * (generator.element[0] + generator.element[1] + generator.element[2]) * strain.full[generator.offset, l]
+            }
+        }
     }
 
     private func solve(_ hessian: Hessian, _ b: [Double], progress: (String) -> Void) throws -> [Double] {
@@ -508,11 +557,13 @@ public final class FitCampaign {
             a += system.weight * dot(change, system.weighted(u))
             b += system.weight * dot(change, system.weighted(change))
         }
-        for target in energyTargets {
-            // To first order the combination changes by −Σ c_s (∇Θ U_s · g) per unit step.
+        for target in propertyTargets {
+            // To first order the combination changes by −Σ c_s (∇Θ U_s · g) − Σ d_s (∇Θ V_s · g) per unit step.
             let u = combination(target, state) - target.value
             let change = -target.coefficients.reduce(0) { total, term in
                 total + term.value * dot(direction.energyGradients[term.key]!, g)
+            } - target.volumeCoefficients.reduce(0) { total, term in
+                total + term.value * dot(direction.volumeGradients[term.key]!, g)
             }
             a += target.weight * u * change
             b += target.weight * change * change
@@ -567,7 +618,7 @@ public final class FitCampaign {
         let reachedLoss = newLoss <= settings.lossTolerance
         // Structure targets stop when no atom moves, property targets when the loss stops changing;
         // a campaign with both goes on while either still changes.
-        let hasProperties = systems.contains { $0.cell != .fixed } || !energyTargets.isEmpty
+        let hasProperties = systems.contains { $0.cell != .fixed } || !propertyTargets.isEmpty
         let moved = (!direction.dx.isEmpty && largest >= settings.tolerance)
             || (hasProperties && abs(current - newLoss) > 1e-10 * abs(current))
         // history.count − 1 steps are done (row 0 is the start).

@@ -63,9 +63,23 @@ struct CampaignFile: Decodable {
         var weight: Double?
         /// The atoms of this system that become the alchemical element (default: alchemy.atoms).
         var alchemyAtoms: Atoms?
+        /// fixed (default), iso or aniso: how the cell relaxes (elastic targets: aniso).
+        var cell: String?
 
         enum CodingKeys: String, CodingKey {
-            case name, input, lammpsArgs = "lammps_args", atomWeights = "atom_weights", target, weight, alchemyAtoms = "alchemy_atoms"
+            case name, input, lammpsArgs = "lammps_args", atomWeights = "atom_weights", target, weight,
+                 alchemyAtoms = "alchemy_atoms", cell
+        }
+
+        func cellRelaxation(file: String) throws -> CellRelaxation {
+            guard let cell else { return .fixed }
+            guard let value = CellRelaxation(rawValue: cell) else {
+                throw InputError.invalid("\(file): systems[\(name)].cell is fixed, iso or aniso, got '\(cell)'")
+            }
+            if value != .fixed, target?.structure != nil {
+                throw InputError.invalid("\(file): systems[\(name)].cell: a structure target needs a fixed cell (the target's)")
+            }
+            return value
         }
     }
     struct Loop: Decodable {
@@ -96,7 +110,9 @@ struct CampaignFile: Decodable {
     struct Property: Decodable {
         var name: String?
         /// Coefficients of the systems' relaxed energies (eV).
-        var energy: [String: Double]
+        var energy: [String: Double]?
+        /// Coefficients of the systems' cell volumes (Å³; the systems relax their cells).
+        var volume: [String: Double]?
         var value: Double
         var weight: Double?
     }
@@ -124,10 +140,10 @@ struct CampaignFile: Decodable {
         "alchemy": ["element", "atoms"],
         "alchemy.atoms": ["ids", "group", "region"],
         "systems[].alchemy_atoms": ["ids", "group", "region"],
-        "properties[]": ["name", "energy", "value", "weight"],
+        "properties[]": ["name", "energy", "volume", "value", "weight"],
         "potential": ["snapcoeff", "snapparam"],
         "vary": ["elements", "parameters", "fields", "step"],
-        "systems[]": ["name", "input", "lammps_args", "atom_weights", "target", "weight", "alchemy_atoms"],
+        "systems[]": ["name", "input", "lammps_args", "atom_weights", "target", "weight", "alchemy_atoms", "cell"],
         "systems[].atom_weights[]": ["ids", "group", "weight"],
         "systems[].target": ["structure", "elastic"],
         "loop": ["iterations", "step", "relax_each", "tolerance", "loss_tolerance", "gradient", "regularization"],
@@ -245,6 +261,7 @@ struct CampaignFile: Decodable {
                     throw InputError.invalid("\(url.path): systems[\(system.name)].\(key): file not found: \(resolve(path).path)")
                 }
             }
+            _ = try system.cellRelaxation(file: url.path)
             if let weight = system.weight, !(weight > 0 && weight.isFinite) {
                 throw InputError.invalid("\(url.path): systems[\(system.name)].weight must be positive, got \(weight)")
             }
@@ -279,8 +296,9 @@ struct CampaignFile: Decodable {
         }
         _ = try settings()
         _ = try method()
-        _ = try energyTargets()
-        for system in systems where system.target == nil && !(properties ?? []).contains(where: { $0.energy[system.name] != nil }) {
+        _ = try propertyTargets()
+        for system in systems where system.target == nil
+            && !(properties ?? []).contains(where: { $0.energy?[system.name] != nil || $0.volume?[system.name] != nil }) {
             throw InputError.invalid("\(url.path): systems[\(system.name)] has no target and no property uses it")
         }
     }
@@ -425,11 +443,12 @@ struct CampaignFile: Decodable {
             if let snap = energy as? SNAPEnergy { reportSNAPNotes(snap) }
             setup[system.name] = simulation.lammps.stopJournal()
             fitSystems.append(FitSystem(name: system.name, energy: energy, target: target, weight: system.weight ?? 1,
-                                        atomWeights: try atomWeights(system, simulation)))
+                                        atomWeights: try atomWeights(system, simulation),
+                                        cell: try system.cellRelaxation(file: url.path)))
         }
         let campaign = try FitCampaign(systems: fitSystems, settings: try settings(), method: try method(),
                                        constraints: try constraintMatrix(width: fitSystems[0].energy.parameterCount),
-                                       energyTargets: energyTargets())
+                                       propertyTargets: propertyTargets())
         return Built(campaign: campaign, copyChecks: copyChecks, setup: setup)
     }
 
@@ -453,19 +472,30 @@ struct CampaignFile: Decodable {
         return weights
     }
 
-    func energyTargets() throws -> [EnergyTarget] {
+    func propertyTargets() throws -> [PropertyTarget] {
         try (properties ?? []).enumerated().map { index, property in
-            let name = property.name ?? "energy\(index + 1)"
-            guard property.value.isFinite, !property.energy.isEmpty, property.energy.values.allSatisfy(\.isFinite) else {
-                throw InputError.invalid("\(url.path): properties[\(index)] needs finite `value` and `energy` coefficients")
+            let name = property.name ?? "property\(index + 1)"
+            let (energy, volume) = (property.energy ?? [:], property.volume ?? [:])
+            guard property.value.isFinite, !(energy.isEmpty && volume.isEmpty),
+                  energy.values.allSatisfy(\.isFinite), volume.values.allSatisfy(\.isFinite) else {
+                throw InputError.invalid("\(url.path): properties[\(index)] needs a finite `value` and finite `energy` or `volume` coefficients")
             }
             if let weight = property.weight, !(weight > 0 && weight.isFinite) {
                 throw InputError.invalid("\(url.path): properties[\(index)].weight must be positive, got \(weight)")
             }
-            if let unknown = property.energy.keys.sorted().first(where: { key in !systems.contains { $0.name == key } }) {
-                throw InputError.invalid("\(url.path): properties[\(index)].energy names system '\(unknown)', which is not in systems")
+            for (key, map) in [("energy", energy), ("volume", volume)] {
+                if let unknown = map.keys.sorted().first(where: { key in !systems.contains { $0.name == key } }) {
+                    throw InputError.invalid("\(url.path): properties[\(index)].\(key) names system '\(unknown)', which is not in systems")
+                }
             }
-            return EnergyTarget(name: name, coefficients: property.energy, value: property.value, weight: property.weight ?? 1)
+            for name in volume.keys.sorted() where try systems.first(where: { $0.name == name })!.cellRelaxation(file: url.path) == .fixed
+                && systems.first(where: { $0.name == name })!.target?.elastic == nil {
+                throw InputError.invalid("""
+                    \(url.path): properties[\(index)].volume uses system \(name), whose cell is fixed: set systems[\(name)].cell to iso or aniso
+                    """)
+            }
+            return PropertyTarget(name: name, coefficients: energy, volumeCoefficients: volume, value: property.value,
+                                  weight: property.weight ?? 1)
         }
     }
 

@@ -101,20 +101,20 @@ final class FitTests: XCTestCase {
 
     /// A vacancy formation energy E_vac − (N−1)/N E_bulk as an energy target of two systems that
     /// have no target of their own: gradient against the true loss, and a reachable value reached.
-    func testVacancyFormationEnergyTarget() throws {
+    func testVacancyFormationPropertyTarget() throws {
         func campaign(_ fields: [String], value: Double?) throws -> (FitCampaign, FitState) {
             let systems = [FitSystem(name: "bulk", energy: try Fixtures.silicon("Si_diamond.lammps", fields: fields), target: .none),
                            FitSystem(name: "vacancy", energy: try Fixtures.silicon(fields: fields), target: .none)]
-            var target = EnergyTarget(name: "E_f", coefficients: ["vacancy": 1, "bulk": -63.0 / 64], value: 0)
-            var fit = try FitCampaign(systems: systems, settings: FitSettings(), method: SparseMethod(), energyTargets: [target])
+            var target = PropertyTarget(name: "E_f", coefficients: ["vacancy": 1, "bulk": -63.0 / 64], value: 0)
+            var fit = try FitCampaign(systems: systems, settings: FitSettings(), method: SparseMethod(), propertyTargets: [target])
             let state = try fit.initialState(key: "test")
             target.value = value ?? fit.combination(target, state) * 1.1
-            fit = try FitCampaign(systems: systems, settings: FitSettings(), method: SparseMethod(), energyTargets: [target])
+            fit = try FitCampaign(systems: systems, settings: FitSettings(), method: SparseMethod(), propertyTargets: [target])
             return (fit, try fit.initialState(key: "test"))
         }
         let (fit, state) = try campaign(["epsilon", "sigma"], value: nil)
         let formation = state.history[0].properties["E_f"]!
-        XCTAssertEqual(1.1 * formation, fit.energyTargets[0].value, accuracy: 1e-9 * formation)  // SW, fixed cell: 4.34 eV
+        XCTAssertEqual(1.1 * formation, fit.propertyTargets[0].value, accuracy: 1e-9 * formation)  // SW, fixed cell: 4.34 eV
         let gradient = try fit.lossGradient(state)
         let truth = try trueLossGradient(fit, state, parameters: [0, 1])
         print("formation energy \(formation) eV; gradient \(gradient), finite differences of the true loss \(truth)")
@@ -123,11 +123,38 @@ final class FitTests: XCTestCase {
         var (reach, start) = try campaign(["epsilon"], value: nil)
         var settings = FitSettings()
         settings.relaxEach = true
-        reach = try FitCampaign(systems: reach.systems, settings: settings, method: SparseMethod(), energyTargets: reach.energyTargets)
+        reach = try FitCampaign(systems: reach.systems, settings: settings, method: SparseMethod(), propertyTargets: reach.propertyTargets)
         var current = start
         while !current.done { current = try reach.step(current) }
         XCTAssertLessThan(current.history.last!.lossRelaxed!, start.history[0].lossRelaxed! / 100)
         XCTAssertEqual(current.theta[0], 1.1 * 2.1683, accuracy: 1e-3)
+    }
+
+    /// A vacancy formation volume V_vac − (N−1)/N V_bulk (cells relaxed isotropically) as a property
+    /// target: gradient (from the strain derivative, h+ih) against central differences of the true
+    /// loss with re-relaxed cells, and a changed value reached.
+    func testVacancyFormationVolumeTarget() throws {
+        let fields = ["sigma", "lambda"]
+        let systems = [FitSystem(name: "bulk", energy: try Fixtures.silicon("Si_diamond.lammps", fields: fields), target: .none, cell: .iso),
+                       FitSystem(name: "vacancy", energy: try Fixtures.silicon(fields: fields), target: .none, cell: .iso)]
+        var target = PropertyTarget(name: "V_f", coefficients: [:], volumeCoefficients: ["vacancy": 1, "bulk": -63.0 / 64], value: 0)
+        var fit = try FitCampaign(systems: systems, settings: FitSettings(), method: SparseMethod(), propertyTargets: [target])
+        let volume = fit.combination(target, try fit.initialState(key: "test"))
+        target.value = volume + 2  // Å³
+        var settings = FitSettings()
+        settings.relaxEach = true
+        fit = try FitCampaign(systems: systems, settings: settings, method: SparseMethod(), propertyTargets: [target])
+        let state = try fit.initialState(key: "test")
+        let gradient = try fit.lossGradient(state)
+        let truth = try trueLossGradient(fit, state, parameters: [0, 1])
+        print("formation volume \(volume) Å³; gradient \(gradient), finite differences of the true loss \(truth)")
+        XCTAssertLessThan(relativeDifference(gradient, truth), 1e-3)
+        var current = state
+        while !current.done { current = try fit.step(current) }
+        XCTAssertLessThan(current.history.last!.lossRelaxed!, state.history[0].lossRelaxed! / 100)
+        XCTAssertThrowsError(try FitCampaign(systems: [FitSystem(name: "bulk", energy: systems[0].energy, target: .none)],
+                                             settings: settings, method: SparseMethod(),
+                                             propertyTargets: [PropertyTarget(name: "V", coefficients: [:], volumeCoefficients: ["bulk": 1], value: 1)]))
     }
 
     /// A reachable target: the true loss falls at least 100-fold within 10 iterations.
