@@ -46,11 +46,79 @@ final class FitCommandTests: XCTestCase {
         // σ and B trade off at a vacancy: the target is reached without recovering σ = 2.1051 exactly.
         XCTAssertEqual((summary["theta_final"] as! [Double]).count, 2)
         let history = try String(contentsOf: out.appendingPathComponent("history.csv"), encoding: .utf8)
-        XCTAssertTrue(history.hasPrefix("iteration,loss_predicted,loss_relaxed,step,max_displacement,force_evaluations,seconds\n"))
+        XCTAssertTrue(history.hasPrefix("iteration,loss_predicted,loss_relaxed,step,max_displacement,force_evaluations,seconds,energy_vacancy\n"))
         for name in ["final.sw", "iterations/0001/Si.sw", "iterations/0001/vacancy.lammps-data", "iterations/0001/vacancy.extxyz"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(name).path), name)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("checkpoint").path))
+    }
+
+    /// The paper's Fig. 4 set-up in small: a generated screw dislocation whose core atom becomes an
+    /// alchemical copy of W (exact: same energy and forces), fitted towards the hard core; only X's
+    /// coefficients change; commands.lammps replays with the native lmp to the same energies.
+    func testAlchemicalDislocationCampaignAndItsNativeReplay() throws {
+        let folder = try Toolbox.temporaryDirectory(self)
+        let dislocation = folder.appendingPathComponent("dislocation")
+        let built = try Toolbox.implicitLammps([
+            "dislocation", "--potential", Toolbox.root.appendingPathComponent("potentials/W_2940_2017_2.snap").path,
+            "--element", "W", "--lattice-constant", "3.1805", "--elastic", "517.722,194.526,144.293",
+            "--radius", "8", "--held-width", "9.5", "--out", dislocation.path])
+        XCTAssertEqual(built.status, 0, built.stderr)
+        let geometry = try Toolbox.json(dislocation.appendingPathComponent("dislocation.json"))
+        let atoms = geometry["atoms"] as! Int, held = geometry["held_atoms"] as! Int
+        XCTAssertGreaterThan(atoms, 100)
+        XCTAssertGreaterThan(held, atoms / 3)
+        let easy = try Toolbox.extxyzPositions(dislocation.appendingPathComponent("easy.extxyz"))
+        let hard = try Toolbox.extxyzPositions(dislocation.appendingPathComponent("hard.extxyz"))
+        XCTAssertEqual(easy.count, 3 * atoms)
+        // The cores differ by ~0.46 Å at the core, by a few hundredths in the held shell.
+        let largest = stride(from: 0, to: easy.count, by: 3).map { i -> Double in
+            var dz = hard[i + 2] - easy[i + 2]
+            dz -= 2.7543937967364065 * (dz / 2.7543937967364065).rounded()
+            return (pow(hard[i] - easy[i], 2) + pow(hard[i + 1] - easy[i + 1], 2) + dz * dz).squareRoot()
+        }.max()!
+        XCTAssertEqual(largest, 0.46, accuracy: 0.03)
+
+        try """
+            alchemy: {element: X, atoms: {group: core}}
+            systems:
+              - name: dislocation
+                input: dislocation/dislocation.lammps
+                target: {structure: dislocation/hard.lammps-data}
+            loop: {iterations: 2, relax_each: true}
+            """.write(to: folder.appendingPathComponent("campaign.yaml"), atomically: true, encoding: .utf8)
+        let out = folder.appendingPathComponent("out")
+        let result = try Toolbox.implicitLammps(["fit", "--config", folder.appendingPathComponent("campaign.yaml").path, "--out", out.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let summary = try Toolbox.json(out.appendingPathComponent("summary.json"))
+        let check = (summary["alchemy"] as! [String: [String: Any]])["dislocation"]!
+        XCTAssertEqual(check["energy_before"] as! Double, check["energy_after"] as! Double, accuracy: 1e-9)
+        XCTAssertEqual(check["largest_force_difference"] as! Double, 0, accuracy: 1e-10)
+        XCTAssertEqual(check["substituted_atoms"] as? [Int], [geometry["core_atom"] as! Int])
+        XCTAssertEqual((summary["parameter_names"] as! [String]).first, "X:1")
+        let best = summary["loss_best"] as! Double, initial = (summary["loss_initial"] as! [String: Double])["true"]!
+        XCTAssertLessThan(best, initial)
+        // final.snapcoeff: W as shipped, X changed.
+        let original = try String(contentsOf: Toolbox.root.appendingPathComponent("potentials/W_2940_2017_2.snapcoeff"), encoding: .utf8)
+        let final = try String(contentsOf: out.appendingPathComponent("final.snapcoeff"), encoding: .utf8)
+        func block(_ text: String, _ element: String) -> [Double] {
+            let lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.hasPrefix("#") && !$0.isEmpty }
+            let start = lines.firstIndex { $0.hasPrefix(element + " ") }!
+            return lines[(start + 1)...(start + 56)].map { Double($0)! }
+        }
+        XCTAssertEqual(block(final, "W"), block(original, "W"))
+        XCTAssertNotEqual(block(final, "X"), block(original, "W"))
+        XCTAssertEqual(block(final, "X")[0], block(original, "W")[0])  // β0 is not in Θ
+
+        // The native replay prints the energies the tool reports in history.csv.
+        let replay = try Toolbox.nativeLammps(input: out.appendingPathComponent("commands.lammps"), in: folder)
+        XCTAssertEqual(replay.status, 0, replay.stdout + replay.stderr)
+        let printed = replay.stdout.split(separator: "\n").filter { $0.hasPrefix("replay: dislocation iteration") }
+            .map { Double($0.split(separator: " ")[5])! }
+        let history = try String(contentsOf: out.appendingPathComponent("history.csv"), encoding: .utf8)
+            .split(separator: "\n").dropFirst().map { Double($0.split(separator: ",").last!)! }
+        XCTAssertEqual(printed.count, 3)
+        for (native, tool) in zip(printed, history) { XCTAssertEqual(native, tool, accuracy: 1e-7) }
     }
 
     /// Killed (SIGKILL) after iteration 2, resumed: the same history and final potential as an
@@ -146,6 +214,13 @@ final class FitCommandTests: XCTestCase {
              "defines no group 'core'"),
             (original.replacingOccurrences(of: "    target: {structure", with: "    atom_weights: [{ids: [64], weight: 5}]\n    target: {structure"),
              "atom ID 64 is not in 1…63"),
+            ("alchemy: {element: X, atoms: {ids: [1]}}\n" + original, "alchemy makes a new SNAP element; it does not apply with vary.parameters or vary.fields"),
+            ("alchemy: {element: X, atoms: {ids: [1], group: all}}\n" + original.replacingOccurrences(of: "vary: {fields: [\"Si,Si,Si:sigma\", \"Si,Si,Si:B\"]}", with: ""),
+             "alchemy.atoms takes exactly one of ids, group or region"),
+            (original.replacingOccurrences(of: "    target: {structure", with: "    cell: iso\n    target: {structure"),
+             "a structure target needs a fixed cell"),
+            (original + "properties: [{name: V, volume: {vacancy: 1}, value: 1000}]\n", "whose cell is fixed: set systems[vacancy].cell to iso or aniso"),
+            (original + "properties: [{name: V, volume: {bulk: 1}, value: 1000}]\n", "properties[0].volume names system 'bulk', which is not in systems"),
         ]
         try "# A: sigma + B fixed\n1 1 0\n".write(to: folder.appendingPathComponent("constraints.txt"), atomically: true, encoding: .utf8)
         for (index, (text, message)) in cases.enumerated() {
