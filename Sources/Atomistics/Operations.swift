@@ -181,6 +181,7 @@ public enum AtomSelection: Sendable, Equatable {
     /// The LAMMPS `group` command that makes group `name` of exactly these atoms.
     func groupCommand(_ name: String) -> String {
         switch self {
+        case .ids(let ids) where ids.isEmpty: return "group \(name) empty"
         case .ids(let ids): return "group \(name) id " + ids.map(String.init).joined(separator: " ")
         case .group(let group): return "group \(name) union \(group)"
         case .region(let region): return "group \(name) region \(region)"

@@ -275,6 +275,10 @@ public struct EnergyMethod: DerivativeMethod {
     public var checkpoint: URL?
     /// Other linear systems (strain responses) are solved by the sparse method.
     public var linearSolver = SparseMethod()
+    /// Force tolerance and iteration limit of each biased minimization (default: 1e-6 of the bias,
+    /// at most 20 000 iterations). The paper's published example uses FIRE, α0 = 0.5, 1e-4, 500.
+    public var ftol: Double?
+    public var maxIterations = 20_000
 
     public init(minStyle: MinimizerStyle = .cg, alpha0: Double = 1e-4, checkpoint: URL? = nil) {
         self.minStyle = minStyle
@@ -307,8 +311,8 @@ public struct EnergyMethod: DerivativeMethod {
         // Relative accuracy 1e-6 of the displacement: the residual force must be 1e-6 of α max|b| = α0,
         // but not below 1e-12 eV/Å, well above the ~3e-14 floating-point floor of the forces (a tiny α0
         // would otherwise only stagnate there); the residual check below judges the result.
-        var relaxation = RelaxationSettings(ftol: max(alpha0 * 1e-6, 1e-12), minStyle: minStyle)
-        relaxation.maxIterations = 20_000
+        var relaxation = RelaxationSettings(ftol: ftol ?? max(alpha0 * 1e-6, 1e-12), minStyle: minStyle)
+        relaxation.maxIterations = maxIterations
         let checkpoint = self.checkpoint.map { Checkpoint(directory: $0, writes: simulation.isRoot) }
         let key = "energy \(minStyle.rawValue) alpha0 \(alpha0) parameters \(mixedHessian.columns)"
         var done: [Int: Checkpoint.Column] = [:]

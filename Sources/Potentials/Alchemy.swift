@@ -26,7 +26,8 @@ public struct AlchemicalSubstitution: Sendable {
         public var copiedElement: String
     }
 
-    /// Applies the substitution to `simulation`, which was made with one extra atom type
+    /// Applies the substitution to `simulation` (an empty selection substitutes nothing but gives
+    /// the system the same Θ), which was made with one extra atom type
     /// (`Simulation(…, extraAtomTypes: 1)`): writes a coefficient file with the copied block into
     /// `scratch`, gives the new type the mass and every pair coefficient of the atoms' old type,
     /// retypes the atoms and checks that energy and forces did not change.
@@ -44,9 +45,9 @@ public struct AlchemicalSubstitution: Sendable {
         }
         let chosen = try simulation.defineGroup("ilmp_alchemy", of: atoms)
         let ids = chosen.indices.filter { chosen[$0] }.map { $0 + 1 }
-        guard !ids.isEmpty else { throw InputError.invalid("the substitution into \(element) selects no atom (\(atoms))") }
         let types = try lammps.gatherIntegers("type")
-        let oldTypes = Set(ids.map { Int(types[$0 - 1]) })
+        // A system without substituted atoms (a bulk reference, say) copies its first element.
+        let oldTypes = ids.isEmpty ? [1] : Set(ids.map { Int(types[$0 - 1]) })
         guard oldTypes.count == 1, let oldType = oldTypes.first, oldType < newType,
               let oldElement = declared.elements[oldType - 1] as String?, oldElement != "NULL" else {
             throw InputError.invalid("""
