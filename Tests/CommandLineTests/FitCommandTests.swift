@@ -246,7 +246,7 @@ final class ElasticFitCommandTests: XCTestCase {
         let initial = (summary["loss_initial"] as! [String: Double])["true"]!
         XCTAssertLessThan(summary["loss_best"] as! Double, initial / 10)
         let history = try String(contentsOf: out.appendingPathComponent("history.csv"), encoding: .utf8).split(separator: "\n")
-        XCTAssertTrue(history[0].hasSuffix("seconds,si_C11,si_C12,si_C44"), String(history[0]))
+        XCTAssertTrue(history[0].hasSuffix("seconds,si_C11,si_C12,si_C44,energy_si"), String(history[0]))
         let best = summary["best_iteration"] as! Int
         let row = history[best + 1].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         // Independent check: `elastic` with the final potential file gives the constants the history reports.
