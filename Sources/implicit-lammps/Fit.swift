@@ -58,8 +58,19 @@ struct Fit: ParsableCommand {
             let (final, best, _) = try fit.finish(state, progress: progress)
             progress(String(format: "fit: final relaxation, true loss %.6g (best %.6g at iteration %d)",
                             final.lossRelaxed!, best.lossRelaxed!, best.iteration))
+            // Positions that follow eq. 44 can drift from the true minima over many steps: say so
+            // loudly when the truth contradicts the prediction.
+            let predicted = state.history.last!.lossPredicted
+            let drift = final.lossRelaxed! > 2 * predicted + 1e-12 && state.history.last!.lossRelaxed == nil
+            let warning = drift ? String(format: """
+                the final relaxation's true loss %.6g is far above the predicted %.6g: the positions predicted by \
+                eq. 44 drifted from the true minima; rerun with loop.relax_each: true (final.* holds the best true \
+                iterate, %d)
+                """, final.lossRelaxed!, predicted, best.iteration) : nil
+            if let warning { progress("fit: WARNING: " + warning) }
             if MPIEnvironment.rank == 0 {
-                try writeFinal(fit: fit, state: state, final: final, best: best, copyChecks: built.copyChecks, run: run)
+                try writeFinal(fit: fit, state: state, final: final, best: best, copyChecks: built.copyChecks,
+                               warning: warning, run: run)
                 try Files.write(try replay.script(fit, history: state.history, best: best.iteration), to: run.url("commands.lammps"))
             }
             return nil
@@ -107,7 +118,7 @@ struct Fit: ParsableCommand {
     }
 
     private func writeFinal(fit: FitCampaign, state: FitState, final: FitRecord, best: FitRecord,
-                            copyChecks: [String: AlchemicalSubstitution.CopyCheck], run: RunDirectory) throws {
+                            copyChecks: [String: AlchemicalSubstitution.CopyCheck], warning: String?, run: RunDirectory) throws {
         let scratch = run.url(".final")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         for file in try fit.systems[0].energy.writePotential(theta: best.theta, to: scratch) {
@@ -121,7 +132,7 @@ struct Fit: ParsableCommand {
             lossInitial: Losses(predicted: first.lossPredicted, true: first.lossRelaxed!),
             lossFinal: Losses(predicted: state.history.last!.lossPredicted, true: final.lossRelaxed!),
             lossBest: best.lossRelaxed!, settings: fit.settings, method: fit.method.name, methodSettings: fit.method.settings,
-            alchemy: copyChecks.isEmpty ? nil : copyChecks,
+            alchemy: copyChecks.isEmpty ? nil : copyChecks, warning: warning,
             forceEvaluations: state.history.reduce(final.forceEvaluations) { $0 + $1.forceEvaluations },
             seconds: state.history.reduce(final.seconds) { $0 + $1.seconds }), to: run.url("summary.json"))
     }
@@ -148,6 +159,8 @@ struct FitSummary: Encodable {
     var methodSettings: [String: String]
     /// Per system with an alchemical substitution: the exact-copy check before the first step.
     var alchemy: [String: AlchemicalSubstitution.CopyCheck]?
+    /// Set when the final true loss contradicts the predicted one (eq. 44 positions drifted).
+    var warning: String?
     var forceEvaluations: Int
     var seconds: Double
 }
