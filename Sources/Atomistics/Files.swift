@@ -40,7 +40,6 @@ extension Simulation {
     }
 }
 
-/// Small helpers for writing results without leaving half-written files behind.
 /// LAMMPS's text dump format (`dump atom`-like, `ITEM: ATOMS id x y z`), which `read_dump`
 /// reads back: positions of a structure for a native replay.
 public enum LAMMPSDump {
@@ -68,6 +67,7 @@ public enum LAMMPSDump {
     }
 }
 
+/// Small helpers for writing results without leaving half-written files behind.
 public enum Files {
     /// Writes `text` through a temporary file and an atomic rename.
     public static func write(_ text: String, to url: URL) throws {

@@ -70,9 +70,14 @@ public final class SNAPEnergy: ParametrizedEnergy {
         try use(potential.with(theta: theta), writingTo: scratch.appendingPathComponent("theta.snapcoeff"))
     }
 
+    /// Where `writePotential` puts the coefficient and parameter files in `directory`.
+    private func potentialFiles(in directory: URL) -> (coefficients: URL, parameters: URL) {
+        (directory.appendingPathComponent(referenceCoefficientFile.lastPathComponent),
+         directory.appendingPathComponent(potential.parameterFile.lastPathComponent))
+    }
+
     public func writePotential(theta: [Double], to directory: URL) throws -> [URL] {
-        let coefficients = directory.appendingPathComponent(referenceCoefficientFile.lastPathComponent)
-        let parameters = directory.appendingPathComponent(potential.parameterFile.lastPathComponent)
+        let (coefficients, parameters) = potentialFiles(in: directory)
         try potential.with(theta: theta).write(to: coefficients)
         if parameters.standardizedFileURL != potential.parameterFile.standardizedFileURL {
             try Files.write(try String(contentsOf: potential.parameterFile, encoding: .utf8), to: parameters)
@@ -81,8 +86,7 @@ public final class SNAPEnergy: ParametrizedEnergy {
     }
 
     public func loadingCommands(theta: [Double], writtenTo directory: URL) throws -> [String] {
-        let coefficients = directory.appendingPathComponent(referenceCoefficientFile.lastPathComponent)
-        let parameters = directory.appendingPathComponent(potential.parameterFile.lastPathComponent)
+        let (coefficients, parameters) = potentialFiles(in: directory)
         return [PotentialCommand.pairCoeff(try pairCoeffWords(coefficients: coefficients, parameters: parameters)).text]
     }
 
