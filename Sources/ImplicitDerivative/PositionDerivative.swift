@@ -287,7 +287,12 @@ public struct EnergyMethod: DerivativeMethod {
     }
 
     public var name: String { "energy" }
-    public var settings: [String: String] { ["min_style": minStyle.rawValue, "alpha0": "\(alpha0)"] }
+    public var settings: [String: String] {
+        var result = ["min_style": minStyle.rawValue, "alpha0": "\(alpha0)"]
+        if let ftol { result["ftol"] = "\(ftol)" }
+        if maxIterations != 20_000 { result["max_iterations"] = "\(maxIterations)" }
+        return result
+    }
     public var costUnit: String { "minimizer iterations" }
     public var advice: String {
         """
@@ -314,7 +319,9 @@ public struct EnergyMethod: DerivativeMethod {
         var relaxation = RelaxationSettings(ftol: ftol ?? max(alpha0 * 1e-6, 1e-12), minStyle: minStyle)
         relaxation.maxIterations = maxIterations
         let checkpoint = self.checkpoint.map { Checkpoint(directory: $0, writes: simulation.isRoot) }
+        // Settings left at their defaults keep the key of checkpoints written before they existed.
         let key = "energy \(minStyle.rawValue) alpha0 \(alpha0) parameters \(mixedHessian.columns)"
+            + (ftol.map { " ftol \($0)" } ?? "") + (maxIterations != 20_000 ? " max_iterations \(maxIterations)" : "")
         var done: [Int: Checkpoint.Column] = [:]
         if let checkpoint {
             let (saved, discarded) = checkpoint.load(reference: reference, key: key)
