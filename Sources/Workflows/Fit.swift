@@ -626,6 +626,18 @@ public final class FitCampaign {
         return next
     }
 
+    /// Positions that follow eq. 44 can drift from the true minima over many steps: a message
+    /// when the final relaxation's true loss is more than twice the last predicted one.
+    public func driftWarning(_ state: FitState, final: FitRecord, best: FitRecord) -> String? {
+        let last = state.history.last!
+        guard last.lossRelaxed == nil, final.lossRelaxed! > 2 * last.lossPredicted + 1e-12 else { return nil }
+        return String(format: """
+            the final relaxation's true loss %.6g is far above the predicted %.6g: the positions predicted by \
+            eq. 44 drifted from the true minima; rerun with loop.relax_each: true (final.* holds the best true \
+            iterate, %d)
+            """, final.lossRelaxed!, last.lossPredicted, best.iteration)
+    }
+
     /// The end of a campaign: every system relaxed with the final Θ, and the iterate with the
     /// lowest true loss (the final relaxation or a relaxed iteration).
     public func finish(_ state: FitState, progress: (String) -> Void = { _ in })

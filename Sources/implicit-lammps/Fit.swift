@@ -58,15 +58,7 @@ struct Fit: ParsableCommand {
             let (final, best, _) = try fit.finish(state, progress: progress)
             progress(String(format: "fit: final relaxation, true loss %.6g (best %.6g at iteration %d)",
                             final.lossRelaxed!, best.lossRelaxed!, best.iteration))
-            // Positions that follow eq. 44 can drift from the true minima over many steps: say so
-            // loudly when the truth contradicts the prediction.
-            let predicted = state.history.last!.lossPredicted
-            let drift = final.lossRelaxed! > 2 * predicted + 1e-12 && state.history.last!.lossRelaxed == nil
-            let warning = drift ? String(format: """
-                the final relaxation's true loss %.6g is far above the predicted %.6g: the positions predicted by \
-                eq. 44 drifted from the true minima; rerun with loop.relax_each: true (final.* holds the best true \
-                iterate, %d)
-                """, final.lossRelaxed!, predicted, best.iteration) : nil
+            let warning = fit.driftWarning(state, final: final, best: best)
             if let warning { progress("fit: WARNING: " + warning) }
             if MPIEnvironment.rank == 0 {
                 try writeFinal(fit: fit, state: state, final: final, best: best, copyChecks: built.copyChecks,
