@@ -455,19 +455,14 @@ struct CampaignFile: Decodable {
     /// Per-atom weights of a system (atom-ID order), from IDs and LAMMPS groups of its input.
     func atomWeights(_ system: SystemEntry, _ simulation: Simulation) throws -> [Double]? {
         guard let entries = system.atomWeights else { return nil }
-        let count = simulation.lammps.natoms
-        var weights = [Double](repeating: 1, count: count)
+        var weights = [Double](repeating: 1, count: simulation.lammps.natoms)
         for entry in entries {
-            if let ids = entry.ids {
-                for id in ids {
-                    guard (1...count).contains(id) else {
-                        throw InputError.invalid("\(url.path): systems[\(system.name)].atom_weights: atom ID \(id) is not in 1…\(count)")
-                    }
-                    weights[id - 1] = entry.weight
-                }
-            } else if let group = entry.group {
-                for (index, member) in try simulation.groupMembership(group).enumerated() where member { weights[index] = entry.weight }
+            let selection: AtomSelection = entry.ids.map { .ids($0) } ?? .group(entry.group ?? "")
+            let members: [Bool]
+            do { members = try simulation.defineGroup("ilmp_weighted", of: selection) } catch let error as InputError {
+                throw InputError.invalid("\(url.path): systems[\(system.name)].atom_weights: \(error)")
             }
+            for (index, member) in members.enumerated() where member { weights[index] = entry.weight }
         }
         return weights
     }
@@ -488,8 +483,9 @@ struct CampaignFile: Decodable {
                     throw InputError.invalid("\(url.path): properties[\(index)].\(key) names system '\(unknown)', which is not in systems")
                 }
             }
-            for name in volume.keys.sorted() where try systems.first(where: { $0.name == name })!.cellRelaxation(file: url.path) == .fixed
-                && systems.first(where: { $0.name == name })!.target?.elastic == nil {
+            for name in volume.keys.sorted() {
+                let system = systems.first { $0.name == name }!
+                guard try system.cellRelaxation(file: url.path) == .fixed, system.target?.elastic == nil else { continue }
                 throw InputError.invalid("""
                     \(url.path): properties[\(index)].volume uses system \(name), whose cell is fixed: set systems[\(name)].cell to iso or aniso
                     """)
