@@ -117,17 +117,42 @@ extension Structure {
         let n = count
         guard n > 1 else { return ([], 0) }
         let spacing = Foundation.pow(box.volume / Double(n), 1.0 / 3.0)
+        var nearest = [Double](repeating: .infinity, count: n)
+        var candidates: [(Int, Int, Double)] = []
+        forEachPairInAdjacentBins(binWidth: spacing) { atom, other, distance in
+            nearest[atom] = min(nearest[atom], distance)
+            nearest[other] = min(nearest[other], distance)
+            if distance < spacing { candidates.append((atom + 1, other + 1, distance)) }
+        }
+        let found = nearest.filter(\.isFinite).sorted()
+        guard !found.isEmpty else { return ([], 0) }
+        let median = found[found.count / 2]
+        return (candidates.filter { $0.2 < fraction * median }, median)
+    }
+
+    /// Every pair of atoms (0-based indices) closer than `cutoff`, minimum image in periodic
+    /// directions (one image per pair: a cutoff beyond half the box misses further images).
+    public func pairs(within cutoff: Double) -> [(Int, Int, Double)] {
+        var result: [(Int, Int, Double)] = []
+        forEachPairInAdjacentBins(binWidth: cutoff) { atom, other, distance in
+            if distance < cutoff { result.append((atom, other, distance)) }
+        }
+        return result
+    }
+
+    /// Visits each pair of atoms in the same or adjacent bins once (bins at least `binWidth` wide,
+    /// so every pair closer than that is visited), with its minimum-image distance.
+    private func forEachPairInAdjacentBins(binWidth: Double, _ body: (Int, Int, Double) -> Void) {
+        let n = count
         // Bins along an axis only where at least 3 fit, so that the ±1 neighbours are distinct bins.
         let bins: [Int] = (0..<3).map { axis in
-            let fit = Int((box.high[axis] - box.low[axis]) / spacing)
+            let fit = Int((box.high[axis] - box.low[axis]) / binWidth)
             return fit >= 3 ? fit : 1
         }
         let atomBins: [[Int]] = (0..<n).map { binIndex(of: $0, bins: bins) }
         var members: [[Int]: [Int]] = [:]
         for atom in 0..<n { members[atomBins[atom], default: []].append(atom) }
         let offsets: [[Int]] = bins.map { $0 >= 3 ? [-1, 0, 1] : [0] }
-        var nearest = [Double](repeating: .infinity, count: n)
-        var candidates: [(Int, Int, Double)] = []
         for atom in 0..<n {
             for dx in offsets[0] {
                 for dy in offsets[1] {
@@ -135,19 +160,12 @@ extension Structure {
                         let shift = [dx, dy, dz]
                         let key: [Int] = (0..<3).map { ((atomBins[atom][$0] + shift[$0]) % bins[$0] + bins[$0]) % bins[$0] }
                         for other in members[key] ?? [] where other > atom {
-                            let distance = self.distance(atom, other)
-                            nearest[atom] = min(nearest[atom], distance)
-                            nearest[other] = min(nearest[other], distance)
-                            if distance < spacing { candidates.append((atom + 1, other + 1, distance)) }
+                            body(atom, other, distance(atom, other))
                         }
                     }
                 }
             }
         }
-        let found = nearest.filter(\.isFinite).sorted()
-        guard !found.isEmpty else { return ([], 0) }
-        let median = found[found.count / 2]
-        return (candidates.filter { $0.2 < fraction * median }, median)
     }
 
     /// Minimum-image distance between two atoms (0-based indices).

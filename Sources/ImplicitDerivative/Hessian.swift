@@ -13,6 +13,10 @@ public struct DegreesOfFreedom: Sendable {
 
     public var mobileCount: Int { mobile.filter { $0 }.count }
 
+    public init(mobile: [Bool], translationAxes: [Int]) {
+        (self.mobile, self.translationAxes) = (mobile, translationAxes)
+    }
+
     /// Removes rigid translations along the zero-mode axes and zeroes held components, so that
     /// vectors live in the space where the Hessian is invertible.
     public func project(_ vector: [Double]) -> [Double] {

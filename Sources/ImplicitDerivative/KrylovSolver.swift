@@ -15,10 +15,19 @@ import Potentials
 public struct KrylovSolver {
     /// Relative residual ‖B_j − H X_j‖ / ‖B_j‖ each column must reach.
     public var tolerance = 1e-5
+    /// Relative accuracy of a forward-difference Hessian product: residuals level off near it.
+    static let differenceFloor = 1e-5
     /// Most basis vectors (products) before giving up.
     public var maximumBasis = 4000
 
-    public init(tolerance: Double = 1e-5) { self.tolerance = tolerance }
+    /// P⁻¹ r, applied to each new candidate direction (nil: plain Krylov). With it the basis spans
+    /// the preconditioned Krylov space, as in preconditioned CG; residuals stay the true ‖B − HX‖.
+    public var preconditioner: (([Double]) -> [Double])?
+
+    public init(tolerance: Double = 1e-5, preconditioner: (([Double]) -> [Double])? = nil) {
+        self.tolerance = tolerance
+        self.preconditioner = preconditioner
+    }
 
     public struct Solution {
         public var x: Matrix
@@ -37,7 +46,7 @@ public struct KrylovSolver {
         var image = Matrix(rows: b.rows, columns: 0)
         var x = Matrix(rows: b.rows, columns: b.columns)
         var residualNorms = norms
-        var candidates = b
+        var candidates = preconditioned(b)
         var best = (x: x, residualNorms: norms, worst: Double.infinity)
         var stalled = 0, stallReference = Double.infinity, productsAtReference = 0
         while true {
@@ -77,14 +86,28 @@ public struct KrylovSolver {
             } else {
                 stalled += 1
             }
-            let nearFloor = worst < 100 * tolerance
+            let nearFloor = worst < 100 * KrylovSolver.differenceFloor
             let stuck = stalled >= 3 && (nearFloor || basis.columns - productsAtReference >= 50)
             if open.isEmpty || basis.columns >= maximumBasis || stuck { break }
-            candidates = Matrix(columns: open.map { residual.column($0) }, rows: b.rows)
+            candidates = preconditioned(Matrix(columns: open.map { residual.column($0) }, rows: b.rows))
         }
         if best.worst.isFinite { (x, residualNorms) = (best.x, best.residualNorms) }
         let relative = zip(residualNorms, norms).map { $1 > 0 ? $0 / $1 : 0 }
         return Solution(x: x, relativeResiduals: relative, products: basis.columns)
+    }
+
+    /// Each column replaced by P⁻¹ times it, rescaled to its own norm so that the deflation
+    /// threshold keeps its meaning.
+    private func preconditioned(_ candidates: Matrix) -> Matrix {
+        guard let preconditioner else { return candidates }
+        var result = candidates
+        for j in 0..<candidates.columns {
+            let r = candidates.column(j)
+            let z = preconditioner(r)
+            let (rNorm, zNorm) = (norm(r), norm(z))
+            result.setColumn(j, zNorm > 0 ? z.map { $0 * rNorm / zNorm } : r)
+        }
+        return result
     }
 
     /// An orthonormal basis of the part of `candidates` outside span(`basis`), two passes of

@@ -38,10 +38,14 @@ public struct SparseMethod: DerivativeMethod {
     /// Relative residual of each solve. Hessian-vector products by forward force differences are
     /// accurate to ~1e-5, so tighter tolerances only meet that floor.
     public var tolerance = 1e-5
-    public init(tolerance: Double = 1e-5) { self.tolerance = tolerance }
+    public var preconditioning = Preconditioning.none
+    public init(tolerance: Double = 1e-5, preconditioning: Preconditioning = .none) {
+        self.tolerance = tolerance
+        self.preconditioning = preconditioning
+    }
 
     public var name: String { "sparse" }
-    public var settings: [String: String] { ["tolerance": "\(tolerance)"] }
+    public var settings: [String: String] { ["tolerance": "\(tolerance)", "preconditioner": preconditioning.rawValue] }
     public var advice: String { "The Krylov solve did not converge; lower --tolerance or try --method dense." }
 
     public func solve(_ hessian: Hessian, _ b: Matrix, progress: (String) -> Void) throws -> (x: Matrix, relativeResiduals: [Double]) {
@@ -56,7 +60,12 @@ public struct SparseMethod: DerivativeMethod {
         // Unit columns: the shared basis drops directions below a fraction of the largest column,
         // which would starve a column 1e-6 the size of another.
         let unit = Matrix(columns: active.map { j in b.column(j).map { $0 / norms[j] } }, rows: b.rows)
-        let solution = try KrylovSolver(tolerance: tolerance).solve(unit, progress: progress) { try hessian.apply($0) }
+        var solver = KrylovSolver(tolerance: tolerance)
+        if preconditioning == .exponential {
+            let preconditioner = try ExponentialPreconditioner(minimum: hessian.minimum, degreesOfFreedom: hessian.degreesOfFreedom)
+            solver.preconditioner = preconditioner.apply
+        }
+        let solution = try solver.solve(unit, progress: progress) { try hessian.apply($0) }
         for (index, column) in active.enumerated() {
             // Round-off of the orthogonalizations reaches held components: project them to exactly zero.
             x.setColumn(column, hessian.degreesOfFreedom.project(solution.x.column(index).map { $0 * norms[column] }))

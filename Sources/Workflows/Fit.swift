@@ -628,8 +628,8 @@ public final class FitCampaign {
 
     /// Positions that follow eq. 44 can drift from the true minima over many steps: a message
     /// when the final relaxation's true loss is more than twice the last predicted one.
-    public func driftWarning(_ state: FitState, final: FitRecord, best: FitRecord) -> String? {
-        let last = state.history.last!
+    public static func driftWarning(history: [FitRecord], final: FitRecord, best: FitRecord) -> String? {
+        guard let last = history.last else { return nil }
         guard last.lossRelaxed == nil, final.lossRelaxed! > 2 * last.lossPredicted + 1e-12 else { return nil }
         return String(format: """
             the final relaxation's true loss %.6g is far above the predicted %.6g: the positions predicted by \

@@ -104,3 +104,54 @@ private func dislocationSystem(_ source: String, folder: URL) throws -> (SNAPEne
     let target = try TargetStructure(contentsOf: generated.appendingPathComponent("hard.lammps-data"))
     return (energy, target.positions, "generated, shipped W SNAP with an alchemical X")
 }
+
+/// Krylov products per solve on the dislocation, plain against the exponential preconditioner:
+/// the adjoint solve of one fit iteration (H v = ∂L/∂X at the relaxed easy core) and `columns`
+/// single rows of ∇Θ X* (each solved alone), to relative residual 1e-5 and to the 1e-3 a
+/// gradient needs.
+func preconditionBenchmark(source: String, columns: Int) throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bench-precondition")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    let (energy, target, label) = try dislocationSystem(source, folder: folder)
+    let fit = try FitCampaign(systems: [FitSystem(name: "dislocation", energy: energy, target: .structure(target))],
+                              settings: FitSettings(), method: SparseMethod())
+    let progress: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+    let state = try fit.initialState(key: "benchmark", progress: progress)
+    let structure = state.structures["dislocation"]!
+    try energy.simulation.restore(structure)
+    try energy.simulation.evaluate()
+    let hessian = try Hessian(simulation: energy.simulation)
+    var preconditioner: ExponentialPreconditioner?
+    let buildSeconds = try seconds {
+        preconditioner = try ExponentialPreconditioner(minimum: hessian.minimum, degreesOfFreedom: hessian.degreesOfFreedom)
+    }
+    print("precondition (\(label)): \(energy.atomCount) atoms, \(hessian.degreesOfFreedom.mobileCount) mobile components; "
+          + String(format: "exponential preconditioner: r_nn %.4f Å, band half-width %d, built in %.2f s",
+                   preconditioner!.nearestNeighbourDistance, preconditioner!.bandwidth, buildSeconds))
+    let adjoint = removingTranslations(minimumImage(zip(structure.unwrappedPositions, target).map { $0 - $1 }, in: structure.box),
+                                       axes: [0, 1, 2])
+    let mixed = try energy.mixedHessian()
+    var rightHandSides = [("adjoint ∂L/∂X", adjoint)]
+    let norms = (0..<mixed.columns).map { norm(hessian.degreesOfFreedom.project(mixed.column($0))) }
+    for l in (0..<mixed.columns).sorted(by: { norms[$0] > norms[$1] }).prefix(columns) {
+        rightHandSides.append(("∇²ΘX U column \(l)", mixed.column(l)))
+    }
+    print("  right-hand side          tolerance  plain: products  residual  s      exponential: products  residual  s")
+    for (name, b) in rightHandSides {
+        for tolerance in [1e-3, 1e-5] {
+            var line = name.padding(toLength: 24, withPad: " ", startingAt: 0) + String(format: " %9.0e", tolerance)
+            for preconditioning in [Preconditioning.none, .exponential] {
+                let before = hessian.forceEvaluations
+                var result: (x: Matrix, relativeResiduals: [Double])?
+                let time = try seconds {
+                    result = try SparseMethod(tolerance: tolerance, preconditioning: preconditioning)
+                        .solve(hessian, hessian.degreesOfFreedom.project(Matrix(rows: b.count, columns: 1, storage: b)),
+                               progress: progress)
+                }
+                try hessian.restoreMinimum()
+                line += String(format: "  %15d  %8.1e  %5.1f", hessian.forceEvaluations - before, result!.relativeResiduals[0], time)
+            }
+            print(line)
+        }
+    }
+}

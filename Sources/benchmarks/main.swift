@@ -5,7 +5,7 @@ import LAMMPSLibrary
 import LinearAlgebra
 import Potentials
 
-// Benchmarks print figures; they are not tests. Run: swift run -c release benchmarks binding|derivative|potentials|fit-dislocation
+// Benchmarks print figures; they are not tests. Run: swift run -c release benchmarks binding|derivative|potentials|fit-dislocation|precondition
 
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
@@ -165,5 +165,9 @@ case "fit-dislocation":
     let rest = Array(arguments.dropFirst())
     try fitDislocationBenchmark(source: rest.first ?? "shared", iterations: rest.count > 1 ? Int(rest[1])! : 20,
                                 energyColumns: rest.count > 2 ? Int(rest[2])! : 3)
-default: print("unknown benchmark; available: binding, derivative [3 5 10 alloy], potentials, fit-dislocation [shared|generated [ITERATIONS [ENERGY_COLUMNS]]]")
+case "precondition":
+    let rest = Array(arguments.dropFirst())
+    try preconditionBenchmark(source: rest.first ?? "shared", columns: rest.count > 1 ? Int(rest[1])! : 3)
+default: print("unknown benchmark; available: binding, derivative [3 5 10 alloy], potentials, "
+               + "fit-dislocation [shared|generated [ITERATIONS [ENERGY_COLUMNS]]], precondition [shared|generated [COLUMNS]]")
 }

@@ -100,8 +100,8 @@ struct CampaignFile: Decodable {
         var tolerance: Double?
         var alpha0: Double?
         var minStyle: String?
-
-        enum CodingKeys: String, CodingKey { case method, tolerance, alpha0, minStyle = "min_style" }
+        var preconditioner: String?
+        enum CodingKeys: String, CodingKey { case method, tolerance, alpha0, minStyle = "min_style", preconditioner }
     }
     struct Relax: Decodable {
         var ftol: Double?
@@ -147,7 +147,7 @@ struct CampaignFile: Decodable {
         "systems[].atom_weights[]": ["ids", "group", "weight"],
         "systems[].target": ["structure", "elastic"],
         "loop": ["iterations", "step", "relax_each", "tolerance", "loss_tolerance", "gradient", "regularization"],
-        "derivative": ["method", "tolerance", "alpha0", "min_style"],
+        "derivative": ["method", "tolerance", "alpha0", "min_style", "preconditioner"],
         "relax": ["ftol"],
     ]
 
@@ -368,13 +368,21 @@ struct CampaignFile: Decodable {
     func method() throws -> any DerivativeMethod {
         let name = derivative?.method ?? "sparse"
         for (key, given, owner) in [("tolerance", derivative?.tolerance != nil, "sparse"), ("alpha0", derivative?.alpha0 != nil, "energy"),
-                                    ("min_style", derivative?.minStyle != nil, "energy")] where given && owner != name {
+                                    ("min_style", derivative?.minStyle != nil, "energy"),
+                                    ("preconditioner", derivative?.preconditioner != nil, "sparse")] where given && owner != name {
             throw InputError.invalid("\(url.path): derivative.\(key) applies only to method \(owner), not to \(name)")
         }
         _ = try positive(derivative?.tolerance, "derivative.tolerance")
         _ = try positive(derivative?.alpha0, "derivative.alpha0")
         switch name {
-        case "sparse": return SparseMethod(tolerance: derivative?.tolerance ?? 1e-5)
+        case "sparse":
+            let preconditioning = try derivative?.preconditioner.map { name -> Preconditioning in
+                guard let value = Preconditioning(rawValue: name) else {
+                    throw InputError.invalid("\(url.path): derivative.preconditioner is none or exponential, got '\(name)'")
+                }
+                return value
+            }
+            return SparseMethod(tolerance: derivative?.tolerance ?? 1e-5, preconditioning: preconditioning ?? .none)
         case "dense": return DenseMethod()
         case "energy":
             let style = try derivative?.minStyle.map { name -> MinimizerStyle in

@@ -58,7 +58,7 @@ struct Fit: ParsableCommand {
             let (final, best, _) = try fit.finish(state, progress: progress)
             progress(String(format: "fit: final relaxation, true loss %.6g (best %.6g at iteration %d)",
                             final.lossRelaxed!, best.lossRelaxed!, best.iteration))
-            let warning = fit.driftWarning(state, final: final, best: best)
+            let warning = FitCampaign.driftWarning(history: state.history, final: final, best: best)
             if let warning { progress("fit: WARNING: " + warning) }
             if MPIEnvironment.rank == 0 {
                 try writeFinal(fit: fit, state: state, final: final, best: best, copyChecks: built.copyChecks,

@@ -32,6 +32,10 @@ final class PositionDerivativeTests: XCTestCase {
         try check(SparseMethod())
     }
 
+    func testPreconditionedSparseMatchesFiniteDifferences() throws {
+        try check(SparseMethod(preconditioning: .exponential))
+    }
+
     func testDenseMatchesFiniteDifferences() throws {
         try check(DenseMethod())
     }
