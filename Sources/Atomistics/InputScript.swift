@@ -18,7 +18,27 @@ public struct InputScript {
 
     /// A line's words after LAMMPS's variable substitution (with the variables' current values).
     public func expandedWords(_ line: String) throws -> [String] {
-        try simulation.lammps.expand(line).split(whereSeparator: \.isWhitespace).map(String.init)
+        Self.words(try simulation.lammps.expand(line))
+    }
+
+    /// The words of a command as LAMMPS splits them: at whitespace, except inside "…", '…' or
+    /// """…""" (the quotes removed), so that quoted paths stay one word.
+    public static func words(_ line: String) -> [String] {
+        var words: [String] = []
+        var rest = Substring(line)
+        while true {
+            rest = rest.drop { $0.isWhitespace }
+            guard let first = rest.first else { return words }
+            let quote = rest.hasPrefix("\"\"\"") ? "\"\"\"" : (first == "\"" || first == "'") ? String(first) : nil
+            if let quote, let end = rest.dropFirst(quote.count).range(of: quote) {
+                words.append(String(rest[rest.index(rest.startIndex, offsetBy: quote.count)..<end.lowerBound]))
+                rest = rest[end.upperBound...]
+            } else {
+                let end = rest.firstIndex { $0.isWhitespace } ?? rest.endIndex
+                words.append(String(rest[..<end]))
+                rest = rest[end...]
+            }
+        }
     }
 
     /// A path of the input resolved against the input's folder, as LAMMPS resolves it.

@@ -55,7 +55,8 @@ public struct ScrewDislocation: Sendable {
         }
         let request: [String: Any] = ["a0": latticeConstant, "C11": c11, "C12": c12, "C44": c44, "element": element,
                                       "radius": radius + heldWidth]
-        let reply = try Self.runPython(python, script: Self.script, input: try JSONSerialization.data(withJSONObject: request))
+        let reply = try ProvisionedPython.run(python, script: Self.script, input: try JSONSerialization.data(withJSONObject: request),
+                                             purpose: "the dislocation generator (matscipy)")
         guard let result = try JSONSerialization.jsonObject(with: reply) as? [String: Any],
               let cellLengths = result["lengths"] as? [Double], let easy = result["easy"] as? [Double],
               let hard = result["hard"] as? [Double], let centres = result["cores"] as? [[Double]],
@@ -94,27 +95,6 @@ public struct ScrewDislocation: Sendable {
                                 positions[3 * atom + 2]))
         }
         return lines.joined(separator: "\n") + "\n"
-    }
-
-    static func runPython(_ python: URL, script: String, input: Data) throws -> Data {
-        let process = Process()
-        process.executableURL = python
-        process.arguments = ["-c", script]
-        let (stdin, stdout, stderr) = (Pipe(), Pipe(), Pipe())
-        (process.standardInput, process.standardOutput, process.standardError) = (stdin, stdout, stderr)
-        try process.run()
-        stdin.fileHandleForWriting.write(input)
-        try stdin.fileHandleForWriting.close()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        let errors = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw InputError.invalid("""
-                the dislocation generator (matscipy in \(python.path)) failed: \
-                \(errors.split(separator: "\n").suffix(3).joined(separator: " | ")). Run scripts/setup to provision matscipy.
-                """)
-        }
-        return output
     }
 
     /// The elastic field of matscipy's `BCCScrew111Dislocation` (no self-consistent relaxation)

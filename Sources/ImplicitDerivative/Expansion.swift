@@ -261,6 +261,19 @@ extension MinimumDerivatives {
         }
     }
 
+    /// The predicted atoms in the predicted cell (scaled about the reference cell's centre, as
+    /// `fix box/relax` deforms it), ready to be restored in LAMMPS.
+    public func predictedStructure(_ prediction: Prediction) -> Structure {
+        let scales = axisScales(prediction.strain, generators: strain?.generators ?? [])
+        var box = structure.box
+        for axis in 0..<3 {
+            let center = (box.low[axis] + box.high[axis]) / 2, half = (box.high[axis] - box.low[axis]) / 2
+            (box.low[axis], box.high[axis]) = (center - scales[axis] * half, center + scales[axis] * half)
+        }
+        return Structure(box: box, positions: prediction.positions, images: [Int32](repeating: 0, count: prediction.positions.count),
+                         types: structure.types, masses: structure.masses)
+    }
+
     private func axisScales(_ strain: [Double], generators: [[Double]]) -> [Double] {
         (0..<3).map { axis in 1 + zip(strain, generators).reduce(0) { $0 + $1.0 * $1.1[axis] } }
     }

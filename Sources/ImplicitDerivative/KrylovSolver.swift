@@ -86,7 +86,7 @@ public struct KrylovSolver {
             } else {
                 stalled += 1
             }
-            let nearFloor = worst < 100 * KrylovSolver.differenceFloor
+            let nearFloor = worst < 10 * KrylovSolver.differenceFloor
             let stuck = stalled >= 3 && (nearFloor || basis.columns - productsAtReference >= 50)
             if open.isEmpty || basis.columns >= maximumBasis || stuck { break }
             candidates = preconditioned(Matrix(columns: open.map { residual.column($0) }, rows: b.rows))

@@ -11,22 +11,28 @@ import Workflows
 /// to all 55), and the loss after 5 and 20 iterations.
 /// - `shared`: the paper's own structures and WX_milady potential from ../shared (1972 atoms).
 /// - `generated`: out/dislocation from the README's `dislocation` command, X by alchemy (2028 atoms).
-func fitDislocationBenchmark(source: String, iterations: Int, energyColumns: Int) throws {
+/// - `preconditioning`, `relaxEach`: the adjoint solves' preconditioner, and re-relaxing after every step.
+func fitDislocationBenchmark(source: String, iterations: Int, energyColumns: Int, preconditioning: Preconditioning,
+                             relaxEach: Bool) throws {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bench-fit-dislocation")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     let (energy, target, label) = try dislocationSystem(source, folder: folder)
-    print("fit-dislocation (\(label)): \(energy.atomCount) atoms, \(energy.parameterCount) parameters of X, \(iterations) iterations")
+    print("fit-dislocation (\(label)): \(energy.atomCount) atoms, \(energy.parameterCount) parameters of X, \(iterations) iterations, "
+          + "preconditioner \(preconditioning.rawValue), relax_each \(relaxEach)")
     var settings = FitSettings()
     settings.iterations = iterations
     settings.tolerance = 1e-6
+    settings.relaxEach = relaxEach
     let fit = try FitCampaign(systems: [FitSystem(name: "dislocation", energy: energy, target: .structure(target))],
-                              settings: settings, method: SparseMethod())
+                              settings: settings, method: SparseMethod(preconditioning: preconditioning))
     let progress: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
     var state = try fit.initialState(key: "benchmark", progress: progress)
     print(String(format: "  start: true loss %.6g Å², relaxation %d evaluations, %.1f s", state.history[0].lossRelaxed!,
                  state.history[0].forceEvaluations, state.history[0].seconds))
 
     // The energy method's ∇Θ X* at the start, as the paper's example runs it, on a few columns.
+    var perColumn = Double.nan
+    if energyColumns > 0 {
     try energy.setTheta(state.theta)
     try energy.simulation.restore(state.structures["dislocation"]!)
     try energy.simulation.evaluate()
@@ -39,30 +45,33 @@ func fitDislocationBenchmark(source: String, iterations: Int, energyColumns: Int
     let energySeconds = try seconds {
         derivative = try paper.positionDerivative(energy, hessian: hessian, mixedHessian: columns, progress: progress)
     }
-    let perColumn = Double(derivative!.forceEvaluations) / Double(energyColumns)
+    perColumn = Double(derivative!.forceEvaluations) / Double(energyColumns)
     print(String(format: "  energy method (FIRE, α0 0.5, ftol 1e-4, ≤500 steps): %.0f evaluations and %.1f s per parameter "
                  + "(%d columns, residuals %@) → %.0f evaluations, %.0f s per iteration for %d parameters",
                  perColumn, energySeconds / Double(energyColumns), energyColumns,
                  derivative!.residuals.map { String(format: "%.1e", $0) }.joined(separator: " "),
                  perColumn * Double(energy.parameterCount), energySeconds / Double(energyColumns) * Double(energy.parameterCount),
                  energy.parameterCount))
+    }
 
-    print("  iteration  loss_predicted  step        max_disp_Å  evaluations  seconds")
+    print("  iteration  loss_predicted  loss_relaxed  step        max_disp_Å  evaluations  seconds")
     while !state.done {
         state = try fit.step(state, progress: progress)
         let row = state.history.last!
-        print(String(format: "  %9d  %14.6g  %10.4g  %10.4g  %11d  %7.1f", row.iteration, row.lossPredicted, row.step,
+        print(String(format: "  %9d  %14.6g  %12.6g  %10.4g  %10.4g  %11d  %7.1f", row.iteration, row.lossPredicted,
+                     row.lossRelaxed ?? .nan, row.step,
                      row.maxDisplacement, row.forceEvaluations, row.seconds))
     }
     let steps = state.history.dropFirst()
     let meanEvaluations = Double(steps.reduce(0) { $0 + $1.forceEvaluations }) / Double(max(steps.count, 1))
     let meanSeconds = steps.reduce(0) { $0 + $1.seconds } / Double(max(steps.count, 1))
     let (final, _, _) = try fit.finish(state, progress: progress)
-    let afterFive = state.history.count > 5 ? state.history[5].lossPredicted : .nan
+    let afterFive = state.history.count > 5 ? state.history[5] : state.history.last!
     print(String(format: "  adjoint Algorithm 1: %.0f evaluations, %.1f s per iteration (%.0f× fewer evaluations than the energy method); "
-                 + "loss %.4g → %.4g after 5, %.4g after %d (predicted), true %.4g after the final relaxation",
+                 + "loss %.4g → %.4g (true %.4g) after 5, %.4g (true %.4g) after %d (predicted), true %.4g after the final relaxation",
                  meanEvaluations, meanSeconds, perColumn * Double(energy.parameterCount) / meanEvaluations,
-                 state.history[0].lossRelaxed!, afterFive, state.history.last!.lossPredicted, state.history.count - 1,
+                 state.history[0].lossRelaxed!, afterFive.lossPredicted, afterFive.lossRelaxed ?? .nan,
+                 state.history.last!.lossPredicted, state.history.last!.lossRelaxed ?? .nan, state.history.count - 1,
                  final.lossRelaxed!))
 }
 

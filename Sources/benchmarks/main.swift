@@ -163,11 +163,14 @@ case "derivative": try derivativeBenchmark(sizes: Set(arguments.dropFirst()))
 case "potentials": try potentialBenchmark()
 case "fit-dislocation":
     let rest = Array(arguments.dropFirst())
-    try fitDislocationBenchmark(source: rest.first ?? "shared", iterations: rest.count > 1 ? Int(rest[1])! : 20,
-                                energyColumns: rest.count > 2 ? Int(rest[2])! : 3)
+    let numbers = rest.dropFirst().compactMap { Int($0) }
+    try fitDislocationBenchmark(source: rest.first ?? "shared", iterations: numbers.first ?? 20,
+                                energyColumns: numbers.count > 1 ? numbers[1] : 3,
+                                preconditioning: rest.contains("exponential") ? .exponential : .none,
+                                relaxEach: rest.contains("relax-each"))
 case "precondition":
     let rest = Array(arguments.dropFirst())
     try preconditionBenchmark(source: rest.first ?? "shared", columns: rest.count > 1 ? Int(rest[1])! : 3)
 default: print("unknown benchmark; available: binding, derivative [3 5 10 alloy], potentials, "
-               + "fit-dislocation [shared|generated [ITERATIONS [ENERGY_COLUMNS]]], precondition [shared|generated [COLUMNS]]")
+               + "fit-dislocation [shared|generated [ITERATIONS [ENERGY_COLUMNS]] [exponential] [relax-each]], precondition [shared|generated [COLUMNS]]")
 }

@@ -11,16 +11,6 @@ import Yams
 /// file. Unknown keys, missing files and targets that do not match their system are refused
 /// before any LAMMPS work.
 struct CampaignFile: Decodable {
-    struct PotentialFiles: Decodable {
-        var snapcoeff: String?
-        var snapparam: String?
-    }
-    struct Vary: Decodable {
-        var elements: [String]?
-        var parameters: [String]?
-        var fields: [String]?
-        var step: Double?
-    }
     struct Target: Decodable {
         /// A LAMMPS data or extended XYZ file of the same atoms.
         var structure: String?
@@ -95,14 +85,6 @@ struct CampaignFile: Decodable {
             case iterations, step, relaxEach = "relax_each", tolerance, lossTolerance = "loss_tolerance", gradient, regularization
         }
     }
-    struct Derivative: Decodable {
-        var method: String?
-        var tolerance: Double?
-        var alpha0: Double?
-        var minStyle: String?
-        var preconditioner: String?
-        enum CodingKeys: String, CodingKey { case method, tolerance, alpha0, minStyle = "min_style", preconditioner }
-    }
     struct Relax: Decodable {
         var ftol: Double?
     }
@@ -117,11 +99,11 @@ struct CampaignFile: Decodable {
         var weight: Double?
     }
 
-    var potential: PotentialFiles?
-    var vary: Vary?
+    var potential: PotentialFilesSection?
+    var vary: VarySection?
     var systems: [SystemEntry]
     var loop: Loop?
-    var derivative: Derivative?
+    var derivative: DerivativeSection?
     var relax: Relax?
     /// A text file of rows of A (N_D numbers each): A Θ is held at its initial value.
     var constraints: String?
@@ -141,49 +123,25 @@ struct CampaignFile: Decodable {
         "alchemy.atoms": ["ids", "group", "region"],
         "systems[].alchemy_atoms": ["ids", "group", "region"],
         "properties[]": ["name", "energy", "volume", "value", "weight"],
-        "potential": ["snapcoeff", "snapparam"],
-        "vary": ["elements", "parameters", "fields", "step"],
+        "potential": PotentialFilesSection.keys,
+        "vary": VarySection.keys,
         "systems[]": ["name", "input", "lammps_args", "atom_weights", "target", "weight", "alchemy_atoms", "cell"],
         "systems[].atom_weights[]": ["ids", "group", "weight"],
         "systems[].target": ["structure", "elastic"],
         "loop": ["iterations", "step", "relax_each", "tolerance", "loss_tolerance", "gradient", "regularization"],
-        "derivative": ["method", "tolerance", "alpha0", "min_style", "preconditioner"],
+        "derivative": DerivativeSection.keys,
         "relax": ["ftol"],
     ]
 
     static func read(_ url: URL) throws -> CampaignFile {
         let text: String
         do { text = try String(contentsOf: url, encoding: .utf8) } catch { throw InputError.fileNotFound(url.path) }
-        let tree: Any?
-        do { tree = try Yams.load(yaml: text) } catch { throw InputError.invalid("\(url.path): not valid YAML: \(error)") }
-        try checkKeys(tree, path: "", file: url.path)
-        var campaign: CampaignFile
-        do { campaign = try YAMLDecoder().decode(CampaignFile.self, from: text) } catch let error as DecodingError {
-            throw InputError.invalid("\(url.path): \(describe(error))")
-        } catch {
-            throw InputError.invalid("\(url.path): \(error)")
-        }
+        var campaign: CampaignFile = try YAMLConfig.decode(text, file: url.path, schema: schema,
+                                                           what: "a campaign is a mapping of keys (potential, vary, systems, loop, …)")
         campaign.url = url
         campaign.text = text
         try campaign.validate()
         return campaign
-    }
-
-    /// A type or missing-key error, with the key path the YAML user wrote.
-    private static func describe(_ error: DecodingError) -> String {
-        func path(_ keys: [CodingKey]) -> String {
-            keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: ["."])
-        }
-        switch error {
-        case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
-            return "'\(path(context.codingPath))' must be \(type == String.self ? "text" : "\(type)".lowercased())"
-        case .keyNotFound(let key, let context):
-            return "'\(path(context.codingPath + [key]))' is required"
-        case .dataCorrupted(let context):
-            return "'\(path(context.codingPath))': \(context.debugDescription)"
-        @unknown default:
-            return "\(error)"
-        }
     }
 
     /// What identifies the campaign for --resume: the file, every file it names, the LAMMPS arguments.
@@ -192,39 +150,7 @@ struct CampaignFile: Decodable {
         let named = systems.flatMap { [$0.input, $0.target?.structure].compactMap { $0 } }
             + [potential?.snapcoeff, potential?.snapparam, constraints].compactMap { $0 }
         for path in named { content += "\u{0}" + ((try? String(contentsOf: resolve(path), encoding: .utf8)) ?? path) }
-        return Self.fnv1a(content)
-    }
-
-    private static func checkKeys(_ node: Any?, path: String, file: String) throws {
-        if let dictionary = node as? [String: Any] {
-            let allowed = schema[path] ?? []
-            for (key, value) in dictionary {
-                let name = path.isEmpty ? key : "\(path).\(key)"
-                guard allowed.contains(key) else {
-                    throw InputError.invalid("""
-                        \(file): unknown key '\(name)'; \(path.isEmpty ? "the campaign" : "'\(path)'") takes \
-                        \(allowed.sorted().joined(separator: ", "))
-                        """)
-                }
-                if schema[name + "[]"] != nil, !(value is [Any]) {
-                    throw InputError.invalid("\(file): '\(name)' is a list (each entry starts with '- ')")
-                }
-                if schema[name] != nil || schema[name + "[]"] != nil { try checkKeys(value, path: name, file: file) }
-            }
-        } else if let list = node as? [Any] {
-            guard schema[path + "[]"] != nil else { throw InputError.invalid("\(file): '\(path)' is a mapping of keys, not a list") }
-            for item in list { try checkKeys(item, path: path + "[]", file: file) }
-        } else if path.isEmpty {
-            throw InputError.invalid("\(file): a campaign is a mapping of keys (potential, vary, systems, loop, …)")
-        } else if schema[path] != nil || path.hasSuffix("[]") {
-            throw InputError.invalid("\(file): '\(path.replacingOccurrences(of: "[]", with: ""))' must be a mapping of keys")
-        }
-    }
-
-    private static func fnv1a(_ text: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return String(hash, radix: 16)
+        return YAMLConfig.fnv1a(content)
     }
 
     func resolve(_ path: String) -> URL {
@@ -304,20 +230,10 @@ struct CampaignFile: Decodable {
     }
 
     func choice() throws -> PotentialChoice {
-        if let parameters = vary?.parameters { return .variables(parameters) }
-        if let fields = vary?.fields {
-            var selections: [(entry: String, fields: [String])] = []
-            for name in fields {
-                guard let field = FieldSelection(argument: name), field.fields.count == 1 else {
-                    throw InputError.invalid("\(url.path): vary.fields: '\(name)' is not E1,E2,E3:FIELD")
-                }
-                selections.append((field.entry, field.fields))
-            }
-            return .fields(selections)
-        }
-        return .snap(coefficients: potential?.snapcoeff.map(resolve), parameters: potential?.snapparam.map(resolve),
-                     elements: vary?.elements)
+        try (vary ?? VarySection()).choice(potential: potential, file: url.path, resolve: resolve)
     }
+
+    func method() throws -> any DerivativeMethod { try (derivative ?? DerivativeSection()).method(file: url.path) }
 
     func settings() throws -> FitSettings {
         var settings = FitSettings()
@@ -363,38 +279,6 @@ struct CampaignFile: Decodable {
         guard let value else { return nil }
         guard value >= 0, value.isFinite else { throw InputError.invalid("\(url.path): \(key) must be ≥ 0, got \(value)") }
         return value
-    }
-
-    func method() throws -> any DerivativeMethod {
-        let name = derivative?.method ?? "sparse"
-        for (key, given, owner) in [("tolerance", derivative?.tolerance != nil, "sparse"), ("alpha0", derivative?.alpha0 != nil, "energy"),
-                                    ("min_style", derivative?.minStyle != nil, "energy"),
-                                    ("preconditioner", derivative?.preconditioner != nil, "sparse")] where given && owner != name {
-            throw InputError.invalid("\(url.path): derivative.\(key) applies only to method \(owner), not to \(name)")
-        }
-        _ = try positive(derivative?.tolerance, "derivative.tolerance")
-        _ = try positive(derivative?.alpha0, "derivative.alpha0")
-        switch name {
-        case "sparse":
-            let preconditioning = try derivative?.preconditioner.map { name -> Preconditioning in
-                guard let value = Preconditioning(rawValue: name) else {
-                    throw InputError.invalid("\(url.path): derivative.preconditioner is none or exponential, got '\(name)'")
-                }
-                return value
-            }
-            return SparseMethod(tolerance: derivative?.tolerance ?? 1e-5, preconditioning: preconditioning ?? .none)
-        case "dense": return DenseMethod()
-        case "energy":
-            let style = try derivative?.minStyle.map { name -> MinimizerStyle in
-                guard let style = MinimizerStyle(rawValue: name) else {
-                    throw InputError.invalid("\(url.path): derivative.min_style is cg, fire or sd, got '\(name)'")
-                }
-                return style
-            }
-            return EnergyMethod(minStyle: style ?? .cg, alpha0: derivative?.alpha0 ?? 1e-4)
-        case let other:
-            throw InputError.invalid("\(url.path): derivative.method is sparse, dense or energy, got '\(other)'")
-        }
     }
 
     /// The systems in LAMMPS, their targets read and matched to their atoms.

@@ -1,0 +1,152 @@
+import Atomistics
+import Foundation
+import ImplicitDerivative
+import Potentials
+import Yams
+
+/// What the YAML files of `fit` and `uq` share: every key checked against a schema before
+/// decoding (an unknown key is named, never ignored), type errors reported with the key path the
+/// user wrote, and a content hash for --resume.
+enum YAMLConfig {
+    /// Decodes `text` after checking its keys; `what` says what the file is when it is not a mapping.
+    static func decode<T: Decodable>(_ text: String, file: String, schema: [String: Set<String>], what: String) throws -> T {
+        let tree: Any?
+        do { tree = try Yams.load(yaml: text) } catch { throw InputError.invalid("\(file): not valid YAML: \(error)") }
+        try checkKeys(tree, path: "", file: file, schema: schema, what: what)
+        do { return try YAMLDecoder().decode(T.self, from: text) } catch let error as DecodingError {
+            throw InputError.invalid("\(file): \(describe(error))")
+        } catch {
+            throw InputError.invalid("\(file): \(error)")
+        }
+    }
+
+    /// A type or missing-key error, with the key path the YAML user wrote.
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ keys: [CodingKey]) -> String {
+            keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: ["."])
+        }
+        switch error {
+        case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
+            return "'\(path(context.codingPath))' must be \(type == String.self ? "text" : "\(type)".lowercased())"
+        case .keyNotFound(let key, let context):
+            return "'\(path(context.codingPath + [key]))' is required"
+        case .dataCorrupted(let context):
+            return "'\(path(context.codingPath))': \(context.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+
+    /// Keys of mappings must be in `schema[path]`; `schema[path + "[]"]` marks a list of mappings.
+    private static func checkKeys(_ node: Any?, path: String, file: String, schema: [String: Set<String>], what: String) throws {
+        if let dictionary = node as? [String: Any] {
+            let allowed = schema[path] ?? []
+            for (key, value) in dictionary {
+                let name = path.isEmpty ? key : "\(path).\(key)"
+                guard allowed.contains(key) else {
+                    throw InputError.invalid("""
+                        \(file): unknown key '\(name)'; \(path.isEmpty ? "the file" : "'\(path)'") takes \
+                        \(allowed.sorted().joined(separator: ", "))
+                        """)
+                }
+                if schema[name + "[]"] != nil, !(value is [Any]) {
+                    throw InputError.invalid("\(file): '\(name)' is a list (each entry starts with '- ')")
+                }
+                if schema[name] != nil || schema[name + "[]"] != nil {
+                    try checkKeys(value, path: name, file: file, schema: schema, what: what)
+                }
+            }
+        } else if let list = node as? [Any] {
+            guard schema[path + "[]"] != nil else { throw InputError.invalid("\(file): '\(path)' is a mapping of keys, not a list") }
+            for item in list { try checkKeys(item, path: path + "[]", file: file, schema: schema, what: what) }
+        } else if path.isEmpty {
+            throw InputError.invalid("\(file): \(what)")
+        } else if schema[path] != nil || path.hasSuffix("[]") {
+            throw InputError.invalid("\(file): '\(path.replacingOccurrences(of: "[]", with: ""))' must be a mapping of keys")
+        }
+    }
+
+    static func fnv1a(_ text: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return String(hash, radix: 16)
+    }
+}
+
+/// `potential:` SNAP files replacing the input's.
+struct PotentialFilesSection: Decodable {
+    var snapcoeff: String?
+    var snapparam: String?
+    static let keys: Set<String> = ["snapcoeff", "snapparam"]
+}
+
+/// `vary:` which parameters form Θ.
+struct VarySection: Decodable {
+    var elements: [String]?
+    var parameters: [String]?
+    var fields: [String]?
+    var step: Double?
+    static let keys: Set<String> = ["elements", "parameters", "fields", "step"]
+
+    func choice(potential: PotentialFilesSection?, file: String, resolve: (String) -> URL) throws -> PotentialChoice {
+        if let parameters { return .variables(parameters) }
+        if let fields {
+            var selections: [(entry: String, fields: [String])] = []
+            for name in fields {
+                guard let field = FieldSelection(argument: name), field.fields.count == 1 else {
+                    throw InputError.invalid("\(file): vary.fields: '\(name)' is not E1,E2,E3:FIELD")
+                }
+                selections.append((field.entry, field.fields))
+            }
+            return .fields(selections)
+        }
+        return .snap(coefficients: potential?.snapcoeff.map(resolve), parameters: potential?.snapparam.map(resolve),
+                     elements: elements)
+    }
+}
+
+/// `derivative:` the ∇Θ X* method and its settings.
+struct DerivativeSection: Decodable {
+    var method: String?
+    var tolerance: Double?
+    var alpha0: Double?
+    var minStyle: String?
+    var preconditioner: String?
+    enum CodingKeys: String, CodingKey { case method, tolerance, alpha0, minStyle = "min_style", preconditioner }
+    static let keys: Set<String> = ["method", "tolerance", "alpha0", "min_style", "preconditioner"]
+
+    func method(file: String) throws -> any DerivativeMethod {
+        let name = method ?? "sparse"
+        for (key, given, owner) in [("tolerance", tolerance != nil, "sparse"), ("alpha0", alpha0 != nil, "energy"),
+                                    ("min_style", minStyle != nil, "energy"),
+                                    ("preconditioner", preconditioner != nil, "sparse")] where given && owner != name {
+            throw InputError.invalid("\(file): derivative.\(key) applies only to method \(owner), not to \(name)")
+        }
+        for (key, value) in [("tolerance", tolerance), ("alpha0", alpha0)] {
+            if let value, !(value > 0 && value.isFinite) {
+                throw InputError.invalid("\(file): derivative.\(key) must be a positive number, got \(value)")
+            }
+        }
+        switch name {
+        case "sparse":
+            let preconditioning = try preconditioner.map { name -> Preconditioning in
+                guard let value = Preconditioning(rawValue: name) else {
+                    throw InputError.invalid("\(file): derivative.preconditioner is none or exponential, got '\(name)'")
+                }
+                return value
+            }
+            return SparseMethod(tolerance: tolerance ?? 1e-5, preconditioning: preconditioning ?? .none)
+        case "dense": return DenseMethod()
+        case "energy":
+            let style = try minStyle.map { name -> MinimizerStyle in
+                guard let style = MinimizerStyle(rawValue: name) else {
+                    throw InputError.invalid("\(file): derivative.min_style is cg, fire or sd, got '\(name)'")
+                }
+                return style
+            }
+            return EnergyMethod(minStyle: style ?? .cg, alpha0: alpha0 ?? 1e-4)
+        case let other:
+            throw InputError.invalid("\(file): derivative.method is sparse, dense or energy, got '\(other)'")
+        }
+    }
+}

@@ -1,0 +1,227 @@
+import ArgumentParser
+import Atomistics
+import Foundation
+import ImplicitDerivative
+import LAMMPSLibrary
+import Workflows
+
+struct Uncertainty: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "uq",
+        abstract: "Propagate an ensemble of potential parameters through relaxed systems (uncertainty quantification).",
+        discussion: """
+            One derivative computation per system at the reference Θ̄, then every ensemble member Θ(λ, m) = \
+            Θ̄ + λ(Θ_m − Θ̄) predicted at the levels c, h, ih and h+ih by linear algebra, with an error indicator \
+            from two force evaluations per predicted structure, and true LAMMPS relaxations of the members chosen \
+            by `truth` (checked: converged, same structure, a minimum, for a bulk crystal elastically stable). \
+            The campaign is a YAML file (see the README for every key). Writes samples.csv, truth.csv, \
+            summary.json, and per quantity band_Q.* and errors_Q.* (figures as PNG and SVG with their CSV data) \
+            to DIR. An interrupted campaign continues with --resume.
+            """)
+
+    @Option(help: ArgumentHelp("The campaign file.", valueName: "uq.yaml")) var config: String
+    @Flag(help: "Continue an interrupted campaign in --out where it stopped.") var resume = false
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var lammpsOptions: LammpsOptions
+
+    func run() throws {
+        try runWritingOutputs(output, resumable: resume ? [] : nil) { run in
+            let file = try UncertaintyFile.read(URL(fileURLWithPath: config).standardizedFileURL)
+            let systems = try file.buildSystems(run: run, lammps: lammpsOptions)
+            let ensemble = try file.buildEnsemble(reference: systems[0].energy)
+            let quantities = file.quantityList(systems)
+            let campaign = try UncertaintyCampaign(systems: systems, quantities: quantities, ensemble: ensemble,
+                                                   method: try (file.derivative ?? DerivativeSection()).method(file: file.url.path),
+                                                   ftol: file.relax?.ftol ?? 1e-10)
+            let checkpointURL = run.url("checkpoint/uq.json")
+            var checkpoint = UncertaintyCheckpoint(key: file.key(lammpsArguments: lammpsOptions.arguments))
+            if resume, let saved = try UncertaintyCheckpoint.load(checkpointURL) {
+                guard saved.key == checkpoint.key else {
+                    throw ValidationError("""
+                        --resume: the campaign in \(config) is not the one that was interrupted (its configuration \
+                        changed); start it afresh without --resume, or into another --out
+                        """)
+                }
+                checkpoint = saved
+                progress("uq: resuming with \(saved.indicators.count) indicators and \(saved.truths.count) true relaxations done")
+            }
+            progress("uq: \(ensemble.samples.count) samples × \(ensemble.lambdas.count) λ of \(ensemble.mean.count) parameters; "
+                     + "systems \(systems.map(\.name).joined(separator: ", ")); quantities \(quantities.map(\.name).joined(separator: ", "))")
+            let reference = try campaign.reference(progress: progress)
+            for quantity in quantities {
+                progress(String(format: "uq: %@ at Θ̄ = %.8g %@", quantity.name, reference.quantities[quantity.name]!, quantity.unit))
+            }
+            let save = { (state: UncertaintyCheckpoint) throws in
+                guard MPIEnvironment.rank == 0 else { return }
+                try FileManager.default.createDirectory(at: checkpointURL.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try Files.writeJSON(state, to: checkpointURL)
+            }
+            if file.indicator ?? true {
+                try computeIndicators(campaign, reference: reference, checkpoint: &checkpoint, save: save)
+            }
+            let truthRows = (file.truth ?? .none).rows(of: ensemble.samples.count)
+            if let bad = truthRows.first(where: { $0 >= ensemble.samples.count }) {
+                throw ValidationError("\(config): truth lists row \(bad), but the ensemble has \(ensemble.samples.count) samples (rows 0…\(ensemble.samples.count - 1))")
+            }
+            try computeTruth(campaign, rows: Set(truthRows), reference: reference, checkpoint: &checkpoint, save: save)
+            if MPIEnvironment.rank == 0 {
+                try writeResults(campaign, reference: reference, checkpoint: checkpoint, run: run)
+            }
+            return nil
+        }
+    }
+
+    private func computeIndicators(_ campaign: UncertaintyCampaign, reference: UncertaintyCampaign.Reference,
+                                   checkpoint: inout UncertaintyCheckpoint, save: (UncertaintyCheckpoint) throws -> Void) throws {
+        let done = Set(checkpoint.indicators.map(\.point))
+        let open = campaign.points.filter { !done.contains($0) }
+        guard !open.isEmpty else { return }
+        progress("uq: error indicators of \(open.count) members (2 force evaluations per distinct predicted structure)")
+        let clock = ProgressClock()
+        for (index, point) in open.enumerated() {
+            let (values, evaluations) = try campaign.indicator(point, reference: reference)
+            checkpoint.indicators.append(IndicatorEntry(point: point, values: values.mapValues { levels in
+                Dictionary(uniqueKeysWithValues: levels.map { ($0.key.rawValue, $0.value) })
+            }, forceEvaluations: evaluations))
+            if clock.isDue() || index == open.count - 1 {
+                try save(checkpoint)
+                progress("uq: indicators \(index + 1)/\(open.count), \(clock.elapsed) s")
+            }
+        }
+    }
+
+    private func computeTruth(_ campaign: UncertaintyCampaign, rows: Set<Int>, reference: UncertaintyCampaign.Reference,
+                              checkpoint: inout UncertaintyCheckpoint, save: (UncertaintyCheckpoint) throws -> Void) throws {
+        let done = Set(checkpoint.truths.map(\.point))
+        let open = campaign.points.filter { rows.contains($0.sample) && !done.contains($0) }
+        guard !open.isEmpty else { return }
+        progress("uq: true relaxations of \(open.count) members")
+        let start = Date()
+        for (index, point) in open.enumerated() {
+            let outcome = campaign.truth(point, reference: reference)
+            checkpoint.truths.append(outcome)
+            try save(checkpoint)
+            let values = campaign.quantities.map { quantity in
+                outcome.quantities[quantity.name].map { String(format: "%@ %.6g", quantity.name, $0) } ?? ""
+            }.filter { !$0.isEmpty }.joined(separator: ", ")
+            let elapsed = Date().timeIntervalSince(start)
+            let left = elapsed / Double(index + 1) * Double(open.count - index - 1)
+            progress(String(format: "uq: truth %d/%d (sample %d, λ %g): %@, %d force evaluations, %.1f s; about %.0f s left",
+                            index + 1, open.count, point.sample, point.lambda,
+                            outcome.failure.map { "EXCLUDED: " + $0 } ?? values, outcome.forceEvaluations, outcome.seconds, left))
+        }
+    }
+
+    private func writeResults(_ campaign: UncertaintyCampaign, reference: UncertaintyCampaign.Reference,
+                              checkpoint: UncertaintyCheckpoint, run: RunDirectory) throws {
+        let indicators = Dictionary(checkpoint.indicators.map { entry in
+            (entry.point, entry.values.mapValues { levels in
+                Dictionary(uniqueKeysWithValues: levels.compactMap { key, value in ExpansionLevel(rawValue: key).map { ($0, value) } })
+            })
+        }, uniquingKeysWith: { $1 })
+        let truths = Dictionary(checkpoint.truths.map { ($0.point, $0) }, uniquingKeysWith: { $1 })
+        let rows = campaign.rows(reference: reference, indicators: indicators, truths: truths)
+        let names = campaign.quantities.map(\.name)
+        let statistics = UncertaintyStatistics.tabulate(rows, quantities: names, lambdas: campaign.ensemble.lambdas)
+        try Files.write(UncertaintyFiles.samplesCSV(rows), to: run.url("samples.csv"))
+        try Files.write(UncertaintyFiles.truthCSV(checkpoint.truths, systems: campaign.systems.map(\.name)), to: run.url("truth.csv"))
+        for quantity in campaign.quantities {
+            try Files.write(UncertaintyFiles.bandCSV(statistics, quantity: quantity.name), to: run.url("band_\(quantity.name).csv"))
+            try Files.write(UncertaintyFiles.errorCSV(rows, quantity: quantity.name, reference: reference.quantities[quantity.name]!),
+                            to: run.url("errors_\(quantity.name).csv"))
+        }
+        let members = campaign.points.count
+        let truthEvaluations = checkpoint.truths.reduce(0) { $0 + $1.forceEvaluations }
+        let perTruth = checkpoint.truths.isEmpty ? nil : Double(truthEvaluations) / Double(checkpoint.truths.count)
+        let perPrediction = Double(reference.forceEvaluations) / Double(members)
+        let summary = UncertaintySummary(
+            quantities: campaign.quantities.map { QuantitySummary(name: $0.name, unit: $0.unit, reference: reference.quantities[$0.name]!,
+                                                                   energy: $0.energy, volume: $0.volume) },
+            samples: campaign.ensemble.samples.count, parameters: campaign.ensemble.mean.count, lambdas: campaign.ensemble.lambdas,
+            method: campaign.method.name, methodSettings: campaign.method.settings, statistics: statistics,
+            excluded: checkpoint.truths.compactMap { outcome in outcome.failure.map { ExcludedMember(sample: outcome.point.sample, lambda: outcome.point.lambda, reason: $0) } },
+            cost: CostSummary(
+                derivativeForceEvaluations: reference.forceEvaluations, derivativeSeconds: reference.seconds,
+                predictionForceEvaluationsPerMember: perPrediction,
+                indicatorForceEvaluationsPerMember: checkpoint.indicators.isEmpty ? nil
+                    : Double(checkpoint.indicators.reduce(0) { $0 + $1.forceEvaluations }) / Double(checkpoint.indicators.count),
+                truthMembers: checkpoint.truths.count, truthForceEvaluationsPerMember: perTruth,
+                truthOverPrediction: perTruth.map { $0 / perPrediction }))
+        try Files.writeJSON(summary, to: run.url("summary.json"))
+        for entry in statistics where entry.level == .hih && entry.error != nil {
+            progress(String(format: "uq: %@ λ %g: h+ih mean %.6g [%.6g, %.6g], error mean %.3g [%.3g, %.3g] over %d relaxed",
+                            entry.quantity, entry.lambda, entry.predicted?.mean ?? .nan, entry.predicted?.p16 ?? .nan,
+                            entry.predicted?.p84 ?? .nan, entry.error!.mean, entry.error!.p16, entry.error!.p84, entry.error!.count))
+        }
+        if let python = Library.provisionedPython() {
+            do { try UncertaintyFiles.drawFigures(in: run.staging, quantities: campaign.quantities, python: python) } catch {
+                progress("uq: WARNING: no figures: \(error) (the CSV files behind them are written)")
+            }
+        } else {
+            progress("uq: WARNING: no provisioned Python (run scripts/setup): figures not drawn; their CSV data is written")
+        }
+    }
+}
+
+struct IndicatorEntry: Codable {
+    var point: EnsemblePoint
+    /// Quantity → level (c, h, ih, h+ih) → indicator.
+    var values: [String: [String: Double]]
+    var forceEvaluations: Int
+}
+
+struct UncertaintyCheckpoint: Codable {
+    var key: String
+    var indicators: [IndicatorEntry] = []
+    var truths: [TruthOutcome] = []
+
+    init(key: String) { self.key = key }
+
+    static func load(_ url: URL) throws -> UncertaintyCheckpoint? {
+        guard let data = try? Data(contentsOf: url) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        do { return try decoder.decode(UncertaintyCheckpoint.self, from: data) } catch {
+            throw InputError.invalid("--resume: the checkpoint \(url.path) cannot be read (\(Files.describe(error))); start afresh")
+        }
+    }
+}
+
+struct QuantitySummary: Encodable {
+    var name: String
+    var unit: String
+    /// At Θ̄.
+    var reference: Double
+    var energy: [String: Double]
+    var volume: [String: Double]
+}
+
+struct ExcludedMember: Encodable {
+    var sample: Int
+    var lambda: Double
+    var reason: String
+}
+
+struct CostSummary: Encodable {
+    /// Relaxing every system at Θ̄ and its derivatives: the whole cost of every prediction.
+    var derivativeForceEvaluations: Int
+    var derivativeSeconds: Double
+    var predictionForceEvaluationsPerMember: Double
+    var indicatorForceEvaluationsPerMember: Double?
+    var truthMembers: Int
+    var truthForceEvaluationsPerMember: Double?
+    /// How many times more force evaluations a true relaxation costs than a prediction.
+    var truthOverPrediction: Double?
+}
+
+struct UncertaintySummary: Encodable {
+    var quantities: [QuantitySummary]
+    var samples: Int
+    var parameters: Int
+    var lambdas: [Double]
+    var method: String
+    var methodSettings: [String: String]
+    var statistics: [UncertaintyStatistics]
+    var excluded: [ExcludedMember]
+    var cost: CostSummary
+}

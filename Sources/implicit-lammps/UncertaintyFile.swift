@@ -1,0 +1,291 @@
+import Atomistics
+import Foundation
+import ImplicitDerivative
+import LinearAlgebra
+import Potentials
+import Workflows
+
+/// An uncertainty campaign as a YAML file (every key in the README). Paths are relative to the
+/// file; everything that can be checked without LAMMPS is checked before any LAMMPS work.
+struct UncertaintyFile: Decodable {
+    struct Draws: Decodable {
+        var count: Int
+        var seed: UInt64?
+        /// N_D × N_D text or .npy file.
+        var covariance: String?
+        /// Instead of a covariance: independent parameters with standard deviation r·|Θ̄_l|.
+        var relativeSD: Double?
+        enum CodingKeys: String, CodingKey { case count, seed, covariance, relativeSD = "relative_sd" }
+    }
+    struct Ensemble: Decodable {
+        var samples: String?
+        var draws: Draws?
+        /// Θ̄ (text or .npy, N_D numbers): default the reference potential's Θ.
+        var mean: String?
+        var lambdas: [Double]?
+    }
+    /// A generated crystal: the bulk cell and the same cell with a vacancy.
+    struct Crystal: Decodable {
+        var lattice: String
+        var a0: Double
+        var cells: Int
+        var box: String?
+        var species: String?
+        var zbl: [Double]?
+    }
+    struct SystemEntry: Decodable {
+        var name: String
+        var input: String
+        var box: String?
+        var lammpsArgs: [String]?
+        var checkElastic: Bool?
+        enum CodingKeys: String, CodingKey { case name, input, box, lammpsArgs = "lammps_args", checkElastic = "check_elastic" }
+    }
+    struct Quantity: Decodable {
+        var name: String
+        var unit: String?
+        var energy: [String: Double]?
+        var volume: [String: Double]?
+    }
+    struct Relax: Decodable { var ftol: Double? }
+
+    var potential: PotentialFilesSection?
+    var vary: VarySection?
+    var ensemble: Ensemble
+    /// `vacancy_formation` (built in), or nil with `quantities`.
+    var quantity: String?
+    var quantities: [Quantity]?
+    var system: Crystal?
+    var systems: [SystemEntry]?
+    /// none, all, or a number of samples (evenly spread over the rows), or a list of rows.
+    var truth: TruthSelection?
+    var indicator: Bool?
+    var derivative: DerivativeSection?
+    var relax: Relax?
+
+    var url = URL(fileURLWithPath: "/")
+    var text = ""
+
+    enum CodingKeys: String, CodingKey {
+        case potential, vary, ensemble, quantity, quantities, system, systems, truth, indicator, derivative, relax
+    }
+
+    static let schema: [String: Set<String>] = [
+        "": ["potential", "vary", "ensemble", "quantity", "quantities", "system", "systems", "truth", "indicator",
+             "derivative", "relax"],
+        "potential": PotentialFilesSection.keys,
+        "vary": VarySection.keys,
+        "ensemble": ["samples", "draws", "mean", "lambdas"],
+        "ensemble.draws": ["count", "seed", "covariance", "relative_sd"],
+        "system": ["lattice", "a0", "cells", "box", "species", "zbl"],
+        "systems[]": ["name", "input", "box", "lammps_args", "check_elastic"],
+        "quantities[]": ["name", "unit", "energy", "volume"],
+        "derivative": DerivativeSection.keys,
+        "relax": ["ftol"],
+    ]
+
+    /// Which ensemble rows are truly relaxed.
+    enum TruthSelection: Decodable {
+        case none, all
+        case count(Int)
+        case rows([Int])
+
+        init(from decoder: Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let count = try? container.decode(Int.self) { self = .count(count); return }
+            if let rows = try? container.decode([Int].self) { self = .rows(rows); return }
+            switch try container.decode(String.self) {
+            case "none": self = .none
+            case "all": self = .all
+            case let other:
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "is none, all, a number or a list of rows, not '\(other)'")
+            }
+        }
+
+        func rows(of count: Int) -> [Int] {
+            switch self {
+            case .none: return []
+            case .all: return Array(0..<count)
+            case .count(let n): return n <= 0 ? [] : (0..<min(n, count)).map { $0 * count / min(n, count) }
+            case .rows(let rows): return rows
+            }
+        }
+    }
+
+    static func read(_ url: URL) throws -> UncertaintyFile {
+        let text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch { throw InputError.fileNotFound(url.path) }
+        var file: UncertaintyFile = try YAMLConfig.decode(text, file: url.path, schema: schema,
+                                                          what: "an uncertainty campaign is a mapping of keys (potential, vary, ensemble, quantity, …)")
+        file.url = url
+        file.text = text
+        try file.validate()
+        return file
+    }
+
+    func resolve(_ path: String) -> URL {
+        path.hasPrefix("/") ? URL(fileURLWithPath: path)
+            : url.deletingLastPathComponent().appendingPathComponent(path).standardizedFileURL
+    }
+
+    /// What identifies the campaign for --resume: the file, every file it names, the LAMMPS arguments.
+    func key(lammpsArguments: [String]) -> String {
+        var content = text + "\u{0}" + lammpsArguments.joined(separator: " ")
+        let named = (systems ?? []).map(\.input)
+            + [potential?.snapcoeff, potential?.snapparam, ensemble.samples, ensemble.mean, ensemble.draws?.covariance].compactMap { $0 }
+        for path in named { content += "\u{0}" + ((try? String(contentsOf: resolve(path), encoding: .utf8)) ?? path) }
+        return YAMLConfig.fnv1a(content)
+    }
+
+    private func cell(_ name: String?, key: String) throws -> CellRelaxation {
+        guard let name else { return .iso }
+        guard let cell = CellRelaxation(rawValue: name) else {
+            throw InputError.invalid("\(url.path): \(key) is fixed, iso or aniso, got '\(name)'")
+        }
+        return cell
+    }
+
+    func validate() throws {
+        let file = url.path
+        guard (system == nil) != (systems == nil) else {
+            throw InputError.invalid("\(file): give either 'system' (a generated crystal and its vacancy) or 'systems' (inputs)")
+        }
+        guard (ensemble.samples == nil) != (ensemble.draws == nil) else {
+            throw InputError.invalid("\(file): 'ensemble' takes either samples (a file) or draws")
+        }
+        if let draws = ensemble.draws {
+            guard draws.count > 0 else { throw InputError.invalid("\(file): ensemble.draws.count must be positive") }
+            guard (draws.covariance == nil) != (draws.relativeSD == nil) else {
+                throw InputError.invalid("\(file): ensemble.draws takes either covariance (a file) or relative_sd")
+            }
+            if let sd = draws.relativeSD, !(sd > 0 && sd.isFinite) {
+                throw InputError.invalid("\(file): ensemble.draws.relative_sd must be positive, got \(sd)")
+            }
+        }
+        if let lambdas = ensemble.lambdas, lambdas.isEmpty || !lambdas.allSatisfy(\.isFinite) {
+            throw InputError.invalid("\(file): ensemble.lambdas must be a non-empty list of numbers")
+        }
+        for (key, path) in [("ensemble.samples", ensemble.samples), ("ensemble.mean", ensemble.mean),
+                            ("ensemble.draws.covariance", ensemble.draws?.covariance),
+                            ("potential.snapcoeff", potential?.snapcoeff), ("potential.snapparam", potential?.snapparam)] {
+            if let path, !FileManager.default.fileExists(atPath: resolve(path).path) {
+                throw InputError.invalid("\(file): \(key): file not found: \(resolve(path).path)")
+            }
+        }
+        if let system {
+            guard CrystalInput.Lattice(rawValue: system.lattice) != nil else {
+                throw InputError.invalid("\(file): system.lattice is bcc, fcc or hcp, got '\(system.lattice)'")
+            }
+            guard system.a0 > 0, system.cells > 0 else { throw InputError.invalid("\(file): system.a0 and system.cells must be positive") }
+            guard potential?.snapcoeff != nil, potential?.snapparam != nil else {
+                throw InputError.invalid("\(file): a generated system needs potential.snapcoeff and potential.snapparam")
+            }
+            if let zbl = system.zbl, zbl.count != 2 { throw InputError.invalid("\(file): system.zbl is [inner, outer] (Å)") }
+            _ = try cell(system.box, key: "system.box")
+        }
+        var names = Set<String>()
+        for entry in systems ?? [] {
+            guard names.insert(entry.name).inserted else { throw InputError.invalid("\(file): two systems are named '\(entry.name)'") }
+            guard FileManager.default.fileExists(atPath: resolve(entry.input).path) else {
+                throw InputError.invalid("\(file): systems[\(entry.name)].input: file not found: \(resolve(entry.input).path)")
+            }
+            _ = try cell(entry.box, key: "systems[\(entry.name)].box")
+        }
+        if system != nil { names = ["bulk", "vacancy"] }
+        guard (quantity == nil) != (quantities == nil) else {
+            throw InputError.invalid("\(file): give either 'quantity: vacancy_formation' or a list of 'quantities'")
+        }
+        if let quantity {
+            guard quantity == "vacancy_formation" else {
+                throw InputError.invalid("\(file): quantity is vacancy_formation (built in); other quantities go in 'quantities'")
+            }
+            for name in ["bulk", "vacancy"] where !names.contains(name) {
+                throw InputError.invalid("\(file): quantity vacancy_formation needs systems named bulk and vacancy; '\(name)' is missing")
+            }
+        }
+        for (index, entry) in (quantities ?? []).enumerated() {
+            for (key, map) in [("energy", entry.energy ?? [:]), ("volume", entry.volume ?? [:])] {
+                if let unknown = map.keys.sorted().first(where: { !names.contains($0) }) {
+                    throw InputError.invalid("\(file): quantities[\(index)].\(key) names system '\(unknown)', which is not among the systems")
+                }
+            }
+            guard !(entry.energy ?? [:]).isEmpty || !(entry.volume ?? [:]).isEmpty else {
+                throw InputError.invalid("\(file): quantities[\(index)] needs energy or volume coefficients")
+            }
+        }
+        if case .rows(let rows) = truth, let bad = rows.first(where: { $0 < 0 }) {
+            throw InputError.invalid("\(file): truth lists row \(bad); rows are 0-based sample numbers")
+        }
+        _ = try (derivative ?? DerivativeSection()).method(file: file)
+        if let ftol = relax?.ftol, !(ftol > 0 && ftol.isFinite) {
+            throw InputError.invalid("\(file): relax.ftol must be positive, got \(ftol)")
+        }
+    }
+
+    /// The systems in LAMMPS with their parametrized energies.
+    func buildSystems(run: RunDirectory, lammps: LammpsOptions) throws -> [UncertaintySystem] {
+        var entries: [(name: String, input: URL, cell: CellRelaxation, arguments: [String], elastic: Bool)] = []
+        if let system {
+            let coefficients = resolve(potential!.snapcoeff!), parameters = resolve(potential!.snapparam!)
+            let species = try system.species ?? SNAPCoefficients(contentsOf: coefficients).elements.first?.name ?? "W"
+            for (name, vacancy) in [("bulk", false), ("vacancy", true)] {
+                let crystal = try CrystalInput(
+                    lattice: CrystalInput.Lattice(rawValue: system.lattice)!, latticeConstant: system.a0,
+                    cells: [system.cells, system.cells, system.cells], vacancy: vacancy, species: [species], soluteFraction: 0,
+                    seed: 1, coefficientFile: coefficients, parameterFile: parameters, zbl: system.zbl.map { ($0[0], $0[1]) })
+                let url = run.url("\(name).lammps")
+                try Files.write(try crystal.text, to: url)
+                entries.append((name, url, try cell(system.box, key: "system.box"), [], !vacancy))
+            }
+        } else {
+            for entry in systems! {
+                entries.append((entry.name, resolve(entry.input), try cell(entry.box, key: "systems[\(entry.name)].box"),
+                                entry.lammpsArgs ?? [], entry.checkElastic ?? false))
+            }
+        }
+        let choice = try (vary ?? VarySection()).choice(potential: system == nil ? potential : nil, file: url.path, resolve: resolve)
+        return try entries.map { entry in
+            let simulation = try Simulation(input: entry.input.path, logFile: run.url("log.\(entry.name).lammps"),
+                                            extraArguments: lammps.arguments + entry.arguments)
+            try MPIEnvironment.check(lammpsSize: simulation.lammps.mpiSize)
+            try simulation.keepAtomOrder()
+            let energy = try choice.energy(for: simulation, relativeStep: vary?.step, progress: progress)
+            if let snap = energy as? SNAPEnergy { reportSNAPNotes(snap) }
+            return UncertaintySystem(name: entry.name, energy: energy, cell: entry.cell, checkElastic: entry.elastic)
+        }
+    }
+
+    func quantityList(_ systems: [UncertaintySystem]) -> [SystemQuantity] {
+        if quantity != nil {
+            let bulk = systems.first { $0.name == "bulk" }!
+            return SystemQuantity.vacancyFormation(bulk: "bulk", vacancy: "vacancy", bulkAtoms: bulk.energy.atomCount)
+        }
+        return (quantities ?? []).map { entry in
+            SystemQuantity(name: entry.name, unit: entry.unit ?? "", energy: entry.energy ?? [:], volume: entry.volume ?? [:])
+        }
+    }
+
+    /// The ensemble in the order of Θ of `reference` (whose Θ is Θ̄ unless ensemble.mean is given).
+    func buildEnsemble(reference: any ParametrizedEnergy) throws -> ParameterEnsemble {
+        let width = reference.parameterCount
+        let mean = try ensemble.mean.map { try ParameterEnsemble.readRows(resolve($0), width: width)[0] } ?? reference.theta
+        let samples: [[Double]]
+        if let path = ensemble.samples {
+            samples = try ParameterEnsemble.readRows(resolve(path), width: width)
+        } else {
+            let draws = ensemble.draws!
+            var covariance = Matrix(rows: width, columns: width)
+            if let path = draws.covariance {
+                let rows = try ParameterEnsemble.readRows(resolve(path), width: width)
+                guard rows.count == width else {
+                    throw InputError.invalid("\(resolve(path).path): a covariance needs \(width) rows of \(width) numbers, found \(rows.count) rows")
+                }
+                for (i, row) in rows.enumerated() { for (j, v) in row.enumerated() { covariance[i, j] = v } }
+            } else {
+                for l in 0..<width { covariance[l, l] = pow(draws.relativeSD! * abs(mean[l]), 2) }
+            }
+            samples = try ParameterEnsemble.draws(count: draws.count, mean: mean, covariance: covariance, seed: draws.seed ?? 1)
+        }
+        return ParameterEnsemble(samples: samples, mean: mean, lambdas: ensemble.lambdas ?? [1])
+    }
+}
