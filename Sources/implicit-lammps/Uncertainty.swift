@@ -25,7 +25,7 @@ struct Uncertainty: ParsableCommand {
     @OptionGroup var lammpsOptions: LammpsOptions
 
     func run() throws {
-        try runWritingOutputs(output, resumable: resume ? [] : nil) { run in
+        try runWritingOutputs(output, resumable: resume ? ["truth"] : nil, keepOnFailure: ["truth"]) { run in
             let file = try UncertaintyFile.read(URL(fileURLWithPath: config).standardizedFileURL)
             let systems = try file.buildSystems(run: run, lammps: lammpsOptions)
             let ensemble = try file.buildEnsemble(reference: systems[0].energy)
@@ -63,7 +63,7 @@ struct Uncertainty: ParsableCommand {
             if let bad = truthRows.first(where: { $0 >= ensemble.samples.count }) {
                 throw ValidationError("\(config): truth lists row \(bad), but the ensemble has \(ensemble.samples.count) samples (rows 0…\(ensemble.samples.count - 1))")
             }
-            try computeTruth(campaign, rows: Set(truthRows), reference: reference, checkpoint: &checkpoint, save: save)
+            try computeTruth(campaign, rows: Set(truthRows), reference: reference, checkpoint: &checkpoint, run: run, save: save)
             if MPIEnvironment.rank == 0 {
                 try writeResults(campaign, reference: reference, checkpoint: checkpoint, run: run)
             }
@@ -81,7 +81,7 @@ struct Uncertainty: ParsableCommand {
         for (index, point) in open.enumerated() {
             let (values, evaluations) = try campaign.indicator(point, reference: reference)
             checkpoint.indicators.append(IndicatorEntry(point: point, values: values.mapValues { levels in
-                Dictionary(uniqueKeysWithValues: levels.map { ($0.key.rawValue, $0.value) })
+                Dictionary(uniqueKeysWithValues: levels.map { ($0.key.rawValue, $0.value.isFinite ? $0.value : nil) })
             }, forceEvaluations: evaluations))
             if clock.isDue() || index == open.count - 1 {
                 try save(checkpoint)
@@ -90,8 +90,13 @@ struct Uncertainty: ParsableCommand {
         }
     }
 
+    /// Each member's true relaxation, its potential files in truth/sNNNN_lλ/ (to check with the native
+    /// `lmp`), and the checkpoint after each.
     private func computeTruth(_ campaign: UncertaintyCampaign, rows: Set<Int>, reference: UncertaintyCampaign.Reference,
-                              checkpoint: inout UncertaintyCheckpoint, save: (UncertaintyCheckpoint) throws -> Void) throws {
+                              checkpoint: inout UncertaintyCheckpoint, run: RunDirectory,
+                              save: (UncertaintyCheckpoint) throws -> Void) throws {
+        // Fault injection for the tests of --resume: die like `kill -9` after this many relaxations.
+        let killAfter = ProcessInfo.processInfo.environment["IMPLICIT_LAMMPS_KILL_AFTER_TRUTH"].flatMap { Int($0) }
         let done = Set(checkpoint.truths.map(\.point))
         let open = campaign.points.filter { rows.contains($0.sample) && !done.contains($0) }
         guard !open.isEmpty else { return }
@@ -99,8 +104,15 @@ struct Uncertainty: ParsableCommand {
         let start = Date()
         for (index, point) in open.enumerated() {
             let outcome = campaign.truth(point, reference: reference)
+            if MPIEnvironment.rank == 0 {
+                let folder = run.url("truth/" + Self.memberFolder(point))
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                _ = try campaign.systems[0].energy.writePotential(theta: campaign.ensemble.theta(sample: point.sample, lambda: point.lambda),
+                                                                   to: folder)
+            }
             checkpoint.truths.append(outcome)
             try save(checkpoint)
+            if index + 1 == killAfter { kill(getpid(), SIGKILL) }
             let values = campaign.quantities.map { quantity in
                 outcome.quantities[quantity.name].map { String(format: "%@ %.6g", quantity.name, $0) } ?? ""
             }.filter { !$0.isEmpty }.joined(separator: ", ")
@@ -112,11 +124,15 @@ struct Uncertainty: ParsableCommand {
         }
     }
 
+    static func memberFolder(_ point: EnsemblePoint) -> String {
+        String(format: "s%04d_l%g", point.sample, point.lambda)
+    }
+
     private func writeResults(_ campaign: UncertaintyCampaign, reference: UncertaintyCampaign.Reference,
                               checkpoint: UncertaintyCheckpoint, run: RunDirectory) throws {
         let indicators = Dictionary(checkpoint.indicators.map { entry in
             (entry.point, entry.values.mapValues { levels in
-                Dictionary(uniqueKeysWithValues: levels.compactMap { key, value in ExpansionLevel(rawValue: key).map { ($0, value) } })
+                Dictionary(uniqueKeysWithValues: levels.compactMap { key, value in ExpansionLevel(rawValue: key).map { ($0, value ?? .nan) } })
             })
         }, uniquingKeysWith: { $1 })
         let truths = Dictionary(checkpoint.truths.map { ($0.point, $0) }, uniquingKeysWith: { $1 })
@@ -165,8 +181,8 @@ struct Uncertainty: ParsableCommand {
 
 struct IndicatorEntry: Codable {
     var point: EnsemblePoint
-    /// Quantity → level (c, h, ih, h+ih) → indicator.
-    var values: [String: [String: Double]]
+    /// Quantity → level (c, h, ih, h+ih) → indicator (nil: no positive curvature along the residual force).
+    var values: [String: [String: Double?]]
     var forceEvaluations: Int
 }
 
