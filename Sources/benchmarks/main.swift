@@ -5,7 +5,7 @@ import LAMMPSLibrary
 import LinearAlgebra
 import Potentials
 
-// Benchmarks print figures; they are not tests. Run: swift run -c release benchmarks binding|derivative|potentials|fit-dislocation|precondition
+// Benchmarks print figures; they are not tests. Run: swift run -c release benchmarks binding|derivative|potentials|fit-dislocation|precondition|uq-ensemble
 
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
@@ -171,6 +171,8 @@ case "fit-dislocation":
 case "precondition":
     let rest = Array(arguments.dropFirst())
     try preconditionBenchmark(source: rest.first ?? "shared", columns: rest.count > 1 ? Int(rest[1])! : 3)
+case "uq-ensemble":
+    try uncertaintyBenchmark(truthSamples: arguments.dropFirst().first.flatMap { Int($0) } ?? 5)
 default: print("unknown benchmark; available: binding, derivative [3 5 10 alloy], potentials, "
-               + "fit-dislocation [shared|generated [ITERATIONS [ENERGY_COLUMNS]] [exponential] [relax-each]], precondition [shared|generated [COLUMNS]]")
+               + "fit-dislocation [shared|generated [ITERATIONS [ENERGY_COLUMNS]] [exponential] [relax-each]], precondition [shared|generated [COLUMNS]], uq-ensemble [TRUTH_SAMPLES]")
 }
