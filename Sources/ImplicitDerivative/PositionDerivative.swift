@@ -33,20 +33,40 @@ extension DerivativeMethod {
     }
 }
 
-/// Hessian-vector products from force differences and one shared block-Krylov solve.
+/// How the sparse method's Krylov solves are organized.
+public enum KrylovStrategy: String, Sendable, CaseIterable {
+    /// One shared basis for all columns while it stays small, then conjugate gradients per open column.
+    case auto
+    /// One shared Galerkin basis for all columns (few products when the columns are correlated,
+    /// O(n·k²) algebra per sweep when the basis k grows).
+    case shared
+    /// Conjugate gradients per column: short recurrences, O(n) memory and work per product.
+    case cg
+}
+
+/// Hessian-vector products from force differences and Krylov solves (`strategy`).
 public struct SparseMethod: DerivativeMethod {
     /// Relative residual of each solve. Hessian-vector products by forward force differences are
     /// accurate to ~1e-5, so tighter tolerances only meet that floor.
     public var tolerance = 1e-5
     public var preconditioning = Preconditioning.none
-    public init(tolerance: Double = 1e-5, preconditioning: Preconditioning = .none) {
+    public var strategy = KrylovStrategy.auto
+    public init(tolerance: Double = 1e-5, preconditioning: Preconditioning = .none, strategy: KrylovStrategy = .auto) {
         self.tolerance = tolerance
         self.preconditioning = preconditioning
+        self.strategy = strategy
     }
 
     public var name: String { "sparse" }
-    public var settings: [String: String] { ["tolerance": "\(tolerance)", "preconditioner": preconditioning.rawValue] }
+    public var settings: [String: String] {
+        ["tolerance": "\(tolerance)", "preconditioner": preconditioning.rawValue, "strategy": strategy.rawValue]
+    }
     public var advice: String { "The Krylov solve did not converge; lower --tolerance or try --method dense." }
+
+    /// `auto` keeps the shared basis while it holds at most this many vectors per column (and at
+    /// least 100): symmetric defects finish far below it; a large unsymmetric system, whose shared
+    /// basis would grow towards 3N, continues column by column from the shared solution.
+    public static let sharedBasisPerColumn = 4
 
     public func solve(_ hessian: Hessian, _ b: Matrix, progress: (String) -> Void) throws -> (x: Matrix, relativeResiduals: [Double]) {
         // Columns that vanish by symmetry (e.g. the forces of normal strains in a cubic crystal)
@@ -60,16 +80,61 @@ public struct SparseMethod: DerivativeMethod {
         // Unit columns: the shared basis drops directions below a fraction of the largest column,
         // which would starve a column 1e-6 the size of another.
         let unit = Matrix(columns: active.map { j in b.column(j).map { $0 / norms[j] } }, rows: b.rows)
-        var solver = KrylovSolver(tolerance: tolerance)
-        if preconditioning == .exponential {
-            let preconditioner = try ExponentialPreconditioner(minimum: hessian.minimum, degreesOfFreedom: hessian.degreesOfFreedom)
-            solver.preconditioner = preconditioner.apply
+        let preconditioner = preconditioning == .exponential
+            ? try ExponentialPreconditioner(minimum: hessian.minimum, degreesOfFreedom: hessian.degreesOfFreedom).apply : nil
+        var solution: (x: Matrix, residuals: [Double])
+        switch strategy {
+        case .shared:
+            let shared = try KrylovSolver(tolerance: tolerance, preconditioner: preconditioner)
+                .solve(unit, progress: progress) { try hessian.apply($0) }
+            solution = (shared.x, shared.relativeResiduals)
+        case .cg:
+            solution = try columnByColumn(unit, start: nil, hessian: hessian, preconditioner: preconditioner, progress: progress)
+        case .auto:
+            var solver = KrylovSolver(tolerance: tolerance, preconditioner: preconditioner)
+            solver.maximumBasis = max(100, SparseMethod.sharedBasisPerColumn * active.count)
+            let shared = try solver.solve(unit, progress: progress) { try hessian.apply($0) }
+            solution = (shared.x, shared.relativeResiduals)
+            let open = (0..<active.count).filter { !(shared.relativeResiduals[$0] <= tolerance) }
+            if !open.isEmpty, shared.products >= solver.maximumBasis {
+                progress("  sparse: the shared basis reached \(shared.products) vectors with \(open.count) of \(active.count) columns "
+                         + "open; continuing them one by one with conjugate gradients from the shared solution")
+                let rest = try columnByColumn(unit.selecting(columns: open), start: shared.x.selecting(columns: open),
+                                              hessian: hessian, preconditioner: preconditioner, progress: progress)
+                for (index, column) in open.enumerated() where rest.residuals[index] < solution.residuals[column] {
+                    solution.x.setColumn(column, rest.x.column(index))
+                    solution.residuals[column] = rest.residuals[index]
+                }
+            }
         }
-        let solution = try solver.solve(unit, progress: progress) { try hessian.apply($0) }
         for (index, column) in active.enumerated() {
             // Round-off of the orthogonalizations reaches held components: project them to exactly zero.
             x.setColumn(column, hessian.degreesOfFreedom.project(solution.x.column(index).map { $0 * norms[column] }))
-            residuals[column] = solution.relativeResiduals[index]
+            residuals[column] = solution.residuals[index]
+        }
+        return (x, residuals)
+    }
+
+    /// Conjugate gradients column by column, with a progress line at least every ~10 s.
+    private func columnByColumn(_ b: Matrix, start: Matrix?, hessian: Hessian, preconditioner: (([Double]) -> [Double])?,
+                                progress: (String) -> Void) throws -> (x: Matrix, residuals: [Double]) {
+        let clock = ProgressClock()
+        var x = Matrix(rows: b.rows, columns: b.columns)
+        var residuals = [Double](repeating: 0, count: b.columns)
+        var products = 0
+        for j in 0..<b.columns {
+            let solution = try ConjugateGradient(tolerance: tolerance).solve(
+                b.column(j), start: start?.column(j), preconditioner: preconditioner,
+                iterationDone: { iteration, estimate in
+                    guard clock.isDue() else { return }
+                    let perColumn = Double(products + iteration) / (Double(j) + 0.5)
+                    let left = Double(clock.elapsed) / Double(products + iteration) * perColumn * Double(b.columns - j)
+                    progress(String(format: "  sparse (cg): column %d of %d, iteration %d, residual %.1e, %d products, %d s, about %.0f s left",
+                                    j + 1, b.columns, iteration, estimate, products + iteration, clock.elapsed, left))
+                }, apply: { try hessian.apply($0) })
+            products += solution.products
+            x.setColumn(j, solution.x)
+            residuals[j] = solution.relativeResidual
         }
         return (x, residuals)
     }

@@ -112,14 +112,16 @@ struct DerivativeSection: Decodable {
     var alpha0: Double?
     var minStyle: String?
     var preconditioner: String?
-    enum CodingKeys: String, CodingKey { case method, tolerance, alpha0, minStyle = "min_style", preconditioner }
-    static let keys: Set<String> = ["method", "tolerance", "alpha0", "min_style", "preconditioner"]
+    var krylov: String?
+    enum CodingKeys: String, CodingKey { case method, tolerance, alpha0, minStyle = "min_style", preconditioner, krylov }
+    static let keys: Set<String> = ["method", "tolerance", "alpha0", "min_style", "preconditioner", "krylov"]
 
     func method(file: String) throws -> any DerivativeMethod {
         let name = method ?? "sparse"
         for (key, given, owner) in [("tolerance", tolerance != nil, "sparse"), ("alpha0", alpha0 != nil, "energy"),
                                     ("min_style", minStyle != nil, "energy"),
-                                    ("preconditioner", preconditioner != nil, "sparse")] where given && owner != name {
+                                    ("preconditioner", preconditioner != nil, "sparse"),
+                                    ("krylov", krylov != nil, "sparse")] where given && owner != name {
             throw InputError.invalid("\(file): derivative.\(key) applies only to method \(owner), not to \(name)")
         }
         for (key, value) in [("tolerance", tolerance), ("alpha0", alpha0)] {
@@ -135,7 +137,13 @@ struct DerivativeSection: Decodable {
                 }
                 return value
             }
-            return SparseMethod(tolerance: tolerance ?? 1e-5, preconditioning: preconditioning ?? .none)
+            let strategy = try krylov.map { name -> KrylovStrategy in
+                guard let value = KrylovStrategy(rawValue: name) else {
+                    throw InputError.invalid("\(file): derivative.krylov is auto, shared or cg, got '\(name)'")
+                }
+                return value
+            }
+            return SparseMethod(tolerance: tolerance ?? 1e-5, preconditioning: preconditioning ?? .none, strategy: strategy ?? .auto)
         case "dense": return DenseMethod()
         case "energy":
             let style = try minStyle.map { name -> MinimizerStyle in

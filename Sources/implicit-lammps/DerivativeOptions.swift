@@ -11,6 +11,7 @@ enum MethodName: String, CaseIterable, ExpressibleByArgument {
 }
 
 extension Preconditioning: ExpressibleByArgument {}
+extension KrylovStrategy: ExpressibleByArgument {}
 
 /// Fields of a potential parameter file: `Si,Si,Si:epsilon,lambda` (an entry's elements, then
 /// field names).
@@ -120,6 +121,8 @@ struct MinimumOptions: ParsableArguments {
     var tolerance: Double?
     @Option(help: "Sparse method: preconditioner of the Krylov solves, none (default) or exponential (Packwood et al. 2016).")
     var preconditioner: Preconditioning?
+    @Option(help: "Sparse method: auto (default; shared basis while small, then CG per column), shared or cg.")
+    var krylov: KrylovStrategy?
     @Option(parsing: .unconditional, help: ArgumentHelp("Dense method: only atoms within --radius of this point move.", valueName: "x,y,z"))
     var center: Point3?
     @Option(parsing: .unconditional, help: "Dense method: radius (Å) of the moving region around --center.") var radius: Double?
@@ -133,7 +136,7 @@ struct MinimumOptions: ParsableArguments {
     /// finished parameters).
     func derivativeMethod(checkpoint: URL? = nil) -> any DerivativeMethod {
         switch resolvedMethod {
-        case .sparse: return SparseMethod(tolerance: tolerance ?? 1e-5, preconditioning: preconditioner ?? .none)
+        case .sparse: return SparseMethod(tolerance: tolerance ?? 1e-5, preconditioning: preconditioner ?? .none, strategy: krylov ?? .auto)
         case .dense: return DenseMethod(region: center.map { ($0.values, radius!) })
         case .energy: return EnergyMethod(minStyle: minStyle ?? .cg, alpha0: alpha0 ?? 1e-4, checkpoint: checkpoint)
         }
@@ -148,7 +151,8 @@ struct MinimumOptions: ParsableArguments {
     /// Options that only apply when a derivative is computed here (not read from --derivative).
     var methodOptionsGiven: [String] {
         [("--method", method != nil), ("--min-style", minStyle != nil), ("--alpha0", alpha0 != nil),
-         ("--tolerance", tolerance != nil), ("--preconditioner", preconditioner != nil), ("--center", center != nil), ("--radius", radius != nil),
+         ("--tolerance", tolerance != nil), ("--preconditioner", preconditioner != nil),
+         ("--krylov", krylov != nil), ("--center", center != nil), ("--radius", radius != nil),
          ("--allow-non-minimum", allowNonMinimum)].filter(\.1).map(\.0)
     }
 
@@ -164,6 +168,7 @@ struct MinimumOptions: ParsableArguments {
         let foreign: [(String, Bool, MethodName)] = [
             ("--min-style", minStyle != nil, .energy), ("--alpha0", alpha0 != nil, .energy),
             ("--tolerance", tolerance != nil, .sparse), ("--preconditioner", preconditioner != nil, .sparse),
+            ("--krylov", krylov != nil, .sparse),
             ("--center/--radius", center != nil, .dense),
         ]
         for (option, given, owner) in foreign where given && owner != method {

@@ -44,4 +44,26 @@ final class KrylovSolverTests: XCTestCase {
         XCTAssertLessThan((plain.x - exact).frobeniusNorm / exact.frobeniusNorm, 1e-6)
         XCTAssertLessThan(preconditioned.products * 4, plain.products)
     }
+
+    func testConjugateGradientsMatchTheDenseSolveWithAndWithoutPreconditioner() throws {
+        let n = 150
+        var a = Matrix(rows: n, columns: n)
+        for i in 0..<n {
+            a[i, i] = 2.002 + 0.5 * Double(i % 5) * 1e-3
+            if i + 1 < n { a[i, i + 1] = -1; a[i + 1, i] = -1 }
+        }
+        let b = (0..<n).map { sin(Double($0) * 0.11) }
+        let exact = try LAPACK.solveSymmetric(a, Matrix(rows: n, columns: 1, storage: b)).storage
+        let apply: ([Double]) -> [Double] = { a.multiplied(by: Matrix(rows: n, columns: 1, storage: $0)).storage }
+        let p = try SparseCholesky(size: n, entries: (0..<n).flatMap { i in [(i, i, 2.002)] + (i + 1 < n ? [(i, i + 1, -1.0)] : []) })
+        let plain = try ConjugateGradient(tolerance: 1e-9).solve(b, apply: apply)
+        let preconditioned = try ConjugateGradient(tolerance: 1e-9).solve(b, preconditioner: p.solve, apply: apply)
+        for solution in [plain, preconditioned] {
+            XCTAssertLessThanOrEqual(solution.relativeResidual, 1e-9)
+            XCTAssertLessThan(norm(zip(solution.x, exact).map { $0 - $1 }) / norm(exact), 1e-6)
+        }
+        XCTAssertLessThan(preconditioned.products * 5, plain.products)
+        // A warm start at the solution costs one product.
+        XCTAssertEqual(try ConjugateGradient(tolerance: 1e-6).solve(b, start: exact, apply: apply).products, 1)
+    }
 }

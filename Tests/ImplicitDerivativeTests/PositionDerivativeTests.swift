@@ -36,6 +36,10 @@ final class PositionDerivativeTests: XCTestCase {
         try check(SparseMethod(preconditioning: .exponential))
     }
 
+    func testConjugateGradientsPerColumnMatchFiniteDifferences() throws {
+        try check(SparseMethod(preconditioning: .exponential, strategy: .cg))
+    }
+
     func testDenseMatchesFiniteDifferences() throws {
         try check(DenseMethod())
     }
