@@ -51,10 +51,14 @@ public struct SparseMethod: DerivativeMethod {
     public var tolerance = 1e-5
     public var preconditioning = Preconditioning.none
     public var strategy = KrylovStrategy.auto
-    public init(tolerance: Double = 1e-5, preconditioning: Preconditioning = .none, strategy: KrylovStrategy = .auto) {
+    /// Where columns finished by conjugate gradients are saved, so that an interrupted solve resumes.
+    public var checkpoint: URL?
+    public init(tolerance: Double = 1e-5, preconditioning: Preconditioning = .none, strategy: KrylovStrategy = .auto,
+                checkpoint: URL? = nil) {
         self.tolerance = tolerance
         self.preconditioning = preconditioning
         self.strategy = strategy
+        self.checkpoint = checkpoint
     }
 
     public var name: String { "sparse" }
@@ -115,28 +119,45 @@ public struct SparseMethod: DerivativeMethod {
         return (x, residuals)
     }
 
-    /// Conjugate gradients column by column, with a progress line at least every ~10 s.
+    /// Conjugate gradients column by column, with a progress line at least every ~10 s; finished
+    /// columns are checkpointed (one folder per set of right-hand sides) when `checkpoint` is set.
     private func columnByColumn(_ b: Matrix, start: Matrix?, hessian: Hessian, preconditioner: (([Double]) -> [Double])?,
                                 progress: (String) -> Void) throws -> (x: Matrix, residuals: [Double]) {
+        let reference = hessian.minimum.unwrappedPositions
+        // The right-hand sides' fingerprint: a resume must solve the same system.
+        let fingerprint = (0..<b.columns).map { j in b.column(j).enumerated().reduce(0.0) { $0 + $1.element * Double($1.offset % 97 + 1) } }
+        let key = "sparse cg tolerance \(tolerance) preconditioner \(preconditioning.rawValue) columns \(b.columns) rhs "
+            + fingerprint.map { String(format: "%.9e", $0) }.joined(separator: " ")
+        let store = checkpoint.map { url in
+            Checkpoint(directory: url.appendingPathComponent("sparse-" + String(key.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) {
+                ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }, radix: 16)), writes: hessian.simulation.isRoot)
+        }
+        var done: [Int: Checkpoint.Column] = [:]
+        if let store {
+            let (saved, discarded) = store.load(reference: reference, key: key)
+            done = saved
+            if let discarded { progress("  sparse (cg): checkpoint in \(store.directory.path) discarded: \(discarded)") }
+            if !done.isEmpty { progress("  sparse (cg): resuming, \(done.count) of \(b.columns) columns already done") }
+        }
         let clock = ProgressClock()
-        var x = Matrix(rows: b.rows, columns: b.columns)
-        var residuals = [Double](repeating: 0, count: b.columns)
         var products = 0
-        for j in 0..<b.columns {
+        for j in 0..<b.columns where done[j] == nil {
             let solution = try ConjugateGradient(tolerance: tolerance).solve(
                 b.column(j), start: start?.column(j), preconditioner: preconditioner,
                 iterationDone: { iteration, estimate in
                     guard clock.isDue() else { return }
-                    let perColumn = Double(products + iteration) / (Double(j) + 0.5)
-                    let left = Double(clock.elapsed) / Double(products + iteration) * perColumn * Double(b.columns - j)
-                    progress(String(format: "  sparse (cg): column %d of %d, iteration %d, residual %.1e, %d products, %d s, about %.0f s left",
-                                    j + 1, b.columns, iteration, estimate, products + iteration, clock.elapsed, left))
+                    let finished = done.count
+                    let perColumn = Double(products + iteration) / (Double(finished) + 0.5)
+                    let left = Double(clock.elapsed) / Double(max(products + iteration, 1)) * perColumn * Double(b.columns - finished)
+                    progress(String(format: "  sparse (cg): column %d of %d (%d done), iteration %d, residual %.1e, %d products, %d s, about %.0f s left",
+                                    j + 1, b.columns, finished, iteration, estimate, products + iteration, clock.elapsed, left))
                 }, apply: { try hessian.apply($0) })
             products += solution.products
-            x.setColumn(j, solution.x)
-            residuals[j] = solution.relativeResidual
+            done[j] = Checkpoint.Column(values: solution.x, residual: solution.relativeResidual, iterations: solution.products)
+            try store?.save(done, reference: reference, key: key)
         }
-        return (x, residuals)
+        let x = Matrix(columns: (0..<b.columns).map { done[$0]!.values }, rows: b.rows)
+        return (x, (0..<b.columns).map { done[$0]!.residual })
     }
 }
 

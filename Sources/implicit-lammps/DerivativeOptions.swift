@@ -136,7 +136,8 @@ struct MinimumOptions: ParsableArguments {
     /// finished parameters).
     func derivativeMethod(checkpoint: URL? = nil) -> any DerivativeMethod {
         switch resolvedMethod {
-        case .sparse: return SparseMethod(tolerance: tolerance ?? 1e-5, preconditioning: preconditioner ?? .none, strategy: krylov ?? .auto)
+        case .sparse: return SparseMethod(tolerance: tolerance ?? 1e-5, preconditioning: preconditioner ?? .none,
+                                          strategy: krylov ?? .auto, checkpoint: checkpoint)
         case .dense: return DenseMethod(region: center.map { ($0.values, radius!) })
         case .energy: return EnergyMethod(minStyle: minStyle ?? .cg, alpha0: alpha0 ?? 1e-4, checkpoint: checkpoint)
         }
