@@ -164,3 +164,55 @@ func preconditionBenchmark(source: String, columns: Int) throws {
         }
     }
 }
+
+/// All 55 X columns of ∇Θ X* on the dislocation (issue 10): force evaluations, wall time and peak
+/// memory of the sparse method's strategies, with and without the exponential preconditioner, and
+/// `checked` columns against central differences of true re-relaxations.
+func dislocationDerivativeBenchmark(source: String, runs: [(KrylovStrategy, Preconditioning)], checked: Int) throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bench-derivative-dislocation")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    let (energy, _, label) = try dislocationSystem(source, folder: folder)
+    let progress: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+    let (relaxation, _) = try energy.simulation.relax(RelaxationSettings(ftol: 1e-10), progress: progress)
+    try energy.simulation.evaluate()
+    let hessian = try Hessian(simulation: energy.simulation)
+    let mixed = try energy.mixedHessian()
+    print("derivative-dislocation (\(label)): \(energy.atomCount) atoms, \(hessian.degreesOfFreedom.mobileCount) mobile components, "
+          + "\(mixed.columns) columns; relaxed in \(relaxation.steps) steps (max|F| \(relaxation.maxForce))")
+    print("  strategy  preconditioner  evaluations  per parameter  worst residual  seconds  peak RSS (MB)")
+    var results: [Matrix] = []
+    for (strategy, preconditioning) in runs {
+        let method = SparseMethod(preconditioning: preconditioning, strategy: strategy)
+        var derivative: PositionDerivative?
+        let time = try seconds {
+            derivative = try ImplicitDifferentiation.positionDerivative(energy, hessian: hessian, mixedHessian: mixed,
+                                                                        method: method, progress: progress)
+        }
+        results.append(derivative!.matrix)
+        print(String(format: "  %-8@  %-14@  %11d  %13.1f  %14.1e  %7.0f  %13.0f", strategy.rawValue, preconditioning.rawValue,
+                     derivative!.forceEvaluations, Double(derivative!.forceEvaluations) / Double(mixed.columns),
+                     derivative!.residuals.max() ?? 0, time, peakResidentMegabytes()))
+    }
+    guard checked > 0, let last = results.last else { return }
+    let norms = (0..<mixed.columns).map { norm(mixed.column($0)) }
+    let columns = Array((0..<mixed.columns).sorted { norms[$0] > norms[$1] }.prefix(checked))
+    var truth: Matrix?
+    let fdSeconds = try seconds {
+        truth = try ImplicitDifferentiation.finiteDifferenceDerivative(energy, mixedHessian: mixed, parameters: columns,
+                                                                        translationAxes: hessian.degreesOfFreedom.translationAxes,
+                                                                        ftol: 1e-10)
+    }
+    for (index, l) in columns.enumerated() {
+        let reference = truth!.column(index)
+        let errors = results.map { result in norm(zip(result.column(l), reference).map { $0 - $1 }) / norm(reference) }
+        print("  column \(l) against central differences of true re-relaxations (\(String(format: "%.0f", fdSeconds)) s): relative errors "
+              + errors.map { String(format: "%.1e", $0) }.joined(separator: ", "))
+    }
+}
+
+/// The process's peak resident memory (getrusage, Linux reports kilobytes).
+func peakResidentMegabytes() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}

@@ -171,8 +171,19 @@ case "fit-dislocation":
 case "precondition":
     let rest = Array(arguments.dropFirst())
     try preconditionBenchmark(source: rest.first ?? "shared", columns: rest.count > 1 ? Int(rest[1])! : 3)
+case "derivative-dislocation":
+    // derivative-dislocation shared|generated [STRATEGY:PRECONDITIONER …] [check=N]
+    let rest = Array(arguments.dropFirst())
+    let runs = rest.dropFirst().compactMap { word -> (KrylovStrategy, Preconditioning)? in
+        let parts = word.split(separator: ":").map(String.init)
+        guard parts.count == 2, let strategy = KrylovStrategy(rawValue: parts[0]), let p = Preconditioning(rawValue: parts[1]) else { return nil }
+        return (strategy, p)
+    }
+    let checked = rest.first { $0.hasPrefix("check=") }.flatMap { Int($0.dropFirst(6)) } ?? 0
+    try dislocationDerivativeBenchmark(source: rest.first ?? "shared", runs: runs.isEmpty ? [(.auto, .exponential)] : runs, checked: checked)
 case "uq-ensemble":
     try uncertaintyBenchmark(truthSamples: arguments.dropFirst().first.flatMap { Int($0) } ?? 5)
 default: print("unknown benchmark; available: binding, derivative [3 5 10 alloy], potentials, "
-               + "fit-dislocation [shared|generated [ITERATIONS [ENERGY_COLUMNS]] [exponential] [relax-each]], precondition [shared|generated [COLUMNS]], uq-ensemble [TRUTH_SAMPLES]")
+               + "fit-dislocation [shared|generated [ITERATIONS [ENERGY_COLUMNS]] [exponential] [relax-each]], precondition [shared|generated [COLUMNS]], uq-ensemble [TRUTH_SAMPLES], "
+               + "derivative-dislocation [shared|generated [STRATEGY:PRECONDITIONER …] [check=N]]")
 }
