@@ -106,7 +106,9 @@ func derivativeBenchmark(sizes: Set<String>) throws {
         DerivativeCase(name: "W vacancy", input: shippedInput.path, arguments: ["-var", "ncell", "5"],
                        methods: [SparseMethod(), DenseMethod(), EnergyMethod()], checked: nil, finiteDifferenceTolerance: 1e-11),
         DerivativeCase(name: "W-3%Be + vacancy", input: alloyInput.path, arguments: [],
-                       methods: [SparseMethod(), DenseMethod(), EnergyMethod()], checked: every10, finiteDifferenceTolerance: 1e-11),
+                       methods: [SparseMethod(strategy: .shared), SparseMethod(), SparseMethod(preconditioning: .exponential),
+                                 SparseMethod(preconditioning: .exponential, strategy: .cg), DenseMethod(), EnergyMethod()],
+                       checked: every10, finiteDifferenceTolerance: 1e-11),
         DerivativeCase(name: "W vacancy", input: shippedInput.path, arguments: ["-var", "ncell", "10"],
                        methods: [SparseMethod(), EnergyMethod()], checked: [0, 13, 27, 41, 54], finiteDifferenceTolerance: 1e-10),
     ].filter { sizes.isEmpty || sizes.contains($0.arguments.last ?? "alloy") || ($0.arguments.isEmpty && sizes.contains("alloy")) }
@@ -114,7 +116,7 @@ func derivativeBenchmark(sizes: Set<String>) throws {
     print("Implicit derivative ∇Θ X*: wall time, force evaluations and error against central finite")
     print("differences of true re-relaxations (tight CG), serial. The energy method counts minimizer")
     print("iterations (each costs one or more force evaluations). Memory: the method's working arrays.\n")
-    print("system              atoms  N_D  method   wall s   evals  evals/N_D  FD error (Frob.)  worst row  memory MB")
+    print("system              atoms  N_D  method              wall s   evals  evals/N_D  FD error (Frob.)  worst row  memory MB")
     for benchmark in cases {
         let simulation = try Simulation(input: benchmark.input, extraArguments: benchmark.arguments)
         let system = try SNAPEnergy(simulation: simulation)
@@ -140,13 +142,19 @@ func derivativeBenchmark(sizes: Set<String>) throws {
                 return zip(c, t).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot() / norm
             }.max()!
             let doubles: Int
+            var label = method.name
+            if let sparse = method as? SparseMethod {
+                label = "sparse/\(sparse.strategy.rawValue)" + (sparse.preconditioning == .exponential ? "+exp" : "")
+            }
             switch method {
+            case let sparse as SparseMethod where sparse.strategy == .cg:
+                doubles = 4 * 3 * n + 3 * n * p  // x, r, p, Hp; result
             case is SparseMethod: doubles = 2 * 3 * n * result.forceEvaluations + 3 * n * p  // basis, H·basis, result
             case is DenseMethod: doubles = 2 * (3 * n + 3) * (3 * n + 3) + 3 * n * p        // Hessian, bordered copy, result
             default: doubles = 3 * n * p + 6 * n                                              // result, bias properties
             }
             print(benchmark.name.padding(toLength: 19, withPad: " ", startingAt: 0)
-                  + String(format: " %5d  %3d  ", n, p) + method.name.padding(toLength: 7, withPad: " ", startingAt: 0)
+                  + String(format: " %5d  %3d  ", n, p) + label.padding(toLength: 18, withPad: " ", startingAt: 0)
                   + String(format: " %7.1f  %6d  %9.1f  %16.1e  %9.1e  %9.2f", result.seconds, result.forceEvaluations,
                          Double(result.forceEvaluations) / Double(p), frobenius, worst, Double(doubles * 8) / 1e6))
         }
