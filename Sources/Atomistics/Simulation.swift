@@ -33,23 +33,31 @@ public final class Simulation {
     public private(set) var forceEvaluations = 0
 
     /// Whether this MPI rank writes files (rank 0); every rank runs the same LAMMPS commands.
-    public var isRoot: Bool { lammps.mpiRank == 0 }
+    /// True on the rank that writes files: the first rank of the first partition (or of the job).
+    public var isRoot: Bool { lammps.mpiRank == 0 && (partitions?.index ?? 0) == 0 }
+    /// The partition of the MPI job this instance runs on (nil: the whole job).
+    public let partitions: Partitions?
 
     /// - Parameters:
     ///   - logFile: where LAMMPS writes its own log (`-log`); nil for none.
     ///   - extraArguments: further LAMMPS command-line arguments, e.g. `-sf omp`.
     ///   - extraAtomTypes: atom types to add to the box the input creates, for atoms that become a
     ///     new element (alchemical substitution); the input then runs line by line.
+    ///   - partitions: run on this process's partition of the MPI job (its log gets the suffix `.pK`
+    ///     beyond the first partition).
     public init(input path: String, logFile: URL? = nil, extraArguments: [String] = [],
-                library: Library? = nil, extraAtomTypes: Int = 0, journal: Bool = false) throws {
+                library: Library? = nil, extraAtomTypes: Int = 0, journal: Bool = false,
+                partitions: Partitions? = nil) throws {
         input = URL(fileURLWithPath: path).standardizedFileURL
         guard FileManager.default.isReadableFile(atPath: input.path) else {
             throw InputError.fileNotFound(path)
         }
         let library = try library ?? Library.shared()
         try library.requireUsable()
-        let arguments = ["-log", logFile?.path ?? "none", "-screen", "none"] + extraArguments
-        lammps = try LAMMPS(arguments: arguments, library: library)
+        let log = logFile.map { partitions.map { $0.index } ?? 0 > 0 ? "\($0.path).p\(partitions!.index)" : $0.path }
+        let arguments = ["-log", log ?? "none", "-screen", "none"] + extraArguments
+        lammps = try LAMMPS(arguments: arguments, library: library, partitions: partitions)
+        self.partitions = partitions
         if journal {
             lammps.startJournal()
             lammps.noteInJournal("shell cd \(input.deletingLastPathComponent().path)")

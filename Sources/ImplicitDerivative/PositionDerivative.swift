@@ -128,9 +128,13 @@ public struct SparseMethod: DerivativeMethod {
         let fingerprint = (0..<b.columns).map { j in b.column(j).enumerated().reduce(0.0) { $0 + $1.element * Double($1.offset % 97 + 1) } }
         let key = "sparse cg tolerance \(tolerance) preconditioner \(preconditioning.rawValue) columns \(b.columns) rhs "
             + fingerprint.map { String(format: "%.9e", $0) }.joined(separator: " ")
+        // On several partitions each solves every count-th column, then they add up their results.
+        let partitions = hessian.simulation.partitions
+        let (share, shares) = (partitions?.index ?? 0, partitions?.count ?? 1)
         let store = checkpoint.map { url in
             Checkpoint(directory: url.appendingPathComponent("sparse-" + String(key.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) {
-                ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }, radix: 16)), writes: hessian.simulation.isRoot)
+                ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }, radix: 16) + (shares > 1 ? "-p\(share)" : "")),
+                       writes: hessian.simulation.lammps.mpiRank == 0)
         }
         var done: [Int: Checkpoint.Column] = [:]
         if let store {
@@ -141,7 +145,7 @@ public struct SparseMethod: DerivativeMethod {
         }
         let clock = ProgressClock()
         var products = 0
-        for j in 0..<b.columns where done[j] == nil {
+        for j in 0..<b.columns where done[j] == nil && j % shares == share {
             let solution = try ConjugateGradient(tolerance: tolerance).solve(
                 b.column(j), start: start?.column(j), preconditioner: preconditioner,
                 iterationDone: { iteration, estimate in
@@ -156,8 +160,18 @@ public struct SparseMethod: DerivativeMethod {
             done[j] = Checkpoint.Column(values: solution.x, residual: solution.relativeResidual, iterations: solution.products)
             try store?.save(done, reference: reference, key: key)
         }
-        let x = Matrix(columns: (0..<b.columns).map { done[$0]!.values }, rows: b.rows)
-        return (x, (0..<b.columns).map { done[$0]!.residual })
+        guard let partitions, shares > 1 else {
+            let x = Matrix(columns: (0..<b.columns).map { done[$0]!.values }, rows: b.rows)
+            return (x, (0..<b.columns).map { done[$0]!.residual })
+        }
+        // Each column's values and residual from the partition that solved it (zeros elsewhere).
+        var mine = [Double](repeating: 0, count: b.columns * (b.rows + 1))
+        for (j, column) in done where j % shares == share {
+            mine.replaceSubrange(j * (b.rows + 1)..<(j + 1) * (b.rows + 1), with: column.values + [column.residual])
+        }
+        let all = try partitions.sum(mine)
+        let x = Matrix(columns: (0..<b.columns).map { Array(all[$0 * (b.rows + 1)..<$0 * (b.rows + 1) + b.rows]) }, rows: b.rows)
+        return (x, (0..<b.columns).map { all[$0 * (b.rows + 1) + b.rows] })
     }
 }
 
@@ -257,6 +271,10 @@ public enum ImplicitDifferentiation {
         try hessian.restoreMinimum()
         // The energy method counts minimizer iterations; the others count force evaluations.
         if !(method is EnergyMethod) { result.forceEvaluations = hessian.forceEvaluations - evaluationsBefore }
+        if let partitions = hessian.simulation.partitions, partitions.count > 1 {
+            // Each partition counted its own share (and the shared work once each): report the job's total.
+            result.forceEvaluations = Int(try partitions.sum([Double(result.forceEvaluations)])[0])
+        }
         result.seconds = Date().timeIntervalSince(start)
         try requireAccurate(result, method: method, maxResidual: checks.maxResidual)
         return result

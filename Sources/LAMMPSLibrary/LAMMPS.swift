@@ -47,12 +47,21 @@ public final class LAMMPS {
     private var api: API { library.api }
 
     /// Default arguments keep LAMMPS quiet; pass `-log FILE` to keep a log a user can read.
-    public init(arguments: [String] = ["-log", "none", "-screen", "none"], library: Library? = nil) throws {
+    /// - Parameter partitions: run on this process's partition only (all of MPI_COMM_WORLD when nil).
+    public init(arguments: [String] = ["-log", "none", "-screen", "none"], library: Library? = nil,
+                partitions: Partitions? = nil) throws {
         self.library = try library ?? Library.shared()
         let argv = (["implicit-lammps"] + arguments).map { strdup($0) }
         defer { argv.forEach { free($0) } }
         var cArguments = argv
-        handle = api.open_no_mpi(Int32(cArguments.count), &cArguments, nil)
+        if let partitions {
+            guard let open = api.open_fortran else {
+                throw LAMMPSError.invalidRequest("partitions need lammps_open_fortran, which \(self.library.path) lacks")
+            }
+            handle = open(Int32(cArguments.count), &cArguments, partitions.world)
+        } else {
+            handle = api.open_no_mpi(Int32(cArguments.count), &cArguments, nil)
+        }
         guard handle != nil else { throw LAMMPSError.openFailed(arguments: arguments) }
         try check("lammps_open " + arguments.joined(separator: " "))
     }

@@ -18,17 +18,32 @@ struct Derivative: ParsableCommand {
             """)
 
     @OptionGroup var system: SystemOptions
+    @Option(help: ArgumentHelp("""
+        Split the MPI job into N partitions, each a LAMMPS instance on its share of the ranks, solving every N-th \
+        column (sparse method, CG columns); N must divide the number of processes.
+        """, valueName: "N"))
+    var partitions: Int?
     @OptionGroup var potential: PotentialOptions
     @OptionGroup var minimum: MinimumOptions
     @OptionGroup var output: OutputOptions
     @OptionGroup var lammpsOptions: LammpsOptions
 
+    func validate() throws {
+        if let partitions {
+            guard partitions >= 1 else { throw ValidationError("--partitions must be at least 1, got \(partitions)") }
+            guard minimum.resolvedMethod == .sparse else {
+                throw ValidationError("--partitions splits the sparse method's columns; it does not apply to --method \(minimum.resolvedMethod.rawValue)")
+            }
+        }
+    }
+
     func run() throws {
         try runWritingOutputs(output) { run in
             let started = Date()
             let input = try self.system.inputPath(in: run, potential: potential)
+            let split = try partitions.map { try Partitions(count: $0) }
             let (system, relaxation) = try relaxedSystem(input: input, run: run, potential: potential, cell: minimum.cell,
-                                                         ftol: minimum.ftol, lammps: lammpsOptions)
+                                                         ftol: minimum.ftol, lammps: lammpsOptions, partitions: split)
             let relaxSeconds = Date().timeIntervalSince(started)
             // Long per-parameter runs of the energy method resume from the checkpoint after an interruption.
             let method = minimum.derivativeMethod(checkpoint: run.url("checkpoint"))

@@ -181,8 +181,8 @@ struct MinimumOptions: ParsableArguments {
 /// A relaxed system with its parametrized energy, ready for derivatives: shared by `derivative`,
 /// `predict` and `elastic`.
 func relaxedSystem(input: String, run: RunDirectory, potential: PotentialOptions, cell: CellRelaxation, ftol: Double,
-                   lammps: LammpsOptions) throws -> (any ParametrizedEnergy, RelaxationResult) {
-    let system = try parametrizedSystem(input: input, run: run, potential: potential, lammps: lammps)
+                   lammps: LammpsOptions, partitions: Partitions? = nil) throws -> (any ParametrizedEnergy, RelaxationResult) {
+    let system = try parametrizedSystem(input: input, run: run, potential: potential, lammps: lammps, partitions: partitions)
     let description = system.summary
     progress("minimum: \(system.atomCount) atoms, \(description.kind) \(description.files.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: " ")), "
              + "Θ = \(system.parameterCount) parameters; relaxing (cell \(cell.rawValue), ftol \(ftol))")
@@ -202,14 +202,15 @@ func relaxedSystem(input: String, run: RunDirectory, potential: PotentialOptions
 
 /// The input's system with its parametrized energy.
 func parametrizedSystem(input: String, run: RunDirectory, potential: PotentialOptions,
-                        lammps: LammpsOptions) throws -> any ParametrizedEnergy {
+                        lammps: LammpsOptions, partitions: Partitions? = nil) throws -> any ParametrizedEnergy {
     let simulation: Simulation
     do {
-        simulation = try Simulation(input: input, logFile: run.url("log.lammps"), extraArguments: lammps.arguments)
+        simulation = try Simulation(input: input, logFile: run.url("log.lammps"), extraArguments: lammps.arguments,
+                                    partitions: partitions)
     } catch {
         // LAMMPS's own message may not name the potential file it could not read.
         throw FileFieldParameters.diagnose(input: URL(fileURLWithPath: input)) ?? error
     }
-    try MPIEnvironment.check(lammpsSize: simulation.lammps.mpiSize)
+    try MPIEnvironment.check(lammpsSize: simulation.lammps.mpiSize * (partitions?.count ?? 1))
     return try potential.energy(of: simulation)
 }

@@ -85,13 +85,22 @@ final class DerivativeCommandTests: XCTestCase {
     }
 
     func testTwoMPIRanksGiveTheSerialDerivative() throws {
+        try checkParallelRun(extra: [], parallelOnly: [])
+    }
+
+    /// Two partitions of one rank each solve alternate columns (CG per column) and combine them.
+    func testTwoPartitionsGiveTheSerialDerivative() throws {
+        try checkParallelRun(extra: ["--krylov", "cg", "--preconditioner", "exponential"], parallelOnly: ["--partitions", "2"])
+    }
+
+    private func checkParallelRun(extra: [String], parallelOnly: [String]) throws {
         let mpiexec = Toolbox.venv.appendingPathComponent("bin/mpiexec").path
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: mpiexec), "no MPICH mpiexec in .venv")
         let folder = try Toolbox.temporaryDirectory(self)
         let serial = folder.appendingPathComponent("serial"), parallel = folder.appendingPathComponent("parallel")
-        let arguments = ["derivative", "--input", input] + small
+        let arguments = ["derivative", "--input", input] + small + extra
         XCTAssertEqual(try Toolbox.implicitLammps(arguments + ["--out", serial.path]).status, 0)
-        let run = try Toolbox.run(mpiexec, ["-n", "2", Toolbox.tool] + arguments + ["--out", parallel.path])
+        let run = try Toolbox.run(mpiexec, ["-n", "2", Toolbox.tool] + arguments + parallelOnly + ["--out", parallel.path])
         XCTAssertEqual(run.status, 0, run.stderr)
         // create_atoms numbers atoms in an order that depends on the MPI decomposition: match
         // atoms by position (minimum image), then compare their derivatives.

