@@ -21,19 +21,28 @@ struct Uncertainty: ParsableCommand {
 
     @Option(help: ArgumentHelp("The campaign file.", valueName: "uq.yaml")) var config: String
     @Flag(help: "Continue an interrupted campaign in --out where it stopped.") var resume = false
+    @Option(help: ArgumentHelp("""
+        Split the MPI job into N partitions, each a LAMMPS instance on its share of the ranks, taking every N-th \
+        member's indicator and true relaxation; N must divide the number of processes.
+        """, valueName: "N"))
+    var partitions: Int?
     @OptionGroup var output: OutputOptions
     @OptionGroup var lammpsOptions: LammpsOptions
 
     func run() throws {
         try runWritingOutputs(output, resumable: resume ? ["truth"] : nil, keepOnFailure: ["truth"]) { run in
             let file = try UncertaintyFile.read(URL(fileURLWithPath: config).standardizedFileURL)
-            let systems = try file.buildSystems(run: run, lammps: lammpsOptions)
+            if let partitions, partitions < 1 { throw ValidationError("--partitions must be at least 1, got \(partitions)") }
+            let split = try partitions.map { try Partitions(count: $0) }
+            let share = Share(index: split?.index ?? 0, count: split?.count ?? 1)
+            let systems = try file.buildSystems(run: run, lammps: lammpsOptions, partitions: split)
             let ensemble = try file.buildEnsemble(reference: systems[0].energy)
             let quantities = file.quantityList(systems)
             let campaign = try UncertaintyCampaign(systems: systems, quantities: quantities, ensemble: ensemble,
                                                    method: try (file.derivative ?? DerivativeSection()).method(file: file.url.path),
                                                    ftol: file.relax?.ftol ?? 1e-10)
-            let checkpointURL = run.url("checkpoint/uq.json")
+            // Each partition checkpoints its own members.
+            let checkpointURL = run.url(share.index == 0 ? "checkpoint/uq.json" : "checkpoint/uq.p\(share.index).json")
             var checkpoint = UncertaintyCheckpoint(key: file.key(lammpsArguments: lammpsOptions.arguments))
             if resume, let saved = try UncertaintyCheckpoint.load(checkpointURL) {
                 guard saved.key == checkpoint.key else {
@@ -52,18 +61,33 @@ struct Uncertainty: ParsableCommand {
                 progress(String(format: "uq: %@ at Θ̄ = %.8g %@", quantity.name, reference.quantities[quantity.name]!, quantity.unit))
             }
             let save = { (state: UncertaintyCheckpoint) throws in
-                guard MPIEnvironment.rank == 0 else { return }
+                guard split?.isPartitionRoot ?? (MPIEnvironment.rank == 0) else { return }
                 try FileManager.default.createDirectory(at: checkpointURL.deletingLastPathComponent(), withIntermediateDirectories: true)
                 try Files.writeJSON(state, to: checkpointURL)
             }
             if file.indicator ?? true {
-                try computeIndicators(campaign, reference: reference, checkpoint: &checkpoint, save: save)
+                try computeIndicators(campaign, reference: reference, share: share, checkpoint: &checkpoint, save: save)
             }
             let truthRows = (file.truth ?? .none).rows(of: ensemble.samples.count)
             if let bad = truthRows.first(where: { $0 >= ensemble.samples.count }) {
                 throw ValidationError("\(config): truth lists row \(bad), but the ensemble has \(ensemble.samples.count) samples (rows 0…\(ensemble.samples.count - 1))")
             }
-            try computeTruth(campaign, rows: Set(truthRows), reference: reference, checkpoint: &checkpoint, run: run, save: save)
+            try computeTruth(campaign, rows: Set(truthRows), reference: reference, share: share, checkpoint: &checkpoint,
+                             run: run, save: save)
+            if let split, split.count > 1 {
+                // Every partition's results are in its checkpoint: once all are written, the first rank reads them.
+                _ = try split.sum([0])
+                if MPIEnvironment.rank == 0 {
+                    for index in 1..<split.count {
+                        guard let other = try UncertaintyCheckpoint.load(run.url("checkpoint/uq.p\(index).json")) else { continue }
+                        checkpoint.indicators += other.indicators
+                        checkpoint.truths += other.truths
+                    }
+                    let order = Dictionary(uniqueKeysWithValues: campaign.points.enumerated().map { ($0.element, $0.offset) })
+                    checkpoint.indicators.sort { order[$0.point]! < order[$1.point]! }
+                    checkpoint.truths.sort { order[$0.point]! < order[$1.point]! }
+                }
+            }
             if MPIEnvironment.rank == 0 {
                 try writeResults(campaign, reference: reference, checkpoint: checkpoint, run: run)
             }
@@ -71,10 +95,19 @@ struct Uncertainty: ParsableCommand {
         }
     }
 
-    private func computeIndicators(_ campaign: UncertaintyCampaign, reference: UncertaintyCampaign.Reference,
+    /// Which members this process takes: every `count`-th, from `index` (the whole ensemble without partitions).
+    struct Share {
+        var index: Int
+        var count: Int
+        func members(_ points: [EnsemblePoint]) -> [EnsemblePoint] {
+            points.enumerated().filter { $0.offset % count == index }.map(\.element)
+        }
+    }
+
+    private func computeIndicators(_ campaign: UncertaintyCampaign, reference: UncertaintyCampaign.Reference, share: Share,
                                    checkpoint: inout UncertaintyCheckpoint, save: (UncertaintyCheckpoint) throws -> Void) throws {
         let done = Set(checkpoint.indicators.map(\.point))
-        let open = campaign.points.filter { !done.contains($0) }
+        let open = share.members(campaign.points).filter { !done.contains($0) }
         guard !open.isEmpty else { return }
         progress("uq: error indicators of \(open.count) members (2 force evaluations per distinct predicted structure)")
         let clock = ProgressClock()
@@ -93,18 +126,18 @@ struct Uncertainty: ParsableCommand {
     /// Each member's true relaxation, its potential files in truth/sNNNN_lλ/ (to check with the native
     /// `lmp`), and the checkpoint after each.
     private func computeTruth(_ campaign: UncertaintyCampaign, rows: Set<Int>, reference: UncertaintyCampaign.Reference,
-                              checkpoint: inout UncertaintyCheckpoint, run: RunDirectory,
+                              share: Share, checkpoint: inout UncertaintyCheckpoint, run: RunDirectory,
                               save: (UncertaintyCheckpoint) throws -> Void) throws {
         // Fault injection for the tests of --resume: die like `kill -9` after this many relaxations.
         let killAfter = ProcessInfo.processInfo.environment["IMPLICIT_LAMMPS_KILL_AFTER_TRUTH"].flatMap { Int($0) }
         let done = Set(checkpoint.truths.map(\.point))
-        let open = campaign.points.filter { rows.contains($0.sample) && !done.contains($0) }
+        let open = share.members(campaign.points.filter { rows.contains($0.sample) }).filter { !done.contains($0) }
         guard !open.isEmpty else { return }
         progress("uq: true relaxations of \(open.count) members")
         let start = Date()
         for (index, point) in open.enumerated() {
             let outcome = campaign.truth(point, reference: reference)
-            if MPIEnvironment.rank == 0 {
+            if campaign.systems[0].energy.simulation.lammps.mpiRank == 0 {  // each partition's first rank
                 let folder = run.url("truth/" + Self.memberFolder(point))
                 try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
                 _ = try campaign.systems[0].energy.writePotential(theta: campaign.ensemble.theta(sample: point.sample, lambda: point.lambda),

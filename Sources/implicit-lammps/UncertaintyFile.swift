@@ -1,6 +1,7 @@
 import Atomistics
 import Foundation
 import ImplicitDerivative
+import LAMMPSLibrary
 import LinearAlgebra
 import Potentials
 import Workflows
@@ -223,7 +224,7 @@ struct UncertaintyFile: Decodable {
     }
 
     /// The systems in LAMMPS with their parametrized energies.
-    func buildSystems(run: RunDirectory, lammps: LammpsOptions) throws -> [UncertaintySystem] {
+    func buildSystems(run: RunDirectory, lammps: LammpsOptions, partitions: Partitions?) throws -> [UncertaintySystem] {
         var entries: [(name: String, input: URL, cell: CellRelaxation, arguments: [String], elastic: Bool)] = []
         if let system {
             let coefficients = resolve(potential!.snapcoeff!), parameters = resolve(potential!.snapparam!)
@@ -246,8 +247,8 @@ struct UncertaintyFile: Decodable {
         let choice = try (vary ?? VarySection()).choice(potential: system == nil ? potential : nil, file: url.path, resolve: resolve)
         return try entries.map { entry in
             let simulation = try Simulation(input: entry.input.path, logFile: run.url("log.\(entry.name).lammps"),
-                                            extraArguments: lammps.arguments + entry.arguments)
-            try MPIEnvironment.check(lammpsSize: simulation.lammps.mpiSize)
+                                            extraArguments: lammps.arguments + entry.arguments, partitions: partitions)
+            try MPIEnvironment.check(lammpsSize: simulation.lammps.mpiSize * (partitions?.count ?? 1))
             try simulation.keepAtomOrder()
             let energy = try choice.energy(for: simulation, relativeStep: vary?.step, progress: progress)
             if let snap = energy as? SNAPEnergy { reportSNAPNotes(snap) }

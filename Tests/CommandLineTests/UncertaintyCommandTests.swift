@@ -140,13 +140,21 @@ final class UncertaintyCommandTests: XCTestCase {
 
         let mpiexec = Toolbox.venv.appendingPathComponent("bin/mpiexec").path
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: mpiexec), "no MPICH mpiexec in .venv")
-        let parallel = folder.appendingPathComponent("parallel")
-        let run = try Toolbox.run(mpiexec, ["-n", "2", Toolbox.tool, "uq", "--config", config.path, "--out", parallel.path])
-        XCTAssertEqual(run.status, 0, run.stderr)
-        let c = try samples(parallel)
-        for (key, row) in a {
-            XCTAssertEqual(row.predicted, c[key]!.predicted, accuracy: 1e-7 * max(abs(row.predicted), 1), key)
-            XCTAssertEqual(row.truth!, c[key]!.truth!, accuracy: 1e-7 * max(abs(row.truth!), 1), key)
+        // All ranks on each relaxation (domain decomposition), then two partitions taking alternate members.
+        for (name, extra) in [("parallel", [String]()), ("partitions", ["--partitions", "2"])] {
+            let parallel = folder.appendingPathComponent(name)
+            let run = try Toolbox.run(mpiexec, ["-n", "2", Toolbox.tool, "uq", "--config", config.path, "--out", parallel.path] + extra)
+            XCTAssertEqual(run.status, 0, run.stderr)
+            let c = try samples(parallel)
+            XCTAssertEqual(c.count, a.count, name)
+            for (key, row) in a {
+                XCTAssertEqual(row.predicted, c[key]!.predicted, accuracy: 1e-7 * max(abs(row.predicted), 1), "\(name) \(key)")
+                XCTAssertEqual(row.truth!, c[key]!.truth!, accuracy: 1e-7 * max(abs(row.truth!), 1), "\(name) \(key)")
+                XCTAssertEqual(row.indicator!, c[key]!.indicator!, accuracy: 1e-5 * max(abs(row.indicator!), 1e-6), "\(name) \(key)")
+            }
+            for member in ["s0000_l1", "s0001_l1", "s0000_l3", "s0001_l3"] {
+                XCTAssertTrue(FileManager.default.fileExists(atPath: parallel.appendingPathComponent("truth/\(member)").path), "\(name) \(member)")
+            }
         }
     }
 
