@@ -7,14 +7,22 @@ public enum ProvisionedPython {
         let process = Process()
         process.executableURL = python
         process.arguments = ["-c", script]
-        let (stdin, stdout, stderr) = (Pipe(), Pipe(), Pipe())
-        (process.standardInput, process.standardOutput, process.standardError) = (stdin, stdout, stderr)
+        // Input through a file and errors into one: no pipe can fill up and block either side.
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("implicit-lammps-python-\(UUID().uuidString)")
+        try input.write(to: scratch.appendingPathExtension("in"))
+        FileManager.default.createFile(atPath: scratch.appendingPathExtension("err").path, contents: nil)
+        defer {
+            try? FileManager.default.removeItem(at: scratch.appendingPathExtension("in"))
+            try? FileManager.default.removeItem(at: scratch.appendingPathExtension("err"))
+        }
+        let stdout = Pipe()
+        process.standardInput = try FileHandle(forReadingFrom: scratch.appendingPathExtension("in"))
+        process.standardOutput = stdout
+        process.standardError = try FileHandle(forWritingTo: scratch.appendingPathExtension("err"))
         try process.run()
-        stdin.fileHandleForWriting.write(input)
-        try stdin.fileHandleForWriting.close()
         let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        let errors = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
+        let errors = (try? String(contentsOf: scratch.appendingPathExtension("err"), encoding: .utf8)) ?? ""
         guard process.terminationStatus == 0 else {
             throw InputError.invalid("""
                 \(purpose) failed in \(python.path): \(errors.split(separator: "\n").suffix(3).joined(separator: " | ")). \

@@ -60,7 +60,8 @@ public struct ConjugateGradient: Sendable {
                 // of the products floors, and continue from it (residual replacement keeps p).
                 r = zip(b, try product(x)).map { $0 - $1 }
                 let measured = norm(r) / bNorm
-                if measured < 0.9 * best.residual { (best, checksWithoutGain) = ((x, measured), 0) } else { checksWithoutGain += 1 }
+                checksWithoutGain = measured < 0.9 * best.residual ? 0 : checksWithoutGain + 1
+                if measured < best.residual { best = (x, measured) }
                 if measured <= tolerance || checksWithoutGain >= 3 { break }
             }
             z = preconditioner?(r) ?? r

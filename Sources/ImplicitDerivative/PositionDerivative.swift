@@ -100,8 +100,11 @@ public struct SparseMethod: DerivativeMethod {
             let shared = try solver.solve(unit, progress: progress) { try hessian.apply($0) }
             solution = (shared.x, shared.relativeResiduals)
             let open = (0..<active.count).filter { !(shared.relativeResiduals[$0] <= tolerance) }
-            if !open.isEmpty, shared.products >= solver.maximumBasis {
-                progress("  sparse: the shared basis reached \(shared.products) vectors with \(open.count) of \(active.count) columns "
+            // Open columns continue by CG when the basis reached its limit, or when it stalled above
+            // the finite-difference floor (a plateau of the Galerkin residual).
+            let stalled = open.contains { shared.relativeResiduals[$0] > 10 * KrylovSolver.differenceFloor }
+            if !open.isEmpty, shared.products >= solver.maximumBasis || stalled {
+                progress("  sparse: the shared basis stopped at \(shared.products) vectors with \(open.count) of \(active.count) columns "
                          + "open; continuing them one by one with conjugate gradients from the shared solution")
                 let rest = try columnByColumn(unit.selecting(columns: open), start: shared.x.selecting(columns: open),
                                               hessian: hessian, preconditioner: preconditioner, progress: progress)

@@ -13,8 +13,6 @@ struct API {
                                      UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Handle?
     /// An instance on a given communicator (its Fortran handle; MPICH's C handle is the same integer).
     let open_fortran: (@convention(c) (Int32, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, Int32) -> Handle?)?
-    /// MPI_Init unless done (optional: LAMMPS 2020 and later).
-    let mpi_init: (@convention(c) () -> Void)?
     let close: @convention(c) (Handle?) -> Void
     let mpi_finalize: @convention(c) () -> Void
     let file: @convention(c) (Handle?, CString?) -> Void
@@ -58,7 +56,6 @@ struct API {
         }
         open_no_mpi = try symbol("lammps_open_no_mpi")
         open_fortran = try? symbol("lammps_open_fortran")
-        mpi_init = try? symbol("lammps_mpi_init")
         close = try symbol("lammps_close")
         mpi_finalize = try symbol("lammps_mpi_finalize")
         file = try symbol("lammps_file")

@@ -26,7 +26,9 @@ public final class Partitions: @unchecked Sendable {
     public init(count: Int, library: Library? = nil) throws {
         let library = try library ?? Library.shared()
         mpi = try MPIFunctions(library: library)
-        library.api.mpi_init?()
+        var initialized: Int32 = 0
+        _ = mpi.initialized(&initialized)
+        if initialized == 0 { _ = mpi.initialize(nil, nil) }
         var rank: Int32 = 0, total: Int32 = 0
         _ = mpi.commRank(MPIFunctions.commWorld, &rank)
         _ = mpi.commSize(MPIFunctions.commWorld, &total)
@@ -43,17 +45,37 @@ public final class Partitions: @unchecked Sendable {
             throw LAMMPSError.invalidRequest("MPI_Comm_split failed")
         }
         (self.world, self.across) = (world, across)
+        Partitions.active = self
+    }
+
+    /// The partitions of this process, once made: an error in one partition must end the whole job
+    /// (`abort`), since the others would wait for it forever in their next collective call.
+    nonisolated(unsafe) public private(set) static var active: Partitions?
+
+    /// MPI_Abort of the whole job.
+    public func abort(code: Int32 = 1) -> Never {
+        _ = mpi.abort(MPIFunctions.commWorld, code)
+        exit(code)
     }
 
     /// Element-wise sum over the partitions (each rank contributes its partition's values once):
     /// a partition fills what it computed and leaves zeros elsewhere.
     public func sum(_ values: [Double]) throws -> [Double] {
         guard count > 1 else { return values }
+        // Partitions that disagree on the length would corrupt each other's memory: check first.
+        let lengths = try reduce([Double(values.count), -Double(values.count)], operation: MPIFunctions.max)
+        guard lengths[0] == -lengths[1] else {
+            throw LAMMPSError.invalidRequest("partitions disagree on the size of a combined result (\(values.count) here)")
+        }
+        return try reduce(values, operation: MPIFunctions.sum)
+    }
+
+    private func reduce(_ values: [Double], operation: Int32) throws -> [Double] {
         var result = [Double](repeating: 0, count: values.count)
         let status = values.withUnsafeBytes { send in
             result.withUnsafeMutableBytes { receive in
                 mpi.allreduce(send.baseAddress, receive.baseAddress, Int32(values.count), MPIFunctions.double,
-                              MPIFunctions.sum, across)
+                              operation, across)
             }
         }
         guard status == 0 else { throw LAMMPSError.invalidRequest("MPI_Allreduce failed (\(status))") }
@@ -70,11 +92,15 @@ struct MPIFunctions {
     static let commWorld: Int32 = 0x4400_0000
     static let double: Int32 = 0x4c00_080b
     static let sum: Int32 = 0x5800_0003
+    static let max: Int32 = 0x5800_0001
 
     let commRank: @convention(c) (Int32, UnsafeMutablePointer<Int32>) -> Int32
     let commSize: @convention(c) (Int32, UnsafeMutablePointer<Int32>) -> Int32
     let commSplit: @convention(c) (Int32, Int32, Int32, UnsafeMutablePointer<Int32>) -> Int32
     let allreduce: @convention(c) (UnsafeRawPointer?, UnsafeMutableRawPointer?, Int32, Int32, Int32, Int32) -> Int32
+    let initialized: @convention(c) (UnsafeMutablePointer<Int32>) -> Int32
+    let initialize: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Int32
+    let abort: @convention(c) (Int32, Int32) -> Int32
 
     init(library: Library) throws {
         func symbol<T>(_ name: String) throws -> T {
@@ -94,5 +120,8 @@ struct MPIFunctions {
         commSize = try symbol("MPI_Comm_size")
         commSplit = try symbol("MPI_Comm_split")
         allreduce = try symbol("MPI_Allreduce")
+        initialized = try symbol("MPI_Initialized")
+        initialize = try symbol("MPI_Init")
+        abort = try symbol("MPI_Abort")
     }
 }

@@ -198,6 +198,7 @@ public enum UncertaintyFiles {
     static func number(_ value: Double) -> String { value.isFinite ? "\(value)" : "nan" }
 
     static func csvField(_ text: String) -> String {
-        text.contains(",") || text.contains("\"") ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+        let line = text.replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ")
+        return line.contains(",") || line.contains("\"") ? "\"" + line.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : line
     }
 }

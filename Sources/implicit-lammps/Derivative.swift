@@ -31,8 +31,11 @@ struct Derivative: ParsableCommand {
     func validate() throws {
         if let partitions {
             guard partitions >= 1 else { throw ValidationError("--partitions must be at least 1, got \(partitions)") }
-            guard minimum.resolvedMethod == .sparse else {
-                throw ValidationError("--partitions splits the sparse method's columns; it does not apply to --method \(minimum.resolvedMethod.rawValue)")
+            guard minimum.resolvedMethod == .sparse, minimum.krylov != .shared else {
+                throw ValidationError("""
+                    --partitions splits the columns that conjugate gradients solve (--krylov cg, or those auto continues \
+                    by CG); it does not apply to \(minimum.krylov == .shared ? "--krylov shared" : "--method \(minimum.resolvedMethod.rawValue)")
+                    """)
             }
         }
     }
@@ -62,7 +65,7 @@ struct Derivative: ParsableCommand {
                 forceEvaluationsPerParameter: Double(derivative.forceEvaluations) / Double(max(system.parameterCount, 1)),
                 strainCurvature: derivatives.strain?.curvature.storage,
                 relaxedStrainCurvature: derivatives.strain?.relaxedCurvature.storage,
-                mpiRanks: system.simulation.lammps.mpiSize,
+                mpiRanks: system.simulation.lammps.mpiSize * (system.simulation.partitions?.count ?? 1),
                 wallSeconds: ["relax": relaxSeconds, "derivative": derivative.seconds,
                               "total": Date().timeIntervalSince(started)])
             if system.simulation.isRoot {

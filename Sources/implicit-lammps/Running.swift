@@ -14,6 +14,13 @@ func runReportingErrors(_ body: () throws -> Void) throws {
         let abortLike: Bool
         let root = (error as? RunFailure)?.underlying ?? error
         if case LAMMPSError.lammps(_, _, let isAbort) = root { abortLike = isAbort } else { abortLike = false }
+        if let partitions = Partitions.active, partitions.count > 1 {
+            // The other partitions would wait for this one in their next collective call: end the job.
+            if partitions.isPartitionRoot {
+                FileHandle.standardError.write(Data("error (partition \(partitions.index)): \(describe(error))\n".utf8))
+            }
+            partitions.abort()
+        }
         if MPIEnvironment.rank == 0 || abortLike {
             FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8))
         }

@@ -38,12 +38,17 @@ struct Uncertainty: ParsableCommand {
             let systems = try file.buildSystems(run: run, lammps: lammpsOptions, partitions: split)
             let ensemble = try file.buildEnsemble(reference: systems[0].energy)
             let quantities = file.quantityList(systems)
+            let truthRows = (file.truth ?? .none).rows(of: ensemble.samples.count)
+            if let bad = truthRows.first(where: { $0 >= ensemble.samples.count }) {
+                throw ValidationError("\(config): truth lists row \(bad), but the ensemble has \(ensemble.samples.count) samples (rows 0…\(ensemble.samples.count - 1))")
+            }
             let campaign = try UncertaintyCampaign(systems: systems, quantities: quantities, ensemble: ensemble,
                                                    method: try (file.derivative ?? DerivativeSection()).method(file: file.url.path),
                                                    ftol: file.relax?.ftol ?? 1e-10)
             // Each partition checkpoints its own members.
             let checkpointURL = run.url(share.index == 0 ? "checkpoint/uq.json" : "checkpoint/uq.p\(share.index).json")
-            var checkpoint = UncertaintyCheckpoint(key: file.key(lammpsArguments: lammpsOptions.arguments))
+            // The partition count is part of the key: each partition checkpoints only its own members.
+            var checkpoint = UncertaintyCheckpoint(key: file.key(lammpsArguments: lammpsOptions.arguments + ["partitions \(share.count)"]))
             if resume, let saved = try UncertaintyCheckpoint.load(checkpointURL) {
                 guard saved.key == checkpoint.key else {
                     throw ValidationError("""
@@ -67,10 +72,6 @@ struct Uncertainty: ParsableCommand {
             }
             if file.indicator ?? true {
                 try computeIndicators(campaign, reference: reference, share: share, checkpoint: &checkpoint, save: save)
-            }
-            let truthRows = (file.truth ?? .none).rows(of: ensemble.samples.count)
-            if let bad = truthRows.first(where: { $0 >= ensemble.samples.count }) {
-                throw ValidationError("\(config): truth lists row \(bad), but the ensemble has \(ensemble.samples.count) samples (rows 0…\(ensemble.samples.count - 1))")
             }
             try computeTruth(campaign, rows: Set(truthRows), reference: reference, share: share, checkpoint: &checkpoint,
                              run: run, save: save)

@@ -204,7 +204,14 @@ struct UncertaintyFile: Decodable {
                 throw InputError.invalid("\(file): quantity vacancy_formation needs systems named bulk and vacancy; '\(name)' is missing")
             }
         }
+        var quantityNames = Set<String>()
         for (index, entry) in (quantities ?? []).enumerated() {
+            guard entry.name.range(of: #"^[A-Za-z0-9_.+-]+$"#, options: .regularExpression) != nil else {
+                throw InputError.invalid("\(file): quantities[\(index)].name '\(entry.name)' must be letters, digits, '_', '.', '+' or '-' (it names files)")
+            }
+            guard quantityNames.insert(entry.name).inserted else {
+                throw InputError.invalid("\(file): two quantities are named '\(entry.name)'")
+            }
             for (key, map) in [("energy", entry.energy ?? [:]), ("volume", entry.volume ?? [:])] {
                 if let unknown = map.keys.sorted().first(where: { !names.contains($0) }) {
                     throw InputError.invalid("\(file): quantities[\(index)].\(key) names system '\(unknown)', which is not among the systems")

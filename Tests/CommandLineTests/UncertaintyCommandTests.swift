@@ -175,6 +175,8 @@ final class UncertaintyCommandTests: XCTestCase {
              "garbled.txt:2: 'abc' is not a finite number"),
             (base.replacingOccurrences(of: "quantity: vacancy_formation", with: "quantities:\n  - {name: E, energy: {bulk: 1, vacancyy: -1}}"),
              "quantities[0].energy names system 'vacancyy'"),
+            (base.replacingOccurrences(of: "quantity: vacancy_formation", with: "quantities:\n  - {name: E, energy: {bulk: 1}}\n  - {name: E, volume: {bulk: 1}}"),
+             "two quantities are named 'E'"),
             (base.replacingOccurrences(of: "truth: none", with: "truth: some"), "'truth'"),
             (base.replacingOccurrences(of: "lambdas: [1]", with: "lambdas: [1]\n  lamdbas: [2]"), "unknown key 'ensemble.lamdbas'"),
         ]
