@@ -129,6 +129,11 @@ public struct FitSettings: Codable, Sendable {
     public var step: Double?
     /// Re-relax every system with LAMMPS after each step (else positions follow eq. 44).
     public var relaxEach = false
+    /// With re-relaxation: a step whose true loss is above the current one is halved and relaxed
+    /// again (at most `maxBacktracks` times), so that the true loss never rises. Off: the paper's
+    /// Algorithm 1, which takes every step.
+    public var backtrack = false
+    public static let maxBacktracks = 4
     /// Stop when the largest atomic displacement of a step is below this (Å).
     public var tolerance = 1e-4
     /// Stop when the loss (true when relaxed, else predicted) is at most this.
@@ -581,26 +586,36 @@ public final class FitCampaign {
                             h, cap * (h < 0 ? -1 : 1), FitSettings.maxAtomStep, FitSettings.maxParameterStep))
             h = cap * (h < 0 ? -1 : 1)
         }
-        var next = state
-        next.theta = zip(state.theta, g).map { $0 - h * $1 }
-        var largest = 0.0
-        for system in systems {
-            guard let dx = direction.dx[system.name] else { continue }
-            var structure = state.structures[system.name]!
-            let change = dx.map { h * $0 }
-            structure.positions = zip(structure.positions, change).map { $0 + $1 }  // eq. 44
-            largest = max(largest, largestAtomNorm(change))
-            next.structures[system.name] = structure
+        /// Θ − h g with positions moved by eq. 44, its largest atomic displacement, and (when
+        /// relaxed) its true loss.
+        func take(_ h: Double) throws -> (next: FitState, largest: Double, relaxedLoss: Double?) {
+            var next = state
+            next.theta = zip(state.theta, g).map { $0 - h * $1 }
+            var largest = 0.0
+            for system in systems {
+                guard let dx = direction.dx[system.name] else { continue }
+                var structure = state.structures[system.name]!
+                let change = dx.map { h * $0 }
+                structure.positions = zip(structure.positions, change).map { $0 + $1 }  // eq. 44
+                largest = max(largest, largestAtomNorm(change))
+                next.structures[system.name] = structure
+            }
+            if settings.relaxEach || systems.allSatisfy({ $0.cell != .fixed }) {
+                next = try relaxAll(next, progress: progress)
+                return (next, largest, loss(next))
+            }
+            // Elastic constants are only defined at a minimum: those systems always re-relax.
+            return (try relaxAll(next, only: { $0.cell != .fixed }, progress: progress), largest, nil)
+        }
+        var (next, largest, relaxedLoss) = try take(h)
+        var backtracks = 0
+        while settings.backtrack, let true_ = relaxedLoss, true_ > current, backtracks < FitSettings.maxBacktracks {
+            backtracks += 1
+            h /= 2
+            progress(String(format: "  the true loss rose to %.6g (from %.6g): step halved to %.4g", true_, current, h))
+            (next, largest, relaxedLoss) = try take(h)
         }
         let predicted = current + h * a + 0.5 * h * h * b
-        var relaxedLoss: Double?
-        if settings.relaxEach || systems.allSatisfy({ $0.cell != .fixed }) {
-            next = try relaxAll(next, progress: progress)
-            relaxedLoss = loss(next)
-        } else {
-            // Elastic constants are only defined at a minimum: those systems always re-relax.
-            next = try relaxAll(next, only: { $0.cell != .fixed }, progress: progress)
-        }
         if relaxedLoss == nil {
             // The energies of the predicted structures with the new Θ (their error is second order).
             for system in systems where next.structures[system.name] != nil && system.cell == .fixed {

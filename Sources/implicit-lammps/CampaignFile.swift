@@ -76,13 +76,15 @@ struct CampaignFile: Decodable {
         var iterations: Int?
         var step: String?
         var relaxEach: Bool?
+        var backtrack: Bool?
         var tolerance: Double?
         var lossTolerance: Double?
         var gradient: String?
         var regularization: Double?
 
         enum CodingKeys: String, CodingKey {
-            case iterations, step, relaxEach = "relax_each", tolerance, lossTolerance = "loss_tolerance", gradient, regularization
+            case iterations, step, relaxEach = "relax_each", backtrack, tolerance, lossTolerance = "loss_tolerance", gradient,
+                 regularization
         }
     }
     struct Relax: Decodable {
@@ -128,7 +130,7 @@ struct CampaignFile: Decodable {
         "systems[]": ["name", "input", "lammps_args", "atom_weights", "target", "weight", "alchemy_atoms", "cell"],
         "systems[].atom_weights[]": ["ids", "group", "weight"],
         "systems[].target": ["structure", "elastic"],
-        "loop": ["iterations", "step", "relax_each", "tolerance", "loss_tolerance", "gradient", "regularization"],
+        "loop": ["iterations", "step", "relax_each", "backtrack", "tolerance", "loss_tolerance", "gradient", "regularization"],
         "derivative": DerivativeSection.keys,
         "relax": ["ftol"],
     ]
@@ -249,6 +251,10 @@ struct CampaignFile: Decodable {
                 settings.step = value
             }
             settings.relaxEach = loop.relaxEach ?? settings.relaxEach
+            settings.backtrack = loop.backtrack ?? settings.backtrack
+            if settings.backtrack, !settings.relaxEach {
+                throw InputError.invalid("\(url.path): loop.backtrack compares true losses: it needs loop.relax_each: true")
+            }
             settings.tolerance = try positive(loop.tolerance, "loop.tolerance") ?? settings.tolerance
             settings.lossTolerance = try nonNegative(loop.lossTolerance, "loop.loss_tolerance") ?? settings.lossTolerance
             settings.regularization = try nonNegative(loop.regularization, "loop.regularization") ?? settings.regularization

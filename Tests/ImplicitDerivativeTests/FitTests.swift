@@ -209,4 +209,29 @@ final class FitTests: XCTestCase {
         settings.iterations = 10
         try checkReached(try campaign(try silicon(), delta: [0.01, 0.003, 0.02], settings: settings))
     }
+
+    /// A fixed step 8× the line minimum overshoots: Algorithm 1 takes it and the true loss rises;
+    /// with backtracking the step is halved until the true loss falls.
+    func testBacktrackingKeepsTheTrueLossFromRising() throws {
+        var settings = FitSettings()
+        settings.relaxEach = true
+        settings.iterations = 1
+        let probe = try campaign(try silicon(), delta: [0.01, 0.003, 0.02], settings: settings)
+        let adaptive = try probe.step(try probe.initialState(key: "test")).history[1].step
+        settings.step = 8 * adaptive
+        settings.iterations = 3
+        let plain = try FitCampaign(systems: probe.systems, settings: settings, method: SparseMethod())
+        let start = try plain.initialState(key: "test")
+        let overshoot = try plain.step(start)
+        XCTAssertGreaterThan(overshoot.history[1].lossRelaxed!, start.history[0].lossRelaxed!)
+        settings.backtrack = true
+        let careful = try FitCampaign(systems: probe.systems, settings: settings, method: SparseMethod())
+        var state = try careful.initialState(key: "test")
+        while !state.done { state = try careful.step(state) }
+        let losses = state.history.map { $0.lossRelaxed! }
+        print("backtracking: losses \(losses), steps \(state.history.map(\.step)) (line minimum \(adaptive))")
+        for k in 1..<losses.count { XCTAssertLessThanOrEqual(losses[k], losses[k - 1]) }
+        XCTAssertLessThan(abs(state.history[1].step), abs(8 * adaptive))
+        XCTAssertLessThan(losses.last!, losses[0] / 2)
+    }
 }
