@@ -85,8 +85,12 @@ public struct SparseMethod: DerivativeMethod {
         // Unit columns: the shared basis drops directions below a fraction of the largest column,
         // which would starve a column 1e-6 the size of another.
         let unit = Matrix(columns: active.map { j in b.column(j).map { $0 / norms[j] } }, rows: b.rows)
-        let preconditioner = preconditioning == .exponential
-            ? try ExponentialPreconditioner(minimum: hessian.minimum, degreesOfFreedom: hessian.degreesOfFreedom).apply : nil
+        var preconditioner: (([Double]) -> [Double])?
+        if preconditioning == .exponential {
+            let exponential = try ExponentialPreconditioner(minimum: hessian.minimum, degreesOfFreedom: hessian.degreesOfFreedom)
+            if exponential.inverse != "band Cholesky" { progress("  sparse: exponential preconditioner applied by \(exponential.inverse)") }
+            preconditioner = exponential.apply
+        }
         var solution: (x: Matrix, residuals: [Double])
         switch strategy {
         case .shared:

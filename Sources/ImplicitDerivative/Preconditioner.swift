@@ -22,13 +22,35 @@ public struct ExponentialPreconditioner: Sendable {
     public static let cutoffFactor = 2.0
     public static let stabilization = 0.1
 
-    /// Per Cartesian axis: the atoms mobile along it and P's factor over them.
-    private let axes: [(atoms: [Int], factor: SparseCholesky)]
+    /// P⁻¹ over the mobile atoms of one axis: exact by a band Cholesky factor while it fits in
+    /// `bandMemory`, else by a degree-30 Chebyshev polynomial in P (memory of P only: the band of a
+    /// periodic 16 000-atom cube would take 430 MB).
+    enum Inverse: Sendable {
+        case band(SparseCholesky)
+        case chebyshev(ChebyshevInverse)
+
+        func solve(_ r: [Double]) -> [Double] {
+            switch self {
+            case .band(let factor): return factor.solve(r)
+            case .chebyshev(let polynomial): return polynomial.solve(r)
+            }
+        }
+        var bandwidth: Int? { if case .band(let factor) = self { return factor.bandwidth } else { return nil } }
+    }
+    public static let bandMemory = 100_000_000
+    public static let chebyshevDegree = 30
+
+    /// Per Cartesian axis: the atoms mobile along it and P⁻¹ over them.
+    private let axes: [(atoms: [Int], factor: Inverse)]
     private let degreesOfFreedom: DegreesOfFreedom
     /// Nearest-neighbour distance r_nn (median) used for the weights.
     public let nearestNeighbourDistance: Double
     /// Largest band half-width of the factors (memory: atoms × (bandwidth + 1) per distinct axis).
-    public var bandwidth: Int { axes.map(\.factor.bandwidth).max() ?? 0 }
+    public var bandwidth: Int { axes.compactMap(\.factor.bandwidth).max() ?? 0 }
+    /// How P⁻¹ is applied: "band Cholesky" or "Chebyshev (degree 30)".
+    public var inverse: String {
+        axes.contains { $0.factor.bandwidth == nil } ? "Chebyshev (degree \(Self.chebyshevDegree))" : "band Cholesky"
+    }
 
     public init(minimum: Structure, degreesOfFreedom: DegreesOfFreedom) throws {
         let rnn = minimum.closePairs().typicalDistance
@@ -39,7 +61,7 @@ public struct ExponentialPreconditioner: Sendable {
             (pair.0, pair.1, exp(-ExponentialPreconditioner.a * (pair.2 / rnn - 1)))
         }
         let atomCount = minimum.count
-        var built: [(atoms: [Int], factor: SparseCholesky)] = []
+        var built: [(atoms: [Int], factor: Inverse)] = []
         for axis in 0..<3 {
             let atoms = (0..<atomCount).filter { degreesOfFreedom.mobile[3 * $0 + axis] }
             if let same = built.first(where: { $0.atoms == atoms }) {
@@ -53,7 +75,7 @@ public struct ExponentialPreconditioner: Sendable {
 
     /// P restricted to `atoms`: −w_ij off the diagonal, Σ_j w_ij (over all neighbours, held ones
     /// included) + c_stab on it.
-    private static func factor(bonds: [(Int, Int, Double)], atoms: [Int], atomCount: Int) throws -> SparseCholesky {
+    private static func factor(bonds: [(Int, Int, Double)], atoms: [Int], atomCount: Int) throws -> Inverse {
         var index = [Int](repeating: -1, count: atomCount)
         for (k, atom) in atoms.enumerated() { index[atom] = k }
         var diagonal = [Double](repeating: stabilization, count: atoms.count)
@@ -64,7 +86,12 @@ public struct ExponentialPreconditioner: Sendable {
             if index[i] >= 0, index[j] >= 0 { entries.append((index[i], index[j], -w)) }
         }
         entries += diagonal.enumerated().map { ($0.offset, $0.offset, $0.element) }
-        return try SparseCholesky(size: atoms.count, entries: entries)
+        do {
+            return .band(try SparseCholesky(size: atoms.count, entries: entries, maximumBytes: bandMemory))
+        } catch is SparseCholesky.TooWide {
+            // P = (a graph Laplacian, positive semi-definite) + c_stab I: its spectrum starts at c_stab or above.
+            return .chebyshev(ChebyshevInverse(size: atoms.count, entries: entries, lower: stabilization, degree: chebyshevDegree))
+        }
     }
 
     /// P⁻¹ r on the mobile components, projected like every vector of the solve.

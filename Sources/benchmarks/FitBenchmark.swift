@@ -1,5 +1,6 @@
 import Atomistics
 import Foundation
+import LAMMPSLibrary
 import ImplicitDerivative
 import LinearAlgebra
 import Potentials
@@ -215,4 +216,27 @@ func peakResidentMegabytes() -> Double {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_maxrss) / 1024
+}
+
+/// The exponential preconditioner's band factor on a periodic bcc cube of `cells`³ cells (no
+/// LAMMPS): its half-width and memory against N, for the memory budget of large systems.
+func preconditionerBandBenchmark(cells: [Int]) throws {
+    print("exponential preconditioner on periodic bcc cubes: atoms, band half-width, factor MB, build s")
+    for n in cells {
+        let a = 3.1805
+        var positions: [Double] = []
+        for x in 0..<n { for y in 0..<n { for z in 0..<n {
+            positions += [Double(x) * a, Double(y) * a, Double(z) * a, (Double(x) + 0.5) * a, (Double(y) + 0.5) * a, (Double(z) + 0.5) * a]
+        } } }
+        let count = positions.count / 3
+        let length = Double(n) * a
+        let crystal = Structure(box: Box(low: [0, 0, 0], high: [length, length, length]), positions: positions,
+                                images: [Int32](repeating: 0, count: 3 * count), types: [Int32](repeating: 1, count: count),
+                                masses: [183.84])
+        let dofs = DegreesOfFreedom(mobile: [Bool](repeating: true, count: 3 * count), translationAxes: [0, 1, 2])
+        var p: ExponentialPreconditioner?
+        let time = try seconds { p = try ExponentialPreconditioner(minimum: crystal, degreesOfFreedom: dofs) }
+        print(String(format: "  %6d  %5d  %8.1f  %5.1f  %@", count, p!.bandwidth, Double(count * (p!.bandwidth + 1) * 8) / 1e6, time,
+                     p!.inverse))
+    }
 }

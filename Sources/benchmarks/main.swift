@@ -189,6 +189,9 @@ case "derivative-dislocation":
     }
     let checked = rest.first { $0.hasPrefix("check=") }.flatMap { Int($0.dropFirst(6)) } ?? 0
     try dislocationDerivativeBenchmark(source: rest.first ?? "shared", runs: runs.isEmpty ? [(.auto, .exponential)] : runs, checked: checked)
+case "precondition-band":
+    try preconditionerBandBenchmark(cells: arguments.dropFirst().compactMap { Int($0) }.isEmpty ? [5, 10, 20]
+                                        : arguments.dropFirst().compactMap { Int($0) })
 case "uq-ensemble":
     try uncertaintyBenchmark(truthSamples: arguments.dropFirst().first.flatMap { Int($0) } ?? 5)
 default: print("unknown benchmark; available: binding, derivative [3 5 10 alloy], potentials, "

@@ -38,6 +38,25 @@ final class SparseCholeskyTests: XCTestCase {
         XCTAssertLessThanOrEqual(factor.bandwidth, 2 * 30)
     }
 
+    func testTooWideABandIsRefusedWithItsSize() {
+        let (n, entries) = shuffledGrid(side: 30)
+        XCTAssertThrowsError(try SparseCholesky(size: n, entries: entries, maximumBytes: 1000)) { error in
+            XCTAssertGreaterThan((error as? SparseCholesky.TooWide)?.bytes ?? 0, 1000)
+        }
+    }
+
+    /// The Chebyshev polynomial inverse: close to the exact solve, linear and symmetric.
+    func testChebyshevInverseApproximatesTheSolveSymmetrically() throws {
+        let (n, shifted) = shuffledGrid(side: 12)  // 4.1 I − adjacency: spectrum inside [0.1, 8.1]
+        let inverse = ChebyshevInverse(size: n, entries: shifted, lower: 0.1, degree: 60)
+        let exact = try SparseCholesky(size: n, entries: shifted)
+        let b = (0..<n).map { sin(Double($0) * 0.37) + 0.2 }
+        let (x, y) = (inverse.solve(b), exact.solve(b))
+        XCTAssertLessThan(norm(zip(x, y).map { $0 - $1 }) / norm(y), 0.05)
+        let c = (0..<n).map { cos(Double($0) * 0.21) }
+        XCTAssertEqual(dot(c, inverse.solve(b)), dot(b, inverse.solve(c)), accuracy: 1e-10 * norm(b) * norm(c) * 10)
+    }
+
     func testIndefiniteMatrixIsRefused() {
         XCTAssertThrowsError(try SparseCholesky(size: 2, entries: [(0, 0, 1), (1, 1, 1), (0, 1, 3)]))
     }
