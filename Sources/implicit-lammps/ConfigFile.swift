@@ -143,7 +143,7 @@ struct DerivativeSection: Decodable {
                 }
                 return value
             }
-            return SparseMethod(tolerance: tolerance ?? 1e-5, preconditioning: preconditioning ?? .none, strategy: strategy ?? .auto)
+            return SparseMethod(tolerance: tolerance ?? 1e-5, preconditioning: preconditioning ?? .exponential, strategy: strategy ?? .auto)
         case "dense": return DenseMethod()
         case "energy":
             let style = try minStyle.map { name -> MinimizerStyle in

@@ -119,7 +119,7 @@ struct MinimumOptions: ParsableArguments {
     var alpha0: Double?
     @Option(parsing: .unconditional, help: "Sparse method: relative residual of the solves (default 1e-5, the finite-difference floor).")
     var tolerance: Double?
-    @Option(help: "Sparse method: preconditioner of the Krylov solves, none (default) or exponential (Packwood et al. 2016).")
+    @Option(help: "Sparse method: preconditioner of the Krylov solves, exponential (default; Packwood et al. 2016) or none.")
     var preconditioner: Preconditioning?
     @Option(help: "Sparse method: auto (default; shared basis while small, then CG per column), shared or cg.")
     var krylov: KrylovStrategy?
@@ -136,7 +136,7 @@ struct MinimumOptions: ParsableArguments {
     /// finished parameters).
     func derivativeMethod(checkpoint: URL? = nil) -> any DerivativeMethod {
         switch resolvedMethod {
-        case .sparse: return SparseMethod(tolerance: tolerance ?? 1e-5, preconditioning: preconditioner ?? .none,
+        case .sparse: return SparseMethod(tolerance: tolerance ?? 1e-5, preconditioning: preconditioner ?? .exponential,
                                           strategy: krylov ?? .auto, checkpoint: checkpoint)
         case .dense: return DenseMethod(region: center.map { ($0.values, radius!) })
         case .energy: return EnergyMethod(minStyle: minStyle ?? .cg, alpha0: alpha0 ?? 1e-4, checkpoint: checkpoint)
