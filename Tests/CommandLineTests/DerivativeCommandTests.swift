@@ -120,7 +120,9 @@ final class DerivativeCommandTests: XCTestCase {
         let compare = try Toolbox.run(Toolbox.venv.appendingPathComponent("bin/python").path,
                                       ["-c", script, serial.path, parallel.path])
         XCTAssertEqual(compare.status, 0, compare.stderr)
-        XCTAssertLessThan(Double(compare.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 1, 1e-6, compare.stdout)
+        // Equal within the solver's tolerance (1e-5): create_atoms orders atoms by rank, so the
+        // preconditioner's ordering, and with it the round-off of the Krylov iterates, differ.
+        XCTAssertLessThan(Double(compare.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 1, 1e-5, compare.stdout)
     }
 
     /// The energy method saves each finished parameter: interrupted (SIGINT) and rerun, it

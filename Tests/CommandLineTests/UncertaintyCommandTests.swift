@@ -150,7 +150,8 @@ final class UncertaintyCommandTests: XCTestCase {
             for (key, row) in a {
                 XCTAssertEqual(row.predicted, c[key]!.predicted, accuracy: 1e-7 * max(abs(row.predicted), 1), "\(name) \(key)")
                 XCTAssertEqual(row.truth!, c[key]!.truth!, accuracy: 1e-7 * max(abs(row.truth!), 1), "\(name) \(key)")
-                XCTAssertEqual(row.indicator!, c[key]!.indicator!, accuracy: 1e-5 * max(abs(row.indicator!), 1e-6), "\(name) \(key)")
+                // An estimate built on the derivative, which the ranks reproduce to the solver's tolerance.
+                XCTAssertEqual(row.indicator!, c[key]!.indicator!, accuracy: 1e-3 * max(abs(row.indicator!), 1e-6), "\(name) \(key)")
             }
             for member in ["s0000_l1", "s0001_l1", "s0000_l3", "s0001_l3"] {
                 XCTAssertTrue(FileManager.default.fileExists(atPath: parallel.appendingPathComponent("truth/\(member)").path), "\(name) \(member)")
