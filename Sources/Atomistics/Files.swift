@@ -69,6 +69,12 @@ public enum LAMMPSDump {
 
 /// Small helpers for writing results without leaving half-written files behind.
 public enum Files {
+    /// A 64-bit FNV-1a hash of `bytes` in hexadecimal: identifies settings and inputs of a resumable
+    /// run (not a cryptographic hash).
+    public static func fingerprint<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        String(bytes.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }, radix: 16)
+    }
+
     /// Writes `text` through a temporary file and an atomic rename.
     public static func write(_ text: String, to url: URL) throws {
         try Data(text.utf8).write(to: url, options: .atomic)

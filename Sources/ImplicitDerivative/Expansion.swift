@@ -278,6 +278,12 @@ extension MinimumDerivatives {
         (0..<3).map { axis in 1 + zip(strain, generators).reduce(0) { $0 + $1.0 * $1.1[axis] } }
     }
 
+    /// `positions` deformed by `strain` (one value per strain generator of this minimum) about the
+    /// cell's centre, as `fix box/relax` deforms a cell.
+    public func strained(_ positions: [Double], by strain: [Double]) -> [Double] {
+        scaledAboutCenter(positions, strain: strain, generators: self.strain?.generators ?? [])
+    }
+
     /// Homogeneous deformation about the box center, as `fix box/relax` applies it.
     private func scaledAboutCenter(_ positions: [Double], strain: [Double], generators: [[Double]]) -> [Double] {
         let scales = axisScales(strain, generators: generators)

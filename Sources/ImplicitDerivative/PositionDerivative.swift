@@ -149,8 +149,7 @@ public struct SparseMethod: DerivativeMethod {
         let partitions = hessian.simulation.partitions
         let (share, shares) = (partitions?.index ?? 0, partitions?.count ?? 1)
         let store = checkpoint.map { url in
-            Checkpoint(directory: url.appendingPathComponent("sparse-" + String(key.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) {
-                ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }, radix: 16) + (shares > 1 ? "-p\(share)" : "")),
+            Checkpoint(directory: url.appendingPathComponent("sparse-" + Files.fingerprint(key.utf8) + (shares > 1 ? "-p\(share)" : "")),
                        writes: hessian.simulation.lammps.mpiRank == 0)
         }
         var done: [Int: Checkpoint.Column] = [:]

@@ -403,13 +403,7 @@ extension UncertaintyCampaign {
     /// distance from where the homogeneously strained Θ̄ minimum puts it.
     private func structuralChange(_ minimum: TrueMinimum, derivatives: MinimumDerivatives) -> String? {
         let reference = derivatives.structure
-        let generators = derivatives.strain?.generators ?? []
-        let scales = (0..<3).map { axis in 1 + zip(minimum.strain, generators).reduce(0) { $0 + $1.0 * $1.1[axis] } }
-        let box = reference.box
-        let expected = reference.unwrappedPositions.enumerated().map { index, value -> Double in
-            let axis = index % 3, center = (box.low[axis] + box.high[axis]) / 2
-            return center + scales[axis] * (value - center)
-        }
+        let expected = derivatives.strained(reference.unwrappedPositions, by: minimum.strain)
         let shift = removingTranslations(zip(minimum.positions, expected).map { $0 - $1 }, axes: derivatives.translationAxes)
         let distances = stride(from: 0, to: shift.count, by: 3).map { norm(Array(shift[$0..<$0 + 3])) }
         let limit = 0.5 * reference.closePairs().typicalDistance

@@ -143,6 +143,11 @@ public enum UncertaintyFiles {
     folder = request["directory"]
     levels = ["c", "h", "ih", "h+ih"]
     colors = {"c": "#999999", "h": "#1f77b4", "ih": "#2ca02c", "h+ih": "#d62728"}
+    def save(fig, stem):
+        fig.tight_layout()
+        for extension in ("png", "svg"):
+            fig.savefig(os.path.join(folder, f"{stem}.{extension}"), dpi=150)
+        plt.close(fig)
     def rows(name):
         with open(os.path.join(folder, name)) as handle:
             return list(csv.DictReader(handle))
@@ -174,10 +179,7 @@ public enum UncertaintyFiles {
         ax.set_ylabel(f"{name} ({unit})" if unit else name)
         ax.set_title(f"{name}: mean and 16–84 % band over the ensemble")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        for extension in ("png", "svg"):
-            fig.savefig(os.path.join(folder, f"band_{name}.{extension}"), dpi=150)
-        plt.close(fig)
+        save(fig, f"band_{name}")
         errors = rows(f"errors_{name}.csv")
         fig, ax = plt.subplots(figsize=(6, 4))
         for level in levels:
@@ -189,10 +191,7 @@ public enum UncertaintyFiles {
         ax.set_ylabel(f"prediction error" + (f" ({unit})" if unit else ""))
         ax.set_title(f"{name}: error of each expansion level")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        for extension in ("png", "svg"):
-            fig.savefig(os.path.join(folder, f"errors_{name}.{extension}"), dpi=150)
-        plt.close(fig)
+        save(fig, f"errors_{name}")
     """#
 
     static func number(_ value: Double) -> String { value.isFinite ? "\(value)" : "nan" }

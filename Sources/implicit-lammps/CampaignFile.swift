@@ -136,8 +136,7 @@ struct CampaignFile: Decodable {
     ]
 
     static func read(_ url: URL) throws -> CampaignFile {
-        let text: String
-        do { text = try String(contentsOf: url, encoding: .utf8) } catch { throw InputError.fileNotFound(url.path) }
+        let text = try YAMLConfig.text(of: url)
         var campaign: CampaignFile = try YAMLConfig.decode(text, file: url.path, schema: schema,
                                                            what: "a campaign is a mapping of keys (potential, vary, systems, loop, …)")
         campaign.url = url
@@ -148,17 +147,12 @@ struct CampaignFile: Decodable {
 
     /// What identifies the campaign for --resume: the file, every file it names, the LAMMPS arguments.
     func key(lammpsArguments: [String]) -> String {
-        var content = text + "\u{0}" + lammpsArguments.joined(separator: " ")
         let named = systems.flatMap { [$0.input, $0.target?.structure].compactMap { $0 } }
             + [potential?.snapcoeff, potential?.snapparam, constraints].compactMap { $0 }
-        for path in named { content += "\u{0}" + ((try? String(contentsOf: resolve(path), encoding: .utf8)) ?? path) }
-        return YAMLConfig.fnv1a(content)
+        return YAMLConfig.key(text: text, lammpsArguments: lammpsArguments, files: named.map(resolve))
     }
 
-    func resolve(_ path: String) -> URL {
-        path.hasPrefix("/") ? URL(fileURLWithPath: path)
-            : url.deletingLastPathComponent().appendingPathComponent(path).standardizedFileURL
-    }
+    func resolve(_ path: String) -> URL { YAMLConfig.resolve(path, beside: url) }
 
     /// Everything that can be checked without LAMMPS.
     func validate() throws {

@@ -66,10 +66,23 @@ enum YAMLConfig {
         }
     }
 
-    static func fnv1a(_ text: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return String(hash, radix: 16)
+    /// The text of a campaign file, or an error naming the missing file.
+    static func text(of url: URL) throws -> String {
+        do { return try String(contentsOf: url, encoding: .utf8) } catch { throw InputError.fileNotFound(url.path) }
+    }
+
+    /// A path written in the file at `file`: absolute, or relative to that file's folder.
+    static func resolve(_ path: String, beside file: URL) -> URL {
+        path.hasPrefix("/") ? URL(fileURLWithPath: path)
+            : file.deletingLastPathComponent().appendingPathComponent(path).standardizedFileURL
+    }
+
+    /// What identifies a campaign for --resume: its text, the LAMMPS arguments, and the bytes of every
+    /// file it names (binary `.npy` files included; a file that cannot be read counts by its path).
+    static func key(text: String, lammpsArguments: [String], files: [URL]) -> String {
+        var content = Data((text + "\u{0}" + lammpsArguments.joined(separator: " ")).utf8)
+        for file in files { content += Data("\u{0}".utf8) + ((try? Data(contentsOf: file)) ?? Data(file.path.utf8)) }
+        return Files.fingerprint(content)
     }
 }
 

@@ -33,7 +33,7 @@ struct Fit: ParsableCommand {
             let key = campaign.key(lammpsArguments: lammpsOptions.arguments)
             let checkpoint = run.url("checkpoint/fit.json")
             var state: FitState
-            if resume, let saved = try FitCheckpoint.load(checkpoint) {
+            if resume, let saved = try loadCheckpoint(FitState.self, from: checkpoint) {
                 guard saved.key == key else {
                     throw ValidationError("""
                         --resume: the campaign in \(config) is not the one that was interrupted (its configuration \
@@ -157,13 +157,13 @@ struct FitSummary: Encodable {
     var seconds: Double
 }
 
-enum FitCheckpoint {
-    static func load(_ url: URL) throws -> FitState? {
-        guard let data = try? Data(contentsOf: url) else { return nil }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        do { return try decoder.decode(FitState.self, from: data) } catch {
-            throw InputError.invalid("--resume: the checkpoint \(url.path) cannot be read (\(Files.describe(error))); start afresh")
-        }
+/// A checkpoint written by `Files.writeJSON`: nil when there is none, an error naming it when it
+/// cannot be read (shared by `fit` and `uq`).
+func loadCheckpoint<State: Decodable>(_ type: State.Type, from url: URL) throws -> State? {
+    guard let data = try? Data(contentsOf: url) else { return nil }
+    let decoder = JSONDecoder()
+    decoder.keyDecodingStrategy = .convertFromSnakeCase
+    do { return try decoder.decode(State.self, from: data) } catch {
+        throw InputError.invalid("--resume: the checkpoint \(url.path) cannot be read (\(Files.describe(error))); start afresh")
     }
 }

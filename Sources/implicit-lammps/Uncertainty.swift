@@ -49,7 +49,7 @@ struct Uncertainty: ParsableCommand {
             let checkpointURL = run.url(share.index == 0 ? "checkpoint/uq.json" : "checkpoint/uq.p\(share.index).json")
             // The partition count is part of the key: each partition checkpoints only its own members.
             var checkpoint = UncertaintyCheckpoint(key: file.key(lammpsArguments: lammpsOptions.arguments + ["partitions \(share.count)"]))
-            if resume, let saved = try UncertaintyCheckpoint.load(checkpointURL) {
+            if resume, let saved = try loadCheckpoint(UncertaintyCheckpoint.self, from: checkpointURL) {
                 guard saved.key == checkpoint.key else {
                     throw ValidationError("""
                         --resume: the campaign in \(config) is not the one that was interrupted (its configuration \
@@ -80,7 +80,7 @@ struct Uncertainty: ParsableCommand {
                 _ = try split.sum([0])
                 if MPIEnvironment.rank == 0 {
                     for index in 1..<split.count {
-                        guard let other = try UncertaintyCheckpoint.load(run.url("checkpoint/uq.p\(index).json")) else { continue }
+                        guard let other = try loadCheckpoint(UncertaintyCheckpoint.self, from: run.url("checkpoint/uq.p\(index).json")) else { continue }
                         checkpoint.indicators += other.indicators
                         checkpoint.truths += other.truths
                     }
@@ -226,15 +226,6 @@ struct UncertaintyCheckpoint: Codable {
     var truths: [TruthOutcome] = []
 
     init(key: String) { self.key = key }
-
-    static func load(_ url: URL) throws -> UncertaintyCheckpoint? {
-        guard let data = try? Data(contentsOf: url) else { return nil }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        do { return try decoder.decode(UncertaintyCheckpoint.self, from: data) } catch {
-            throw InputError.invalid("--resume: the checkpoint \(url.path) cannot be read (\(Files.describe(error))); start afresh")
-        }
-    }
 }
 
 struct QuantitySummary: Encodable {

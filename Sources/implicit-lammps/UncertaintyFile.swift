@@ -114,8 +114,7 @@ struct UncertaintyFile: Decodable {
     }
 
     static func read(_ url: URL) throws -> UncertaintyFile {
-        let text: String
-        do { text = try String(contentsOf: url, encoding: .utf8) } catch { throw InputError.fileNotFound(url.path) }
+        let text = try YAMLConfig.text(of: url)
         var file: UncertaintyFile = try YAMLConfig.decode(text, file: url.path, schema: schema,
                                                           what: "an uncertainty campaign is a mapping of keys (potential, vary, ensemble, quantity, …)")
         file.url = url
@@ -124,18 +123,13 @@ struct UncertaintyFile: Decodable {
         return file
     }
 
-    func resolve(_ path: String) -> URL {
-        path.hasPrefix("/") ? URL(fileURLWithPath: path)
-            : url.deletingLastPathComponent().appendingPathComponent(path).standardizedFileURL
-    }
+    func resolve(_ path: String) -> URL { YAMLConfig.resolve(path, beside: url) }
 
     /// What identifies the campaign for --resume: the file, every file it names, the LAMMPS arguments.
     func key(lammpsArguments: [String]) -> String {
-        var content = text + "\u{0}" + lammpsArguments.joined(separator: " ")
         let named = (systems ?? []).map(\.input)
             + [potential?.snapcoeff, potential?.snapparam, ensemble.samples, ensemble.mean, ensemble.draws?.covariance].compactMap { $0 }
-        for path in named { content += "\u{0}" + ((try? String(contentsOf: resolve(path), encoding: .utf8)) ?? path) }
-        return YAMLConfig.fnv1a(content)
+        return YAMLConfig.key(text: text, lammpsArguments: lammpsArguments, files: named.map(resolve))
     }
 
     private func cell(_ name: String?, key: String) throws -> CellRelaxation {
