@@ -5,7 +5,7 @@ import LinearAlgebra
 /// and available only through products: short recurrences, so memory and work per iteration are
 /// O(n) whatever the number of iterations (the shared Krylov basis costs O(n·k²) per sweep).
 ///
-/// Hessian products by forward force differences carry ~1e-5 relative noise: the recursively
+/// Hessian products by forward force differences carry ~1e-6 relative noise: the recursively
 /// updated residual keeps falling below that floor while the true one does not, so every
 /// `checkInterval` iterations the true residual b − Hx is measured with one extra product, and
 /// the solve stops when it reaches the tolerance or stops falling (the best iterate is kept).

@@ -47,16 +47,16 @@ public enum KrylovStrategy: String, Sendable, CaseIterable {
 /// Hessian-vector products from force differences and Krylov solves (`strategy`).
 public struct SparseMethod: DerivativeMethod {
     /// Relative residual of each solve. Hessian-vector products by forward force differences are
-    /// accurate to ~1e-5, so tighter tolerances only meet that floor.
+    /// accurate to ~1e-6, so much tighter tolerances only meet that floor.
     public var tolerance = 1e-5
-    /// Exponential by default: it leaves symmetric defects at their few products and cuts the
-    /// products of large soft systems 3–5× (without it a 16 000-atom vacancy's shared basis stalls
-    /// at 3e-2 where the preconditioned one reaches 1e-5 in as many products).
-    public var preconditioning = Preconditioning.exponential
+    /// `auto` by default: the lattice preconditioner for point defects in a crystal, the
+    /// exponential one otherwise (it cuts the products of a dislocation 3–5×; without any, a
+    /// 16 000-atom vacancy's shared basis stalls at 3e-2).
+    public var preconditioning = Preconditioning.auto
     public var strategy = KrylovStrategy.auto
     /// Where columns finished by conjugate gradients are saved, so that an interrupted solve resumes.
     public var checkpoint: URL?
-    public init(tolerance: Double = 1e-5, preconditioning: Preconditioning = .exponential, strategy: KrylovStrategy = .auto,
+    public init(tolerance: Double = 1e-5, preconditioning: Preconditioning = .auto, strategy: KrylovStrategy = .auto,
                 checkpoint: URL? = nil) {
         self.tolerance = tolerance
         self.preconditioning = preconditioning
@@ -88,13 +88,7 @@ public struct SparseMethod: DerivativeMethod {
         // Unit columns: the shared basis drops directions below a fraction of the largest column,
         // which would starve a column 1e-6 the size of another.
         let unit = Matrix(columns: active.map { j in b.column(j).map { $0 / norms[j] } }, rows: b.rows)
-        var preconditioner: (([Double]) -> [Double])?
-        // A lone atom has no neighbours to build P from: nothing to precondition.
-        if preconditioning == .exponential, hessian.minimum.count > 1 {
-            let exponential = try ExponentialPreconditioner(minimum: hessian.minimum, degreesOfFreedom: hessian.degreesOfFreedom)
-            if exponential.inverse != "band Cholesky" { progress("  sparse: exponential preconditioner applied by \(exponential.inverse)") }
-            preconditioner = exponential.apply
-        }
+        let preconditioner = try preconditioner(for: hessian, progress: progress)
         var solution: (x: Matrix, residuals: [Double])
         switch strategy {
         case .shared:
@@ -134,6 +128,35 @@ public struct SparseMethod: DerivativeMethod {
             residuals[column] = solution.residuals[index]
         }
         return (x, residuals)
+    }
+
+    /// P⁻¹ as `preconditioning` asks, saying which was built (nil: none).
+    private func preconditioner(for hessian: Hessian, progress: (String) -> Void) throws -> (([Double]) -> [Double])? {
+        // A lone atom has no neighbours to build P from: nothing to precondition.
+        guard preconditioning != .none, hessian.minimum.count > 1 else { return nil }
+        if preconditioning != .exponential {
+            let allMobile = hessian.degreesOfFreedom.mobileCount == hessian.minimum.positions.count
+            switch LatticeSites.recognize(hessian.minimum) {
+            case .success(let sites) where allMobile:
+                let lattice = try LatticePreconditioner(sites: sites, hessian: hessian)
+                let substituted = Set(hessian.minimum.types).count - 1
+                progress("  sparse: lattice preconditioner (\(sites.kind.rawValue) \(sites.cells.map(String.init).joined(separator: "×")) cells, "
+                         + "\(sites.vacantSites.count) vacant sites\(substituted > 0 ? ", \(substituted + 1) species" : ""); "
+                         + "force constants from atom \(lattice.probeAtom + 1), \(lattice.probes) force evaluation\(lattice.probes == 1 ? "" : "s"))")
+                return lattice.apply
+            case .success:
+                guard preconditioning == .auto else {
+                    throw DerivativeError.invalidSetting("--preconditioner lattice: some atoms are held, which breaks the lattice's periodicity")
+                }
+            case .failure(let reason):
+                guard preconditioning == .auto else {
+                    throw DerivativeError.invalidSetting("--preconditioner lattice: the structure is not a cubic crystal with point defects (\(reason))")
+                }
+            }
+        }
+        let exponential = try ExponentialPreconditioner(minimum: hessian.minimum, degreesOfFreedom: hessian.degreesOfFreedom)
+        progress("  sparse: exponential preconditioner (applied by \(exponential.inverse))")
+        return exponential.apply
     }
 
     /// Conjugate gradients column by column, with a progress line at least every ~10 s; finished

@@ -4,6 +4,11 @@ import LinearAlgebra
 
 /// How the Krylov solves are preconditioned.
 public enum Preconditioning: String, Sendable, CaseIterable {
+    /// The lattice preconditioner when the structure is a cubic crystal with point defects in a
+    /// periodic box and every atom moves, else the exponential one.
+    case auto
+    /// The perfect host crystal's Hessian (`LatticePreconditioner`): point defects only.
+    case lattice
     /// Plain (unpreconditioned) Krylov: residuals extend the basis.
     case none
     /// The exponential preconditioner of Packwood et al., J. Chem. Phys. 144, 164109 (2016), as

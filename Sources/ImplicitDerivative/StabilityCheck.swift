@@ -15,7 +15,7 @@ public struct CurvatureCheck: Codable, Sendable {
     /// Atom IDs with the largest amplitude in the softest Ritz vector (where a saddle would open).
     public var softestModeAtoms: [Int]
 
-    /// Curvatures this far below zero, relative to the largest, are beyond the ~1e-5 relative
+    /// Curvatures this far below zero, relative to the largest, are beyond the ~1e-6 relative
     /// error of forward-difference Hessian products: negative curvature, not noise.
     public static let relativeThreshold = 1e-4
 
@@ -54,7 +54,7 @@ extension Hessian {
             }
             norm = w.reduce(0) { $0 + $1 * $1 }.squareRoot()
             // The Krylov space of the random start is invariant: every distinct eigenvalue has been
-            // seen. Forward-difference products carry ~1e-5 relative noise, so "zero" is 1e-4 here;
+            // seen. Forward-difference products carry ~1e-6 relative noise, so "zero" is 1e-4 here;
             // continuing would build the basis from that noise and report spurious Ritz values
             // (seen: −5e-7 eV/Å² for SW silicon's 8-atom cell, whose spectrum has 4 distinct values).
             if norm <= 1e-4 * (alphas.map(abs).max() ?? 0) { break }

@@ -130,44 +130,25 @@ struct DerivativeSection: Decodable {
     static let keys: Set<String> = ["method", "tolerance", "alpha0", "min_style", "preconditioner", "krylov"]
 
     func method(file: String) throws -> any DerivativeMethod {
-        let name = method ?? "sparse"
-        for (key, given, owner) in [("tolerance", tolerance != nil, "sparse"), ("alpha0", alpha0 != nil, "energy"),
-                                    ("min_style", minStyle != nil, "energy"),
-                                    ("preconditioner", preconditioner != nil, "sparse"),
-                                    ("krylov", krylov != nil, "sparse")] where given && owner != name {
-            throw InputError.invalid("\(file): derivative.\(key) applies only to method \(owner), not to \(name)")
-        }
-        for (key, value) in [("tolerance", tolerance), ("alpha0", alpha0)] {
-            if let value, !(value > 0 && value.isFinite) {
-                throw InputError.invalid("\(file): derivative.\(key) must be a positive number, got \(value)")
+        func parsed<T: RawRepresentable & CaseIterable>(_ key: String, _ value: String?) throws -> T? where T.RawValue == String {
+            try value.map { name in
+                guard let parsed = T(rawValue: name) else {
+                    throw InputError.invalid("\(file): derivative.\(key) is \(T.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
+                }
+                return parsed
             }
         }
-        switch name {
-        case "sparse":
-            let preconditioning = try preconditioner.map { name -> Preconditioning in
-                guard let value = Preconditioning(rawValue: name) else {
-                    throw InputError.invalid("\(file): derivative.preconditioner is none or exponential, got '\(name)'")
-                }
-                return value
+        let choice = MethodChoice(method: try parsed("method", method), minStyle: try parsed("min_style", minStyle), alpha0: alpha0,
+                                  tolerance: tolerance, preconditioner: try parsed("preconditioner", preconditioner),
+                                  krylov: try parsed("krylov", krylov))
+        let spelling: (MethodChoice.Setting) -> String = { setting in
+            switch setting {
+            case .minStyle: return "derivative.min_style"
+            case .region: return "derivative.region"
+            default: return "derivative.\(setting)"
             }
-            let strategy = try krylov.map { name -> KrylovStrategy in
-                guard let value = KrylovStrategy(rawValue: name) else {
-                    throw InputError.invalid("\(file): derivative.krylov is auto, shared or cg, got '\(name)'")
-                }
-                return value
-            }
-            return SparseMethod(tolerance: tolerance ?? 1e-5, preconditioning: preconditioning ?? .exponential, strategy: strategy ?? .auto)
-        case "dense": return DenseMethod()
-        case "energy":
-            let style = try minStyle.map { name -> MinimizerStyle in
-                guard let style = MinimizerStyle(rawValue: name) else {
-                    throw InputError.invalid("\(file): derivative.min_style is cg, fire or sd, got '\(name)'")
-                }
-                return style
-            }
-            return EnergyMethod(minStyle: style ?? .cg, alpha0: alpha0 ?? 1e-4)
-        case let other:
-            throw InputError.invalid("\(file): derivative.method is sparse, dense or energy, got '\(other)'")
         }
+        if let problem = choice.problem(spelling: spelling, methodSpelling: "method") { throw InputError.invalid("\(file): \(problem)") }
+        return choice.derivativeMethod()
     }
 }

