@@ -25,9 +25,13 @@ public struct KrylovSolver {
     /// the preconditioned Krylov space, as in preconditioned CG; residuals stay the true ‖B − HX‖.
     public var preconditioner: (([Double]) -> [Double])?
 
-    public init(tolerance: Double = 1e-5, preconditioner: (([Double]) -> [Double])? = nil) {
+    /// Splits each sweep's products over partitions (nil: all here).
+    public var sharing: ProductSharing?
+
+    public init(tolerance: Double = 1e-5, preconditioner: (([Double]) -> [Double])? = nil, sharing: ProductSharing? = nil) {
         self.tolerance = tolerance
         self.preconditioner = preconditioner
+        self.sharing = sharing
     }
 
     public struct Solution {
@@ -57,15 +61,18 @@ public struct KrylovSolver {
             let block = try orthonormalized(candidates, against: basis, dropBelow: 0.3 * tolerance * largest)
             if block.columns == 0 { break }
             var products = Matrix(rows: b.rows, columns: block.columns)
-            for j in 0..<block.columns {
+            for j in 0..<block.columns where sharing?.takes(j) ?? true {
                 products.setColumn(j, try apply(block.column(j)))
                 if clock.isDue() {
                     let open = zip(residualNorms, norms).filter { $1 > 0 && $0 > tolerance * $1 }.count
                     let worst = zip(residualNorms, norms).map { $1 > 0 ? $0 / $1 : 0 }.max() ?? 0
-                    progress(String(format: "  sparse: %d products, %d of %d columns open, worst residual %.2e, %d s",
-                                    basis.columns + j + 1, open, b.columns, worst, clock.elapsed))
+                    // Residuals are known after the first Galerkin solve.
+                    let residual = basis.columns == 0 ? "first sweep" : String(format: "worst residual %.2e", worst)
+                    progress(String(format: "  sparse: %d products, %d of %d columns open, %@, %d s",
+                                    basis.columns + j + 1, open, b.columns, residual, clock.elapsed))
                 }
             }
+            if let sharing { products = try sharing.combine(products) }
             basis = basis.appending(columnsOf: block)
             image = image.appending(columnsOf: products)
 
@@ -124,5 +131,27 @@ public struct KrylovSolver {
         let (u, singularValues) = try LAPACK.leftSingularVectors(w)
         let kept = singularValues.prefix { $0 > dropBelow }.count
         return Matrix(rows: w.rows, columns: kept, storage: Array(u.storage.prefix(w.rows * kept)))
+    }
+}
+
+/// Products (or columns) shared out over the partitions of an MPI job: partition `index` of
+/// `count` computes every `count`-th item, and `sum` adds up what each filled (zeros elsewhere),
+/// so that every partition continues with the same, complete numbers.
+public struct ProductSharing {
+    public var index: Int
+    public var count: Int
+    public var sum: ([Double]) throws -> [Double]
+
+    public init(index: Int, count: Int, sum: @escaping ([Double]) throws -> [Double]) {
+        (self.index, self.count, self.sum) = (index, count, sum)
+    }
+
+    public func takes(_ item: Int) -> Bool { item % count == index }
+
+    /// The columns every partition computed, in all partitions.
+    func combine(_ partial: Matrix) throws -> Matrix {
+        let total = try sum(partial.storage)
+        guard total.count == partial.storage.count else { throw DerivativeError.invalidSetting("partitions combined \(total.count) values for \(partial.storage.count)") }
+        return Matrix(rows: partial.rows, columns: partial.columns, storage: total)
     }
 }

@@ -89,16 +89,21 @@ public struct SparseMethod: DerivativeMethod {
         // which would starve a column 1e-6 the size of another.
         let unit = Matrix(columns: active.map { j in b.column(j).map { $0 / norms[j] } }, rows: b.rows)
         let preconditioner = try preconditioner(for: hessian, progress: progress)
+        // On partitions each sweep's products, and the CG columns, are shared out.
+        let sharing = hessian.simulation.partitions.flatMap { split in
+            split.count > 1 ? ProductSharing(index: split.index, count: split.count, sum: split.sum) : nil
+        }
         var solution: (x: Matrix, residuals: [Double])
         switch strategy {
         case .shared:
-            let shared = try KrylovSolver(tolerance: tolerance, preconditioner: preconditioner)
+            let shared = try KrylovSolver(tolerance: tolerance, preconditioner: preconditioner, sharing: sharing)
                 .solve(unit, progress: progress) { try hessian.apply($0) }
             solution = (shared.x, shared.relativeResiduals)
         case .cg:
-            solution = try columnByColumn(unit, start: nil, hessian: hessian, preconditioner: preconditioner, progress: progress)
+            solution = try columnByColumn(unit, start: nil, hessian: hessian, preconditioner: preconditioner, sharing: sharing,
+                                          progress: progress)
         case .auto:
-            var solver = KrylovSolver(tolerance: tolerance, preconditioner: preconditioner)
+            var solver = KrylovSolver(tolerance: tolerance, preconditioner: preconditioner, sharing: sharing)
             // A shared basis that can span the whole mobile space for about the price CG would pay
             // per column (~10 products each) is kept to the end: a small unsymmetric system (the
             // W–Be alloy, 3N = 747 for 110 columns) is solved exactly in 3N products.
@@ -115,7 +120,7 @@ public struct SparseMethod: DerivativeMethod {
                 progress("  sparse: the shared basis stopped at \(shared.products) vectors with \(open.count) of \(active.count) columns "
                          + "open; continuing them one by one with conjugate gradients from the shared solution")
                 let rest = try columnByColumn(unit.selecting(columns: open), start: shared.x.selecting(columns: open),
-                                              hessian: hessian, preconditioner: preconditioner, progress: progress)
+                                              hessian: hessian, preconditioner: preconditioner, sharing: sharing, progress: progress)
                 for (index, column) in open.enumerated() where rest.residuals[index] < solution.residuals[column] {
                     solution.x.setColumn(column, rest.x.column(index))
                     solution.residuals[column] = rest.residuals[index]
@@ -162,15 +167,16 @@ public struct SparseMethod: DerivativeMethod {
     /// Conjugate gradients column by column, with a progress line at least every ~10 s; finished
     /// columns are checkpointed (one folder per set of right-hand sides) when `checkpoint` is set.
     private func columnByColumn(_ b: Matrix, start: Matrix?, hessian: Hessian, preconditioner: (([Double]) -> [Double])?,
-                                progress: (String) -> Void) throws -> (x: Matrix, residuals: [Double]) {
+                                sharing: ProductSharing?, progress: (String) -> Void) throws -> (x: Matrix, residuals: [Double]) {
         let reference = hessian.minimum.unwrappedPositions
-        // The right-hand sides' fingerprint: a resume must solve the same system.
-        let fingerprint = (0..<b.columns).map { j in b.column(j).enumerated().reduce(0.0) { $0 + $1.element * Double($1.offset % 97 + 1) } }
-        let key = "sparse cg tolerance \(tolerance) preconditioner \(preconditioning.rawValue) columns \(b.columns) rhs "
-            + fingerprint.map { String(format: "%.9e", $0) }.joined(separator: " ")
+        // The right-hand sides' fingerprint: a resume must solve the same system. Every value is
+        // hashed, to 9 digits of its column's (unit) norm, so that the round-off of a restored
+        // minimum does not discard a valid checkpoint and no cancellation can hide a change.
+        let quantized = b.storage.lazy.map { Int64(($0 * 1e9).rounded()) }
+        let digest = Files.fingerprint(quantized.flatMap { value in (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } })
+        let key = "sparse cg tolerance \(tolerance) preconditioner \(preconditioning.rawValue) columns \(b.columns) rhs \(digest)"
         // On several partitions each solves every count-th column, then they add up their results.
-        let partitions = hessian.simulation.partitions
-        let (share, shares) = (partitions?.index ?? 0, partitions?.count ?? 1)
+        let (share, shares) = (sharing?.index ?? 0, sharing?.count ?? 1)
         let store = checkpoint.map { url in
             Checkpoint(directory: url.appendingPathComponent("sparse-" + Files.fingerprint(key.utf8) + (shares > 1 ? "-p\(share)" : "")),
                        writes: hessian.simulation.lammps.mpiRank == 0)
@@ -199,7 +205,7 @@ public struct SparseMethod: DerivativeMethod {
             done[j] = Checkpoint.Column(values: solution.x, residual: solution.relativeResidual, iterations: solution.products)
             try store?.save(done, reference: reference, key: key)
         }
-        guard let partitions, shares > 1 else {
+        guard let sharing else {
             let x = Matrix(columns: (0..<b.columns).map { done[$0]!.values }, rows: b.rows)
             return (x, (0..<b.columns).map { done[$0]!.residual })
         }
@@ -208,7 +214,7 @@ public struct SparseMethod: DerivativeMethod {
         for (j, column) in done where j % shares == share {
             mine.replaceSubrange(j * (b.rows + 1)..<(j + 1) * (b.rows + 1), with: column.values + [column.residual])
         }
-        let all = try partitions.sum(mine)
+        let all = try sharing.sum(mine)
         let x = Matrix(columns: (0..<b.columns).map { Array(all[$0 * (b.rows + 1)..<$0 * (b.rows + 1) + b.rows]) }, rows: b.rows)
         return (x, (0..<b.columns).map { all[$0 * (b.rows + 1) + b.rows] })
     }

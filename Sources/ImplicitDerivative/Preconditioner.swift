@@ -9,12 +9,12 @@ public enum Preconditioning: String, Sendable, CaseIterable {
     case auto
     /// The perfect host crystal's Hessian (`LatticePreconditioner`): point defects only.
     case lattice
-    /// Plain (unpreconditioned) Krylov: residuals extend the basis.
-    case none
     /// The exponential preconditioner of Packwood et al., J. Chem. Phys. 144, 164109 (2016), as
     /// ASE's preconditioned optimizers build it: a graph Laplacian of the atoms with bond weights
     /// exp(−A (r/r_nn − 1)) within r_cut = 2 r_nn, A = 3, plus c_stab = 0.1 on the diagonal.
     case exponential
+    /// Plain (unpreconditioned) Krylov: residuals extend the basis.
+    case none
 }
 
 /// P ≈ H up to scale for a solid: long-wavelength (soft, elastic) modes, which take plain Krylov

@@ -119,7 +119,7 @@ func derivativeBenchmark(sizes: Set<String>) throws {
     print("Implicit derivative ∇Θ X*: wall time, force evaluations and error against central finite")
     print("differences of true re-relaxations (tight CG), serial. The energy method counts minimizer")
     print("iterations (each costs one or more force evaluations). Memory: the method's working arrays.\n")
-    print("system              atoms  N_D  method                  wall s   evals  evals/N_D  FD error (Frob.)  worst row  memory MB")
+    print("system              atoms  N_D  method                      wall s   evals  evals/N_D  FD error (Frob.)  worst row  memory MB")
     // "sparse-only": skip the dense and energy methods (minutes at 1999 atoms and for the alloy).
     let sparseOnly = sizes.contains("sparse-only")
     for benchmark in cases {
@@ -159,7 +159,7 @@ func derivativeBenchmark(sizes: Set<String>) throws {
             default: doubles = 3 * n * p + 6 * n                                              // result, bias properties
             }
             print(benchmark.name.padding(toLength: 19, withPad: " ", startingAt: 0)
-                  + String(format: " %5d  %3d  ", n, p) + label.padding(toLength: 22, withPad: " ", startingAt: 0)
+                  + String(format: " %5d  %3d  ", n, p) + label.padding(toLength: 26, withPad: " ", startingAt: 0)
                   + String(format: " %7.1f  %6d  %9.1f  %16.1e  %9.1e  %9.2f", result.seconds, result.forceEvaluations,
                          Double(result.forceEvaluations) / Double(p), frobenius, worst, Double(doubles * 8) / 1e6))
         }

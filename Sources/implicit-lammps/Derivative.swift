@@ -19,8 +19,9 @@ struct Derivative: ParsableCommand {
 
     @OptionGroup var system: SystemOptions
     @Option(help: ArgumentHelp("""
-        Split the MPI job into N partitions, each a LAMMPS instance on its share of the ranks, solving every N-th \
-        column (sparse method, CG columns); N must divide the number of processes.
+        Split the MPI job into N partitions, each a LAMMPS instance on its share of the ranks, computing every N-th \
+        Hessian product of each shared-basis sweep and solving every N-th CG column (sparse method); N must divide \
+        the number of processes.
         """, valueName: "N"))
     var partitions: Int?
     @OptionGroup var potential: PotentialOptions
@@ -31,10 +32,10 @@ struct Derivative: ParsableCommand {
     func validate() throws {
         if let partitions {
             guard partitions >= 1 else { throw ValidationError("--partitions must be at least 1, got \(partitions)") }
-            guard minimum.resolvedMethod == .sparse, minimum.krylov != .shared else {
+            guard minimum.resolvedMethod == .sparse else {
                 throw ValidationError("""
-                    --partitions splits the columns that conjugate gradients solve (--krylov cg, or those auto continues \
-                    by CG); it does not apply to \(minimum.krylov == .shared ? "--krylov shared" : "--method \(minimum.resolvedMethod.rawValue)")
+                    --partitions shares out the sparse method's Hessian products and CG columns; it does not apply to \
+                    --method \(minimum.resolvedMethod.rawValue)
                     """)
             }
         }

@@ -75,9 +75,12 @@ struct Uncertainty: ParsableCommand {
             }
             try computeTruth(campaign, rows: Set(truthRows), reference: reference, share: share, checkpoint: &checkpoint,
                              run: run, save: save)
+            // On partitions each solved its share of the derivative's columns (and all of the shared
+            // basis): the derivative cost is what all of them spent.
+            var derivativeEvaluations = reference.forceEvaluations
             if let split, split.count > 1 {
                 // Every partition's results are in its checkpoint: once all are written, the first rank reads them.
-                _ = try split.sum([0])
+                derivativeEvaluations = Int(try split.sum([Double(reference.forceEvaluations)])[0])
                 if MPIEnvironment.rank == 0 {
                     for index in 1..<split.count {
                         guard let other = try loadCheckpoint(UncertaintyCheckpoint.self, from: run.url("checkpoint/uq.p\(index).json")) else { continue }
@@ -90,7 +93,7 @@ struct Uncertainty: ParsableCommand {
                 }
             }
             if MPIEnvironment.rank == 0 {
-                try writeResults(campaign, reference: reference, checkpoint: checkpoint, run: run)
+                try writeResults(campaign, reference: reference, derivativeEvaluations: derivativeEvaluations, checkpoint: checkpoint, run: run)
             }
             return nil
         }
@@ -162,7 +165,7 @@ struct Uncertainty: ParsableCommand {
         String(format: "s%04d_l%g", point.sample, point.lambda)
     }
 
-    private func writeResults(_ campaign: UncertaintyCampaign, reference: UncertaintyCampaign.Reference,
+    private func writeResults(_ campaign: UncertaintyCampaign, reference: UncertaintyCampaign.Reference, derivativeEvaluations: Int,
                               checkpoint: UncertaintyCheckpoint, run: RunDirectory) throws {
         let indicators = Dictionary(checkpoint.indicators.map { entry in
             (entry.point, entry.values.mapValues { levels in
@@ -183,7 +186,7 @@ struct Uncertainty: ParsableCommand {
         let members = campaign.points.count
         let truthEvaluations = checkpoint.truths.reduce(0) { $0 + $1.forceEvaluations }
         let perTruth = checkpoint.truths.isEmpty ? nil : Double(truthEvaluations) / Double(checkpoint.truths.count)
-        let perPrediction = Double(reference.forceEvaluations) / Double(members)
+        let perPrediction = Double(derivativeEvaluations) / Double(members)
         let summary = UncertaintySummary(
             quantities: campaign.quantities.map { QuantitySummary(name: $0.name, unit: $0.unit, reference: reference.quantities[$0.name]!,
                                                                    energy: $0.energy, volume: $0.volume) },
@@ -191,7 +194,7 @@ struct Uncertainty: ParsableCommand {
             method: campaign.method.name, methodSettings: campaign.method.settings, statistics: statistics,
             excluded: checkpoint.truths.compactMap { outcome in outcome.failure.map { ExcludedMember(sample: outcome.point.sample, lambda: outcome.point.lambda, reason: $0) } },
             cost: CostSummary(
-                derivativeForceEvaluations: reference.forceEvaluations, derivativeSeconds: reference.seconds,
+                derivativeForceEvaluations: derivativeEvaluations, derivativeSeconds: reference.seconds,
                 predictionForceEvaluationsPerMember: perPrediction,
                 indicatorForceEvaluationsPerMember: checkpoint.indicators.isEmpty ? nil
                     : Double(checkpoint.indicators.reduce(0) { $0 + $1.forceEvaluations }) / Double(checkpoint.indicators.count),

@@ -93,6 +93,12 @@ final class DerivativeCommandTests: XCTestCase {
         try checkParallelRun(extra: ["--krylov", "cg", "--preconditioner", "exponential"], parallelOnly: ["--partitions", "2"])
     }
 
+    /// Two partitions share out each sweep's Hessian products of the shared basis (the default
+    /// solver here) and continue with identical numbers.
+    func testTwoPartitionsShareTheSharedBasis() throws {
+        try checkParallelRun(extra: [], parallelOnly: ["--partitions", "2"])
+    }
+
     private func checkParallelRun(extra: [String], parallelOnly: [String]) throws {
         let mpiexec = Toolbox.venv.appendingPathComponent("bin/mpiexec").path
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: mpiexec), "no MPICH mpiexec in .venv")
