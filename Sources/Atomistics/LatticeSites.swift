@@ -27,12 +27,19 @@ public struct LatticeSites: Sendable {
         }
     }
     public var siteCount: Int { basis.count * cells.reduce(1, *) }
+    /// Conventional cell (cx, cy, cz) of cell index cx + nx(cy + ny cz).
+    public func cellCoordinates(_ cell: Int) -> [Int] {
+        [cell % cells[0], (cell / cells[0]) % cells[1], cell / (cells[0] * cells[1])]
+    }
+    /// The site index of basis atom `basis` in cell `c`.
+    public func site(cell c: [Int], basis b: Int) -> Int {
+        b + basis.count * (c[0] + cells[0] * (c[1] + cells[1] * c[2]))
+    }
     /// Half-lattice coordinates of a site, each in 0..<2n.
     public func coordinates(ofSite site: Int) -> [Int] {
         let m = basis.count
-        let (b, cell) = (site % m, site / m)
-        let c = [cell % cells[0], (cell / cells[0]) % cells[1], cell / (cells[0] * cells[1])]
-        return (0..<3).map { 2 * c[$0] + basis[b][$0] }
+        let c = cellCoordinates(site / m)
+        return (0..<3).map { 2 * c[$0] + basis[site % m][$0] }
     }
     /// Sites no atom sits on.
     public var vacantSites: [Int] {
@@ -65,22 +72,21 @@ public struct LatticeSites: Sendable {
                 continue
             }
             // The lattice's origin: on one of the first atoms (a substituted or displaced atom may
-            // sit off its site, so a few are tried).
-            var failure = ""
+            // sit off its site, so a few are tried); the first attempt's failure is reported.
+            var failure: String?
             for origin in 0..<min(structure.count, 8) {
                 switch candidate.assign(structure, origin: origin, tolerance: 0.25 * nearest) {
                 case .success(let assigned): return .success(assigned)
-                case .failure(let reason): failure = reason.description
+                case .failure(let reason): failure = failure ?? "with a site on atom \(origin + 1), \(reason)"
                 }
             }
-            reasons.append("\(kind.rawValue): \(failure)")
+            reasons.append("\(kind.rawValue): \(failure ?? "no atoms")")
         }
         return .failure(NotALattice(reasons.joined(separator: "; ")))
     }
 
     /// Each atom on its nearest site, the lattice placed with a site on atom `origin`.
     private func assign(_ structure: Structure, origin: Int, tolerance: Double) -> Result<LatticeSites, NotALattice> {
-        let m = basis.count
         var siteOfAtom: [Int] = []
         var taken = [Bool](repeating: false, count: siteCount)
         for atom in 0..<structure.count {
@@ -88,16 +94,16 @@ public struct LatticeSites: Sendable {
             let difference = minimumImage((0..<3).map { structure.positions[3 * atom + $0] - structure.positions[3 * origin + $0] },
                                           in: structure.box)
             let h = (0..<3).map { difference[$0] / (spacing[$0] / 2) }
-            let site = nearestSite(to: h)
-            let offset = sqrt((0..<3).reduce(0.0) { $0 + pow((h[$1] - Double(site[$1])) * spacing[$1] / 2, 2) })
+            let point = nearestSite(to: h)
+            let offset = sqrt((0..<3).reduce(0.0) { $0 + pow((h[$1] - Double(point[$1])) * spacing[$1] / 2, 2) })
             guard offset < tolerance else {
                 return .failure(NotALattice(String(format: "atom %d is %.3g Å from the nearest site", atom + 1, offset)))
             }
-            let wrapped = (0..<3).map { ((site[$0] % (2 * cells[$0])) + 2 * cells[$0]) % (2 * cells[$0]) }
+            let wrapped = (0..<3).map { ((point[$0] % (2 * cells[$0])) + 2 * cells[$0]) % (2 * cells[$0]) }
             let cell = wrapped.map { $0 / 2 }
             let tau = wrapped.map { $0 % 2 }
             guard let b = basis.firstIndex(of: tau) else { return .failure(NotALattice("internal: site off the lattice")) }
-            let index = b + m * (cell[0] + cells[0] * (cell[1] + cells[1] * cell[2]))
+            let index = site(cell: cell, basis: b)
             guard !taken[index] else { return .failure(NotALattice("two atoms share the site of atom \(atom + 1)")) }
             taken[index] = true
             siteOfAtom.append(index)

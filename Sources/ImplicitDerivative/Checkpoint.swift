@@ -31,7 +31,9 @@ public struct Checkpoint {
     }
 
     private var progressFile: URL { directory.appendingPathComponent("progress.json") }
-    private var columnsFile: URL { directory.appendingPathComponent("columns.npy") }
+    /// One columns file per count of finished columns: an interruption between writing the
+    /// columns and the progress file leaves the progress file's own columns file intact.
+    private func columnsFile(count: Int) -> URL { directory.appendingPathComponent("columns-\(count).npy") }
     private var referenceFile: URL { directory.appendingPathComponent("reference.npy") }
 
     /// Columns already computed for this minimum and these settings (`key`), by parameter, and
@@ -43,11 +45,13 @@ public struct Checkpoint {
             return ([:], "\(progressFile.lastPathComponent) is unreadable (\(error.localizedDescription))")
         }
         guard progress.key == key else {
-            return ([:], "it was made with other settings (\(progress.key); now \(key))")
+            func shown(_ key: String) -> String { key.count > 100 ? key.prefix(100) + "…" : key }
+            return ([:], "it was made with other settings or right-hand sides (\(shown(progress.key)); now \(shown(key)))")
         }
         guard let saved = try? NPY.read(referenceFile), saved.values.count == reference.count,
               zip(saved.values, reference).allSatisfy({ abs($0 - $1) < 1e-9 })
         else { return ([:], "it belongs to another minimum (the relaxed positions differ by more than 1e-9 Å)") }
+        let columnsFile = columnsFile(count: progress.parameters.count)
         guard let columns = try? NPY.read(columnsFile), columns.values.count == progress.parameters.count * reference.count
         else { return ([:], "\(columnsFile.lastPathComponent) is missing or does not match \(progressFile.lastPathComponent)") }
         var result: [Int: Column] = [:]
@@ -59,14 +63,20 @@ public struct Checkpoint {
     }
 
     /// Saves all finished columns; the progress file is written last, so it never names a
-    /// column the columns file does not hold.
+    /// columns file that is not complete, and the previous columns file goes only after it.
     func save(_ columns: [Int: Column], reference: [Double], key: String) throws {
         guard writes else { return }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let parameters = columns.keys.sorted()
         try NPY.write(reference, shape: [reference.count], to: referenceFile)
-        try NPY.write(parameters.flatMap { columns[$0]!.values }, shape: [parameters.count, reference.count], to: columnsFile)
+        try NPY.write(parameters.flatMap { columns[$0]!.values }, shape: [parameters.count, reference.count],
+                      to: columnsFile(count: parameters.count))
         try Files.writeJSON(Progress(key: key, parameters: parameters, residuals: parameters.map { columns[$0]!.residual },
                                      iterations: parameters.map { columns[$0]!.iterations }), to: progressFile)
+        let current = columnsFile(count: parameters.count).lastPathComponent
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        where name.hasPrefix("columns-") && name.hasSuffix(".npy") && name != current {
+            try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
+        }
     }
 }

@@ -79,12 +79,15 @@ public final class Hessian {
         let v = degreesOfFreedom.project(vector)
         let largest = largestAtomNorm(v)
         guard largest > 0 else { return v }
-        return degreesOfFreedom.project(try forceDifference(along: v, step: displacement / largest))
+        let step = centralDifferences ? centralDisplacement : displacement
+        return degreesOfFreedom.project(try forceDifference(along: v, step: step / largest))
     }
 
     /// Central differences (two force evaluations per product, error ~1e-10 relative instead of
-    /// ~1e-6): for quantities that are themselves differenced again, such as C(Θ ± h).
+    /// ~1e-6): for quantities that are themselves differenced again, such as C(Θ ± h). Their
+    /// truncation error is O(h²), so they keep the larger step that halves their round-off.
     public var centralDifferences = false
+    public var centralDisplacement = 1e-5
 
     /// −(F(X* + step·v) − F(X*)) / step ≈ H v: one force evaluation (two when central).
     private func forceDifference(along v: [Double], step: Double) throws -> [Double] {

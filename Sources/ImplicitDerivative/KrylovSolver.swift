@@ -86,8 +86,8 @@ public struct KrylovSolver {
             let open = (0..<b.columns).filter { norms[$0] > 0 && residualNorms[$0] > tolerance * norms[$0] }
             let worst = zip(residualNorms, norms).map { $1 > 0 ? $0 / $1 : 0 }.max() ?? 0
             if worst < best.worst { best = (x, residualNorms, worst) }
-            // Forward-difference products floor the residual near 1e-5 (sometimes just above the
-            // tolerance): once three sweeps in a row do not lower the worst residual by 10 %, more
+            // Forward-difference products floor the residual (near 1e-6, higher along soft modes;
+            // sometimes just above the tolerance): once three sweeps in a row do not lower the worst residual by 10 %, more
             // basis only adds noise, so stop with the best solution and let the caller judge it.
             // Far above that floor a Galerkin (CG-like) residual is not monotone and a large soft
             // system (a dislocation) plateaus for tens of products: there a stall must also span
@@ -150,8 +150,6 @@ public struct ProductSharing {
 
     /// The columns every partition computed, in all partitions.
     func combine(_ partial: Matrix) throws -> Matrix {
-        let total = try sum(partial.storage)
-        guard total.count == partial.storage.count else { throw DerivativeError.invalidSetting("partitions combined \(total.count) values for \(partial.storage.count)") }
-        return Matrix(rows: partial.rows, columns: partial.columns, storage: total)
+        Matrix(rows: partial.rows, columns: partial.columns, storage: try sum(partial.storage))
     }
 }

@@ -21,7 +21,7 @@ public struct LatticePreconditioner {
     public let sites: LatticeSites
     /// The host atom (0-based) whose responses gave Φ, and the force evaluations spent.
     public let probeAtom: Int
-    public let probes: Int
+    public let probeEvaluations: Int
     private let degreesOfFreedom: DegreesOfFreedom
     private let transform: CellFourierTransform
     /// Per wave vector, the real form [[A, −B], [B, A]] of K̂(k)⁻¹ = (A + iB)⁻¹, 6m × 6m column-major.
@@ -30,7 +30,7 @@ public struct LatticePreconditioner {
     /// Measures Φ with Hessian products at the minimum.
     public init(sites: LatticeSites, hessian: Hessian) throws {
         guard hessian.degreesOfFreedom.mobileCount == hessian.minimum.positions.count else {
-            throw DerivativeError.invalidSetting("the lattice preconditioner needs every atom free to move (held atoms break the lattice's periodicity)")
+            throw DerivativeError.invalidSetting("the lattice preconditioner needs every atom free to move (held atoms break the crystal's periodicity)")
         }
         try self.init(sites: sites, types: hessian.minimum.types, degreesOfFreedom: hessian.degreesOfFreedom) { unit in
             try hessian.apply(unit)
@@ -60,7 +60,7 @@ public struct LatticePreconditioner {
                 for g in operations { constants.add(column: column, axis: axis, at: d, transformedBy: g) }
             }
         }
-        probes = probed.count
+        probeEvaluations = probed.count
         transform = CellFourierTransform(cells: sites.cells)
         inverseBlocks = try LatticePreconditioner.invertedBlocks(constants.averaged(), sites: sites, transform: transform)
     }
@@ -100,15 +100,17 @@ public struct LatticePreconditioner {
     }
 
     /// The atom of the most common type whose distance to the nearest vacant site or atom of
-    /// another type is largest (atom 0 in a perfect crystal).
+    /// another type is largest (atom 0 in a perfect crystal), among at most 500 evenly spread host
+    /// atoms: O(500 · defects) however large the crystal.
     static func farthestFromDefects(_ sites: LatticeSites, types: [Int32], coordinates: [[Int]]) -> Int {
         var counts: [Int32: Int] = [:]
         for type in types { counts[type, default: 0] += 1 }
         let host = counts.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }!.key
         let defects = sites.vacantSites.map { coordinates[$0] }
             + types.indices.filter { types[$0] != host }.map { coordinates[sites.siteOfAtom[$0]] }
-        guard !defects.isEmpty else { return 0 }
-        func distance(_ a: [Int], _ b: [Int]) -> Double {
+        let hosts = types.indices.filter { types[$0] == host }
+        guard !defects.isEmpty else { return hosts[0] }
+        func squaredDistance(_ a: [Int], _ b: [Int]) -> Double {
             (0..<3).reduce(0.0) { sum, axis in
                 let period = 2 * sites.cells[axis]
                 var d = ((a[axis] - b[axis]) % period + period) % period
@@ -116,10 +118,9 @@ public struct LatticePreconditioner {
                 return sum + pow(Double(d) * sites.spacing[axis] / 2, 2)
             }
         }
-        return types.indices.filter { types[$0] == host }.max { a, b in
-            defects.map { distance(coordinates[sites.siteOfAtom[a]], $0) }.min()!
-                < defects.map { distance(coordinates[sites.siteOfAtom[b]], $0) }.min()!
-        }!
+        let candidates = Swift.stride(from: 0, to: hosts.count, by: max(1, hosts.count / 500)).map { hosts[$0] }
+        let clearance = candidates.map { atom in defects.map { squaredDistance(coordinates[sites.siteOfAtom[atom]], $0) }.min()! }
+        return candidates[clearance.indices.max { clearance[$0] < clearance[$1] }!]
     }
 
     /// Two axes a cubic operation may exchange: as many cells of the same length.
@@ -137,19 +138,23 @@ public struct LatticePreconditioner {
 
     /// K̂(k) = Σ_Δc K(Δc) e^{−2πi k·Δc/n} with K_bb'(Δc) = Φ(2Δc + τ_b − τ_b'), then each block
     /// inverted by its eigenvalues: at k = 0 the three rigid translations are dropped; elsewhere an
-    /// eigenvalue is taken at least 1e-4 of the largest (and by magnitude, should the host lattice
-    /// have a soft or unstable branch), so that P stays positive definite.
+    /// eigenvalue is taken at least 1e-4 of the largest possible one (Gershgorin: the largest row
+    /// sum of |Φ| over all d), and by magnitude, should the host lattice have a soft or unstable
+    /// branch, so that P stays positive definite.
     static func invertedBlocks(_ phi: ForceConstants, sites: LatticeSites, transform: CellFourierTransform) throws -> [[Double]] {
+        let largest = phi.largestRowSum
+        guard largest > 0, largest.isFinite else {
+            throw DerivativeError.invalidSetting("the lattice preconditioner measured no force constants (largest row sum \(largest) eV/Å²)")
+        }
         let m = sites.basis.count, width = 3 * m
         let components = width * width
         var re = [Double](repeating: 0, count: transform.cellCount * components)
         var im = re
         for cell in 0..<transform.cellCount {
-            let c = [cell % sites.cells[0], (cell / sites.cells[0]) % sites.cells[1], cell / (sites.cells[0] * sites.cells[1])]
+            let c = sites.cellCoordinates(cell)
             for b in 0..<m {
                 for b2 in 0..<m {
-                    let d = (0..<3).map { 2 * c[$0] + sites.basis[b][$0] - sites.basis[b2][$0] }
-                    let block = phi.block(at: d)
+                    let block = phi.block(at: (0..<3).map { 2 * c[$0] + sites.basis[b][$0] - sites.basis[b2][$0] })
                     for row in 0..<3 {
                         for column in 0..<3 {
                             re[cell * components + (3 * b2 + column) * width + 3 * b + row] = block[3 * row + column]
@@ -159,7 +164,7 @@ public struct LatticePreconditioner {
             }
         }
         transform.apply(&re, &im, components: components, inverse: false)
-        let decompositions = try (0..<transform.cellCount).map { k -> (values: [Double], vectors: Matrix) in
+        return try (0..<transform.cellCount).map { k in
             var real = Matrix(rows: 2 * width, columns: 2 * width)
             for row in 0..<width {
                 for column in 0..<width {
@@ -171,14 +176,7 @@ public struct LatticePreconditioner {
                 }
             }
             real.symmetrize()
-            return try LAPACK.symmetricEigen(real)
-        }
-        let largest = decompositions.flatMap { $0.values.map(abs) }.max() ?? 0
-        guard largest > 0, largest.isFinite else {
-            throw DerivativeError.invalidSetting("the lattice preconditioner measured no force constants (\(largest) eV/Å²)")
-        }
-        return decompositions.enumerated().map { k, decomposition in
-            let (values, vectors) = decomposition
+            let (values, vectors) = try LAPACK.symmetricEigen(real)
             // At k = 0 the six eigenvalues nearest zero (3 translations, twice in the real form) are
             // the rigid translations, zero by the sum rule.
             let dropped = Set(k == 0 ? values.indices.sorted { abs(values[$0]) < abs(values[$1]) }.prefix(6) : [])
@@ -247,14 +245,23 @@ struct ForceConstants {
     func averaged() -> ForceConstants {
         var result = ForceConstants(period: period)
         var offSite = [Double](repeating: 0, count: 9)
-        for (key, sum) in sums where key != 0 {
-            let count = counts[key]!
+        // In key order: a Dictionary's order changes from process to process (seeded hashing), and
+        // partitions must build bitwise the same P to take the same decisions in the solve.
+        for key in sums.keys.sorted() where key != 0 {
+            let (sum, count) = (sums[key]!, counts[key]!)
             let average = (0..<9).map { count[$0] > 0 ? sum[$0] / count[$0] : 0 }
             result.sums[key] = average
             for entry in 0..<9 { offSite[entry] += average[entry] }
         }
         result.sums[0] = offSite.map { -$0 }
         return result
+    }
+
+    /// max over rows of Σ_d Σ_column |Φ(d)|: a bound on every eigenvalue of P.
+    var largestRowSum: Double {
+        (0..<3).map { row in sums.keys.sorted().reduce(0.0) { total, key in
+            total + (0..<3).reduce(0.0) { $0 + abs(sums[key]![3 * row + $1]) }
+        } }.max()!
     }
 
     /// Φ(d) of an averaged set (zero beyond the measured range).

@@ -113,10 +113,9 @@ public struct SparseMethod: DerivativeMethod {
             let shared = try solver.solve(unit, progress: progress) { try hessian.apply($0) }
             solution = (shared.x, shared.relativeResiduals)
             let open = (0..<active.count).filter { !(shared.relativeResiduals[$0] <= tolerance) }
-            // Open columns continue by CG when the basis reached its limit, or when it stalled above
-            // the finite-difference floor (a plateau of the Galerkin residual).
-            let stalled = open.contains { shared.relativeResiduals[$0] > 10 * KrylovSolver.differenceFloor }
-            if !open.isEmpty, shared.products >= solver.maximumBasis || stalled {
+            // Columns still open when the basis stopped (at its cap, or on a plateau of the
+            // Galerkin residual) continue by CG.
+            if !open.isEmpty {
                 progress("  sparse: the shared basis stopped at \(shared.products) vectors with \(open.count) of \(active.count) columns "
                          + "open; continuing them one by one with conjugate gradients from the shared solution")
                 let rest = try columnByColumn(unit.selecting(columns: open), start: shared.x.selecting(columns: open),
@@ -135,33 +134,37 @@ public struct SparseMethod: DerivativeMethod {
         return (x, residuals)
     }
 
-    /// P⁻¹ as `preconditioning` asks, saying which was built (nil: none).
+    /// P⁻¹ as `preconditioning` asks, saying which was built and, when `auto` could not use the
+    /// lattice one, why (nil: none).
     private func preconditioner(for hessian: Hessian, progress: (String) -> Void) throws -> (([Double]) -> [Double])? {
         // A lone atom has no neighbours to build P from: nothing to precondition.
         guard preconditioning != .none, hessian.minimum.count > 1 else { return nil }
+        var notLattice = ""
         if preconditioning != .exponential {
-            let allMobile = hessian.degreesOfFreedom.mobileCount == hessian.minimum.positions.count
-            switch LatticeSites.recognize(hessian.minimum) {
-            case .success(let sites) where allMobile:
-                let lattice = try LatticePreconditioner(sites: sites, hessian: hessian)
-                let substituted = Set(hessian.minimum.types).count - 1
+            do {
+                let lattice = try latticePreconditioner(hessian)
+                let sites = lattice.sites
+                let species = Set(hessian.minimum.types).count
                 progress("  sparse: lattice preconditioner (\(sites.kind.rawValue) \(sites.cells.map(String.init).joined(separator: "×")) cells, "
-                         + "\(sites.vacantSites.count) vacant sites\(substituted > 0 ? ", \(substituted + 1) species" : ""); "
-                         + "force constants from atom \(lattice.probeAtom + 1), \(lattice.probes) force evaluation\(lattice.probes == 1 ? "" : "s"))")
+                         + "\(sites.vacantSites.count) vacant sites\(species > 1 ? ", \(species) species" : ""); force constants from atom "
+                         + "\(lattice.probeAtom + 1), \(lattice.probeEvaluations) force evaluation\(lattice.probeEvaluations == 1 ? "" : "s"))")
                 return lattice.apply
-            case .success:
-                guard preconditioning == .auto else {
-                    throw DerivativeError.invalidSetting("--preconditioner lattice: some atoms are held, which breaks the lattice's periodicity")
-                }
-            case .failure(let reason):
-                guard preconditioning == .auto else {
-                    throw DerivativeError.invalidSetting("--preconditioner lattice: the structure is not a cubic crystal with point defects (\(reason))")
-                }
+            } catch let error as DerivativeError where preconditioning == .auto {
+                notLattice = "; not the lattice one: \(error)"
             }
         }
         let exponential = try ExponentialPreconditioner(minimum: hessian.minimum, degreesOfFreedom: hessian.degreesOfFreedom)
-        progress("  sparse: exponential preconditioner (applied by \(exponential.inverse))")
+        progress("  sparse: exponential preconditioner (applied by \(exponential.inverse)\(notLattice))")
         return exponential.apply
+    }
+
+    private func latticePreconditioner(_ hessian: Hessian) throws -> LatticePreconditioner {
+        switch LatticeSites.recognize(hessian.minimum) {
+        case .failure(let reason):
+            throw DerivativeError.invalidSetting("the lattice preconditioner needs a cubic crystal with point defects, which this is not (\(reason))")
+        case .success(let sites):
+            return try LatticePreconditioner(sites: sites, hessian: hessian)
+        }
     }
 
     /// Conjugate gradients column by column, with a progress line at least every ~10 s; finished
@@ -169,16 +172,22 @@ public struct SparseMethod: DerivativeMethod {
     private func columnByColumn(_ b: Matrix, start: Matrix?, hessian: Hessian, preconditioner: (([Double]) -> [Double])?,
                                 sharing: ProductSharing?, progress: (String) -> Void) throws -> (x: Matrix, residuals: [Double]) {
         let reference = hessian.minimum.unwrappedPositions
-        // The right-hand sides' fingerprint: a resume must solve the same system. Every value is
-        // hashed, to 9 digits of its column's (unit) norm, so that the round-off of a restored
-        // minimum does not discard a valid checkpoint and no cancellation can hide a change.
-        let quantized = b.storage.lazy.map { Int64(($0 * 1e9).rounded()) }
-        let digest = Files.fingerprint(quantized.flatMap { value in (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } })
-        let key = "sparse cg tolerance \(tolerance) preconditioner \(preconditioning.rawValue) columns \(b.columns) rhs \(digest)"
+        // The right-hand sides' sketch: a resume must solve the same system. Two seeded random
+        // projections of each (unit) column, to 6 decimals of absolute precision: any change
+        // above ~1e-6 shows, while the round-off of a restored minimum does not.
+        var generator = SplitMix64(seed: 10)
+        let probes = (0..<2).map { _ in (0..<b.rows).map { _ in Double.random(in: -1...1, using: &generator) } }
+        let scale = (0..<2).map { Double(b.rows).squareRoot() / norm(probes[$0]) }
+        let sketch = (0..<b.columns).flatMap { j in
+            let column = b.column(j)
+            return (0..<2).map { String(format: "%.6f", scale[$0] * dot(probes[$0], column)) }
+        }
+        let settings = "sparse cg tolerance \(tolerance) preconditioner \(preconditioning.rawValue) columns \(b.columns)"
+        let key = settings + " rhs " + sketch.joined(separator: " ")
         // On several partitions each solves every count-th column, then they add up their results.
         let (share, shares) = (sharing?.index ?? 0, sharing?.count ?? 1)
         let store = checkpoint.map { url in
-            Checkpoint(directory: url.appendingPathComponent("sparse-" + Files.fingerprint(key.utf8) + (shares > 1 ? "-p\(share)" : "")),
+            Checkpoint(directory: url.appendingPathComponent("sparse-" + Files.fingerprint(settings.utf8) + (shares > 1 ? "-p\(share)" : "")),
                        writes: hessian.simulation.lammps.mpiRank == 0)
         }
         var done: [Int: Checkpoint.Column] = [:]

@@ -315,7 +315,7 @@ public final class UncertaintyCampaign {
         var drop = 0.0
         if size > 0 {
             let largest = stride(from: 0, to: f.count, by: 3).map { norm(Array(f[$0..<$0 + 3])) }.max()!
-            let step = 1e-5 / largest  // atoms move at most 1e-5 Å, as in the Hessian products
+            let step = 1e-5 / largest  // atoms move at most 1e-5 Å: the curvature to ~1e-5, ample for an indicator
             let displaced = try simulation.forces(at: zip(at, f).map { $0 + step * $1 })
             let fHf = -dot(f, zip(displaced, raw).map { $0 - $1 }) / step
             // No positive curvature along F: the quadratic model has no minimum there.

@@ -144,8 +144,11 @@ struct DerivativeSection: Decodable {
         let spelling: (MethodChoice.Setting) -> String = { setting in
             switch setting {
             case .minStyle: return "derivative.min_style"
-            case .region: return "derivative.region"
-            default: return "derivative.\(setting)"
+            case .alpha0: return "derivative.alpha0"
+            case .tolerance: return "derivative.tolerance"
+            case .preconditioner: return "derivative.preconditioner"
+            case .krylov: return "derivative.krylov"
+            case .region: return "derivative.region"  // not a campaign-file key: never given there
             }
         }
         if let problem = choice.problem(spelling: spelling, methodSpelling: "method") { throw InputError.invalid("\(file): \(problem)") }

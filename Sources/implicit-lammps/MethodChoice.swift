@@ -47,7 +47,7 @@ struct MethodChoice {
             return "\(name(.tolerance)) must be a relative residual in (0, 1), got \(tolerance)"
         }
         if let region, !(region.radius > 0 && region.radius.isFinite) {
-            return "\(name(.region)) must be a positive length, got \(region.radius)"
+            return "the radius of \(name(.region)) must be a positive length, got \(region.radius)"
         }
         let method = resolvedMethod
         if let foreign = Setting.allCases.first(where: { isGiven($0) && $0.owner != method }) {

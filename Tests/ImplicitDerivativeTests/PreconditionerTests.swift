@@ -104,7 +104,7 @@ final class PreconditionerTests: XCTestCase {
             let dofs = DegreesOfFreedom(mobile: [Bool](repeating: true, count: 3 * perfect.count), translationAxes: [0, 1, 2])
             let p = try LatticePreconditioner(sites: LatticeSites.recognize(perfect).get(), types: perfect.types,
                                               degreesOfFreedom: dofs, product: product)
-            XCTAssertEqual(p.probes, cells[0] == cells[2] ? 1 : 2)
+            XCTAssertEqual(p.probeEvaluations, cells[0] == cells[2] ? 1 : 2)
             var generator = SplitMix64(seed: 5)
             let v = dofs.project((0..<3 * perfect.count).map { _ in Double.random(in: -1...1, using: &generator) })
             let back = p.apply(product(v))
