@@ -54,6 +54,7 @@ public struct KrylovSolver {
         var candidates = preconditioned(b)
         var best = (x: x, residualNorms: norms, worst: Double.infinity)
         var stalled = 0, stallReference = Double.infinity, productsAtReference = 0
+        var sweeps: [(products: Int, worst: Double)] = []
         while true {
             // A candidate direction whose singular value is below 0.3·tolerance changes no column's
             // residual by more than that, so it need not be resolved: late sweeps add tens of
@@ -68,8 +69,11 @@ public struct KrylovSolver {
                     let worst = zip(residualNorms, norms).map { $1 > 0 ? $0 / $1 : 0 }.max() ?? 0
                     // Residuals are known after the first Galerkin solve.
                     let residual = basis.columns == 0 ? "first sweep" : String(format: "worst residual %.2e", worst)
-                    progress(String(format: "  sparse: %d products, %d of %d columns open, %@, %d s",
-                                    basis.columns + j + 1, open, b.columns, residual, clock.elapsed))
+                    let done = basis.columns + j + 1
+                    let left = Self.productsLeft(sweeps, tolerance: tolerance, cap: maximumBasis)
+                        .map { String(format: ", about %.0f s left", Double(clock.elapsed) / Double(done) * Double(max($0 - done, 0))) } ?? ""
+                    progress(String(format: "  sparse: %d products, %d of %d columns open, %@, %d s%@",
+                                    done, open, b.columns, residual, clock.elapsed, left))
                 }
             }
             if let sharing { products = try sharing.combine(products) }
@@ -86,6 +90,7 @@ public struct KrylovSolver {
             let open = (0..<b.columns).filter { norms[$0] > 0 && residualNorms[$0] > tolerance * norms[$0] }
             let worst = zip(residualNorms, norms).map { $1 > 0 ? $0 / $1 : 0 }.max() ?? 0
             if worst < best.worst { best = (x, residualNorms, worst) }
+            sweeps.append((basis.columns, worst))
             // Forward-difference products floor the residual (near 1e-6, higher along soft modes;
             // sometimes just above the tolerance): once three sweeps in a row do not lower the worst residual by 10 %, more
             // basis only adds noise, so stop with the best solution and let the caller judge it.
@@ -105,6 +110,17 @@ public struct KrylovSolver {
         if best.worst.isFinite { (x, residualNorms) = (best.x, best.residualNorms) }
         let relative = zip(residualNorms, norms).map { $1 > 0 ? $0 / $1 : 0 }
         return Solution(x: x, relativeResiduals: relative, products: basis.columns)
+    }
+
+    /// The products the basis will hold when the worst residual reaches the tolerance, if the
+    /// geometric rate of the last two sweeps holds (at most `cap`); nil before there is a rate.
+    public static func productsLeft(_ sweeps: [(products: Int, worst: Double)], tolerance: Double, cap: Int) -> Int? {
+        guard sweeps.count >= 2 else { return nil }
+        let (previous, last) = (sweeps[sweeps.count - 2], sweeps[sweeps.count - 1])
+        guard last.worst < previous.worst, last.products > previous.products, last.worst > 0 else { return nil }
+        let rate = log(previous.worst / last.worst) / Double(last.products - previous.products)
+        let needed = log(max(last.worst / tolerance, 1)) / rate
+        return min(cap, last.products + Int(needed.rounded(.up)))
     }
 
     /// Each column replaced by P⁻¹ times it, rescaled to its own norm so that the deflation

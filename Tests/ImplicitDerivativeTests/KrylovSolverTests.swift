@@ -66,4 +66,13 @@ final class KrylovSolverTests: XCTestCase {
         // A warm start at the solution costs one product.
         XCTAssertEqual(try ConjugateGradient(tolerance: 1e-6).solve(b, start: exact, apply: apply).products, 1)
     }
+
+    /// The time-left estimate of the shared basis: the last two sweeps' geometric rate, capped.
+    func testProductsLeftFollowTheLastRate() {
+        let sweeps = [(products: 100, worst: 1e-1), (products: 200, worst: 1e-2)]
+        XCTAssertEqual(KrylovSolver.productsLeft(sweeps, tolerance: 1e-5, cap: 4000), 500)
+        XCTAssertEqual(KrylovSolver.productsLeft(sweeps, tolerance: 1e-5, cap: 400), 400)
+        XCTAssertNil(KrylovSolver.productsLeft(Array(sweeps.prefix(1)), tolerance: 1e-5, cap: 4000))
+        XCTAssertNil(KrylovSolver.productsLeft([(100, 1e-2), (200, 1e-2)], tolerance: 1e-5, cap: 4000))
+    }
 }
