@@ -149,8 +149,8 @@ public struct SparseMethod: DerivativeMethod {
                          + "\(sites.vacantSites.count) vacant sites\(species > 1 ? ", \(species) species" : ""); force constants from atom "
                          + "\(lattice.probeAtom + 1), \(lattice.probeEvaluations) force evaluation\(lattice.probeEvaluations == 1 ? "" : "s"))")
                 return lattice.apply
-            } catch let error as DerivativeError where preconditioning == .auto {
-                notLattice = "; not the lattice one: \(error)"
+            } catch let error as NotALatticeCrystal where preconditioning == .auto {
+                notLattice = "; not a crystal with point defects: \(error.reason)"
             }
         }
         let exponential = try ExponentialPreconditioner(minimum: hessian.minimum, degreesOfFreedom: hessian.degreesOfFreedom)
@@ -159,11 +159,12 @@ public struct SparseMethod: DerivativeMethod {
     }
 
     private func latticePreconditioner(_ hessian: Hessian) throws -> LatticePreconditioner {
+        guard hessian.degreesOfFreedom.mobileCount == hessian.minimum.positions.count else {
+            throw NotALatticeCrystal(reason: "atoms are held")
+        }
         switch LatticeSites.recognize(hessian.minimum) {
-        case .failure(let reason):
-            throw DerivativeError.invalidSetting("the lattice preconditioner needs a cubic crystal with point defects, which this is not (\(reason))")
-        case .success(let sites):
-            return try LatticePreconditioner(sites: sites, hessian: hessian)
+        case .failure(let reason): throw NotALatticeCrystal(reason: reason.description)
+        case .success(let sites): return try LatticePreconditioner(sites: sites, hessian: hessian)
         }
     }
 
@@ -531,4 +532,10 @@ public struct EnergyMethod: DerivativeMethod {
                                   residuals: columns.map(\.residual), iterations: columns.map(\.iterations),
                                   forceEvaluations: columns.reduce(0) { $0 + $1.iterations }, seconds: 0)
     }
+}
+
+/// Why the lattice preconditioner does not apply to a structure.
+struct NotALatticeCrystal: Error, CustomStringConvertible {
+    var reason: String
+    var description: String { "the lattice preconditioner needs a cubic crystal with point defects whose atoms all move, which this is not (\(reason))" }
 }
