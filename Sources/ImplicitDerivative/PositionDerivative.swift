@@ -11,6 +11,8 @@ public protocol DerivativeMethod: Sendable {
     var name: String { get }
     /// The method's own settings, for summaries.
     var settings: [String: String] { get }
+    /// The settings as they apply to this minimum (what an `auto` choice resolves to).
+    func settings(for hessian: Hessian) -> [String: String]
     /// What `PositionDerivative.forceEvaluations` counts for this method.
     var costUnit: String { get }
     /// What to try when a residual is too large.
@@ -24,6 +26,7 @@ public protocol DerivativeMethod: Sendable {
 
 extension DerivativeMethod {
     public var costUnit: String { "force evaluations" }
+    public func settings(for hessian: Hessian) -> [String: String] { settings }
 
     public func positionDerivative(_ energy: any ParametrizedEnergy, hessian: Hessian, mixedHessian: Matrix,
                                    progress: (String) -> Void) throws -> PositionDerivative {
@@ -134,6 +137,16 @@ public struct SparseMethod: DerivativeMethod {
         return (x, residuals)
     }
 
+    /// `auto` resolved for this minimum: lattice or exponential (none for a lone atom).
+    public func settings(for hessian: Hessian) -> [String: String] {
+        var result = settings
+        if preconditioning == .auto {
+            let resolved = hessian.minimum.count < 2 ? "none" : (try? latticeSites(hessian).get()) != nil ? "lattice" : "exponential"
+            result["preconditioner"] = "auto: \(resolved)"
+        }
+        return result
+    }
+
     /// P⁻¹ as `preconditioning` asks, saying which was built and, when `auto` could not use the
     /// lattice one, why (nil: none).
     private func preconditioner(for hessian: Hessian, progress: (String) -> Void) throws -> (([Double]) -> [Double])? {
@@ -141,16 +154,17 @@ public struct SparseMethod: DerivativeMethod {
         guard preconditioning != .none, hessian.minimum.count > 1 else { return nil }
         var notLattice = ""
         if preconditioning != .exponential {
-            do {
-                let lattice = try latticePreconditioner(hessian)
-                let sites = lattice.sites
+            switch latticeSites(hessian) {
+            case .success(let sites):
+                let lattice = try LatticePreconditioner(sites: sites, hessian: hessian)
                 let species = Set(hessian.minimum.types).count
                 progress("  sparse: lattice preconditioner (\(sites.kind.rawValue) \(sites.cells.map(String.init).joined(separator: "×")) cells, "
                          + "\(sites.vacantSites.count) vacant sites\(species > 1 ? ", \(species) species" : ""); force constants from atom "
                          + "\(lattice.probeAtom + 1), \(lattice.probeEvaluations) force evaluation\(lattice.probeEvaluations == 1 ? "" : "s"))")
                 return lattice.apply
-            } catch let error as NotALatticeCrystal where preconditioning == .auto {
-                notLattice = "; not a crystal with point defects: \(error.reason)"
+            case .failure(let why):
+                guard preconditioning == .auto else { throw why }
+                notLattice = "; not a crystal with point defects: \(why.reason)"
             }
         }
         let exponential = try ExponentialPreconditioner(minimum: hessian.minimum, degreesOfFreedom: hessian.degreesOfFreedom)
@@ -158,14 +172,12 @@ public struct SparseMethod: DerivativeMethod {
         return exponential.apply
     }
 
-    private func latticePreconditioner(_ hessian: Hessian) throws -> LatticePreconditioner {
+    /// The lattice sites of the minimum, when it is a cubic crystal with point defects whose atoms all move.
+    private func latticeSites(_ hessian: Hessian) -> Result<LatticeSites, NotALatticeCrystal> {
         guard hessian.degreesOfFreedom.mobileCount == hessian.minimum.positions.count else {
-            throw NotALatticeCrystal(reason: "atoms are held")
+            return .failure(NotALatticeCrystal(reason: "atoms are held"))
         }
-        switch LatticeSites.recognize(hessian.minimum) {
-        case .failure(let reason): throw NotALatticeCrystal(reason: reason.description)
-        case .success(let sites): return try LatticePreconditioner(sites: sites, hessian: hessian)
-        }
+        return LatticeSites.recognize(hessian.minimum).mapError { NotALatticeCrystal(reason: $0.description) }
     }
 
     /// Conjugate gradients column by column, with a progress line at least every ~10 s; finished
@@ -305,6 +317,8 @@ public struct PositionDerivative: Sendable {
     public var iterations: [Int]
     public var forceEvaluations: Int
     public var seconds: Double
+    /// The method's settings as they applied (`DerivativeMethod.settings(for:)`).
+    public var settings: [String: String] = [:]
 }
 
 public enum ImplicitDifferentiation {
@@ -331,6 +345,7 @@ public enum ImplicitDifferentiation {
             result.forceEvaluations = Int(try partitions.sum([Double(result.forceEvaluations)])[0])
         }
         result.seconds = Date().timeIntervalSince(start)
+        result.settings = method.settings(for: hessian)
         try requireAccurate(result, method: method, maxResidual: checks.maxResidual)
         return result
     }

@@ -59,7 +59,7 @@ struct Derivative: ParsableCommand {
                 input: system.simulation.input.path, potential: system.summary,
                 natoms: system.atomCount, parameters: system.parameterCount, energy: derivatives.energy,
                 volume: derivatives.volume, cell: derivatives.structure.box.cell, box: minimum.cell,
-                relaxation: relaxation, minimumCheck: derivatives.check, method: method.name, methodSettings: method.settings,
+                relaxation: relaxation, minimumCheck: derivatives.check, method: method.name, methodSettings: derivative.settings,
                 independentParameters: derivatives.independentParameters,
                 parameterResiduals: derivative.residuals, parameterIterations: derivative.iterations,
                 forceEvaluations: derivative.forceEvaluations,

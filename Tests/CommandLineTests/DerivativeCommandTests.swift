@@ -145,6 +145,8 @@ final class DerivativeCommandTests: XCTestCase {
         let run = try Toolbox.implicitLammps(alloy + ["--out", lattice.path])
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertTrue(run.stderr.contains("lattice preconditioner (bcc 3×3×3 cells, 1 vacant sites, 2 species"), run.stderr)
+        let settings = try Toolbox.json(lattice.appendingPathComponent("summary.json"))["method_settings"] as? [String: String]
+        XCTAssertEqual(settings?["preconditioner"], "auto: lattice")
         XCTAssertEqual(try Toolbox.implicitLammps(alloy + ["--method", "dense", "--out", dense.path]).status, 0)
         let script = """
             import numpy, sys
