@@ -54,7 +54,8 @@ public struct KrylovSolver {
         var candidates = preconditioned(b)
         var best = (x: x, residualNorms: norms, worst: Double.infinity)
         var stalled = 0, stallReference = Double.infinity, productsAtReference = 0
-        var sweeps: [(products: Int, worst: Double)] = []
+        /// After each Galerkin solve: the basis size, the worst relative residual, the open columns.
+        var sweeps: [(products: Int, worst: Double, open: Int)] = []
         while true {
             // A candidate direction whose singular value is below 0.3·tolerance changes no column's
             // residual by more than that, so it need not be resolved: late sweeps add tens of
@@ -65,15 +66,14 @@ public struct KrylovSolver {
             for j in 0..<block.columns where sharing?.takes(j) ?? true {
                 products.setColumn(j, try apply(block.column(j)))
                 if clock.isDue() {
-                    let open = zip(residualNorms, norms).filter { $1 > 0 && $0 > tolerance * $1 }.count
-                    let worst = zip(residualNorms, norms).map { $1 > 0 ? $0 / $1 : 0 }.max() ?? 0
                     // Residuals are known after the first Galerkin solve.
-                    let residual = basis.columns == 0 ? "first sweep" : String(format: "worst residual %.2e", worst)
+                    let last = sweeps.last
+                    let residual = last.map { String(format: "worst residual %.2e", $0.worst) } ?? "first sweep"
                     let done = basis.columns + j + 1
-                    let left = Self.productsLeft(sweeps, tolerance: tolerance, cap: maximumBasis)
+                    let left = Self.productsLeft(sweeps.map { ($0.products, $0.worst) }, tolerance: tolerance, cap: maximumBasis)
                         .map { String(format: ", about %.0f s left", Double(clock.elapsed) / Double(done) * Double(max($0 - done, 0))) } ?? ""
                     progress(String(format: "  sparse: %d products, %d of %d columns open, %@, %d s%@",
-                                    done, open, b.columns, residual, clock.elapsed, left))
+                                    done, last?.open ?? b.columns, b.columns, residual, clock.elapsed, left))
                 }
             }
             if let sharing { products = try sharing.combine(products) }
@@ -90,7 +90,7 @@ public struct KrylovSolver {
             let open = (0..<b.columns).filter { norms[$0] > 0 && residualNorms[$0] > tolerance * norms[$0] }
             let worst = zip(residualNorms, norms).map { $1 > 0 ? $0 / $1 : 0 }.max() ?? 0
             if worst < best.worst { best = (x, residualNorms, worst) }
-            sweeps.append((basis.columns, worst))
+            sweeps.append((basis.columns, worst, open.count))
             // Forward-difference products floor the residual (near 1e-6, higher along soft modes;
             // sometimes just above the tolerance): once three sweeps in a row do not lower the worst residual by 10 %, more
             // basis only adds noise, so stop with the best solution and let the caller judge it.

@@ -26,12 +26,20 @@ public struct LatticePreconditioner {
     private let transform: CellFourierTransform
     /// Per wave vector, the real form [[A, −B], [B, A]] of K̂(k)⁻¹ = (A + iB)⁻¹, 6m × 6m column-major.
     private let inverseBlocks: [[Double]]
+    /// Per atom, where its site's 3 components start in the cell-major field the transform works on.
+    private let fieldOffsets: [Int]
 
-    /// Measures Φ with Hessian products at the minimum.
-    public init(sites: LatticeSites, hessian: Hessian) throws {
+    /// The lattice of the minimum when P applies to it: a cubic crystal with point defects whose
+    /// atoms all move (held atoms break the crystal's periodicity).
+    public static func sites(of hessian: Hessian) -> Result<LatticeSites, NotALatticeCrystal> {
         guard hessian.degreesOfFreedom.mobileCount == hessian.minimum.positions.count else {
-            throw DerivativeError.invalidSetting("the lattice preconditioner needs every atom free to move (held atoms break the crystal's periodicity)")
+            return .failure(NotALatticeCrystal(reason: "atoms are held"))
         }
+        return LatticeSites.recognize(hessian.minimum).mapError { NotALatticeCrystal(reason: $0.description) }
+    }
+
+    /// P for the minimum, Φ measured with Hessian products there (`sites` from `sites(of:)`).
+    public init(sites: LatticeSites, hessian: Hessian) throws {
         try self.init(sites: sites, types: hessian.minimum.types, degreesOfFreedom: hessian.degreesOfFreedom) { unit in
             try hessian.apply(unit)
         }
@@ -49,7 +57,7 @@ public struct LatticePreconditioner {
 
         let operations = LatticePreconditioner.boxSymmetries(sites)
         let probed = (0..<3).filter { axis in !(0..<axis).contains { LatticePreconditioner.equivalent(sites, $0, axis) } }
-        var constants = ForceConstants(period: sites.cells.map { 2 * $0 })
+        var constants = ForceConstants.Accumulator(period: sites.cells.map { 2 * $0 })
         for axis in probed {
             var unit = [Double](repeating: 0, count: 3 * types.count)
             unit[3 * probe + axis] = 1
@@ -63,6 +71,8 @@ public struct LatticePreconditioner {
         probeEvaluations = probed.count
         transform = CellFourierTransform(cells: sites.cells)
         inverseBlocks = try LatticePreconditioner.invertedBlocks(constants.averaged(), sites: sites, transform: transform)
+        let m = sites.basis.count
+        fieldOffsets = sites.siteOfAtom.map { site in (site / m) * 3 * m + 3 * (site % m) }
     }
 
     /// P⁻¹ r: r on the occupied sites (zero on vacant ones), solved with the perfect crystal's P,
@@ -72,9 +82,8 @@ public struct LatticePreconditioner {
         let cellCount = transform.cellCount
         var re = [Double](repeating: 0, count: cellCount * width)
         var im = re
-        for (atom, site) in sites.siteOfAtom.enumerated() {
-            let (b, cell) = (site % sites.basis.count, site / sites.basis.count)
-            for axis in 0..<3 { re[cell * width + 3 * b + axis] = r[3 * atom + axis] }
+        for (atom, offset) in fieldOffsets.enumerated() {
+            for axis in 0..<3 { re[offset + axis] = r[3 * atom + axis] }
         }
         transform.apply(&re, &im, components: width, inverse: false)
         var x = [Double](repeating: 0, count: 2 * width)
@@ -92,9 +101,8 @@ public struct LatticePreconditioner {
         }
         transform.apply(&re, &im, components: width, inverse: true)
         var z = [Double](repeating: 0, count: r.count)
-        for (atom, site) in sites.siteOfAtom.enumerated() {
-            let (b, cell) = (site % sites.basis.count, site / sites.basis.count)
-            for axis in 0..<3 { z[3 * atom + axis] = re[cell * width + 3 * b + axis] }
+        for (atom, offset) in fieldOffsets.enumerated() {
+            for axis in 0..<3 { z[3 * atom + axis] = re[offset + axis] }
         }
         return degreesOfFreedom.project(z)
     }
@@ -208,64 +216,79 @@ struct SignedPermutation {
 }
 
 /// Force constants Φ(d) (3 × 3, row-major: row = responding component, column = displaced one)
-/// over lattice vectors d in half-lattice units modulo the box, accumulated entry by entry from
-/// measured columns and their symmetry images, then averaged.
+/// over lattice vectors d in half-lattice units modulo the box.
 struct ForceConstants {
     let period: [Int]
-    private var sums: [Int: [Double]] = [:]
-    private var counts: [Int: [Double]] = [:]
+    fileprivate var blocks: [Int: [Double]] = [:]
 
-    init(period: [Int]) { self.period = period }
-
-    private func key(_ d: [Int]) -> Int {
+    fileprivate func key(_ d: [Int]) -> Int {
         let w = (0..<3).map { ((d[$0] % period[$0]) + period[$0]) % period[$0] }
         return w[0] + period[0] * (w[1] + period[1] * w[2])
     }
 
-    /// Records Φ(d)·e_axis = column and what the operation g implies: Φ(g d)·(g e_axis) = g·column,
-    /// and, as Φ(−d') = Φ(d')ᵀ, the same numbers as a row of Φ(−g d).
-    mutating func add(column: [Double], axis: Int, at d: [Int], transformedBy g: SignedPermutation) {
-        let (imageAxis, sign) = g.image(ofAxis: axis)
-        let rotated = g(column).map { sign * $0 }
-        let target = g(d)
-        let (direct, transposed) = (key(target), key(target.map { -$0 }))
-        for row in 0..<3 {
-            accumulate(direct, entry: 3 * row + imageAxis, rotated[row])
-            accumulate(transposed, entry: 3 * imageAxis + row, rotated[row])
-        }
-    }
+    /// Φ(d) (zero beyond the measured range).
+    func block(at d: [Int]) -> [Double] { blocks[key(d)] ?? [Double](repeating: 0, count: 9) }
 
-    private mutating func accumulate(_ key: Int, entry: Int, _ value: Double) {
-        sums[key, default: [Double](repeating: 0, count: 9)][entry] += value
-        counts[key, default: [Double](repeating: 0, count: 9)][entry] += 1
-    }
-
-    /// The averages, with the on-site block set by the acoustic sum rule Σ_d Φ(d) = 0 (a rigid
-    /// translation costs nothing), which the entries towards vacant sites would otherwise break.
-    func averaged() -> ForceConstants {
-        var result = ForceConstants(period: period)
-        var offSite = [Double](repeating: 0, count: 9)
-        // In key order: a Dictionary's order changes from process to process (seeded hashing), and
-        // partitions must build bitwise the same P to take the same decisions in the solve.
-        for key in sums.keys.sorted() where key != 0 {
-            let (sum, count) = (sums[key]!, counts[key]!)
-            let average = (0..<9).map { count[$0] > 0 ? sum[$0] / count[$0] : 0 }
-            result.sums[key] = average
-            for entry in 0..<9 { offSite[entry] += average[entry] }
-        }
-        result.sums[0] = offSite.map { -$0 }
-        return result
-    }
-
-    /// max over rows of Σ_d Σ_column |Φ(d)|: a bound on every eigenvalue of P.
+    /// max over rows of Σ_d Σ_column |Φ(d)|: a bound on every eigenvalue of P (summed in key order,
+    /// so that every process gets the same number).
     var largestRowSum: Double {
-        (0..<3).map { row in sums.keys.sorted().reduce(0.0) { total, key in
-            total + (0..<3).reduce(0.0) { $0 + abs(sums[key]![3 * row + $1]) }
-        } }.max()!
+        let keys = blocks.keys.sorted()
+        return (0..<3).map { row in
+            keys.reduce(0.0) { total, key in total + (0..<3).reduce(0.0) { $0 + abs(blocks[key]![3 * row + $1]) } }
+        }.max()!
     }
 
-    /// Φ(d) of an averaged set (zero beyond the measured range).
-    func block(at d: [Int]) -> [Double] { sums[key(d)] ?? [Double](repeating: 0, count: 9) }
+    /// Measured columns and their symmetry images, entry by entry, to be averaged into Φ.
+    struct Accumulator {
+        private var table: ForceConstants
+        private var sums: [Int: [Double]] = [:]
+        private var counts: [Int: [Double]] = [:]
+
+        init(period: [Int]) { table = ForceConstants(period: period) }
+
+        /// Records Φ(d)·e_axis = column and what the operation g implies: Φ(g d)·(g e_axis) = g·column,
+        /// and, as Φ(−d') = Φ(d')ᵀ, the same numbers as a row of Φ(−g d).
+        mutating func add(column: [Double], axis: Int, at d: [Int], transformedBy g: SignedPermutation) {
+            let (imageAxis, sign) = g.image(ofAxis: axis)
+            let rotated = g(column).map { sign * $0 }
+            let target = g(d)
+            let (direct, transposed) = (table.key(target), table.key(target.map { -$0 }))
+            for row in 0..<3 {
+                accumulate(direct, entry: 3 * row + imageAxis, rotated[row])
+                accumulate(transposed, entry: 3 * imageAxis + row, rotated[row])
+            }
+        }
+
+        private mutating func accumulate(_ key: Int, entry: Int, _ value: Double) {
+            sums[key, default: [Double](repeating: 0, count: 9)][entry] += value
+            counts[key, default: [Double](repeating: 0, count: 9)][entry] += 1
+        }
+
+        /// The averages, with the on-site block set by the acoustic sum rule Σ_d Φ(d) = 0 (a rigid
+        /// translation costs nothing), which the entries towards vacant sites would otherwise break.
+        func averaged() -> ForceConstants {
+            var result = table
+            var offSite = [Double](repeating: 0, count: 9)
+            // In key order: a Dictionary's order changes from process to process (seeded hashing), and
+            // partitions must build bitwise the same P to take the same decisions in the solve.
+            for key in sums.keys.sorted() where key != 0 {
+                let (sum, count) = (sums[key]!, counts[key]!)
+                let average = (0..<9).map { count[$0] > 0 ? sum[$0] / count[$0] : 0 }
+                result.blocks[key] = average
+                for entry in 0..<9 { offSite[entry] += average[entry] }
+            }
+            result.blocks[0] = offSite.map { -$0 }
+            return result
+        }
+    }
+}
+
+/// Why the lattice preconditioner does not apply to a structure.
+public struct NotALatticeCrystal: Error, CustomStringConvertible {
+    public var reason: String
+    public var description: String {
+        "the lattice preconditioner needs a cubic crystal with point defects whose atoms all move, which this is not (\(reason))"
+    }
 }
 
 /// The discrete Fourier transform over a periodic grid of cells, axis by axis (direct sums: the

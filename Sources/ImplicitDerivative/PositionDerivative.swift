@@ -141,7 +141,8 @@ public struct SparseMethod: DerivativeMethod {
     public func settings(for hessian: Hessian) -> [String: String] {
         var result = settings
         if preconditioning == .auto {
-            let resolved = hessian.minimum.count < 2 ? "none" : (try? latticeSites(hessian).get()) != nil ? "lattice" : "exponential"
+            let resolved = hessian.minimum.count < 2 ? "none"
+                : (try? LatticePreconditioner.sites(of: hessian).get()) != nil ? "lattice" : "exponential"
             result["preconditioner"] = "auto: \(resolved)"
         }
         return result
@@ -154,7 +155,7 @@ public struct SparseMethod: DerivativeMethod {
         guard preconditioning != .none, hessian.minimum.count > 1 else { return nil }
         var notLattice = ""
         if preconditioning != .exponential {
-            switch latticeSites(hessian) {
+            switch LatticePreconditioner.sites(of: hessian) {
             case .success(let sites):
                 let lattice = try LatticePreconditioner(sites: sites, hessian: hessian)
                 let species = Set(hessian.minimum.types).count
@@ -170,14 +171,6 @@ public struct SparseMethod: DerivativeMethod {
         let exponential = try ExponentialPreconditioner(minimum: hessian.minimum, degreesOfFreedom: hessian.degreesOfFreedom)
         progress("  sparse: exponential preconditioner (applied by \(exponential.inverse)\(notLattice))")
         return exponential.apply
-    }
-
-    /// The lattice sites of the minimum, when it is a cubic crystal with point defects whose atoms all move.
-    private func latticeSites(_ hessian: Hessian) -> Result<LatticeSites, NotALatticeCrystal> {
-        guard hessian.degreesOfFreedom.mobileCount == hessian.minimum.positions.count else {
-            return .failure(NotALatticeCrystal(reason: "atoms are held"))
-        }
-        return LatticeSites.recognize(hessian.minimum).mapError { NotALatticeCrystal(reason: $0.description) }
     }
 
     /// Conjugate gradients column by column, with a progress line at least every ~10 s; finished
@@ -197,10 +190,10 @@ public struct SparseMethod: DerivativeMethod {
         }
         let settings = "sparse cg tolerance \(tolerance) preconditioner \(preconditioning.rawValue) columns \(b.columns)"
         let key = settings + " rhs " + sketch.joined(separator: " ")
-        // On several partitions each solves every count-th column, then they add up their results.
-        let (share, shares) = (sharing?.index ?? 0, sharing?.count ?? 1)
+        // On several partitions each solves (and checkpoints) its share of the columns, then they
+        // add up their results.
         let store = checkpoint.map { url in
-            Checkpoint(directory: url.appendingPathComponent("sparse-" + Files.fingerprint(settings.utf8) + (shares > 1 ? "-p\(share)" : "")),
+            Checkpoint(directory: url.appendingPathComponent("sparse-" + Files.fingerprint(settings.utf8) + (sharing.map { "-p\($0.index)" } ?? "")),
                        writes: hessian.simulation.lammps.mpiRank == 0)
         }
         var done: [Int: Checkpoint.Column] = [:]
@@ -212,7 +205,7 @@ public struct SparseMethod: DerivativeMethod {
         }
         let clock = ProgressClock()
         var products = 0
-        for j in 0..<b.columns where done[j] == nil && j % shares == share {
+        for j in 0..<b.columns where done[j] == nil && sharing?.takes(j) ?? true {
             let solution = try ConjugateGradient(tolerance: tolerance).solve(
                 b.column(j), start: start?.column(j), preconditioner: preconditioner,
                 iterationDone: { iteration, estimate in
@@ -232,13 +225,11 @@ public struct SparseMethod: DerivativeMethod {
             return (x, (0..<b.columns).map { done[$0]!.residual })
         }
         // Each column's values and residual from the partition that solved it (zeros elsewhere).
-        var mine = [Double](repeating: 0, count: b.columns * (b.rows + 1))
-        for (j, column) in done where j % shares == share {
-            mine.replaceSubrange(j * (b.rows + 1)..<(j + 1) * (b.rows + 1), with: column.values + [column.residual])
-        }
-        let all = try sharing.sum(mine)
-        let x = Matrix(columns: (0..<b.columns).map { Array(all[$0 * (b.rows + 1)..<$0 * (b.rows + 1) + b.rows]) }, rows: b.rows)
-        return (x, (0..<b.columns).map { all[$0 * (b.rows + 1) + b.rows] })
+        var mine = Matrix(rows: b.rows + 1, columns: b.columns)
+        for (j, column) in done where sharing.takes(j) { mine.setColumn(j, column.values + [column.residual]) }
+        let all = try sharing.combine(mine)
+        let x = Matrix(columns: (0..<b.columns).map { Array(all.column($0).dropLast()) }, rows: b.rows)
+        return (x, (0..<b.columns).map { all[b.rows, $0] })
     }
 }
 
@@ -547,10 +538,4 @@ public struct EnergyMethod: DerivativeMethod {
                                   residuals: columns.map(\.residual), iterations: columns.map(\.iterations),
                                   forceEvaluations: columns.reduce(0) { $0 + $1.iterations }, seconds: 0)
     }
-}
-
-/// Why the lattice preconditioner does not apply to a structure.
-struct NotALatticeCrystal: Error, CustomStringConvertible {
-    var reason: String
-    var description: String { "the lattice preconditioner needs a cubic crystal with point defects whose atoms all move, which this is not (\(reason))" }
 }

@@ -88,7 +88,7 @@ func dislocationDerivativeBenchmark(source: String, runs: [(KrylovStrategy, Prec
                      derivative!.forceEvaluations, Double(derivative!.forceEvaluations) / Double(mixed.columns),
                      derivative!.residuals.max() ?? 0, time, peakResidentMegabytes()))
     }
-    guard checked > 0, let last = results.last else { return }
+    guard checked > 0, !results.isEmpty else { return }
     let norms = (0..<mixed.columns).map { norm(mixed.column($0)) }
     let columns = Array((0..<mixed.columns).sorted { norms[$0] > norms[$1] }.prefix(checked))
     var truth: Matrix?

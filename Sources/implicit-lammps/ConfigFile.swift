@@ -141,17 +141,7 @@ struct DerivativeSection: Decodable {
         let choice = MethodChoice(method: try parsed("method", method), minStyle: try parsed("min_style", minStyle), alpha0: alpha0,
                                   tolerance: tolerance, preconditioner: try parsed("preconditioner", preconditioner),
                                   krylov: try parsed("krylov", krylov))
-        let spelling: (MethodChoice.Setting) -> String = { setting in
-            switch setting {
-            case .minStyle: return "derivative.min_style"
-            case .alpha0: return "derivative.alpha0"
-            case .tolerance: return "derivative.tolerance"
-            case .preconditioner: return "derivative.preconditioner"
-            case .krylov: return "derivative.krylov"
-            case .region: return "derivative.region"  // not a campaign-file key: never given there
-            }
-        }
-        if let problem = choice.problem(spelling: spelling, methodSpelling: "method") { throw InputError.invalid("\(file): \(problem)") }
+        if let problem = choice.problem(spelling: \.campaignKey, methodSpelling: "method") { throw InputError.invalid("\(file): \(problem)") }
         return choice.derivativeMethod()
     }
 }

@@ -149,25 +149,14 @@ struct MinimumOptions: ParsableArguments {
 
     /// Options that only apply when a derivative is computed here (not read from --derivative).
     var methodOptionsGiven: [String] {
-        (method != nil ? ["--method"] : []) + MethodChoice.Setting.allCases.filter(choice.isGiven).map(Self.spelling)
+        (method != nil ? ["--method"] : []) + MethodChoice.Setting.allCases.filter(choice.isGiven).map(\.option)
             + (allowNonMinimum ? ["--allow-non-minimum"] : [])
-    }
-
-    static func spelling(_ setting: MethodChoice.Setting) -> String {
-        switch setting {
-        case .minStyle: return "--min-style"
-        case .alpha0: return "--alpha0"
-        case .tolerance: return "--tolerance"
-        case .preconditioner: return "--preconditioner"
-        case .krylov: return "--krylov"
-        case .region: return "--center/--radius"
-        }
     }
 
     func validate() throws {
         guard ftol > 0, ftol.isFinite else { throw ValidationError("--ftol must be a positive number, got \(ftol)") }
         if (center == nil) != (radius == nil) { throw ValidationError("--center and --radius go together") }
-        if let problem = choice.problem(spelling: Self.spelling, methodSpelling: "--method") { throw ValidationError(problem) }
+        if let problem = choice.problem(spelling: \.option, methodSpelling: "--method") { throw ValidationError(problem) }
     }
 }
 

@@ -24,6 +24,28 @@ struct MethodChoice {
             case .region: return .dense
             }
         }
+        /// How the command line spells it.
+        var option: String {
+            switch self {
+            case .minStyle: return "--min-style"
+            case .alpha0: return "--alpha0"
+            case .tolerance: return "--tolerance"
+            case .preconditioner: return "--preconditioner"
+            case .krylov: return "--krylov"
+            case .region: return "--center/--radius"
+            }
+        }
+        /// How a campaign file spells it (`region` has no campaign key, so is never given there).
+        var campaignKey: String {
+            switch self {
+            case .minStyle: return "derivative.min_style"
+            case .alpha0: return "derivative.alpha0"
+            case .tolerance: return "derivative.tolerance"
+            case .preconditioner: return "derivative.preconditioner"
+            case .krylov: return "derivative.krylov"
+            case .region: return "derivative.region"
+            }
+        }
     }
 
     var resolvedMethod: MethodName { method ?? .sparse }
