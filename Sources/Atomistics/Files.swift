@@ -119,6 +119,20 @@ public enum Files {
         return path.map { "\($0): \(error)" } ?? "\(error)"
     }
 
+    /// Creates `folder` and the folders above it, with the system's reason when that fails
+    /// (Foundation reports a folder under a file or on a read-only system only as "error 512").
+    public static func createFolder(_ folder: URL) throws {
+        var missing: [URL] = []
+        var next = folder
+        while !FileManager.default.fileExists(atPath: next.path) && next.path != "/" {
+            missing.append(next)
+            next = next.deletingLastPathComponent()
+        }
+        for url in missing.reversed() where mkdir(url.path, 0o755) != 0 && errno != EEXIST {
+            throw InputError.invalid("cannot create the folder \(url.path): \(String(cString: strerror(errno)))")
+        }
+    }
+
     public static func replace(_ destination: URL, with source: URL) throws {
         guard rename(source.path, destination.path) == 0 else {
             throw InputError.invalid("cannot move \(source.path) to \(destination.path): \(String(cString: strerror(errno)))")
@@ -143,6 +157,8 @@ public struct RunDirectory: Sendable {
     public let destination: URL
     public let staging: URL
     public let writes: Bool
+    /// Held from here until the process ends (the writing rank only): one run per folder.
+    public let lock: OutputLock?
     /// What survives in the staging folder of a failed run: the log, and checkpoints to resume from.
     static let kept: Set<String> = ["log.lammps", "checkpoint"]
 
@@ -154,6 +170,10 @@ public struct RunDirectory: Sendable {
         destination = URL(fileURLWithPath: path).standardizedFileURL
         staging = URL(fileURLWithPath: destination.path + ".incomplete")
         self.writes = writes
+        try OutputPath.check(destination)
+        if writes { try Files.createFolder(destination.deletingLastPathComponent()) }
+        // The lock comes first: nothing of a folder that another live run writes may be touched.
+        lock = writes ? try OutputLock(for: destination) : nil
         var isFolder: ObjCBool = false
         if FileManager.default.fileExists(atPath: destination.path, isDirectory: &isFolder) {
             guard isFolder.boolValue else { throw InputError.invalid("--out \(destination.path) exists and is not a folder") }
@@ -165,9 +185,7 @@ public struct RunDirectory: Sendable {
                     """)
             }
         }
-        do {
-            try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
-        } catch { throw InputError.invalid(Files.describe(error, path: staging.path)) }
+        try Files.createFolder(staging)
         // Leftovers of an earlier failed attempt must not join this run's set; checkpoints stay.
         removeStaged(except: resumable.map { $0.union(["checkpoint"]) } ?? [])
     }
@@ -195,6 +213,7 @@ public struct RunDirectory: Sendable {
             try Files.replace(destination, with: staging)
         } catch { throw InputError.invalid("cannot move the results into \(destination.path): \(error)") }
         try? FileManager.default.removeItem(at: previous)
+        lock?.release()
     }
 
     /// After a failure: only the log and checkpoints (and `resumable`) remain, in the staging folder.
@@ -204,6 +223,7 @@ public struct RunDirectory: Sendable {
         if (try? FileManager.default.contentsOfDirectory(atPath: staging.path))?.isEmpty ?? false {
             try? FileManager.default.removeItem(at: staging)
         }
+        lock?.release()
     }
 
     /// Where the log of a failed run can be read, if it was written.

@@ -86,6 +86,21 @@ public final class Partitions: @unchecked Sendable {
     public var isPartitionRoot: Bool { localRank == 0 }
 }
 
+/// The whole MPI job, for the one thing every rank may need before any LAMMPS instance exists.
+public enum MPIJob {
+    /// Ends every rank of the job (initializing MPI first if nothing has yet): for an error that
+    /// only one rank meets, while the others go on into collective calls and would wait forever.
+    public static func abort(code: Int32 = 1, library: Library? = nil) -> Never {
+        if let mpi = try? MPIFunctions(library: library ?? Library.shared()) {
+            var initialized: Int32 = 0
+            _ = mpi.initialized(&initialized)
+            if initialized == 0 { _ = mpi.initialize(nil, nil) }
+            _ = mpi.abort(MPIFunctions.commWorld, code)
+        }
+        exit(code)
+    }
+}
+
 /// MPI functions resolved in the process (libmpi was loaded globally with LAMMPS).
 struct MPIFunctions {
     // MPICH's handles (mpi.h): integers, stable across MPICH versions.

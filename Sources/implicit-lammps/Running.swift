@@ -47,8 +47,17 @@ private func describe(_ error: Error) -> String {
 func runWritingOutputs(_ output: OutputOptions, resumable: Set<String>? = [], keepOnFailure: Set<String> = [],
                        _ body: (RunDirectory) throws -> String?) throws {
     try runReportingErrors {
-        let run = try RunDirectory(output.out, overwrite: output.overwrite, writes: MPIEnvironment.rank == 0,
+        let run: RunDirectory
+        do {
+            run = try RunDirectory(output.out, overwrite: output.overwrite, writes: MPIEnvironment.rank == 0,
                                    resumable: resumable)
+        } catch where MPIEnvironment.launchedSize > 1 {
+            // Only the writing rank takes the lock: the others, already on their way into LAMMPS's
+            // collective calls, would wait for it forever.
+            if MPIEnvironment.rank == 0 { FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8)) }
+            MPIJob.abort()
+        }
+        if let note = run.lock?.staleNote { progress("note: " + note) }
         let failure: String?
         do { failure = try body(run) } catch {
             run.abandon(keeping: (resumable ?? []).union(keepOnFailure))
