@@ -48,6 +48,6 @@ let package = Package(
         .testTarget(name: "PotentialsTests", dependencies: ["Potentials", "Atomistics", "LinearAlgebra"]),
         .testTarget(name: "ImplicitDerivativeTests", dependencies: ["ImplicitDerivative", "Atomistics", "Potentials",
                                                                     "LinearAlgebra", "Workflows", "LAMMPSLibrary"]),
-        .testTarget(name: "CommandLineTests", dependencies: ["Potentials"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["Potentials", "Atomistics"]),
     ]
 )

@@ -64,30 +64,44 @@ extension MinimumDerivatives {
                                    check: check, hyperparameters: hyperparameters, parameterNames: parameterNames,
                                    independentParameters: independentParameters),
                             to: url("minimum.json"))
+        try SavedArrays.writeManifest(in: directory, atoms: n, parameters: p, types: structure.types)
     }
 
-    /// Reads what `write(to:)` wrote.
+    /// Reads what `write(to:)` wrote, trusting nothing: the manifest's checksums, every array's
+    /// dtype and shape against the others and against minimum.json, and finiteness.
     public init(contentsOf directory: URL) throws {
-        func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        let recordData: Data
-        do { recordData = try Data(contentsOf: url("minimum.json")) } catch {
-            throw InputError.invalid("\(directory.path) holds no saved derivative (minimum.json missing); run `derivative --out` first")
+        let folder = try SavedArrays(directory)
+        let record = try folder.record()
+        let theta = try folder.array("theta.npy", shape: [nil], meaning: "Θ: one value per parameter").values
+        let p = theta.count
+        if let names = record.parameterNames, !names.isEmpty, names.count != p {
+            throw InputError.invalid("""
+                \(folder.url("minimum.json").path) names \(names.count) parameters, but \(folder.url("theta.npy").path) \
+                holds \(p): the folder mixes two derivatives; rerun `derivative`
+                """)
         }
-        let record: Record
-        do { record = try decoder.decode(Record.self, from: recordData) } catch {
-            throw InputError.invalid("\(url("minimum.json").path) is not a derivative record this tool wrote: \(Files.describe(error))")
+        let positions = try folder.array("positions.npy", shape: [nil, 3], meaning: "X*: N atoms × 3")
+        let n = positions.shape[0]
+        let types = try folder.array("types.npy", shape: [n], integer: true, meaning: "one atom type per atom of positions.npy")
+        try SavedArrays.requireCount(record.boxLow, 3, "box_low", in: folder)
+        try SavedArrays.requireCount(record.boxHigh, 3, "box_high", in: folder)
+        try SavedArrays.requireCount(record.tilt, 3, "tilt", in: folder)
+        try SavedArrays.requireCount(record.periodic, 3, "periodic", in: folder)
+        let typeCount = Int(types.values.max() ?? 0)
+        guard record.masses.count >= typeCount, types.values.allSatisfy({ $0 >= 1 }) else {
+            throw InputError.invalid("""
+                \(folder.url("types.npy").path) holds atom types up to \(typeCount) (and none below 1 allowed), but \
+                \(folder.url("minimum.json").path) gives \(record.masses.count) masses
+                """)
         }
-        let theta = try NPY.read(url("theta.npy")).values
-        let positions = try NPY.read(url("positions.npy"))
-        let p = theta.count, n = positions.shape[0]
         let box = Box(low: record.boxLow, high: record.boxHigh, xy: record.tilt[0], yz: record.tilt[2], xz: record.tilt[1],
                       periodic: record.periodic)
         let structure = Structure(box: box, positions: positions.values, images: [Int32](repeating: 0, count: 3 * n),
-                                  types: try NPY.read(url("types.npy")).values.map { Int32($0) }, masses: record.masses)
-        let d = Matrix(rows: 3 * n, columns: p, storage: try NPY.read(url("dX_dTheta.npy")).values)
-        let curvatureValues = try NPY.read(url("energy_curvature.npy")).values
+                                  types: types.values.map { Int32($0) }, masses: record.masses)
+        let perParameter = "N_D = \(p) parameters (theta.npy) × N = \(n) atoms (positions.npy) × 3"
+        let d = try folder.matrix("dX_dTheta.npy", shape: [p, n, 3], rows: 3 * n, columns: p, meaning: perParameter)
+        let curvatureValues = try folder.array("energy_curvature.npy", shape: [4, p, p],
+                                               meaning: "4 levels × N_D × N_D, N_D = \(p) (theta.npy)").values
         var curvatures: [ExpansionLevel: Matrix] = [:]
         for (index, level) in ExpansionLevel.allCases.enumerated() {
             curvatures[level] = Matrix(rows: p, columns: p, storage: Array(curvatureValues[index * p * p..<(index + 1) * p * p]))
@@ -97,19 +111,28 @@ extension MinimumDerivatives {
         let generators = record.generators.map { $0.count == 3 ? Voigt.diagonal($0) : $0 }
         let ng = generators.count
         if ng > 0 {
+            guard generators.allSatisfy({ $0.count == 6 }) else {
+                throw InputError.invalid("\(folder.url("minimum.json").path): generators must be strains of 6 (or 3) components")
+            }
+            try SavedArrays.requireCount(record.strainCurvature, ng * ng, "strain_curvature", in: folder)
+            try SavedArrays.requireCount(record.strainRelaxedCurvature, ng * ng, "strain_relaxed_curvature", in: folder)
+            let strainShape: [Int] = ng == 1 ? [p] : [p, ng]
+            let perStrain = "N_D = \(p) parameters (theta.npy) × \(ng) strain(s) (minimum.json)"
             func strainMatrix(_ name: String) throws -> Matrix {
-                Matrix(rows: ng, columns: p, storage: try NPY.read(url(name)).values)
+                try folder.matrix(name, shape: strainShape, rows: ng, columns: p, meaning: perStrain)
             }
             strain = StrainDerivatives(
                 generators: generators,
-                mixed: Matrix(rows: p, columns: ng, storage: try NPY.read(url("d2U_dTheta_dStrain.npy")).values),
+                mixed: try folder.matrix("d2U_dTheta_dStrain.npy", shape: [ng, p], rows: p, columns: ng,
+                                         meaning: "\(ng) strain(s) (minimum.json) × N_D = \(p) parameters (theta.npy)"),
                 curvature: Matrix(rows: ng, columns: ng, storage: record.strainCurvature),
                 relaxedCurvature: Matrix(rows: ng, columns: ng, storage: record.strainRelaxedCurvature),
                 homogeneous: try strainMatrix("dStrain_dTheta_h.npy"), full: try strainMatrix("dStrain_dTheta.npy"),
-                fullPositionDerivative: Matrix(rows: 3 * n, columns: p, storage: try NPY.read(url("dX_dTheta_hih.npy")).values))
+                fullPositionDerivative: try folder.matrix("dX_dTheta_hih.npy", shape: [p, n, 3], rows: 3 * n, columns: p,
+                                                          meaning: perParameter))
         }
         self.init(energy: record.energy, structure: structure, theta: theta,
-                  energyGradient: try NPY.read(url("dU_dTheta.npy")).values,
+                  energyGradient: try folder.array("dU_dTheta.npy", shape: [p], meaning: "∇Θ U: N_D = \(p) (theta.npy)").values,
                   positionDerivative: PositionDerivative(matrix: d, residuals: [], iterations: [], forceEvaluations: 0, seconds: 0),
                   cell: record.cell, translationAxes: record.translationAxes, strain: strain, curvatures: curvatures)
         check = record.check ?? MinimumCheck()

@@ -24,6 +24,13 @@ public struct PredictionWorkflow {
                 (\(saved.structure.count) atoms, \(saved.theta.count) parameters); rerun `derivative` for this input
                 """)
         }
+        let types = try energy.simulation.structure().types
+        if let atom = types.indices.first(where: { types[$0] != saved.structure.types[$0] }) {
+            throw InputError.invalid("""
+                the derivative in \(directory) was computed for another system: atom \(atom + 1) (atom-ID order) is of \
+                type \(saved.structure.types[atom]) there and of type \(types[atom]) in this input; rerun `derivative` for this input
+                """)
+        }
         let changes = SNAPPotential.differences(saved.hyperparameters, energy.summary.hyperparameters)
         if !saved.hyperparameters.isEmpty, !changes.isEmpty {
             throw InputError.invalid("the derivative in \(directory) was computed with other potential hyperparameters:\n"

@@ -1,0 +1,116 @@
+import Atomistics
+import Foundation
+import LinearAlgebra
+
+/// The saved derivative folder as `predict --derivative` reads it: nothing in it is trusted. Its
+/// `manifest.json`, written last, lists every file with its checksum (a folder edited, mixed with
+/// another run's files or cut short is refused), and every array is checked for its dtype and
+/// its shape against the others before any number is used.
+struct SavedArrays {
+    let directory: URL
+
+    struct Manifest: Codable {
+        struct Entry: Codable {
+            var shape: [Int]?
+            var fnv1a64: String
+        }
+        var format: String
+        var atoms: Int
+        var parameters: Int
+        /// FNV-1a of the atom types in atom-ID order: which system the derivative belongs to.
+        var typesFingerprint: String
+        var files: [String: Entry]
+    }
+    static let format = "implicit-lammps derivative 1"
+
+    init(_ directory: URL) throws {
+        self.directory = directory
+        guard FileManager.default.fileExists(atPath: directory.appendingPathComponent("minimum.json").path) else {
+            throw InputError.invalid("\(directory.path) holds no saved derivative (minimum.json missing); run `derivative --out` first")
+        }
+        let manifestURL = url("manifest.json")
+        guard let data = try? Data(contentsOf: manifestURL) else {
+            throw InputError.invalid("""
+                \(directory.path) has no manifest.json, so its arrays cannot be verified (a folder written by an \
+                earlier version of implicit-lammps, or assembled by hand); rerun `derivative --out` for it
+                """)
+        }
+        let manifest: Manifest
+        do { manifest = try SavedArrays.decoder.decode(Manifest.self, from: data) } catch {
+            throw InputError.invalid("\(manifestURL.path) is not a manifest this tool wrote: \(Files.describe(error))")
+        }
+        guard manifest.format == SavedArrays.format else {
+            throw InputError.invalid("\(manifestURL.path) is of format '\(manifest.format)', not '\(SavedArrays.format)'")
+        }
+        for (name, entry) in manifest.files.sorted(by: { $0.key < $1.key }) {
+            guard let bytes = try? Data(contentsOf: url(name)) else {
+                throw InputError.invalid("\(url(name).path) is missing, though \(manifestURL.path) lists it")
+            }
+            guard Files.fingerprint(bytes) == entry.fnv1a64 else {
+                throw InputError.invalid("""
+                    \(url(name).path) is not the file `derivative` wrote (its checksum differs from \(manifestURL.path)): \
+                    it was changed, cut or replaced afterwards; rerun `derivative --out`
+                    """)
+            }
+        }
+    }
+
+    func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
+
+    func record() throws -> MinimumDerivatives.Record {
+        do { return try SavedArrays.decoder.decode(MinimumDerivatives.Record.self, from: Data(contentsOf: url("minimum.json"))) } catch {
+            throw InputError.invalid("\(url("minimum.json").path) is not a derivative record this tool wrote: \(Files.describe(error))")
+        }
+    }
+
+    /// The array `name`, which must be of `shape` (nil: any extent along that axis) and of doubles
+    /// (`<f8`), or of integers when `integer`; `meaning` says where the expected extents come from.
+    func array(_ name: String, shape: [Int?], integer: Bool = false, meaning: String) throws -> NPY.Array {
+        let array = try NPY.read(url(name))
+        let expected = "(" + shape.map { $0.map(String.init) ?? "any" }.joined(separator: ", ") + ")"
+        let fits = array.shape.count == shape.count && zip(array.shape, shape).allSatisfy { $1 == nil || $0 == $1 }
+        guard fits else {
+            throw InputError.invalid("""
+                \(url(name).path): expected shape \(expected) (\(meaning)), found \
+                (\(array.shape.map(String.init).joined(separator: ", ")))
+                """)
+        }
+        guard array.isInteger == integer else {
+            throw InputError.invalid("\(url(name).path): expected \(integer ? "32-bit integers (<i4)" : "doubles (<f8)"), found \(array.isInteger ? "integers" : "doubles")")
+        }
+        return array
+    }
+
+    /// A column-major `rows` × `columns` matrix from the row-major array `name` of `shape`.
+    func matrix(_ name: String, shape: [Int], rows: Int, columns: Int, meaning: String) throws -> Matrix {
+        Matrix(rows: rows, columns: columns, storage: try array(name, shape: shape, meaning: meaning).values)
+    }
+
+    static func requireCount<T>(_ values: [T], _ count: Int, _ key: String, in folder: SavedArrays) throws {
+        guard values.count == count else {
+            throw InputError.invalid("\(folder.url("minimum.json").path): \(key) has \(values.count) entries where \(count) are needed")
+        }
+    }
+
+    /// Written after every other file of the folder: lists them with their shapes and checksums.
+    static func writeManifest(in directory: URL, atoms: Int, parameters: Int, types: [Int32]) throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            .filter { $0.hasSuffix(".npy") || $0 == "minimum.json" }
+        var files: [String: Manifest.Entry] = [:]
+        for name in names {
+            let file = directory.appendingPathComponent(name)
+            let shape = name.hasSuffix(".npy") ? try NPY.read(file).shape : nil
+            files[name] = Manifest.Entry(shape: shape, fnv1a64: Files.fingerprint(try Data(contentsOf: file)))
+        }
+        let typeBytes = types.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }
+        try Files.writeJSON(Manifest(format: format, atoms: atoms, parameters: parameters,
+                                     typesFingerprint: Files.fingerprint(typeBytes), files: files),
+                            to: directory.appendingPathComponent("manifest.json"))
+    }
+
+    private static var decoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return decoder
+    }
+}
