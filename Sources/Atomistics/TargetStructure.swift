@@ -68,6 +68,9 @@ public struct TargetStructure: Sendable {
                   let x = Double(words[2]), let y = Double(words[3]), let z = Double(words[4]) else {
                 throw invalid(file, line + 1, "expected `id type x y z [ix iy iz]` (atom style atomic) with 1 ≤ id ≤ \(atoms), got '\(lines[line])'")
             }
+            guard [x, y, z].allSatisfy(\.isFinite) else {
+                throw invalid(file, line + 1, "atom \(id) has a coordinate that is not a finite number: '\(lines[line])'")
+            }
             var position = [x, y, z]
             if words.count == 8 {
                 guard let ix = Double(words[5]), let iy = Double(words[6]), let iz = Double(words[7]) else {
@@ -116,6 +119,9 @@ public struct TargetStructure: Sendable {
             guard words.count >= position + 3, let x = Double(words[position]), let y = Double(words[position + 1]),
                   let z = Double(words[position + 2]) else {
                 throw invalid(file, index + 3, "expected \(column) columns (Properties), got '\(lines[index + 2])'")
+            }
+            guard [x, y, z].allSatisfy(\.isFinite) else {
+                throw invalid(file, index + 3, "a coordinate is not a finite number: '\(lines[index + 2])'")
             }
             var atom = index + 1
             if let id {

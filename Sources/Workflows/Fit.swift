@@ -260,8 +260,14 @@ public final class FitCampaign {
                     the constraint matrix has \(a.columns) columns; Θ has \(first.energy.parameterCount) parameters
                     """)
             }
+            guard a.rows < a.columns else {
+                throw InputError.invalid("""
+                    the \(a.rows) constraint rows hold all \(a.columns) parameters of Θ fixed: no direction is left for \
+                    the fit to move in; remove rows or vary more parameters
+                    """)
+            }
             let singular = try LAPACK.leftSingularVectors(a).singularValues
-            guard a.rows <= a.columns, let largest = singular.max(), (singular.min() ?? 0) > 1e-10 * largest else {
+            guard let largest = singular.max(), (singular.min() ?? 0) > 1e-10 * largest else {
                 throw InputError.invalid("""
                     the \(a.rows) constraint rows are (nearly) linearly dependent (singular values \(singular)); \
                     remove the redundant rows

@@ -27,9 +27,10 @@ public struct ParameterEnsemble: Sendable {
         if url.pathExtension.lowercased() == "npy" {
             let array = try NPY.read(url)
             let shape = array.shape.count == 1 ? [1, array.shape[0]] : array.shape
-            guard shape.count == 2, shape[1] == width else {
+            guard shape.count == 2, shape[1] == width, shape[0] > 0 else {
                 throw InputError.invalid("""
-                    \(url.path): an array of shape \(array.shape) where rows of \(width) parameters (one per parameter of Θ) are needed
+                    \(url.path): an array of shape \(array.shape) where one or more rows of \(width) parameters (one per \
+                    parameter of Θ) are needed
                     """)
             }
             if let index = array.values.firstIndex(where: { !$0.isFinite }) {

@@ -102,6 +102,12 @@ struct VarySection: Decodable {
     static let keys: Set<String> = ["elements", "parameters", "fields", "step"]
 
     func choice(potential: PotentialFilesSection?, file: String, resolve: (String) -> URL) throws -> PotentialChoice {
+        for (key, list) in [("elements", elements), ("parameters", parameters), ("fields", fields)] where list?.isEmpty == true {
+            throw InputError.invalid("""
+                \(file): vary.\(key) is an empty list, so Θ would have no parameter and the campaign nothing to do; \
+                name at least one, or leave 'vary' out (every coefficient of the SNAP file)
+                """)
+        }
         if let parameters { return .variables(parameters) }
         if let fields {
             var selections: [(entry: String, fields: [String])] = []

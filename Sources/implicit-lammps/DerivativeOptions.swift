@@ -168,16 +168,14 @@ func relaxedSystem(input: String, run: RunDirectory, potential: PotentialOptions
     let description = system.summary
     progress("minimum: \(system.atomCount) atoms, \(description.kind) \(description.files.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: " ")), "
              + "Θ = \(system.parameterCount) parameters; relaxing (cell \(cell.rawValue), ftol \(ftol))")
-    let startVolume = system.simulation.lammps.box().volume
     let (result, _) = try system.simulation.relax(RelaxationSettings(cell: cell, ftol: ftol), progress: progress)
     progress("  E* = \(result.energy) eV, V* = \(result.volume) Å³, max|F| = \(result.maxForce), \(result.steps) steps"
              + (result.converged ? "" : " (NOT converged: \(result.stop.rawValue))"))
-    let ratio = result.volume / startVolume
-    if !(0.5...2).contains(ratio) {
-        throw DerivativeError.notAMinimum(String(format: """
-            the cell relaxation changed the volume %.3g-fold (%.6g → %.6g Å³): the structure fell apart or collapsed \
-            instead of relaxing. Check the potential's units against the input's `units %@` and the lattice constant.
-            """, ratio, startVolume, result.volume, system.simulation.units))
+    if let problem = try RelaxedStructureCheck.problem(of: system.simulation) {
+        throw DerivativeError.notAMinimum("""
+            \(problem). Check the potential's units against the input's `units \(system.simulation.units)`, its \
+            elements and the lattice constant.
+            """)
     }
     return (system, result)
 }

@@ -33,6 +33,9 @@ struct Predict: ParsableCommand {
     @OptionGroup var lammpsOptions: LammpsOptions
 
     func validate() throws {
+        if perturbed.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw ValidationError("--perturbed is empty: give the perturbed potential's file, or NAME=VALUE,… assignments")
+        }
         if derivative != nil, !minimum.methodOptionsGiven.isEmpty {
             throw ValidationError("""
                 \(minimum.methodOptionsGiven.joined(separator: ", ")) apply to computing a derivative; with --derivative \
@@ -75,7 +78,11 @@ struct Predict: ParsableCommand {
         if perturbed.contains("="), !FileManager.default.fileExists(atPath: url.path) {
             return try ParameterChange.assignments(perturbed, to: system)
         }
-        guard FileManager.default.fileExists(atPath: url.path) else { throw InputError.fileNotFound(perturbed) }
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder) else { throw InputError.fileNotFound(perturbed) }
+        guard !isFolder.boolValue else {
+            throw ValidationError("--perturbed \(perturbed) is a folder; give the perturbed potential's file")
+        }
         return try system.parameterChange(readingPotentialFrom: url)
     }
 

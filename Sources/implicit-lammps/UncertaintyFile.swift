@@ -270,7 +270,17 @@ struct UncertaintyFile: Decodable {
     /// The ensemble in the order of Θ of `reference` (whose Θ is Θ̄ unless ensemble.mean is given).
     func buildEnsemble(reference: any ParametrizedEnergy) throws -> ParameterEnsemble {
         let width = reference.parameterCount
-        let mean = try ensemble.mean.map { try ParameterEnsemble.readRows(resolve($0), width: width)[0] } ?? reference.theta
+        var mean = reference.theta
+        if let path = ensemble.mean {
+            let rows = try ParameterEnsemble.readRows(resolve(path), width: width)
+            guard rows.count == 1 else {
+                throw InputError.invalid("""
+                    \(url.path): ensemble.mean: \(resolve(path).path) holds \(rows.count) rows; the mean Θ̄ is one row of \
+                    \(width) numbers (a file of samples goes in ensemble.samples)
+                    """)
+            }
+            mean = rows[0]
+        }
         let samples: [[Double]]
         if let path = ensemble.samples {
             samples = try ParameterEnsemble.readRows(resolve(path), width: width)
