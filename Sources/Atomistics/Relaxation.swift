@@ -202,7 +202,7 @@ extension Simulation {
         guard problems.isEmpty else { throw InputError.nonFinite(problems.joined(separator: "; ")) }
     }
 
-    static func list(_ ids: [Int]) -> String {
+    public static func list(_ ids: [Int]) -> String {
         ids.prefix(10).map(String.init).joined(separator: ", ") + (ids.count > 10 ? " … (\(ids.count) atoms)" : "")
     }
 }

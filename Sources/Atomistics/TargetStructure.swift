@@ -36,6 +36,30 @@ public struct TargetStructure: Sendable {
         }
     }
 
+    /// How well pairing by atom ID fits the geometry: atoms of `start` farther than half the typical
+    /// neighbour distance from their own target while another atom's target lies within it. A few
+    /// such atoms are a rearrangement (an atom hopping into a vacancy); many mean the two files
+    /// number the same atoms differently, and every displacement of the loss would be wrong.
+    public func mispairedAtoms(in start: Structure) -> (atoms: [Int], threshold: Double) {
+        let n = start.count
+        let threshold = start.closePairs().typicalDistance / 2
+        guard n == count, threshold > 0 else { return ([], threshold) }
+        let own = minimumImage(zip(start.unwrappedPositions, positions).map { $0 - $1 }, in: start.box)
+        let far: [Bool] = (0..<n).map { i in
+            let squared: Double = own[(3 * i)..<(3 * i + 3)].reduce(0) { $0 + $1 * $1 }
+            return squared > threshold * threshold
+        }
+        // Start atoms 0..<n and target positions n..<2n in one structure: pairs across the two.
+        let both = Structure(box: start.box, positions: start.unwrappedPositions + positions,
+                             images: [Int32](repeating: 0, count: 6 * n), types: start.types + start.types, masses: start.masses)
+        var mispaired = Set<Int>()
+        for (a, b, _) in both.pairs(within: threshold) where (a < n) != (b < n) {
+            let (atom, target) = a < n ? (a, b - n) : (b, a - n)
+            if atom != target, far[atom] { mispaired.insert(atom) }
+        }
+        return (mispaired.sorted(), threshold)
+    }
+
     private static func invalid(_ file: String, _ line: Int?, _ message: String) -> InputError {
         .invalid("\(file)\(line.map { ":\($0)" } ?? ""): \(message)")
     }

@@ -16,6 +16,10 @@ struct CampaignFile: Decodable {
         var structure: String?
         /// Elastic constants (GPa, Voigt): C11, C12, C44 for a cubic tensor, or any Cij.
         var elastic: [String: Double]?
+        /// false: trust the pairing of the target's atoms with the system's by atom ID without
+        /// checking it against the geometry (a target far from the start by design).
+        var checkPairing: Bool?
+        enum CodingKeys: String, CodingKey { case structure, elastic, checkPairing = "check_pairing" }
     }
     /// Atoms by IDs, a LAMMPS group or a LAMMPS region of the system's input (exactly one).
     struct Atoms: Decodable {
@@ -129,7 +133,7 @@ struct CampaignFile: Decodable {
         "vary": VarySection.keys,
         "systems[]": ["name", "input", "lammps_args", "atom_weights", "target", "weight", "alchemy_atoms", "cell"],
         "systems[].atom_weights[]": ["ids", "group", "weight"],
-        "systems[].target": ["structure", "elastic"],
+        "systems[].target": ["structure", "elastic", "check_pairing"],
         "loop": ["iterations", "step", "relax_each", "backtrack", "tolerance", "loss_tolerance", "gradient", "regularization"],
         "derivative": DerivativeSection.keys,
         "relax": ["ftol"],
@@ -310,6 +314,9 @@ struct CampaignFile: Decodable {
                         """)
                 }
                 try structure.requireCell(simulation.lammps.box().cell, system: system.name)
+                if system.target?.checkPairing ?? true {
+                    try requireTrustworthyPairing(structure, simulation: simulation, system: system.name)
+                }
                 target = .structure(structure.positions)
             } else if let elastic = system.target?.elastic {
                 target = try FitTarget.elastic(elastic)
@@ -385,6 +392,27 @@ struct CampaignFile: Decodable {
             return PropertyTarget(name: name, coefficients: energy, volumeCoefficients: volume, value: property.value,
                                   weight: property.weight ?? 1)
         }
+    }
+
+    /// Refuses a target whose atom IDs do not name the same atoms as the system's (most often: an
+    /// input that numbers its atoms with create_atoms, run on another number of MPI ranks).
+    private func requireTrustworthyPairing(_ target: TargetStructure, simulation: Simulation, system: String) throws {
+        let (atoms, threshold) = target.mispairedAtoms(in: try simulation.structure())
+        // A handful are a rearrangement (an atom hopping into a vacancy): the warning after the
+        // first relaxation names the farthest.
+        guard atoms.count > max(2, target.count / 20) else { return }
+        let ranks = simulation.lammps.mpiSize
+        throw InputError.invalid(String(format: """
+            %@: system %@: pairing the target's atoms with the input's by atom ID is not trustworthy: %d of %d atoms \
+            (IDs %@) start more than %.3g Å (half the typical neighbour distance) from their own target while another \
+            atom's target lies within that distance, so the two number the same atoms differently. %@Make the input \
+            rank-independent: write its structure once with `write_data` and read it with `read_data` (IDs are then \
+            kept), and make the target from that input. If the pairing is right (a target far from the start by \
+            design), set systems[%@].target.check_pairing: false in %@.
+            """, target.url.path, system, atoms.count, target.count,
+            Simulation.list(atoms.map { $0 + 1 }), threshold,
+            ranks > 1 ? "This run has \(ranks) MPI ranks: create_atoms numbers atoms by the domain decomposition, so IDs differ between rank counts. " : "",
+            system, url.path))
     }
 
     /// The rows of the constraints file, each `width` numbers (comments after `#`).

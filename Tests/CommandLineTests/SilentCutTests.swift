@@ -66,6 +66,40 @@ final class SilentCutTests: XCTestCase {
                           out: folder.appendingPathComponent("o3"))
     }
 
+    /// create_atoms numbers atoms by the domain decomposition: a target made on one rank pairs the
+    /// wrong atoms on two. That is refused, with how to fix the input; check_pairing: false overrides.
+    func testATargetWhoseAtomIDsNameOtherAtomsIsRefusedUnderMPI() throws {
+        let folder = try Toolbox.temporaryDirectory(self)
+        let body = """
+            vary: {fields: ["Si,Si,Si:sigma"]}
+            systems:
+              - name: vacancy
+                input: start.lammps
+                lammps_args: ["-var", "ncell", "2"]
+                target: {structure: target/relaxed.data CHECK}
+            loop: {iterations: 1}
+            """
+        let campaign = try siliconCampaign(in: folder, body.replacingOccurrences(of: " CHECK", with: ""))
+        let mpiexec = Toolbox.venv.appendingPathComponent("bin/mpiexec").path
+        let out = folder.appendingPathComponent("o1")
+        let refused = try Toolbox.run(mpiexec, ["-n", "2", Toolbox.tool, "fit", "--config", campaign.path, "--out", out.path])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("pairing the target's atoms with the input's by atom ID is not trustworthy"),
+                      refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("This run has 2 MPI ranks"), refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("systems[vacancy].target.check_pairing: false"), refused.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+        try body.replacingOccurrences(of: " CHECK", with: ", check_pairing: false").write(to: campaign, atomically: true, encoding: .utf8)
+        let overridden = try Toolbox.run(mpiexec, ["-n", "2", Toolbox.tool, "fit", "--config", campaign.path,
+                                                   "--out", folder.appendingPathComponent("o2").path])
+        XCTAssertEqual(overridden.status, 0, overridden.stderr)
+        XCTAssertTrue(overridden.stderr.contains("from its target"), overridden.stderr)
+        // One rank numbers the atoms as the target's run did: no refusal, no warning.
+        let serial = try Toolbox.implicitLammps(["fit", "--config", campaign.path, "--out", folder.appendingPathComponent("o3").path])
+        XCTAssertEqual(serial.status, 0, serial.stderr)
+        XCTAssertFalse(serial.stderr.contains("from its target"), serial.stderr)
+    }
+
     func testEnsemblesThatAreEmptyOrWhoseMeanHasManyRowsAreRefused() throws {
         let folder = try Toolbox.temporaryDirectory(self)
         let coefficients = try String(contentsOf: root.appendingPathComponent("potentials/W_2940_2017_2.snapcoeff"), encoding: .utf8)
