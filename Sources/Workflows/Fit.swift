@@ -166,6 +166,19 @@ public struct FitRecord: Codable, Sendable, Equatable {
     public var properties: [String: Double] = [:]
     /// Each system's energy (eV) at this iteration's structure and Θ (relaxed, or predicted by eq. 44).
     public var energies: [String: Double]?
+    /// How often the step was halved because the true loss rose (backtrack).
+    public var backtracks: Int?
+    /// Set when the true loss landed far above the prediction and above the previous loss: the
+    /// step left the range where eq. 44 holds (the structure may have rearranged).
+    public var warning: String?
+
+    /// The true loss over the predicted one (1: the linear prediction held), when both exist.
+    public var trueOverPredicted: Double? {
+        guard let lossRelaxed, lossPredicted > 0 else { return nil }
+        return lossRelaxed / lossPredicted
+    }
+    /// Beyond this ratio (and a true loss that rose) a step is reported as a runaway.
+    public static let runawayRatio = 3.0
 }
 
 /// Everything needed to continue a campaign after its last completed iteration.
@@ -622,6 +635,16 @@ public final class FitCampaign {
             (next, largest, relaxedLoss) = try take(h)
         }
         let predicted = current + h * a + 0.5 * h * h * b
+        var warning: String?
+        if let true_ = relaxedLoss, true_ > current, true_ > FitRecord.runawayRatio * max(predicted, 0) {
+            warning = String(format: """
+                iteration %d: the true loss %.6g is above the previous %.6g and %@ the predicted %.6g: the step                 (h = %.4g, %.3g Å largest predicted displacement) left the range where the linear prediction holds, and                 the relaxation may have rearranged the structure%@
+                """, state.history.count, true_, current,
+                predicted > 0 ? String(format: "%.3g×", true_ / predicted) : "far above", predicted, h, largest,
+                settings.backtrack ? " (after \(backtracks) halvings of the step)"
+                    : "; loop.backtrack: true halves such steps")
+            progress("  WARNING: " + warning!)
+        }
         if relaxedLoss == nil {
             // The energies of the predicted structures with the new Θ (their error is second order).
             for system in systems where next.structures[system.name] != nil && system.cell == .fixed {
@@ -634,7 +657,8 @@ public final class FitCampaign {
         next.history.append(FitRecord(iteration: state.history.count, lossPredicted: predicted, lossRelaxed: relaxedLoss,
                                       step: h, maxDisplacement: largest, forceEvaluations: evaluationCount - before,
                                       seconds: Date().timeIntervalSince(start), theta: next.theta, properties: properties(next),
-                                      energies: next.energies))
+                                      energies: next.energies, backtracks: settings.backtrack ? backtracks : nil,
+                                      warning: warning))
         let newLoss = relaxedLoss ?? predicted
         let reachedLoss = newLoss <= settings.lossTolerance
         // Structure targets stop when no atom moves, property targets when the loss stops changing;

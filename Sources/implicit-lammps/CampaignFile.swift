@@ -249,7 +249,10 @@ struct CampaignFile: Decodable {
                 settings.step = value
             }
             settings.relaxEach = loop.relaxEach ?? settings.relaxEach
-            settings.backtrack = loop.backtrack ?? settings.backtrack
+            // A re-relaxed step that raises the true loss is halved unless the file asks for the
+            // paper's Algorithm 1 (backtrack: false), which takes every step: an overshooting step
+            // otherwise lands the structure wherever the relaxation takes it.
+            settings.backtrack = loop.backtrack ?? settings.relaxEach
             if settings.backtrack, !settings.relaxEach {
                 throw InputError.invalid("\(url.path): loop.backtrack compares true losses: it needs loop.relax_each: true")
             }

@@ -98,11 +98,13 @@ struct Fit: ParsableCommand {
     private func historyCSV(_ history: [FitRecord]) -> String {
         let properties = history.first.map { $0.properties.keys.sorted() } ?? []
         let systems = history.first?.energies.map { $0.keys.sorted() } ?? []
-        var lines = [(["iteration", "loss_predicted", "loss_relaxed", "step", "max_displacement", "force_evaluations", "seconds"]
+        var lines = [(["iteration", "loss_predicted", "loss_relaxed", "step", "max_displacement", "force_evaluations", "seconds",
+                       "true_over_predicted", "backtracks"]
                       + properties + systems.map { "energy_\($0)" }).joined(separator: ",")]
         for row in history {
             let fixed = ["\(row.iteration)", "\(row.lossPredicted)", row.lossRelaxed.map { "\($0)" } ?? "", "\(row.step)",
-                         "\(row.maxDisplacement)", "\(row.forceEvaluations)", "\(row.seconds)"]
+                         "\(row.maxDisplacement)", "\(row.forceEvaluations)", "\(row.seconds)",
+                         row.iteration == 0 ? "" : row.trueOverPredicted.map { "\($0)" } ?? "", row.backtracks.map { "\($0)" } ?? ""]
             lines.append((fixed + properties.map { row.properties[$0].map { "\($0)" } ?? "" }
                           + systems.map { row.energies?[$0].map { String(format: "%.10f", $0) } ?? "" }).joined(separator: ","))
         }
@@ -125,6 +127,7 @@ struct Fit: ParsableCommand {
             lossFinal: Losses(predicted: state.history.last!.lossPredicted, true: final.lossRelaxed!),
             lossBest: best.lossRelaxed!, settings: fit.settings, method: fit.method.name, methodSettings: fit.method.settings,
             alchemy: copyChecks.isEmpty ? nil : copyChecks, warning: warning,
+            runawaySteps: state.history.compactMap(\.warning),
             forceEvaluations: state.history.reduce(final.forceEvaluations) { $0 + $1.forceEvaluations },
             seconds: state.history.reduce(final.seconds) { $0 + $1.seconds }), to: run.url("summary.json"))
     }
@@ -153,6 +156,9 @@ struct FitSummary: Encodable {
     var alchemy: [String: AlchemicalSubstitution.CopyCheck]?
     /// Set when the final true loss contradicts the predicted one (eq. 44 positions drifted).
     var warning: String?
+    /// Steps whose true loss landed far above the prediction and the previous loss (history.csv's
+    /// true_over_predicted column has the ratio of every step).
+    var runawaySteps: [String]
     var forceEvaluations: Int
     var seconds: Double
 }

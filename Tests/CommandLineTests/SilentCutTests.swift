@@ -9,14 +9,22 @@ final class SilentCutTests: XCTestCase {
     let root = Toolbox.root
     private func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
 
-    /// A Si vacancy fit campaign (63 atoms) in `folder`, its target the relaxed start.
-    private func siliconCampaign(in folder: URL, _ body: String) throws -> URL {
+    /// A Si vacancy fit campaign (63 atoms) in `folder`, its target the minimum with SW's σ = `sigma`
+    /// (the start has 2.0951; a target made once per folder).
+    private func siliconCampaign(in folder: URL, sigma: String = "2.0951", _ body: String) throws -> URL {
         let input = try String(contentsOf: root.appendingPathComponent("inputs/Si_vacancy.lammps"), encoding: .utf8)
         try input.replacingOccurrences(of: "../potentials/Si.sw", with: path("potentials/Si.sw"))
             .write(to: folder.appendingPathComponent("start.lammps"), atomically: true, encoding: .utf8)
-        let target = try Toolbox.implicitLammps(["relax", "--input", folder.appendingPathComponent("start.lammps").path,
-                                                 "--var", "ncell=2", "--out", folder.appendingPathComponent("target").path])
-        XCTAssertEqual(target.status, 0, target.stderr)
+        if !FileManager.default.fileExists(atPath: folder.appendingPathComponent("target").path) {
+            try String(contentsOf: root.appendingPathComponent("potentials/Si.sw"), encoding: .utf8)
+                .replacingOccurrences(of: "2.0951", with: sigma)
+                .write(to: folder.appendingPathComponent("target.sw"), atomically: true, encoding: .utf8)
+            try input.replacingOccurrences(of: "../potentials/Si.sw", with: "target.sw")
+                .write(to: folder.appendingPathComponent("target.lammps"), atomically: true, encoding: .utf8)
+            let target = try Toolbox.implicitLammps(["relax", "--input", folder.appendingPathComponent("target.lammps").path,
+                                                     "--var", "ncell=2", "--out", folder.appendingPathComponent("target").path])
+            XCTAssertEqual(target.status, 0, target.stderr)
+        }
         let campaign = folder.appendingPathComponent("campaign.yaml")
         try body.write(to: campaign, atomically: true, encoding: .utf8)
         return campaign
@@ -98,6 +106,45 @@ final class SilentCutTests: XCTestCase {
         let serial = try Toolbox.implicitLammps(["fit", "--config", campaign.path, "--out", folder.appendingPathComponent("o3").path])
         XCTAssertEqual(serial.status, 0, serial.stderr)
         XCTAssertFalse(serial.stderr.contains("from its target"), serial.stderr)
+    }
+
+    /// A fixed step far too long: with the paper's Algorithm 1 (backtrack: false) the re-relaxed
+    /// structure rearranges and the true loss lands far above the prediction — said at once, in
+    /// history.csv (true_over_predicted) and in summary.json; by default (relax_each) such steps
+    /// are halved and the true loss never rises.
+    func testRunawayStepsAreLoudAndBacktrackedByDefault() throws {
+        let folder = try Toolbox.temporaryDirectory(self)
+        func run(_ backtrack: String) throws -> (Toolbox.Result, [[String]], [String: Any]) {
+            let campaign = try siliconCampaign(in: folder, sigma: "2.1051", """
+                vary: {fields: ["Si,Si,Si:sigma", "Si,Si,Si:B"]}
+                systems:
+                  - name: vacancy
+                    input: start.lammps
+                    lammps_args: ["-var", "ncell", "2"]
+                    target: {structure: target/relaxed.data}
+                loop: {iterations: 2, step: 1e9, relax_each: true\(backtrack)}
+                """)
+            let out = folder.appendingPathComponent("out\(backtrack.count)")
+            let result = try Toolbox.implicitLammps(["fit", "--config", campaign.path, "--out", out.path])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let rows = try String(contentsOf: out.appendingPathComponent("history.csv"), encoding: .utf8)
+                .split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+            return (result, rows, try Toolbox.json(out.appendingPathComponent("summary.json")))
+        }
+        let (paper, rows, summary) = try run(", backtrack: false")
+        let ratio = rows[0].firstIndex(of: "true_over_predicted")!
+        XCTAssertGreaterThan(Double(rows[2][ratio])!, 3.0)
+        XCTAssertTrue(paper.stderr.contains("WARNING: iteration 1: the true loss"), paper.stderr)
+        XCTAssertTrue(paper.stderr.contains("left the range where the linear prediction holds"), paper.stderr)
+        XCTAssertFalse((summary["runaway_steps"] as! [String]).isEmpty)
+        let (backtracked, safe, safeSummary) = try run("")
+        XCTAssertFalse(backtracked.stderr.contains("WARNING"), backtracked.stderr)
+        XCTAssertTrue(backtracked.stderr.contains("step halved"), backtracked.stderr)
+        XCTAssertEqual((safeSummary["runaway_steps"] as! [String]).count, 0)
+        let loss = safe[0].firstIndex(of: "loss_relaxed")!
+        for row in 2..<safe.count where safe[row].count > loss {
+            XCTAssertLessThanOrEqual(Double(safe[row][loss])!, Double(safe[row - 1][loss])!)
+        }
     }
 
     func testEnsemblesThatAreEmptyOrWhoseMeanHasManyRowsAreRefused() throws {
