@@ -143,6 +143,13 @@ public enum Files {
 /// A path as one argument of a LAMMPS command, whatever it contains (spaces, `$`, `#`, quotes):
 /// LAMMPS takes the text between triple quotes verbatim.
 public func lammpsQuoted(_ path: String) throws -> String {
+    if let character = path.unicodeScalars.first(where: { !$0.isASCII }) {
+        // LAMMPS rewrites non-ASCII characters in every command it parses, triple quotes included.
+        throw InputError.invalid("""
+            the path \(path) contains the non-ASCII character '\(character)', which LAMMPS cannot open (it rewrites \
+            non-ASCII characters in its commands); use a path of ASCII characters
+            """)
+    }
     guard !path.contains("\"\"\"") else {
         throw InputError.invalid("the path \(path) contains three double quotes in a row, which LAMMPS cannot read")
     }

@@ -100,5 +100,17 @@ final class OutputFolderTests: XCTestCase {
             XCTAssertFalse(result.stderr.contains("error 512"), result.stderr)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("out/ünï").path))
+        // Every path the tool hands to LAMMPS is held to the same rule, e.g. a potential file.
+        let accented = folder.appendingPathComponent("pötential")
+        try FileManager.default.createDirectory(at: accented, withIntermediateDirectories: true)
+        for name in ["W_2940_2017_2.snapcoeff", "W_2940_2017_2.snapparam"] {
+            try FileManager.default.copyItem(at: root.appendingPathComponent("potentials/\(name)"),
+                                             to: accented.appendingPathComponent(name))
+        }
+        let potential = try Toolbox.implicitLammps(["derivative", "--input", path("inputs/W_vacancy.lammps"), "--var", "ncell=2",
+                                                    "--potential", accented.appendingPathComponent("W_2940_2017_2.snapcoeff").path,
+                                                    "--out", folder.appendingPathComponent("d").path])
+        XCTAssertEqual(potential.status, 1)
+        XCTAssertTrue(potential.stderr.contains("contains the non-ASCII character 'ö', which LAMMPS cannot open"), potential.stderr)
     }
 }
