@@ -150,6 +150,12 @@ public func lammpsQuoted(_ path: String) throws -> String {
             non-ASCII characters in its commands); use a path of ASCII characters
             """)
     }
+    return try scriptQuoted(path)
+}
+
+/// A path as one argument in a LAMMPS script the user runs (a replay script): quoted as
+/// `lammpsQuoted` does, without its check, since this process never gives the text to LAMMPS.
+public func scriptQuoted(_ path: String) throws -> String {
     guard !path.contains("\"\"\"") else {
         throw InputError.invalid("the path \(path) contains three double quotes in a row, which LAMMPS cannot read")
     }
@@ -164,7 +170,7 @@ public struct RunDirectory: Sendable {
     public let destination: URL
     public let staging: URL
     public let writes: Bool
-    /// Held from here until the process ends (the writing rank only): one run per folder.
+    /// Held from here until the run commits or abandons the folder (the writing rank only): one run per folder.
     public let lock: OutputLock?
     /// What survives in the staging folder of a failed run: the log, and checkpoints to resume from.
     static let kept: Set<String> = ["log.lammps", "checkpoint"]
@@ -181,6 +187,14 @@ public struct RunDirectory: Sendable {
         if writes { try Files.createFolder(destination.deletingLastPathComponent()) }
         // The lock comes first: nothing of a folder that another live run writes may be touched.
         lock = writes ? try OutputLock(for: destination) : nil
+        do { try prepare(overwrite: overwrite, resumable: resumable) } catch {
+            lock?.release()
+            throw error
+        }
+    }
+
+    /// Refuses a DIR that holds another run, and empties the staging folder of leftovers.
+    private func prepare(overwrite: Bool, resumable: Set<String>?) throws {
         var isFolder: ObjCBool = false
         if FileManager.default.fileExists(atPath: destination.path, isDirectory: &isFolder) {
             guard isFolder.boolValue else { throw InputError.invalid("--out \(destination.path) exists and is not a folder") }
@@ -220,7 +234,6 @@ public struct RunDirectory: Sendable {
             try Files.replace(destination, with: staging)
         } catch { throw InputError.invalid("cannot move the results into \(destination.path): \(error)") }
         try? FileManager.default.removeItem(at: previous)
-        lock?.release()
     }
 
     /// After a failure: only the log and checkpoints (and `resumable`) remain, in the staging folder.
@@ -230,7 +243,6 @@ public struct RunDirectory: Sendable {
         if (try? FileManager.default.contentsOfDirectory(atPath: staging.path))?.isEmpty ?? false {
             try? FileManager.default.removeItem(at: staging)
         }
-        lock?.release()
     }
 
     /// Where the log of a failed run can be read, if it was written.

@@ -40,6 +40,11 @@ public enum NPY {
     public static func read(_ url: URL) throws -> Array {
         let data: Data
         do { data = try Data(contentsOf: url) } catch { throw InputError.invalid(Files.describe(error, path: url.path)) }
+        return try parse(data, from: url)
+    }
+
+    /// The array in `data`, the bytes of the file `url` (named in errors).
+    public static func parse(_ data: Data, from url: URL) throws -> Array {
         func fail(_ reason: String) -> Error { InputError.invalid("\(url.path): not a readable .npy file: \(reason)") }
         let bytes = [UInt8](data)
         guard bytes.count > 10, bytes[0] == 0x93, String(decoding: bytes[1..<6], as: UTF8.self) == "NUMPY" else {
@@ -57,8 +62,14 @@ public enum NPY {
         let shape = dictionary[open.upperBound..<close].split(separator: ",").compactMap {
             Int($0.trimmingCharacters(in: .whitespaces))
         }
-        let count = shape.reduce(1, *)
         let payload = data.dropFirst(10 + length)
+        // A shape from the file is not trusted: its product may overflow or disagree with the bytes.
+        var count = 1
+        for extent in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: extent)
+            guard extent >= 0, !overflow, product <= payload.count else { throw fail("size does not match shape \(shape)") }
+            count = product
+        }
         guard payload.count == count * (isInteger ? 4 : 8) else { throw fail("size does not match shape \(shape)") }
         let values: [Double] = payload.withUnsafeBytes { raw in
             isInteger ? raw.bindMemory(to: Int32.self).map(Double.init) : Swift.Array(raw.bindMemory(to: Double.self))

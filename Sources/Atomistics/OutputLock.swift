@@ -4,7 +4,8 @@ import Glibc
 #endif
 
 /// One run per output folder: an advisory lock (`flock`) on the file `DIR.lock` beside `--out DIR`,
-/// held by the writing process from before it touches `DIR` or `DIR.incomplete` until it ends.
+/// held by the writing process from before it touches `DIR` or `DIR.incomplete` until its run has
+/// committed or abandoned the folder (or, when a partition must abort the job, until it ends).
 /// The kernel drops the lock when its holder dies (even by SIGKILL), so a lock file left by a dead
 /// run never blocks `--resume`: it is taken over, and `staleNote` says whose it was.
 public final class OutputLock: @unchecked Sendable {
@@ -12,6 +13,7 @@ public final class OutputLock: @unchecked Sendable {
     /// Set when the lock file of an earlier run that no longer runs was found and taken over.
     public let staleNote: String?
     private let descriptor: Int32
+    private var released = false
 
     public init(for destination: URL) throws {
         url = URL(fileURLWithPath: destination.path + ".lock")
@@ -51,8 +53,11 @@ public final class OutputLock: @unchecked Sendable {
         throw InputError.invalid("--out \(destination.path): its lock file \(url.path) keeps being replaced by other runs")
     }
 
-    /// Removes the lock file, then unlocks: whoever opened the file meanwhile sees it is gone and retries.
+    /// Removes the lock file, then unlocks: whoever opened the file meanwhile sees it is gone and
+    /// retries. Only once: a second call must not remove the lock file of the next run.
     public func release() {
+        guard !released else { return }
+        released = true
         unlink(url.path)
         close(descriptor)
     }

@@ -44,13 +44,17 @@ public struct TargetStructure: Sendable {
         let n = start.count
         let threshold = start.closePairs().typicalDistance / 2
         guard n == count, threshold > 0 else { return ([], threshold) }
-        let own = minimumImage(zip(start.unwrappedPositions, positions).map { $0 - $1 }, in: start.box)
+        var own = minimumImage(zip(start.unwrappedPositions, positions).map { $0 - $1 }, in: start.box)
+        // The loss ignores a rigid translation (a target made with another origin): so does this.
+        let shift: [Double] = (0..<3).map { k in stride(from: k, to: 3 * n, by: 3).reduce(0) { $0 + own[$1] } / Double(n) }
+        for i in 0..<(3 * n) { own[i] -= shift[i % 3] }
+        let shifted = (0..<(3 * n)).map { positions[$0] + shift[$0 % 3] }
         let far: [Bool] = (0..<n).map { i in
             let squared: Double = own[(3 * i)..<(3 * i + 3)].reduce(0) { $0 + $1 * $1 }
             return squared > threshold * threshold
         }
         // Start atoms 0..<n and target positions n..<2n in one structure: pairs across the two.
-        let both = Structure(box: start.box, positions: start.unwrappedPositions + positions,
+        let both = Structure(box: start.box, positions: start.unwrappedPositions + shifted,
                              images: [Int32](repeating: 0, count: 6 * n), types: start.types + start.types, masses: start.masses)
         var mispaired = Set<Int>()
         for (a, b, _) in both.pairs(within: threshold) where (a < n) != (b < n) {
@@ -80,6 +84,8 @@ public struct TargetStructure: Sendable {
             if words.first == "Atoms" { section = index; break }
         }
         guard let atoms, let section else { throw invalid(file, nil, "not a LAMMPS data file (no atom count or no Atoms section)") }
+        guard atoms > 0 else { throw invalid(file, nil, "the header declares \(atoms) atoms") }
+        guard (lengths + tilts).allSatisfy(\.isFinite) else { throw invalid(file, nil, "the box bounds or tilts are not finite numbers") }
         var positions = [Double](repeating: .nan, count: 3 * atoms)
         var line = section + 1
         var read = 0
@@ -92,18 +98,19 @@ public struct TargetStructure: Sendable {
                   let x = Double(words[2]), let y = Double(words[3]), let z = Double(words[4]) else {
                 throw invalid(file, line + 1, "expected `id type x y z [ix iy iz]` (atom style atomic) with 1 ≤ id ≤ \(atoms), got '\(lines[line])'")
             }
-            guard [x, y, z].allSatisfy(\.isFinite) else {
-                throw invalid(file, line + 1, "atom \(id) has a coordinate that is not a finite number: '\(lines[line])'")
-            }
             var position = [x, y, z]
             if words.count == 8 {
-                guard let ix = Double(words[5]), let iy = Double(words[6]), let iz = Double(words[7]) else {
+                guard let ix = Int(words[5]).map(Double.init), let iy = Int(words[6]).map(Double.init),
+                      let iz = Int(words[7]).map(Double.init) else {
                     throw invalid(file, line + 1, "image flags are not integers: '\(lines[line])'")
                 }
                 // Unwrap: a = (lx, 0, 0), b = (xy, ly, 0), c = (xz, yz, lz).
                 position[0] += ix * lengths[0] + iy * tilts[0] + iz * tilts[1]
                 position[1] += iy * lengths[1] + iz * tilts[2]
                 position[2] += iz * lengths[2]
+            }
+            guard position.allSatisfy(\.isFinite) else {
+                throw invalid(file, line + 1, "atom \(id) has a coordinate that is not a finite number: '\(lines[line])'")
             }
             guard positions[3 * (id - 1)].isNaN else { throw invalid(file, line + 1, "atom ID \(id) appears twice") }
             positions.replaceSubrange(3 * (id - 1)..<3 * id, with: position)
@@ -117,7 +124,8 @@ public struct TargetStructure: Sendable {
     /// by an `id` column when there is one (else file order is atom-ID order); the cell from `Lattice`.
     static func extendedXYZ(_ text: String, file: String) throws -> ([Double], [[Double]]?) {
         let lines = text.components(separatedBy: "\n")
-        guard let count = lines.first.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }), lines.count >= count + 2 else {
+        guard let count = lines.first.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }), count > 0,
+              lines.count >= count + 2 else {
             throw invalid(file, 1, "not an extended XYZ file (first line must be the atom count)")
         }
         let header = lines[1]

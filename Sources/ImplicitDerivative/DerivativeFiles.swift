@@ -83,6 +83,7 @@ extension MinimumDerivatives {
         let positions = try folder.array("positions.npy", shape: [nil, 3], meaning: "X*: N atoms × 3")
         let n = positions.shape[0]
         let types = try folder.array("types.npy", shape: [n], integer: true, meaning: "one atom type per atom of positions.npy")
+        try folder.requireManifestAgrees(atoms: n, parameters: p, types: types.values.map { Int32($0) })
         try SavedArrays.requireCount(record.boxLow, 3, "box_low", in: folder)
         try SavedArrays.requireCount(record.boxHigh, 3, "box_high", in: folder)
         try SavedArrays.requireCount(record.tilt, 3, "tilt", in: folder)

@@ -8,6 +8,10 @@ import LinearAlgebra
 /// its shape against the others before any number is used.
 struct SavedArrays {
     let directory: URL
+    let manifest: Manifest
+    /// The bytes whose checksums matched, parsed from memory: a file replaced after the check
+    /// (another run's `--overwrite`) cannot slip in.
+    private let verified: [String: Data]
 
     struct Manifest: Codable {
         struct Entry: Codable {
@@ -25,7 +29,8 @@ struct SavedArrays {
 
     init(_ directory: URL) throws {
         self.directory = directory
-        guard FileManager.default.fileExists(atPath: directory.appendingPathComponent("minimum.json").path) else {
+        func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
+        guard FileManager.default.fileExists(atPath: url("minimum.json").path) else {
             throw InputError.invalid("\(directory.path) holds no saved derivative (minimum.json missing); run `derivative --out` first")
         }
         let manifestURL = url("manifest.json")
@@ -42,6 +47,7 @@ struct SavedArrays {
         guard manifest.format == SavedArrays.format else {
             throw InputError.invalid("\(manifestURL.path) is of format '\(manifest.format)', not '\(SavedArrays.format)'")
         }
+        var verified: [String: Data] = [:]
         for (name, entry) in manifest.files.sorted(by: { $0.key < $1.key }) {
             guard let bytes = try? Data(contentsOf: url(name)) else {
                 throw InputError.invalid("\(url(name).path) is missing, though \(manifestURL.path) lists it")
@@ -52,13 +58,42 @@ struct SavedArrays {
                     it was changed, cut or replaced afterwards; rerun `derivative --out`
                     """)
             }
+            verified[name] = bytes
         }
+        self.manifest = manifest
+        self.verified = verified
+    }
+
+    /// The verified bytes of `name`: a file the manifest does not list is not part of the set.
+    private func bytes(_ name: String) throws -> Data {
+        guard let data = verified[name] else {
+            throw InputError.invalid("""
+                \(url(name).path) is not listed in \(url("manifest.json").path): the folder is not the set `derivative` \
+                wrote; rerun `derivative --out`
+                """)
+        }
+        return data
+    }
+
+    /// The manifest's counts and type fingerprint must describe the arrays read.
+    func requireManifestAgrees(atoms: Int, parameters: Int, types: [Int32]) throws {
+        guard manifest.atoms == atoms, manifest.parameters == parameters,
+              manifest.typesFingerprint == SavedArrays.typesFingerprint(types) else {
+            throw InputError.invalid("""
+                \(url("manifest.json").path) describes \(manifest.atoms) atoms and \(manifest.parameters) parameters, the \
+                arrays \(atoms) atoms and \(parameters) parameters (or other atom types): the folder mixes two derivatives
+                """)
+        }
+    }
+
+    static func typesFingerprint(_ types: [Int32]) -> String {
+        Files.fingerprint(types.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) })
     }
 
     func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
 
     func record() throws -> MinimumDerivatives.Record {
-        do { return try SavedArrays.decoder.decode(MinimumDerivatives.Record.self, from: Data(contentsOf: url("minimum.json"))) } catch {
+        do { return try SavedArrays.decoder.decode(MinimumDerivatives.Record.self, from: try bytes("minimum.json")) } catch {
             throw InputError.invalid("\(url("minimum.json").path) is not a derivative record this tool wrote: \(Files.describe(error))")
         }
     }
@@ -66,7 +101,7 @@ struct SavedArrays {
     /// The array `name`, which must be of `shape` (nil: any extent along that axis) and of doubles
     /// (`<f8`), or of integers when `integer`; `meaning` says where the expected extents come from.
     func array(_ name: String, shape: [Int?], integer: Bool = false, meaning: String) throws -> NPY.Array {
-        let array = try NPY.read(url(name))
+        let array = try NPY.parse(try bytes(name), from: url(name))
         let expected = "(" + shape.map { $0.map(String.init) ?? "any" }.joined(separator: ", ") + ")"
         let fits = array.shape.count == shape.count && zip(array.shape, shape).allSatisfy { $1 == nil || $0 == $1 }
         guard fits else {
@@ -102,9 +137,8 @@ struct SavedArrays {
             let shape = name.hasSuffix(".npy") ? try NPY.read(file).shape : nil
             files[name] = Manifest.Entry(shape: shape, fnv1a64: Files.fingerprint(try Data(contentsOf: file)))
         }
-        let typeBytes = types.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }
         try Files.writeJSON(Manifest(format: format, atoms: atoms, parameters: parameters,
-                                     typesFingerprint: Files.fingerprint(typeBytes), files: files),
+                                     typesFingerprint: typesFingerprint(types), files: files),
                             to: directory.appendingPathComponent("manifest.json"))
     }
 

@@ -638,7 +638,9 @@ public final class FitCampaign {
         var warning: String?
         if let true_ = relaxedLoss, true_ > current, true_ > FitRecord.runawayRatio * max(predicted, 0) {
             warning = String(format: """
-                iteration %d: the true loss %.6g is above the previous %.6g and %@ the predicted %.6g: the step                 (h = %.4g, %.3g Å largest predicted displacement) left the range where the linear prediction holds, and                 the relaxation may have rearranged the structure%@
+                iteration %d: the true loss %.6g is above the previous %.6g and %@ the predicted %.6g: the step \
+                (h = %.4g, %.3g Å largest predicted displacement) left the range where the linear prediction holds, and \
+                the relaxation may have rearranged the structure%@
                 """, state.history.count, true_, current,
                 predicted > 0 ? String(format: "%.3g×", true_ / predicted) : "far above", predicted, h, largest,
                 settings.backtrack ? " (after \(backtracks) halvings of the step)"

@@ -70,8 +70,8 @@ struct Relax: ParsableCommand {
             "#   cd '\(input.deletingLastPathComponent().path)' && lmp -in <this file>",
         ]
         // An index variable defined first wins over the input's own default, exactly like -var.
-        + (try variables.map { "variable \($0.name) index \(try lammpsQuoted($0.value))" })
-        + ["include \(try lammpsQuoted(input.path))"] + commands).joined(separator: "\n") + "\n"
+        + (try variables.map { "variable \($0.name) index \(try scriptQuoted($0.value))" })
+        + ["include \(try scriptQuoted(input.path))"] + commands).joined(separator: "\n") + "\n"
     }
 }
 

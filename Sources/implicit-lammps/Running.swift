@@ -61,9 +61,16 @@ func runWritingOutputs(_ output: OutputOptions, resumable: Set<String>? = [], ke
         let failure: String?
         do { failure = try body(run) } catch {
             run.abandon(keeping: (resumable ?? []).union(keepOnFailure))
+            // Other partitions may still write into the staging folder until the abort that follows
+            // ends them: their lock is then dropped by the kernel, with the job.
+            if (Partitions.active?.count ?? 1) == 1 { run.lock?.release() }
             throw RunFailure(underlying: error, log: run.abandonedLog, destination: run.destination.path)
         }
-        try run.commit()
+        do { try run.commit() } catch {
+            run.lock?.release()
+            throw error
+        }
+        run.lock?.release()
         if let failure { throw RunFailure(underlying: CompletedWithFailure(text: failure), log: nil, destination: nil) }
     }
 }
@@ -91,7 +98,7 @@ enum MPIEnvironment {
     }
     static var rank: Int {
         let environment = ProcessInfo.processInfo.environment
-        return Int(environment["PMI_RANK"] ?? environment["OMPI_COMM_WORLD_RANK"] ?? "0") ?? 0
+        return Int(environment["PMI_RANK"] ?? environment["OMPI_COMM_WORLD_RANK"] ?? environment["PMIX_RANK"] ?? "0") ?? 0
     }
 
     /// A launcher from another MPI (e.g. Open MPI's mpiexec with the MPICH-linked wheel) starts N

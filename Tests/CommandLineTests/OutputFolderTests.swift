@@ -62,6 +62,11 @@ final class OutputFolderTests: XCTestCase {
         XCTAssertTrue(next.stderr.contains("no longer running"), next.stderr)
         XCTAssertEqual(try Toolbox.json(out.appendingPathComponent("summary.json"))["natoms"] as? Int, 15)
         XCTAssertFalse(FileManager.default.fileExists(atPath: lock.path), "a completed run removes its lock file")
+        // A run refused for the folder's content leaves no lock behind to be mistaken for a dead run's.
+        let refused = try Toolbox.implicitLammps(["relax", "--input", path("inputs/W_vacancy.lammps"), "--var", "ncell=2",
+                                                  "--out", out.path])
+        XCTAssertTrue(refused.stderr.contains("already holds another run"), refused.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: lock.path))
     }
 
     /// Under MPI only the first rank takes the lock: the others must not wait for it forever.
@@ -86,12 +91,14 @@ final class OutputFolderTests: XCTestCase {
         let folder = try Toolbox.temporaryDirectory(self)
         let file = folder.appendingPathComponent("a-file")
         try "x".write(to: file, atomically: true, encoding: .utf8)
-        let cases: [(String, String)] = [
+        var cases: [(String, String)] = [
             (folder.appendingPathComponent("out/ünï").path, "the non-ASCII character 'ü', which LAMMPS cannot open"),
             (file.appendingPathComponent("run").path, "\(file.path) is a file, not a folder"),
             (folder.appendingPathComponent("run.incomplete").path, "is the staging folder of a run into"),
-            ("/proc/implicit-lammps/run", "cannot create the folder /proc/implicit-lammps"),
         ]
+        // As root the folder cannot be made; as anyone else /proc is not writable in the first place.
+        let proc = getuid() == 0 ? "cannot create the folder /proc/implicit-lammps" : "no permission to write in /proc"
+        cases.append(("/proc/implicit-lammps/run", proc))
         for (out, message) in cases {
             let result = try Toolbox.implicitLammps(["relax", "--input", path("inputs/W_vacancy.lammps"), "--var", "ncell=2",
                                                      "--out", out])

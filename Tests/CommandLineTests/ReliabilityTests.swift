@@ -150,6 +150,7 @@ final class ReliabilityTests: XCTestCase {
         var data = try Data(contentsOf: file)
         data.replaceSubrange(data.count - 8..<data.count, with: withUnsafeBytes(of: Double.nan) { Data($0) })
         try data.write(to: file)
+        try SavedManifest.reseal(["dU_dTheta.npy"], in: derivative)
         try assertRefused(["predict", "--input", input, "--derivative", derivative.path, "--perturbed",
                            potentials.appendingPathComponent("W_2940_2017_2.snapcoeff").path] + tiny,
                           saying: "not a number: \(file.path) holds nan at flat index 54",
@@ -289,11 +290,13 @@ final class ReliabilityTests: XCTestCase {
         let derivative = folder.appendingPathComponent("derivative")
         try FileManager.default.createDirectory(at: derivative, withIntermediateDirectories: true)
         try "{ not json".write(to: derivative.appendingPathComponent("minimum.json"), atomically: true, encoding: .utf8)
+        try "{ not json".write(to: derivative.appendingPathComponent("manifest.json"), atomically: true, encoding: .utf8)
         let corrupt = try Toolbox.implicitLammps(["predict", "--input", input, "--derivative", derivative.path, "--perturbed",
                                                   potentials.appendingPathComponent("W_2940_2017_2.snapcoeff").path,
                                                   "--out", folder.appendingPathComponent("p").path])
         XCTAssertNotEqual(corrupt.status, 0)
-        XCTAssertTrue(corrupt.stderr.contains("minimum.json is not a derivative record"), corrupt.stderr)
+        XCTAssertTrue(corrupt.stderr.contains("\(derivative.path)/manifest.json is not a manifest this tool wrote: malformed JSON"),
+                      corrupt.stderr)
         XCTAssertFalse(corrupt.stderr.contains("DecodingError"), corrupt.stderr)
     }
 }

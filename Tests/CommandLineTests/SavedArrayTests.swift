@@ -23,21 +23,14 @@ final class SavedArrayTests: XCTestCase {
                                     "--perturbed", perturbed, "--out", out.path])
     }
 
-    /// A copy of `saved` changed by `edit`, its manifest entries for `unlisted` removed (so that
-    /// the shape checks behind the checksums are reached).
-    private func copy(_ saved: URL, to name: String, unlisting unlisted: [String] = [],
+    /// A copy of `saved` changed by `edit`, the checksums of `resealed` files updated in its
+    /// manifest (so that the shape checks behind the checksums are reached).
+    private func copy(_ saved: URL, to name: String, resealing resealed: [String] = [],
                       _ edit: (URL) throws -> Void) throws -> URL {
         let copy = saved.deletingLastPathComponent().appendingPathComponent(name)
         try FileManager.default.copyItem(at: saved, to: copy)
         try edit(copy)
-        let manifestURL = copy.appendingPathComponent("manifest.json")
-        if !unlisted.isEmpty {
-            var manifest = try Toolbox.json(manifestURL)
-            var files = manifest["files"] as! [String: Any]
-            unlisted.forEach { files[$0] = nil }
-            manifest["files"] = files
-            try JSONSerialization.data(withJSONObject: manifest).write(to: manifestURL)
-        }
+        try SavedManifest.reseal(resealed, in: copy)
         return copy
     }
 
@@ -49,7 +42,7 @@ final class SavedArrayTests: XCTestCase {
         let arrays = try FileManager.default.contentsOfDirectory(atPath: saved.path).filter { $0.hasSuffix(".npy") }.sorted()
         XCTAssertGreaterThanOrEqual(arrays.count, 10)
         for name in arrays {
-            let cut = try copy(saved, to: "cut-\(name)", unlisting: [name]) { copy in
+            let cut = try copy(saved, to: "cut-\(name)", resealing: [name]) { copy in
                 let file = copy.appendingPathComponent(name)
                 let array = try NPY.read(file)
                 var shape = array.shape
@@ -80,14 +73,14 @@ final class SavedArrayTests: XCTestCase {
         var result = try predict(edited, out: folder.appendingPathComponent("o1"))
         XCTAssertEqual(result.status, 1)
         XCTAssertTrue(result.stderr.contains("dU_dTheta.npy is not the file `derivative` wrote"), result.stderr)
-        let unlisted = try copy(saved, to: "unlisted", unlisting: ["dU_dTheta.npy"]) { copy in
+        let resealed = try copy(saved, to: "resealed", resealing: ["dU_dTheta.npy"]) { copy in
             let file = copy.appendingPathComponent("dU_dTheta.npy")
             try NPY.write(Array(try NPY.read(file).values.prefix(50)), shape: [50], to: file)
         }
-        result = try predict(unlisted, out: folder.appendingPathComponent("o2"))
+        result = try predict(resealed, out: folder.appendingPathComponent("o2"))
         XCTAssertTrue(result.stderr.contains("dU_dTheta.npy: expected shape (55) (∇Θ U: N_D = 55 (theta.npy)), found (50)"),
                       result.stderr)
-        let nan = try copy(saved, to: "nan", unlisting: ["dX_dTheta.npy"]) { copy in
+        let nan = try copy(saved, to: "nan", resealing: ["dX_dTheta.npy"]) { copy in
             let file = copy.appendingPathComponent("dX_dTheta.npy")
             let array = try NPY.read(file)
             var values = array.values
@@ -97,7 +90,7 @@ final class SavedArrayTests: XCTestCase {
         result = try predict(nan, out: folder.appendingPathComponent("o3"))
         XCTAssertEqual(result.status, 1)
         XCTAssertTrue(result.stderr.contains("dX_dTheta.npy holds nan at flat index 7"), result.stderr)
-        let floatTypes = try copy(saved, to: "float-types", unlisting: ["types.npy"]) { copy in
+        let floatTypes = try copy(saved, to: "float-types", resealing: ["types.npy"]) { copy in
             let file = copy.appendingPathComponent("types.npy")
             try NPY.write(try NPY.read(file).values, shape: [15], to: file)
         }
@@ -109,8 +102,37 @@ final class SavedArrayTests: XCTestCase {
         result = try predict(noManifest, out: folder.appendingPathComponent("o5"))
         XCTAssertEqual(result.status, 1)
         XCTAssertTrue(result.stderr.contains("has no manifest.json"), result.stderr)
-        for out in ["o1", "o2", "o3", "o4", "o5"] {
+        let unlisted = try copy(saved, to: "unlisted") { copy in
+            let url = copy.appendingPathComponent("manifest.json")
+            var manifest = try Toolbox.json(url)
+            var files = manifest["files"] as! [String: Any]
+            files["energy_curvature.npy"] = nil
+            manifest["files"] = files
+            try JSONSerialization.data(withJSONObject: manifest).write(to: url)
+        }
+        result = try predict(unlisted, out: folder.appendingPathComponent("o6"))
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.contains("energy_curvature.npy is not listed in"), result.stderr)
+        for out in ["o1", "o2", "o3", "o4", "o5", "o6"] {
             XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent(out).path), out)
         }
+    }
+}
+
+/// Test support: a saved derivative's manifest made to vouch for edited files again, as a
+/// folder assembled by hand with matching checksums would.
+enum SavedManifest {
+    static func reseal(_ names: [String], in folder: URL) throws {
+        guard !names.isEmpty else { return }
+        let url = folder.appendingPathComponent("manifest.json")
+        var manifest = try Toolbox.json(url)
+        var files = manifest["files"] as! [String: Any]
+        for name in names {
+            var entry = files[name] as! [String: Any]
+            entry["fnv1a64"] = Files.fingerprint(try Data(contentsOf: folder.appendingPathComponent(name)))
+            files[name] = entry
+        }
+        manifest["files"] = files
+        try JSONSerialization.data(withJSONObject: manifest).write(to: url)
     }
 }
