@@ -180,8 +180,9 @@ final class FitCommandTests: XCTestCase {
               - {name: V_f, volume: {vacancy: 1, bulk: -0.984375}, value: 5}
             loop: {iterations: 4}
             """.write(to: config, atomically: true, encoding: .utf8)
-        let (whole, resumed) = try Toolbox.wholeAndResumed("fit", config: config, killVariable: "IMPLICIT_LAMMPS_KILL_AFTER_ITERATION",
-                                                           killAfter: 2, in: folder)
+        let whole = folder.appendingPathComponent("whole"), resumed = folder.appendingPathComponent("resumed")
+        XCTAssertEqual(try Toolbox.implicitLammps(["fit", "--config", config.path, "--out", whole.path]).status, 0)
+        try Toolbox.killAndResume("fit", config: config, killVariable: "IMPLICIT_LAMMPS_KILL_AFTER_ITERATION", killAfter: 2, out: resumed)
         try Toolbox.assertSameOutputs(whole, resumed)
     }
 
@@ -290,10 +291,11 @@ final class ElasticFitCommandTests: XCTestCase {
         XCTAssertEqual(c[3][3], Double(row[9])!, accuracy: 1e-6)
     }
 
-    /// The 8-atom silicon campaign killed after iteration 2 and resumed: every output byte-identical
-    /// to the uninterrupted campaign's (wall-clock times aside). Each C measurement's shear strains
-    /// leave LAMMPS's box triclinic; a resumed process used to start from an orthogonal one, and
-    /// its iterations drifted from the uninterrupted ones in the last digits.
+    /// The 8-atom silicon campaign killed after iteration 2, or after its last (only the final
+    /// relaxation is left), and resumed: every output byte-identical to the uninterrupted
+    /// campaign's (wall-clock times aside). Each C measurement's shear strains leave LAMMPS's box
+    /// triclinic; a resumed process used to start from an orthogonal one, and its iterations (or
+    /// its final relaxation) drifted from the uninterrupted ones in the last digits.
     func testResumedElasticCampaignWritesTheSameBytes() throws {
         let folder = try Toolbox.temporaryDirectory(self)
         try String(contentsOf: Toolbox.root.appendingPathComponent("inputs/Si_diamond.lammps"), encoding: .utf8)
@@ -303,8 +305,13 @@ final class ElasticFitCommandTests: XCTestCase {
         try String(contentsOf: Toolbox.root.appendingPathComponent("inputs/fit_Si_elastic.yaml"), encoding: .utf8)
             .replacingOccurrences(of: "iterations: 100", with: "iterations: 4")
             .write(to: config, atomically: true, encoding: .utf8)
-        let (whole, resumed) = try Toolbox.wholeAndResumed("fit", config: config, killVariable: "IMPLICIT_LAMMPS_KILL_AFTER_ITERATION",
-                                                           killAfter: 2, in: folder)
-        try Toolbox.assertSameOutputs(whole, resumed)
+        let whole = folder.appendingPathComponent("whole")
+        XCTAssertEqual(try Toolbox.implicitLammps(["fit", "--config", config.path, "--out", whole.path]).status, 0)
+        for killAfter in [2, 4] {
+            let resumed = folder.appendingPathComponent("resumed\(killAfter)")
+            try Toolbox.killAndResume("fit", config: config, killVariable: "IMPLICIT_LAMMPS_KILL_AFTER_ITERATION",
+                                      killAfter: killAfter, out: resumed)
+            try Toolbox.assertSameOutputs(whole, resumed)
+        }
     }
 }

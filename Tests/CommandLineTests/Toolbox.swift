@@ -77,21 +77,16 @@ enum Toolbox {
         try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
     }
 
-    /// Runs `command` (fit or uq) on `config` twice into `folder`: uninterrupted into whole/, and
-    /// killed (SIGKILL, through `killVariable` = `killAfter`) then continued with --resume into
-    /// resumed/. Returns both output folders.
-    static func wholeAndResumed(_ command: String, config: URL, killVariable: String, killAfter: Int, in folder: URL,
-                                file: StaticString = #filePath, line: UInt = #line) throws -> (whole: URL, resumed: URL) {
-        let whole = folder.appendingPathComponent("whole"), resumed = folder.appendingPathComponent("resumed")
-        let first = try implicitLammps([command, "--config", config.path, "--out", whole.path])
-        XCTAssertEqual(first.status, 0, first.stderr, file: file, line: line)
-        let killed = try implicitLammps([command, "--config", config.path, "--out", resumed.path],
+    /// Runs `command` (fit or uq) on `config` into `out`, killed (SIGKILL) through the fault
+    /// injection `killVariable` = `killAfter`, then continues it there with --resume.
+    static func killAndResume(_ command: String, config: URL, killVariable: String, killAfter: Int, out: URL,
+                              file: StaticString = #filePath, line: UInt = #line) throws {
+        let killed = try implicitLammps([command, "--config", config.path, "--out", out.path],
                                         environment: [killVariable: "\(killAfter)"])
         XCTAssertNotEqual(killed.status, 0, file: file, line: line)
-        let result = try implicitLammps([command, "--config", config.path, "--out", resumed.path, "--resume"])
+        let result = try implicitLammps([command, "--config", config.path, "--out", out.path, "--resume"])
         XCTAssertEqual(result.status, 0, result.stderr, file: file, line: line)
         XCTAssertTrue(result.stderr.contains("resuming"), result.stderr, file: file, line: line)
-        return (whole, resumed)
     }
 
     /// Asserts that two output folders of one campaign hold the same files with the same bytes,

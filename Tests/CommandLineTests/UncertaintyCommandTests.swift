@@ -166,8 +166,9 @@ final class UncertaintyCommandTests: XCTestCase {
     func testResumedTruthWritesTheSameBytes() throws {
         let folder = try Toolbox.temporaryDirectory(self)
         let config = try campaign(in: folder, draws: 2, lambdas: "[1, 3]", truth: "all", cells: 2)
-        let (whole, resumed) = try Toolbox.wholeAndResumed("uq", config: config, killVariable: "IMPLICIT_LAMMPS_KILL_AFTER_TRUTH",
-                                                           killAfter: 1, in: folder)
+        let whole = folder.appendingPathComponent("whole"), resumed = folder.appendingPathComponent("resumed")
+        XCTAssertEqual(try Toolbox.implicitLammps(["uq", "--config", config.path, "--out", whole.path]).status, 0)
+        try Toolbox.killAndResume("uq", config: config, killVariable: "IMPLICIT_LAMMPS_KILL_AFTER_TRUTH", killAfter: 1, out: resumed)
         try Toolbox.assertSameOutputs(whole, resumed)
     }
 
