@@ -123,9 +123,10 @@ public final class Simulation {
     /// the timestep counter at 0. Every checkpointed step of a campaign (a fit iteration, a uq
     /// member) starts with it, so that a campaign resumed in a new process repeats the uninterrupted
     /// one bit for bit. Measured: an elastic-constant measurement's shear strains leave the box
-    /// triclinic, and LAMMPS then moves atoms through fractional coordinates in every run, which
-    /// changes the last bits of relaxed energies and cells (and so every later fit iteration); the
-    /// timestep counter is written into data files. (Atoms keep their order: `keepAtomOrder`.)
+    /// triclinic, and LAMMPS then converts positions to fractional coordinates and back at every
+    /// neighbour-list build, which changes the last bits of relaxed energies and cells (and so
+    /// every later fit iteration); the timestep counter is written into data files. (Atoms keep
+    /// their order in memory through `keepAtomOrder`, which both campaigns set.)
     public func reset(to structure: Structure) throws {
         let tilted = structure.box.xy != 0 || structure.box.xz != 0 || structure.box.yz != 0
         if lammps.setting("triclinic") == 1, !inputBoxIsTriclinic, !tilted {
