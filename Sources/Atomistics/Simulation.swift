@@ -78,7 +78,11 @@ public final class Simulation {
             }
         }
         guard lammps.setting("box_exist") == 1, lammps.natoms > 0 else { throw InputError.noAtoms(path) }
+        inputBoxIsTriclinic = lammps.setting("triclinic") == 1
     }
+
+    /// Whether the input made a triclinic box (a strain with shears makes any box triclinic later).
+    private var inputBoxIsTriclinic = false
 
     /// LAMMPS resolves relative paths (read_data, include, pair_coeff files) against the working
     /// directory, so the input runs from its own folder, as `cd folder && lmp -in input` would.
@@ -112,6 +116,28 @@ public final class Simulation {
         if lammps.box() != box { try lammps.command(command + " units box") }
         try lammps.scatter("x", count: 3, values: structure.positions)
         try lammps.scatterIntegers("image", values: Structure.encodeImages(structure.images))
+    }
+
+    /// Puts LAMMPS in the state a fresh process reaches by restoring `structure`, whatever ran
+    /// before: the input's box style, then the cell, positions and image flags of `structure`, and
+    /// the timestep counter at 0. Every checkpointed step of a campaign (a fit iteration, a uq
+    /// member) starts with it, so that a campaign resumed in a new process repeats the uninterrupted
+    /// one bit for bit. Measured: an elastic-constant measurement's shear strains leave the box
+    /// triclinic, and LAMMPS then converts positions to fractional coordinates and back at every
+    /// neighbour-list build, which changes the last bits of relaxed energies and cells (and so
+    /// every later fit iteration); the timestep counter is written into data files. (Atoms keep
+    /// their order in memory through `keepAtomOrder`, which both campaigns set.)
+    public func reset(to structure: Structure) throws {
+        let tilted = structure.box.xy != 0 || structure.box.xz != 0 || structure.box.yz != 0
+        if lammps.setting("triclinic") == 1, !inputBoxIsTriclinic, !tilted {
+            // LAMMPS makes only an untilted box orthogonal: the structure's zero tilts first.
+            try restore(structure)
+            try lammps.command("change_box all ortho")
+        }
+        if tilted { try makeTriclinic() }
+        // Positions last: change_box passes them through fractional coordinates.
+        try restore(structure)
+        try lammps.command("reset_timestep 0")
     }
 
     /// Forces after the last energy evaluation, 3 per atom in atom-ID order (fixes applied, so

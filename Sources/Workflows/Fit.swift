@@ -556,8 +556,18 @@ public final class FitCampaign {
         return solution.x.column(0)
     }
 
+    /// Each system's LAMMPS in the state its checkpointed structure alone determines, whatever the
+    /// previous iteration left (a triclinic box after elastic strains, the timestep): an iteration
+    /// of a resumed campaign then repeats the uninterrupted one bit for bit.
+    private func resetSystems(to state: FitState) throws {
+        for system in systems {
+            if let structure = state.structures[system.name] { try system.energy.simulation.reset(to: structure) }
+        }
+    }
+
     /// One iteration of Algorithm 1 from `state`.
     public func step(_ state: FitState, progress: (String) -> Void = { _ in }) throws -> FitState {
+        try resetSystems(to: state)
         let start = Date()
         let before = evaluationCount
         let current = loss(state)
@@ -690,6 +700,7 @@ public final class FitCampaign {
     public func finish(_ state: FitState, progress: (String) -> Void = { _ in })
         throws -> (final: FitRecord, best: FitRecord, state: FitState)
     {
+        try resetSystems(to: state)
         let start = Date()
         let before = evaluationCount
         let relaxed = try relaxAll(state, progress: progress)

@@ -351,6 +351,9 @@ extension UncertaintyCampaign {
             let before = simulation.forceEvaluations + simulation.relaxationIterations
             let derivatives = reference.derivatives[system.name]!
             do {
+                // From the state the reference structure alone determines (not the box style or
+                // timestep the previous member left): a resumed campaign repeats the uninterrupted one.
+                try simulation.reset(to: derivatives.structure)
                 if let failure = try relaxAndCheck(system, theta: theta, derivatives: derivatives, into: &outcome) {
                     outcome.failure = "system \(system.name): \(failure)"
                 }

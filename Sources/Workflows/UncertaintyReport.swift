@@ -138,6 +138,9 @@ public enum UncertaintyFiles {
     import csv, json, os, sys
     import matplotlib
     matplotlib.use("Agg")
+    # The same figures give the same SVG bytes (a resumed campaign repeats the uninterrupted one):
+    # fixed element IDs instead of random ones, and no creation date.
+    matplotlib.rcParams["svg.hashsalt"] = "implicit-lammps"
     import matplotlib.pyplot as plt
     request = json.load(sys.stdin)
     folder = request["directory"]
@@ -146,7 +149,8 @@ public enum UncertaintyFiles {
     def save(fig, stem):
         fig.tight_layout()
         for extension in ("png", "svg"):
-            fig.savefig(os.path.join(folder, f"{stem}.{extension}"), dpi=150)
+            fig.savefig(os.path.join(folder, f"{stem}.{extension}"), dpi=150,
+                        metadata={"Date": None} if extension == "svg" else None)
         plt.close(fig)
     def rows(name):
         with open(os.path.join(folder, name)) as handle:

@@ -158,6 +158,34 @@ final class FitCommandTests: XCTestCase {
         XCTAssertEqual(finalA, finalB)
     }
 
+    /// Cell-relaxed systems (box iso) with property targets, killed after iteration 2 and resumed:
+    /// every output byte-identical to the uninterrupted campaign's (wall-clock times aside). The
+    /// timestep LAMMPS carried across iterations used to be written into the iterations' data files.
+    func testResumedCellRelaxedCampaignWritesTheSameBytes() throws {
+        let folder = try Toolbox.temporaryDirectory(self)
+        let potential = Toolbox.root.appendingPathComponent("potentials/Si.sw").path
+        for name in ["Si_diamond", "Si_vacancy"] {
+            try String(contentsOf: Toolbox.root.appendingPathComponent("inputs/\(name).lammps"), encoding: .utf8)
+                .replacingOccurrences(of: "../potentials/Si.sw", with: potential)
+                .write(to: folder.appendingPathComponent("\(name).lammps"), atomically: true, encoding: .utf8)
+        }
+        let config = folder.appendingPathComponent("campaign.yaml")
+        try """
+            vary: {fields: ["Si,Si,Si:sigma", "Si,Si,Si:lambda"]}
+            systems:
+              - {name: bulk, input: Si_diamond.lammps, lammps_args: ["-var", "ncell", "2"], cell: iso}
+              - {name: vacancy, input: Si_vacancy.lammps, lammps_args: ["-var", "ncell", "2"], cell: iso}
+            properties:
+              - {name: E_f, energy: {vacancy: 1, bulk: -0.984375}, value: 3.5}
+              - {name: V_f, volume: {vacancy: 1, bulk: -0.984375}, value: 5}
+            loop: {iterations: 4}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let whole = folder.appendingPathComponent("whole"), resumed = folder.appendingPathComponent("resumed")
+        XCTAssertEqual(try Toolbox.implicitLammps(["fit", "--config", config.path, "--out", whole.path]).status, 0)
+        try Toolbox.killAndResume("fit", config: config, killVariable: "IMPLICIT_LAMMPS_KILL_AFTER_ITERATION", killAfter: 2, out: resumed)
+        try Toolbox.assertSameOutputs(whole, resumed)
+    }
+
     /// On 2 MPI ranks (an input that reads its atoms, so IDs match on any number of ranks) the
     /// campaign repeats the serial one.
     func testTwoRanksRepeatTheSerialCampaign() throws {
@@ -264,5 +292,29 @@ final class ElasticFitCommandTests: XCTestCase {
         XCTAssertEqual(c[0][0], value("si_C11"), accuracy: 1e-6)
         XCTAssertEqual(c[0][1], value("si_C12"), accuracy: 1e-6)
         XCTAssertEqual(c[3][3], value("si_C44"), accuracy: 1e-6)
+    }
+
+    /// The 8-atom silicon campaign killed after iteration 2, or after its last (only the final
+    /// relaxation is left), and resumed: every output byte-identical to the uninterrupted
+    /// campaign's (wall-clock times aside). Each C measurement's shear strains leave LAMMPS's box
+    /// triclinic; a resumed process used to start from an orthogonal one, and its iterations (or
+    /// its final relaxation) drifted from the uninterrupted ones in the last digits.
+    func testResumedElasticCampaignWritesTheSameBytes() throws {
+        let folder = try Toolbox.temporaryDirectory(self)
+        try String(contentsOf: Toolbox.root.appendingPathComponent("inputs/Si_diamond.lammps"), encoding: .utf8)
+            .replacingOccurrences(of: "../potentials/Si.sw", with: Toolbox.root.appendingPathComponent("potentials/Si.sw").path)
+            .write(to: folder.appendingPathComponent("Si_diamond.lammps"), atomically: true, encoding: .utf8)
+        let config = folder.appendingPathComponent("campaign.yaml")
+        try String(contentsOf: Toolbox.root.appendingPathComponent("inputs/fit_Si_elastic.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "iterations: 100", with: "iterations: 4")
+            .write(to: config, atomically: true, encoding: .utf8)
+        let whole = folder.appendingPathComponent("whole")
+        XCTAssertEqual(try Toolbox.implicitLammps(["fit", "--config", config.path, "--out", whole.path]).status, 0)
+        for killAfter in [2, 4] {
+            let resumed = folder.appendingPathComponent("resumed\(killAfter)")
+            try Toolbox.killAndResume("fit", config: config, killVariable: "IMPLICIT_LAMMPS_KILL_AFTER_ITERATION",
+                                      killAfter: killAfter, out: resumed)
+            try Toolbox.assertSameOutputs(whole, resumed)
+        }
     }
 }

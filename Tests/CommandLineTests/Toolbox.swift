@@ -77,6 +77,57 @@ enum Toolbox {
         try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
     }
 
+    /// Runs `command` (fit or uq) on `config` into `out`, killed (SIGKILL) through the fault
+    /// injection `killVariable` = `killAfter`, then continues it there with --resume.
+    static func killAndResume(_ command: String, config: URL, killVariable: String, killAfter: Int, out: URL,
+                              file: StaticString = #filePath, line: UInt = #line) throws {
+        let killed = try implicitLammps([command, "--config", config.path, "--out", out.path],
+                                        environment: [killVariable: "\(killAfter)"])
+        XCTAssertNotEqual(killed.status, 0, file: file, line: line)
+        let result = try implicitLammps([command, "--config", config.path, "--out", out.path, "--resume"])
+        XCTAssertEqual(result.status, 0, result.stderr, file: file, line: line)
+        XCTAssertTrue(result.stderr.contains("resuming"), result.stderr, file: file, line: line)
+    }
+
+    /// Asserts that two output folders of one campaign hold the same files with the same bytes,
+    /// once set aside what two runs may legitimately differ in: wall-clock times (JSON keys ending
+    /// in `seconds`, a CSV's `seconds` column), the folder's own path (commands.lammps names it)
+    /// and LAMMPS's own logs `log.*` (timings; a resumed process starts its own).
+    static func assertSameOutputs(_ a: URL, _ b: URL, file: StaticString = #filePath, line: UInt = #line) throws {
+        func files(_ root: URL) throws -> [String] {
+            try FileManager.default.subpathsOfDirectory(atPath: root.path).filter { path in
+                var directory: ObjCBool = false
+                _ = FileManager.default.fileExists(atPath: root.appendingPathComponent(path).path, isDirectory: &directory)
+                return !directory.boolValue && !(path.split(separator: "/").last!.hasPrefix("log."))
+            }.sorted()
+        }
+        func normalized(_ name: String, in root: URL) throws -> [String] {
+            let data = try Data(contentsOf: root.appendingPathComponent(name))
+            guard let text = String(data: data, encoding: .utf8) else { return [data.base64EncodedString()] }
+            var lines = text.replacingOccurrences(of: root.path, with: "<out>").components(separatedBy: "\n")
+            if name.hasSuffix(".json") {
+                lines.removeAll { $0.range(of: #"^\s*"\w*seconds" : "#, options: .regularExpression) != nil }
+            } else if name.hasSuffix(".csv"), let column = lines.first?.components(separatedBy: ",").firstIndex(of: "seconds") {
+                lines = lines.map { line in
+                    var fields = line.components(separatedBy: ",")
+                    if fields.count > column { fields[column] = "" }
+                    return fields.joined(separator: ",")
+                }
+            }
+            return lines
+        }
+        let names = try files(a)
+        XCTAssertEqual(names, try files(b), "the two runs wrote different files", file: file, line: line)
+        XCTAssertFalse(names.isEmpty, file: file, line: line)
+        for name in names where FileManager.default.fileExists(atPath: b.appendingPathComponent(name).path) {
+            let (x, y) = (try normalized(name, in: a), try normalized(name, in: b))
+            guard x != y else { continue }
+            let index = (0..<min(x.count, y.count)).first { x[$0] != y[$0] } ?? min(x.count, y.count)
+            XCTFail("\(name) differs from line \(index + 1): \(index < x.count ? x[index] : "(end)") | \(index < y.count ? y[index] : "(end)")",
+                    file: file, line: line)
+        }
+    }
+
     /// Positions from an extended XYZ file, 3 per atom in file order.
     static func extxyzPositions(_ url: URL) throws -> [Double] {
         let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n").dropFirst(2)
