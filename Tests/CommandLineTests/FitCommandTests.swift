@@ -156,6 +156,8 @@ final class FitCommandTests: XCTestCase {
         let finalA = try String(contentsOf: whole.appendingPathComponent("final.sw"), encoding: .utf8)
         let finalB = try String(contentsOf: resumed.appendingPathComponent("final.sw"), encoding: .utf8)
         XCTAssertEqual(finalA, finalB)
+        // And every file, byte for byte (wall-clock times aside).
+        try Toolbox.assertSameOutputs(whole, resumed)
     }
 
     /// Cell-relaxed systems (box iso) with property targets, killed after iteration 2 and resumed:

@@ -172,6 +172,49 @@ final class UncertaintyCommandTests: XCTestCase {
         try Toolbox.assertSameOutputs(whole, resumed)
     }
 
+    /// Two partitions (mpiexec -n 2 --partitions 2), each killed after its first true relaxation
+    /// (SIGKILL of one ends the job), resumed on two partitions: the uninterrupted partitioned run's
+    /// bytes. Without truth, a campaign killed wherever it is starts afresh on --resume and ends
+    /// with the same bytes too.
+    func testPartitionedAndTruthlessCampaignsResumeToTheSameBytes() throws {
+        let folder = try Toolbox.temporaryDirectory(self)
+        let mpiexec = Toolbox.venv.appendingPathComponent("bin/mpiexec").path
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: mpiexec), "no MPICH mpiexec in .venv")
+        let config = try campaign(in: folder, draws: 2, lambdas: "[1, 3]", truth: "all", cells: 2)
+        let partitioned = ["-n", "2", Toolbox.tool, "uq", "--config", config.path, "--partitions", "2", "--out"]
+        let whole = folder.appendingPathComponent("whole"), resumed = folder.appendingPathComponent("resumed")
+        XCTAssertEqual(try Toolbox.run(mpiexec, partitioned + [whole.path]).status, 0)
+        let killed = try Toolbox.run(mpiexec, partitioned + [resumed.path], environment: ["IMPLICIT_LAMMPS_KILL_AFTER_TRUTH": "1"])
+        XCTAssertNotEqual(killed.status, 0)
+        let result = try Toolbox.run(mpiexec, partitioned + [resumed.path, "--resume"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("resuming"), result.stderr)
+        try Toolbox.assertSameOutputs(whole, resumed)
+
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("none"), withIntermediateDirectories: true)
+        let truthless = try campaign(in: folder.appendingPathComponent("none"), draws: 2, lambdas: "[1, 3]", truth: "none", cells: 2)
+        let plain = folder.appendingPathComponent("plain"), again = folder.appendingPathComponent("again")
+        XCTAssertEqual(try Toolbox.implicitLammps(["uq", "--config", truthless.path, "--out", plain.path]).status, 0)
+        let victim = Process()
+        victim.executableURL = URL(fileURLWithPath: Toolbox.tool)
+        victim.arguments = ["uq", "--config", truthless.path, "--out", again.path]
+        victim.standardError = FileHandle.nullDevice
+        try victim.run()
+        // Killed once the run has written its first file, wherever it then is.
+        let staging = again.path + ".incomplete"
+        let deadline = Date().addingTimeInterval(30)
+        while ((try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []).isEmpty, victim.isRunning, Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+        kill(victim.processIdentifier, SIGKILL)
+        victim.waitUntilExit()
+        XCTAssertEqual(victim.terminationReason, .uncaughtSignal, "the run ended before it could be killed")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: again.path))
+        let continued = try Toolbox.implicitLammps(["uq", "--config", truthless.path, "--out", again.path, "--resume"])
+        XCTAssertEqual(continued.status, 0, continued.stderr)
+        try Toolbox.assertSameOutputs(plain, again)
+    }
+
     func testBadCampaignFilesAreRefusedBeforeLAMMPSRuns() throws {
         let folder = try Toolbox.temporaryDirectory(self)
         let out = folder.appendingPathComponent("out")
