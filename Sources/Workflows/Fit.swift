@@ -378,16 +378,38 @@ public final class FitCampaign {
         var values: [String: Double] = [:]
         for target in propertyTargets { values[target.name] = combination(target, state) }
         for system in systems {
-            guard case .elastic(_, let mask) = system.target, let c = state.elastic[system.name] else { continue }
-            // A cubic target (every component set) is reported by its three constants.
-            let cubic = mask.joined().allSatisfy { $0 }
-            for i in 0..<6 {
-                for j in i..<6 where cubic ? [(0, 0), (0, 1), (3, 3)].contains(where: { $0 == (i, j) }) : mask[i][j] {
-                    values["\(system.name)_C\(i + 1)\(j + 1)"] = c[i][j]
-                }
-            }
+            guard let c = state.elastic[system.name] else { continue }
+            for column in elasticColumns(system) { values[column.name] = c[column.i][column.j] }
         }
         return values
+    }
+
+    /// Each property column of the history with the value it aims at and its unit ("" when the
+    /// combination mixes energies and volumes): the goals of the loss figure.
+    public var propertyGoals: [(name: String, goal: Double, unit: String)] {
+        var goals = propertyTargets.map { target in
+            (name: target.name, goal: target.value,
+             unit: target.volumeCoefficients.isEmpty ? "eV" : target.coefficients.isEmpty ? "Å³" : "")
+        }
+        for system in systems {
+            guard case .elastic(let tensor, _) = system.target else { continue }
+            goals += elasticColumns(system).map { (name: $0.name, goal: tensor[$0.i][$0.j], unit: "GPa") }
+        }
+        return goals
+    }
+
+    /// The components of an elastic target that the history reports: a cubic target (every
+    /// component set) by its three constants, another by the components it sets.
+    private func elasticColumns(_ system: FitSystem) -> [(name: String, i: Int, j: Int)] {
+        guard case .elastic(_, let mask) = system.target else { return [] }
+        let cubic = mask.joined().allSatisfy { $0 }
+        var columns: [(name: String, i: Int, j: Int)] = []
+        for i in 0..<6 {
+            for j in i..<6 where cubic ? [(0, 0), (0, 1), (3, 3)].contains(where: { $0 == (i, j) }) : mask[i][j] {
+                columns.append((name: "\(system.name)_C\(i + 1)\(j + 1)", i: i, j: j))
+            }
+        }
+        return columns
     }
 
     /// The starting state: every system relaxed with its own Θ (iteration 0 of the history).

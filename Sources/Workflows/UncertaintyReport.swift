@@ -125,36 +125,18 @@ public enum UncertaintyFiles {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// Draws both figures of every quantity (PNG and SVG) from the CSV files in `directory`, with
-    /// matplotlib from the provisioned Python.
-    public static func drawFigures(in directory: URL, quantities: [SystemQuantity], python: URL) throws {
-        let request: [String: Any] = ["directory": directory.path,
-                                      "quantities": quantities.map { ["name": $0.name, "unit": $0.unit] }]
-        _ = try ProvisionedPython.run(python, script: figureScript, input: try JSONSerialization.data(withJSONObject: request),
-                                      purpose: "drawing the figures (matplotlib)")
+    /// Draws the figures of every quantity (PNG and SVG) from the CSV files in `directory`: the band
+    /// always, the errors only where `withErrors` says there are true relaxations to compare with.
+    public static func drawFigures(in directory: URL, quantities: [SystemQuantity], withErrors: Set<String>,
+                                   python: URL) throws {
+        let request: [String: Any] = ["quantities": quantities.map { ["name": $0.name, "unit": $0.unit,
+                                                                      "errors": withErrors.contains($0.name)] }]
+        try Figures.draw(figureScript, in: directory, request: request, python: python, purpose: "drawing the figures (matplotlib)")
     }
 
     static let figureScript = #"""
-    import csv, json, os, sys
-    import matplotlib
-    matplotlib.use("Agg")
-    # The same figures give the same SVG bytes (a resumed campaign repeats the uninterrupted one):
-    # fixed element IDs instead of random ones, and no creation date.
-    matplotlib.rcParams["svg.hashsalt"] = "implicit-lammps"
-    import matplotlib.pyplot as plt
-    request = json.load(sys.stdin)
-    folder = request["directory"]
     levels = ["c", "h", "ih", "h+ih"]
     colors = {"c": "#999999", "h": "#1f77b4", "ih": "#2ca02c", "h+ih": "#d62728"}
-    def save(fig, stem):
-        fig.tight_layout()
-        for extension in ("png", "svg"):
-            fig.savefig(os.path.join(folder, f"{stem}.{extension}"), dpi=150,
-                        metadata={"Date": None} if extension == "svg" else None)
-        plt.close(fig)
-    def rows(name):
-        with open(os.path.join(folder, name)) as handle:
-            return list(csv.DictReader(handle))
     for quantity in request["quantities"]:
         name, unit = quantity["name"], quantity["unit"]
         band = rows(f"band_{name}.csv")
@@ -184,6 +166,8 @@ public enum UncertaintyFiles {
         ax.set_title(f"{name}: mean and 16–84 % band over the ensemble")
         ax.legend(fontsize=8)
         save(fig, f"band_{name}")
+        if not quantity["errors"]:
+            continue
         errors = rows(f"errors_{name}.csv")
         fig, ax = plt.subplots(figsize=(6, 4))
         for level in levels:

@@ -2,6 +2,7 @@ import ArgumentParser
 import Atomistics
 import Foundation
 import ImplicitDerivative
+import LAMMPSLibrary
 import LinearAlgebra
 import Potentials
 import Workflows
@@ -32,6 +33,7 @@ struct Fit: ParsableCommand {
             let replay = FitReplay(setup: built.setup, destination: run.destination, staging: run.staging)
             let key = campaign.key(lammpsArguments: lammpsOptions.arguments)
             let checkpoint = run.url("checkpoint/fit.json")
+            let figureClock = ProgressClock()
             var state: FitState
             if resume, let saved = try loadCheckpoint(FitState.self, from: checkpoint) {
                 guard saved.key == key else {
@@ -53,6 +55,8 @@ struct Fit: ParsableCommand {
             while !state.done {
                 state = try fit.step(state, progress: progress)
                 try record(state, fit: fit, replay: replay, run: run, checkpoint: checkpoint)
+                // Every ~10 s at most (a drawing takes about a second): a long campaign can be watched.
+                if figureClock.isDue() { drawLoss(fit, best: nil, run: run) }
                 if state.history.count - 1 == killAfter { kill(getpid(), SIGKILL) }
             }
             let (final, best, _) = try fit.finish(state, progress: progress)
@@ -64,6 +68,7 @@ struct Fit: ParsableCommand {
                 try writeFinal(fit: fit, state: state, final: final, best: best, copyChecks: built.copyChecks,
                                warning: warning, run: run)
                 try Files.write(try replay.script(fit, history: state.history, best: best.iteration), to: run.url("commands.lammps"))
+                drawLoss(fit, best: best.iteration, run: run)
             }
             return nil
         }
@@ -92,6 +97,18 @@ struct Fit: ParsableCommand {
         try Files.write(try replay.script(fit, history: state.history), to: run.url("commands.lammps"))
         try FileManager.default.createDirectory(at: checkpoint.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Files.writeJSON(state, to: checkpoint)
+    }
+
+    /// loss.png and loss.svg from history.csv (rank 0); a campaign goes on without them, loudly.
+    private func drawLoss(_ fit: FitCampaign, best: Int?, run: RunDirectory) {
+        guard MPIEnvironment.rank == 0 else { return }
+        guard let python = Library.provisionedPython() else {
+            if best != nil { progress("fit: WARNING: no provisioned Python (run scripts/setup): loss.png not drawn; history.csv holds its data") }
+            return
+        }
+        do { try FitLossFigure.draw(in: run.staging, goals: fit.propertyGoals, best: best, python: python) } catch {
+            progress("fit: WARNING: loss.png not drawn: \(error) (history.csv holds its data)")
+        }
     }
 
     /// One row per iteration; property targets (e.g. `si_C11`, GPa) in columns after the fixed ones.

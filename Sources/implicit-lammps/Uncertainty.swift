@@ -178,16 +178,28 @@ struct Uncertainty: ParsableCommand {
         let statistics = UncertaintyStatistics.tabulate(rows, quantities: names, lambdas: campaign.ensemble.lambdas)
         try Files.write(UncertaintyFiles.samplesCSV(rows), to: run.url("samples.csv"))
         try Files.write(UncertaintyFiles.truthCSV(checkpoint.truths, systems: campaign.systems.map(\.name)), to: run.url("truth.csv"))
+        // An error figure compares predictions with true relaxations: without any it would be empty axes.
+        var withErrors = Set<String>()
+        var figures: [String: String] = [:]
         for quantity in campaign.quantities {
             try Files.write(UncertaintyFiles.bandCSV(statistics, quantity: quantity.name), to: run.url("band_\(quantity.name).csv"))
-            try Files.write(UncertaintyFiles.errorCSV(rows, quantity: quantity.name, reference: reference.quantities[quantity.name]!),
-                            to: run.url("errors_\(quantity.name).csv"))
+            let errors = UncertaintyFiles.errorCSV(rows, quantity: quantity.name, reference: reference.quantities[quantity.name]!)
+            try Files.write(errors, to: run.url("errors_\(quantity.name).csv"))
+            figures["band_\(quantity.name)"] = "drawn"
+            if errors.split(separator: "\n").count > 1 {
+                withErrors.insert(quantity.name)
+                figures["errors_\(quantity.name)"] = "drawn"
+            } else {
+                figures["errors_\(quantity.name)"] = checkpoint.truths.isEmpty
+                    ? "not drawn: no true relaxations to compare with (the campaign's truth is none)"
+                    : "not drawn: every truly relaxed member was excluded (see excluded)"
+            }
         }
         let members = campaign.points.count
         let truthEvaluations = checkpoint.truths.reduce(0) { $0 + $1.forceEvaluations }
         let perTruth = checkpoint.truths.isEmpty ? nil : Double(truthEvaluations) / Double(checkpoint.truths.count)
         let perPrediction = Double(derivativeEvaluations) / Double(members)
-        let summary = UncertaintySummary(
+        var summary = UncertaintySummary(
             quantities: campaign.quantities.map { QuantitySummary(name: $0.name, unit: $0.unit, reference: reference.quantities[$0.name]!,
                                                                    energy: $0.energy, volume: $0.volume) },
             samples: campaign.ensemble.samples.count, parameters: campaign.ensemble.mean.count, lambdas: campaign.ensemble.lambdas,
@@ -199,20 +211,29 @@ struct Uncertainty: ParsableCommand {
                 indicatorForceEvaluationsPerMember: checkpoint.indicators.isEmpty ? nil
                     : Double(checkpoint.indicators.reduce(0) { $0 + $1.forceEvaluations }) / Double(checkpoint.indicators.count),
                 truthMembers: checkpoint.truths.count, truthForceEvaluationsPerMember: perTruth,
-                truthOverPrediction: perTruth.map { $0 / perPrediction }))
-        try Files.writeJSON(summary, to: run.url("summary.json"))
+                truthOverPrediction: perTruth.map { $0 / perPrediction }),
+            figures: figures)
         for entry in statistics where entry.level == .hih && entry.error != nil {
             progress(String(format: "uq: %@ λ %g: h+ih mean %.6g [%.6g, %.6g], error mean %.3g [%.3g, %.3g] over %d relaxed",
                             entry.quantity, entry.lambda, entry.predicted?.mean ?? .nan, entry.predicted?.p16 ?? .nan,
                             entry.predicted?.p84 ?? .nan, entry.error!.mean, entry.error!.p16, entry.error!.p84, entry.error!.count))
         }
         if let python = Library.provisionedPython() {
-            do { try UncertaintyFiles.drawFigures(in: run.staging, quantities: campaign.quantities, python: python) } catch {
+            do {
+                try UncertaintyFiles.drawFigures(in: run.staging, quantities: campaign.quantities, withErrors: withErrors,
+                                                 python: python)
+            } catch {
                 progress("uq: WARNING: no figures: \(error) (the CSV files behind them are written)")
+                summary.figures = summary.figures.mapValues { _ in "not drawn: \(error)" }
             }
         } else {
             progress("uq: WARNING: no provisioned Python (run scripts/setup): figures not drawn; their CSV data is written")
+            summary.figures = summary.figures.mapValues { _ in "not drawn: no provisioned Python (run scripts/setup)" }
         }
+        for (figure, state) in summary.figures.sorted(by: { $0.key < $1.key }) where state != "drawn" {
+            progress("uq: \(figure): \(state)")
+        }
+        try Files.writeJSON(summary, to: run.url("summary.json"))
     }
 }
 
@@ -268,4 +289,6 @@ struct UncertaintySummary: Encodable {
     var statistics: [UncertaintyStatistics]
     var excluded: [ExcludedMember]
     var cost: CostSummary
+    /// Per figure (file stem): "drawn", or why it was not.
+    var figures: [String: String]
 }

@@ -51,6 +51,9 @@ final class FitCommandTests: XCTestCase {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(name).path), name)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("checkpoint").path))
+        try Toolbox.assertFigure(out, "loss", says: ["fit: loss per iteration (data: history.csv)", "iteration (0: the start)",
+                                                     "loss L (Å² for structure terms", "true (LAMMPS relaxation)",
+                                                     "best true loss (final.*)"])
     }
 
     /// The paper's Fig. 4 set-up in small: a generated screw dislocation whose core atom becomes an
@@ -279,6 +282,8 @@ final class ElasticFitCommandTests: XCTestCase {
         XCTAssertTrue(history[0].hasSuffix("seconds,true_over_predicted,backtracks,si_C11,si_C12,si_C44,energy_si"),
                       String(history[0]))
         let columns = history[0].split(separator: ",").map(String.init)
+        try Toolbox.assertFigure(out, "loss", says: ["fit: loss per iteration", "property and elastic targets against their goals",
+                                                     "si_C11 (goal ", " GPa)", "deviation from goal"])
         let best = summary["best_iteration"] as! Int
         let row = history[best + 1].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         // Independent check: `elastic` with the final potential file gives the constants the history reports.

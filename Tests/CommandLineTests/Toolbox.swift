@@ -128,6 +128,35 @@ enum Toolbox {
         }
     }
 
+    /// Reads a figure back as a person would look at it: the PNG is of a readable size and not
+    /// blank (pillow, from the provisioned matplotlib, counts its non-white pixels), and the SVG
+    /// says in text what it shows (every string of `texts`: title, axes with units, legend).
+    static func assertFigure(_ folder: URL, _ stem: String, says texts: [String],
+                             file: StaticString = #filePath, line: UInt = #line) throws {
+        let png = folder.appendingPathComponent("\(stem).png"), svg = folder.appendingPathComponent("\(stem).svg")
+        let python = venv.appendingPathComponent("bin/python").path
+        let look = try run(python, ["-c", """
+            import sys
+            from PIL import Image
+            image = Image.open(sys.argv[1]).convert("L")
+            histogram = image.histogram()
+            width, height = image.size
+            print(width, height, 1 - histogram[255] / (width * height), sum(1 for count in histogram if count))
+            """, png.path])
+        XCTAssertEqual(look.status, 0, look.stderr, file: file, line: line)
+        let numbers = look.stdout.split(whereSeparator: \.isWhitespace).compactMap { Double($0) }
+        XCTAssertEqual(numbers.count, 4, look.stdout, file: file, line: line)
+        guard numbers.count == 4 else { return }
+        XCTAssertGreaterThanOrEqual(numbers[0], 600, "\(stem).png width", file: file, line: line)
+        XCTAssertGreaterThanOrEqual(numbers[1], 400, "\(stem).png height", file: file, line: line)
+        XCTAssertGreaterThan(numbers[2], 0.03, "\(stem).png is (nearly) blank", file: file, line: line)
+        XCTAssertGreaterThan(numbers[3], 20, "\(stem).png has hardly any shades: not a plot", file: file, line: line)
+        let text = try String(contentsOf: svg, encoding: .utf8)
+        for expected in texts {
+            XCTAssertTrue(text.contains(expected), "\(stem).svg does not say '\(expected)'", file: file, line: line)
+        }
+    }
+
     /// Positions from an extended XYZ file, 3 per atom in file order.
     static func extxyzPositions(_ url: URL) throws -> [Double] {
         let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n").dropFirst(2)

@@ -80,9 +80,11 @@ final class UncertaintyCommandTests: XCTestCase {
         let cost = summary["cost"] as! [String: Any]
         XCTAssertGreaterThan(cost["truth_force_evaluations_per_member"] as! Double, cost["prediction_force_evaluations_per_member"] as! Double)
         if FileManager.default.fileExists(atPath: Toolbox.venv.appendingPathComponent("bin/python").path) {
-            for name in ["band_E_f.png", "band_E_f.svg", "errors_V_f.png", "errors_V_f.svg"] {
-                XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(name).path), name)
-            }
+            try Toolbox.assertFigure(out, "band_E_f", says: ["E_f: mean and 16–84 % band over the ensemble",
+                                                               "perturbation magnitude λ", "E_f (eV)", "true relaxations"])
+            try Toolbox.assertFigure(out, "errors_V_f", says: ["V_f: error of each expansion level", "true change of V_f (Å³)",
+                                                                "prediction error (Å³)", "h+ih"])
+            XCTAssertEqual((summary["figures"] as? [String: String])?["errors_V_f"], "drawn")
         }
         for name in ["band_E_f.csv", "errors_E_f.csv", "truth.csv", "bulk.lammps", "vacancy.lammps"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(name).path), name)
@@ -213,6 +215,16 @@ final class UncertaintyCommandTests: XCTestCase {
         let continued = try Toolbox.implicitLammps(["uq", "--config", truthless.path, "--out", again.path, "--resume"])
         XCTAssertEqual(continued.status, 0, continued.stderr)
         try Toolbox.assertSameOutputs(plain, again)
+        // Without true relaxations there is nothing to draw errors against: no empty frames, said why.
+        for quantity in ["E_f", "V_f"] {
+            try Toolbox.assertFigure(plain, "band_\(quantity)", says: ["\(quantity): mean and 16–84 % band over the ensemble"])
+            for suffix in ["png", "svg"] {
+                XCTAssertFalse(FileManager.default.fileExists(atPath: plain.appendingPathComponent("errors_\(quantity).\(suffix)").path))
+            }
+        }
+        let figures = try Toolbox.json(plain.appendingPathComponent("summary.json"))["figures"] as? [String: String]
+        XCTAssertEqual(figures?["errors_E_f"], "not drawn: no true relaxations to compare with (the campaign's truth is none)")
+        XCTAssertTrue(continued.stderr.contains("errors_E_f: not drawn: no true relaxations"), continued.stderr)
     }
 
     func testBadCampaignFilesAreRefusedBeforeLAMMPSRuns() throws {
