@@ -3,14 +3,18 @@ import PackageDescription
 
 // Module layout follows the layers of the work:
 //   LAMMPSLibrary      – thin typed binding to LAMMPS's C library API, loaded at run time (dlopen)
-//   Atomistics         – a system defined by a LAMMPS input: relax, structures, file formats
+//   Atomistics         – a system defined by a LAMMPS input: relax, structures, file formats, the
+//                        output folder of a run (one set, locked), checks of structures and targets
 //   LinearAlgebra      – dense matrices and the LAPACK routines used (no LAMMPS)
 //   Potentials         – parametrized energies: the protocol the engine sees, SNAP (analytic)
 //                        and any LAMMPS potential by finite differences in Θ, potential files
-//   ImplicitDerivative – ∇Θ X*, strain derivatives and Taylor expansions (the engine: numerics)
-//   Workflows          – predict/validate and elastic constants: what commands share
+//   ImplicitDerivative – ∇Θ X*, strain derivatives and Taylor expansions (the engine: numerics),
+//                        and the saved derivative folder (manifest-checked)
+//   Workflows          – the campaigns: predict/validate, elastic constants, fit (with its loss
+//                        figure), uq (with its files and figures)
 //   CLAPACK            – the only C shim: the few BLAS/LAPACK routines used, from OpenBLAS
-//   implicit-lammps    – the command-line tool; argument parsing only
+//   implicit-lammps    – the command-line tool: parsing, campaign files, running and printing
+//                        (campaign-file schemas still live here; issue 18 moves them)
 let package = Package(
     name: "implicit-lammps",
     products: [
