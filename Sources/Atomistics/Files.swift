@@ -122,15 +122,21 @@ public enum Files {
     /// Creates `folder` and the folders above it, with the system's reason when that fails
     /// (Foundation reports a folder under a file or on a read-only system only as "error 512").
     public static func createFolder(_ folder: URL) throws {
-        var missing: [URL] = []
-        var next = folder
-        while !FileManager.default.fileExists(atPath: next.path) && next.path != "/" {
-            missing.append(next)
-            next = next.deletingLastPathComponent()
-        }
-        for url in missing.reversed() where mkdir(url.path, 0o755) != 0 && errno != EEXIST {
+        for url in nearestExisting(folder).missing where mkdir(url.path, 0o755) != 0 && errno != EEXIST {
             throw InputError.invalid("cannot create the folder \(url.path): \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// The nearest path at or above `url` that exists (a folder or a file), and the missing ones
+    /// below it, outermost first.
+    public static func nearestExisting(_ url: URL) -> (existing: URL, missing: [URL]) {
+        var missing: [URL] = []
+        var next = url
+        while !FileManager.default.fileExists(atPath: next.path) && next.path != "/" {
+            missing.insert(next, at: 0)
+            next = next.deletingLastPathComponent()
+        }
+        return (next, missing)
     }
 
     public static func replace(_ destination: URL, with source: URL) throws {
@@ -143,14 +149,19 @@ public enum Files {
 /// A path as one argument of a LAMMPS command, whatever it contains (spaces, `$`, `#`, quotes):
 /// LAMMPS takes the text between triple quotes verbatim.
 public func lammpsQuoted(_ path: String) throws -> String {
-    if let character = path.unicodeScalars.first(where: { !$0.isASCII }) {
-        // LAMMPS rewrites non-ASCII characters in every command it parses, triple quotes included.
-        throw InputError.invalid("""
-            the path \(path) contains the non-ASCII character '\(character)', which LAMMPS cannot open (it rewrites \
-            non-ASCII characters in its commands); use a path of ASCII characters
-            """)
-    }
+    try requireLAMMPSOpenable(path)
     return try scriptQuoted(path)
+}
+
+/// Refuses a path LAMMPS cannot open: it rewrites non-ASCII characters in every command it
+/// parses, triple quotes included, so the file it opens is another, non-existent one.
+/// `option` names where the path came from (e.g. `--out`), when that helps the user.
+public func requireLAMMPSOpenable(_ path: String, option: String? = nil) throws {
+    guard let character = path.unicodeScalars.first(where: { !$0.isASCII }) else { return }
+    throw InputError.invalid("""
+        \(option.map { "\($0): " } ?? "")the path \(path) contains the non-ASCII character '\(character)', which LAMMPS \
+        cannot open (it rewrites non-ASCII characters in its commands); use a path of ASCII characters
+        """)
 }
 
 /// A path as one argument in a LAMMPS script the user runs (a replay script): quoted as

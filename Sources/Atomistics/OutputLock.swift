@@ -89,14 +89,8 @@ public final class OutputLock: @unchecked Sendable {
 public enum OutputPath {
     public static func check(_ destination: URL) throws {
         let path = destination.path
-        if let character = path.unicodeScalars.first(where: { !$0.isASCII }) {
-            // LAMMPS substitutes or drops non-ASCII characters in every command it parses (quoted or
-            // not), so `write_data` and logs would go to another, non-existent path.
-            throw InputError.invalid("""
-                --out \(path): the path contains the non-ASCII character '\(character)', which LAMMPS cannot \
-                open (it rewrites non-ASCII characters in its commands). Choose a path of ASCII characters.
-                """)
-        }
+        // Refused before any work rather than at the first `write_data` into it.
+        try requireLAMMPSOpenable(path, option: "--out")
         if destination.lastPathComponent.hasSuffix(".incomplete") {
             let run = String(path.dropLast(".incomplete".count))
             throw InputError.invalid("""
@@ -104,10 +98,7 @@ public enum OutputPath {
                 """)
         }
         // The first folder that exists above DIR must be a writable folder.
-        var ancestor = destination.deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: ancestor.path) && ancestor.path != "/" {
-            ancestor = ancestor.deletingLastPathComponent()
-        }
+        let ancestor = Files.nearestExisting(destination.deletingLastPathComponent()).existing
         var isFolder: ObjCBool = false
         _ = FileManager.default.fileExists(atPath: ancestor.path, isDirectory: &isFolder)
         guard isFolder.boolValue else {

@@ -44,7 +44,8 @@ public struct TargetStructure: Sendable {
         let n = start.count
         let threshold = start.closePairs().typicalDistance / 2
         guard n == count, threshold > 0 else { return ([], threshold) }
-        var own = minimumImage(zip(start.unwrappedPositions, positions).map { $0 - $1 }, in: start.box)
+        let unwrapped = start.unwrappedPositions
+        var own = minimumImage(zip(unwrapped, positions).map { $0 - $1 }, in: start.box)
         // The loss ignores a rigid translation (a target made with another origin): so does this.
         let shift: [Double] = (0..<3).map { k in stride(from: k, to: 3 * n, by: 3).reduce(0) { $0 + own[$1] } / Double(n) }
         for i in 0..<(3 * n) { own[i] -= shift[i % 3] }
@@ -54,7 +55,7 @@ public struct TargetStructure: Sendable {
             return squared > threshold * threshold
         }
         // Start atoms 0..<n and target positions n..<2n in one structure: pairs across the two.
-        let both = Structure(box: start.box, positions: start.unwrappedPositions + shifted,
+        let both = Structure(box: start.box, positions: unwrapped + shifted,
                              images: [Int32](repeating: 0, count: 6 * n), types: start.types + start.types, masses: start.masses)
         var mispaired = Set<Int>()
         for (a, b, _) in both.pairs(within: threshold) where (a < n) != (b < n) {

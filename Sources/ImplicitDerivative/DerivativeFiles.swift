@@ -83,13 +83,14 @@ extension MinimumDerivatives {
         let positions = try folder.array("positions.npy", shape: [nil, 3], meaning: "X*: N atoms × 3")
         let n = positions.shape[0]
         let types = try folder.array("types.npy", shape: [n], integer: true, meaning: "one atom type per atom of positions.npy")
-        try folder.requireManifestAgrees(atoms: n, parameters: p, types: types.values.map { Int32($0) })
+            .values.map { Int32($0) }
+        try folder.requireManifestAgrees(atoms: n, parameters: p, types: types)
         try SavedArrays.requireCount(record.boxLow, 3, "box_low", in: folder)
         try SavedArrays.requireCount(record.boxHigh, 3, "box_high", in: folder)
         try SavedArrays.requireCount(record.tilt, 3, "tilt", in: folder)
         try SavedArrays.requireCount(record.periodic, 3, "periodic", in: folder)
-        let typeCount = Int(types.values.max() ?? 0)
-        guard record.masses.count >= typeCount, types.values.allSatisfy({ $0 >= 1 }) else {
+        let typeCount = Int(types.max() ?? 0)
+        guard record.masses.count >= typeCount, types.allSatisfy({ $0 >= 1 }) else {
             throw InputError.invalid("""
                 \(folder.url("types.npy").path) holds atom types up to \(typeCount) (and none below 1 allowed), but \
                 \(folder.url("minimum.json").path) gives \(record.masses.count) masses
@@ -98,7 +99,7 @@ extension MinimumDerivatives {
         let box = Box(low: record.boxLow, high: record.boxHigh, xy: record.tilt[0], yz: record.tilt[2], xz: record.tilt[1],
                       periodic: record.periodic)
         let structure = Structure(box: box, positions: positions.values, images: [Int32](repeating: 0, count: 3 * n),
-                                  types: types.values.map { Int32($0) }, masses: record.masses)
+                                  types: types, masses: record.masses)
         let perParameter = "N_D = \(p) parameters (theta.npy) × N = \(n) atoms (positions.npy) × 3"
         let d = try folder.matrix("dX_dTheta.npy", shape: [p, n, 3], rows: 3 * n, columns: p, meaning: perParameter)
         let curvatureValues = try folder.array("energy_curvature.npy", shape: [4, p, p],

@@ -134,8 +134,9 @@ struct SavedArrays {
         var files: [String: Manifest.Entry] = [:]
         for name in names {
             let file = directory.appendingPathComponent(name)
-            let shape = name.hasSuffix(".npy") ? try NPY.read(file).shape : nil
-            files[name] = Manifest.Entry(shape: shape, fnv1a64: Files.fingerprint(try Data(contentsOf: file)))
+            let bytes = try Data(contentsOf: file)
+            let shape = name.hasSuffix(".npy") ? try NPY.parse(bytes, from: file).shape : nil
+            files[name] = Manifest.Entry(shape: shape, fnv1a64: Files.fingerprint(bytes))
         }
         try Files.writeJSON(Manifest(format: format, atoms: atoms, parameters: parameters,
                                      typesFingerprint: typesFingerprint(types), files: files),

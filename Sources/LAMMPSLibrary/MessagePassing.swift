@@ -53,10 +53,7 @@ public final class Partitions: @unchecked Sendable {
     nonisolated(unsafe) public private(set) static var active: Partitions?
 
     /// MPI_Abort of the whole job.
-    public func abort(code: Int32 = 1) -> Never {
-        _ = mpi.abort(MPIFunctions.commWorld, code)
-        exit(code)
-    }
+    public func abort(code: Int32 = 1) -> Never { MPIJob.abort(mpi, code: code) }
 
     /// Element-wise sum over the partitions (each rank contributes its partition's values once):
     /// a partition fills what it computed and leaves zeros elsewhere.
@@ -91,12 +88,15 @@ public enum MPIJob {
     /// Ends every rank of the job (initializing MPI first if nothing has yet): for an error that
     /// only one rank meets, while the others go on into collective calls and would wait forever.
     public static func abort(code: Int32 = 1, library: Library? = nil) -> Never {
-        if let mpi = try? MPIFunctions(library: library ?? Library.shared()) {
-            var initialized: Int32 = 0
-            _ = mpi.initialized(&initialized)
-            if initialized == 0 { _ = mpi.initialize(nil, nil) }
-            _ = mpi.abort(MPIFunctions.commWorld, code)
-        }
+        if let mpi = try? MPIFunctions(library: library ?? Library.shared()) { abort(mpi, code: code) }
+        exit(code)
+    }
+
+    static func abort(_ mpi: MPIFunctions, code: Int32) -> Never {
+        var initialized: Int32 = 0
+        _ = mpi.initialized(&initialized)
+        if initialized == 0 { _ = mpi.initialize(nil, nil) }
+        _ = mpi.abort(MPIFunctions.commWorld, code)
         exit(code)
     }
 }

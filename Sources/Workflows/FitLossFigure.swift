@@ -8,12 +8,15 @@ public enum FitLossFigure {
     /// Draws the figure from `directory/history.csv`.
     /// - Parameters:
     ///   - goals: the property columns of the history with the value each aims at and its unit.
+    ///   - history: the campaign's records, whose warnings mark the runaway steps (the rule is the
+    ///     campaign's own, not repeated here).
     ///   - best: the iteration whose Θ is final.* (nil while the campaign runs).
-    public static func draw(in directory: URL, goals: [(name: String, goal: Double, unit: String)], best: Int?,
-                            python: URL) throws {
+    public static func draw(in directory: URL, goals: [(name: String, goal: Double, unit: String)], history: [FitRecord],
+                            best: Int?, python: URL) throws {
         let request: [String: Any] = [
             "goals": goals.map { ["name": $0.name, "goal": $0.goal, "unit": $0.unit] },
             "best": best.map { $0 as Any } ?? NSNull(),
+            "runaway": history.filter { $0.warning != nil }.map(\.iteration),
             "runaway_ratio": FitRecord.runawayRatio,
         ]
         try Figures.draw(script, in: directory, request: request, python: python, purpose: "drawing the loss figure (matplotlib)")
@@ -44,14 +47,8 @@ public enum FitLossFigure {
                    edgecolors="#ff7f0e", zorder=3, label="step halved (backtrack)")
         for i, v, n in halved:
             ax.annotate(f"×{n}", (i, v), textcoords="offset points", xytext=(4, -12), fontsize=7, color="#ff7f0e")
-    runaway, previous = [], None
-    for i, r in zip(iterations, history):
-        loss, ratio = value(r, "loss_relaxed"), value(r, "true_over_predicted")
-        if loss is not None and previous is not None and ratio is not None and loss > previous \
-                and ratio > request["runaway_ratio"]:
-            runaway.append((i, loss))
-        if loss is not None:
-            previous = loss
+    runaway = [(i, value(r, "loss_relaxed")) for i, r in zip(iterations, history)
+               if i in request["runaway"] and value(r, "loss_relaxed") is not None]
     if runaway:
         ax.scatter([p[0] for p in runaway], [p[1] for p in runaway], marker="x", s=70, color="#d62728", zorder=4,
                    label=f"runaway step (true > {request['runaway_ratio']:g}× predicted, loss rose)")

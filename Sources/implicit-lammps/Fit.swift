@@ -56,7 +56,7 @@ struct Fit: ParsableCommand {
                 state = try fit.step(state, progress: progress)
                 try record(state, fit: fit, replay: replay, run: run, checkpoint: checkpoint)
                 // Every ~10 s at most (a drawing takes about a second): a long campaign can be watched.
-                if figureClock.isDue() { drawLoss(fit, best: nil, run: run) }
+                if figureClock.isDue() { drawLoss(fit, history: state.history, best: nil, run: run) }
                 if state.history.count - 1 == killAfter { kill(getpid(), SIGKILL) }
             }
             let (final, best, _) = try fit.finish(state, progress: progress)
@@ -68,7 +68,7 @@ struct Fit: ParsableCommand {
                 try writeFinal(fit: fit, state: state, final: final, best: best, copyChecks: built.copyChecks,
                                warning: warning, run: run)
                 try Files.write(try replay.script(fit, history: state.history, best: best.iteration), to: run.url("commands.lammps"))
-                drawLoss(fit, best: best.iteration, run: run)
+                drawLoss(fit, history: state.history, best: best.iteration, run: run)
             }
             return nil
         }
@@ -100,13 +100,15 @@ struct Fit: ParsableCommand {
     }
 
     /// loss.png and loss.svg from history.csv (rank 0); a campaign goes on without them, loudly.
-    private func drawLoss(_ fit: FitCampaign, best: Int?, run: RunDirectory) {
+    private func drawLoss(_ fit: FitCampaign, history: [FitRecord], best: Int?, run: RunDirectory) {
         guard MPIEnvironment.rank == 0 else { return }
         guard let python = Library.provisionedPython() else {
             if best != nil { progress("fit: WARNING: no provisioned Python (run scripts/setup): loss.png not drawn; history.csv holds its data") }
             return
         }
-        do { try FitLossFigure.draw(in: run.staging, goals: fit.propertyGoals, best: best, python: python) } catch {
+        do {
+            try FitLossFigure.draw(in: run.staging, goals: fit.propertyGoals, history: history, best: best, python: python)
+        } catch {
             progress("fit: WARNING: loss.png not drawn: \(error) (history.csv holds its data)")
         }
     }

@@ -58,19 +58,17 @@ func runWritingOutputs(_ output: OutputOptions, resumable: Set<String>? = [], ke
             MPIJob.abort()
         }
         if let note = run.lock?.staleNote { progress("note: " + note) }
+        var keepsLock = false
+        defer { if !keepsLock { run.lock?.release() } }
         let failure: String?
         do { failure = try body(run) } catch {
             run.abandon(keeping: (resumable ?? []).union(keepOnFailure))
             // Other partitions may still write into the staging folder until the abort that follows
             // ends them: their lock is then dropped by the kernel, with the job.
-            if (Partitions.active?.count ?? 1) == 1 { run.lock?.release() }
+            keepsLock = (Partitions.active?.count ?? 1) > 1
             throw RunFailure(underlying: error, log: run.abandonedLog, destination: run.destination.path)
         }
-        do { try run.commit() } catch {
-            run.lock?.release()
-            throw error
-        }
-        run.lock?.release()
+        try run.commit()
         if let failure { throw RunFailure(underlying: CompletedWithFailure(text: failure), log: nil, destination: nil) }
     }
 }

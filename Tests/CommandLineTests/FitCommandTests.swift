@@ -7,17 +7,7 @@ final class FitCommandTests: XCTestCase {
     /// A silicon vacancy whose target is its minimum with σ 2.1051 (the input has 2.0951).
     private func campaignFolder(relaxEach: Bool = false, extra: String = "") throws -> URL {
         let folder = try Toolbox.temporaryDirectory(self)
-        let original = try String(contentsOf: Toolbox.root.appendingPathComponent("potentials/Si.sw"), encoding: .utf8)
-        try original.replacingOccurrences(of: "2.0951", with: "2.1051")
-            .write(to: folder.appendingPathComponent("target.sw"), atomically: true, encoding: .utf8)
-        let input = try String(contentsOf: Toolbox.root.appendingPathComponent("inputs/Si_vacancy.lammps"), encoding: .utf8)
-        try input.replacingOccurrences(of: "../potentials/Si.sw", with: "target.sw")
-            .write(to: folder.appendingPathComponent("target.lammps"), atomically: true, encoding: .utf8)
-        try input.replacingOccurrences(of: "../potentials/Si.sw", with: Toolbox.root.appendingPathComponent("potentials/Si.sw").path)
-            .write(to: folder.appendingPathComponent("start.lammps"), atomically: true, encoding: .utf8)
-        let relaxed = try Toolbox.implicitLammps(["relax", "--input", folder.appendingPathComponent("target.lammps").path,
-                                                  "--var", "ncell=2", "--out", folder.appendingPathComponent("target").path])
-        XCTAssertEqual(relaxed.status, 0, relaxed.stderr)
+        try Toolbox.siliconVacancyTarget(in: folder, sigma: "2.1051")
         try """
             vary: {fields: ["Si,Si,Si:sigma", "Si,Si,Si:B"]}
             systems:

@@ -12,18 +12,8 @@ final class SilentCutTests: XCTestCase {
     /// A Si vacancy fit campaign (63 atoms) in `folder`, its target the minimum with SW's σ = `sigma`
     /// (the start has 2.0951; a target made once per folder).
     private func siliconCampaign(in folder: URL, sigma: String = "2.0951", _ body: String) throws -> URL {
-        let input = try String(contentsOf: root.appendingPathComponent("inputs/Si_vacancy.lammps"), encoding: .utf8)
-        try input.replacingOccurrences(of: "../potentials/Si.sw", with: path("potentials/Si.sw"))
-            .write(to: folder.appendingPathComponent("start.lammps"), atomically: true, encoding: .utf8)
         if !FileManager.default.fileExists(atPath: folder.appendingPathComponent("target").path) {
-            try String(contentsOf: root.appendingPathComponent("potentials/Si.sw"), encoding: .utf8)
-                .replacingOccurrences(of: "2.0951", with: sigma)
-                .write(to: folder.appendingPathComponent("target.sw"), atomically: true, encoding: .utf8)
-            try input.replacingOccurrences(of: "../potentials/Si.sw", with: "target.sw")
-                .write(to: folder.appendingPathComponent("target.lammps"), atomically: true, encoding: .utf8)
-            let target = try Toolbox.implicitLammps(["relax", "--input", folder.appendingPathComponent("target.lammps").path,
-                                                     "--var", "ncell=2", "--out", folder.appendingPathComponent("target").path])
-            XCTAssertEqual(target.status, 0, target.stderr)
+            try Toolbox.siliconVacancyTarget(in: folder, sigma: sigma)
         }
         let campaign = folder.appendingPathComponent("campaign.yaml")
         try body.write(to: campaign, atomically: true, encoding: .utf8)

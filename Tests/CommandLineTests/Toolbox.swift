@@ -157,6 +157,22 @@ enum Toolbox {
         }
     }
 
+    /// A silicon vacancy (63 atoms, ncell 2) for fit campaigns in `folder`: `start.lammps` with
+    /// LAMMPS's Si.sw, and its minimum `target/relaxed.data` with SW's σ = `sigma` (Si.sw has 2.0951).
+    static func siliconVacancyTarget(in folder: URL, sigma: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let potential = root.appendingPathComponent("potentials/Si.sw")
+        let input = try String(contentsOf: root.appendingPathComponent("inputs/Si_vacancy.lammps"), encoding: .utf8)
+        try String(contentsOf: potential, encoding: .utf8).replacingOccurrences(of: "2.0951", with: sigma)
+            .write(to: folder.appendingPathComponent("target.sw"), atomically: true, encoding: .utf8)
+        try input.replacingOccurrences(of: "../potentials/Si.sw", with: "target.sw")
+            .write(to: folder.appendingPathComponent("target.lammps"), atomically: true, encoding: .utf8)
+        try input.replacingOccurrences(of: "../potentials/Si.sw", with: potential.path)
+            .write(to: folder.appendingPathComponent("start.lammps"), atomically: true, encoding: .utf8)
+        let relaxed = try implicitLammps(["relax", "--input", folder.appendingPathComponent("target.lammps").path,
+                                          "--var", "ncell=2", "--out", folder.appendingPathComponent("target").path])
+        XCTAssertEqual(relaxed.status, 0, relaxed.stderr, file: file, line: line)
+    }
+
     /// Positions from an extended XYZ file, 3 per atom in file order.
     static func extxyzPositions(_ url: URL) throws -> [Double] {
         let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n").dropFirst(2)
