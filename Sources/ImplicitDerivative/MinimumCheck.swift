@@ -1,0 +1,72 @@
+import Atomistics
+import Foundation
+import LinearAlgebra
+import Potentials
+
+/// How X* was checked to be a minimum; carried into every output that depends on it.
+public struct MinimumCheck: Codable, Sendable {
+    public var converged = true
+    public var maxForce: Double?
+    public var ftol: Double?
+    public var curvature: CurvatureCheck?
+    /// Why X* is not a trustworthy minimum (empty when it is); only with `allowNonMinimum`.
+    public var warnings: [String] = []
+    public var isMinimum: Bool { warnings.isEmpty }
+
+    public init() {}
+
+    /// Checks the minimum behind `hessian`: the relaxation converged and the curvature (Lanczos,
+    /// `checks.curvatureSteps`) is positive; refuses, or with `allowNonMinimum` records, otherwise.
+    public static func verify(_ hessian: Hessian, relaxation: RelaxationResult?, checks: DerivativeChecks,
+                              progress: (String) -> Void = { _ in }) throws -> MinimumCheck {
+        var check = MinimumCheck()
+        var curvature: CurvatureCheck?
+        if checks.curvatureSteps > 0 {
+            curvature = try hessian.curvatureCheck(steps: checks.curvatureSteps)
+            try hessian.restoreMinimum()
+            progress("  curvature at X*: \(curvature!.summary)")
+        }
+        try check.assess(relaxation: relaxation, curvature: curvature, allowNonMinimum: checks.allowNonMinimum)
+        return check
+    }
+
+    /// Refuses (or, when allowed, records) a relaxation that did not converge and a Hessian
+    /// that is not positive on the mobile space.
+    mutating func assess(relaxation: RelaxationResult?, curvature: CurvatureCheck?, allowNonMinimum: Bool) throws {
+        /// Refused with `advice`, or, when allowed, kept as a warning.
+        func refuseOrRecord(_ finding: String, advice: String) throws {
+            guard allowNonMinimum else { throw DerivativeError.notAMinimum(finding + ". " + advice) }
+            warnings.append(finding)
+        }
+        if let relaxation {
+            converged = relaxation.converged
+            maxForce = relaxation.maxForce
+            ftol = relaxation.settings.ftol
+            if let shortfall = relaxation.shortfall {
+                try refuseOrRecord("X* is not converged: \(shortfall)", advice: """
+                    A derivative there is not the derivative of a minimum. Try: a tolerance at least 10× the \
+                    reached residual (--ftol), another minimizer (--min-style), or check the structure and the \
+                    potential's units; --allow-non-minimum computes it anyway and marks every output.
+                    """)
+            }
+        }
+        self.curvature = curvature
+        guard let curvature else { return }
+        if curvature.vanishes {
+            throw DerivativeError.notAMinimum("""
+                the Hessian at X* vanishes: no atom interacts with any other (are the atoms farther apart than \
+                the potential's cutoff? a cell that swelled during relaxation? the wrong units?)
+                """)
+        }
+        if curvature.isNegative {
+            let finding = String(format: "X* is a saddle point: the Hessian has negative curvature %.4g eV/Å² (highest %.4g), ",
+                                 curvature.lowest, curvature.highest)
+                + "largest on atom IDs \(curvature.softestModeAtoms.map(String.init).joined(separator: ", "))"
+            try refuseOrRecord(finding, advice: """
+                A relaxation that keeps a symmetry can end on a saddle. Break the symmetry (e.g. \
+                displace_atoms … random) and relax again; --allow-non-minimum differentiates the stationary \
+                point anyway and marks every output.
+                """)
+        }
+    }
+}
