@@ -1,6 +1,5 @@
 import Atomistics
 import Foundation
-import LAMMPSLibrary
 import LinearAlgebra
 import Potentials
 

@@ -4,7 +4,7 @@ import LinearAlgebra
 import Potentials
 
 /// The paper's constrained minimization (methods IV A, supplement 3 B): for each parameter l,
-/// minimize U(X) + α_l b_l·(X − X*) in LAMMPS with `fix addforce`, b_l = [∇²ΘX U]_l, and take
+/// minimize U(X) + α_l b_l·(X − X*) (in LAMMPS with `fix addforce`), b_l = [∇²ΘX U]_l, and take
 /// (X_l − X*)/α_l, with α_l = α0 / max|b_l| (eq. 39).
 public struct EnergyMethod: DerivativeMethod {
     public var minStyle: MinimizerStyle = .cg
@@ -45,19 +45,19 @@ public struct EnergyMethod: DerivativeMethod {
         try linearSolver.solve(hessian, b, progress: progress)
     }
 
-    public func positionDerivative(_ energy: any ParametrizedEnergy, hessian: Hessian, mixedHessian: Matrix,
+    public func positionDerivative(_ energy: any ParameterDerivatives, hessian: Hessian, mixedHessian: Matrix,
                                    progress: (String) -> Void) throws -> PositionDerivative {
-        let simulation = energy.simulation
+        let system = energy.forceProvider
         let dofs = hessian.degreesOfFreedom
         let reference = hessian.minimum.unwrappedPositions
-        let bias = try BiasForce(simulation, reference: reference)
+        let bias = try system.linearBias(about: reference)
         defer { try? bias.remove() }
         // Relative accuracy 1e-6 of the displacement: the residual force must be 1e-6 of α max|b| = α0,
         // but not below 1e-12 eV/Å, well above the ~3e-14 floating-point floor of the forces (a tiny α0
         // would otherwise only stagnate there); the residual check below judges the result.
         var relaxation = RelaxationSettings(ftol: ftol ?? max(alpha0 * 1e-6, 1e-12), minStyle: minStyle)
         relaxation.maxIterations = maxIterations
-        let checkpoint = self.checkpoint.map { Checkpoint(directory: $0, writes: simulation.isRoot) }
+        let checkpoint = self.checkpoint.map { Checkpoint(directory: $0, writes: system.isRoot) }
         // Settings left at their defaults keep the key of checkpoints written before they existed.
         let key = "energy \(minStyle.rawValue) alpha0 \(alpha0) parameters \(mixedHessian.columns)"
             + (ftol.map { " ftol \($0)" } ?? "") + (maxIterations != 20_000 ? " max_iterations \(maxIterations)" : "")
@@ -79,8 +79,8 @@ public struct EnergyMethod: DerivativeMethod {
             let alpha = alpha0 / largest
             try bias.set(b.map { alpha * $0 })
             try hessian.restoreMinimum()
-            let (result, _) = try simulation.relax(relaxation, label: "energy method, parameter \(l + 1)/\(mixedHessian.columns)", progress: progress)
-            let displaced = try simulation.structure().unwrappedPositions
+            let result = try system.minimize(relaxation, label: "energy method, parameter \(l + 1)/\(mixedHessian.columns)", progress: progress)
+            let displaced = try system.structure().unwrappedPositions
             done[l] = Checkpoint.Column(values: dofs.project(zip(displaced, reference).map { ($0 - $1) / alpha }),
                                         residual: result.maxForce / alpha0, iterations: result.steps)
             try checkpoint?.save(done, reference: reference, key: key)

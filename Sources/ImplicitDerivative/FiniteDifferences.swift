@@ -9,11 +9,11 @@ extension ImplicitDifferentiation {
     /// h_l = `forceChange` / max|[∇²ΘX U]_l| (the largest force changes by `forceChange` eV/Å,
     /// displacements ~1e-4 Å), relaxed from X* with CG to `ftol`; rigid drift removed.
     /// Leaves the system at X* with its original potential.
-    public static func finiteDifferenceDerivative(_ system: any ParametrizedEnergy, mixedHessian: Matrix, parameters: [Int],
+    public static func finiteDifferenceDerivative(_ system: any ParameterDerivatives, mixedHessian: Matrix, parameters: [Int],
                                                   translationAxes: [Int] = [0, 1, 2], ftol: Double = 1e-11,
                                                   forceChange: Double = 1e-3) throws -> Matrix {
-        let simulation = system.simulation
-        let minimum = try simulation.structure()
+        let provider = system.forceProvider
+        let minimum = try provider.structure()
         let reference = minimum.unwrappedPositions
         let theta = system.theta
         var result = Matrix(rows: reference.count, columns: parameters.count)
@@ -30,15 +30,15 @@ extension ImplicitDifferentiation {
                 var perturbed = theta
                 perturbed[l] += offset
                 try system.setTheta(perturbed)
-                try simulation.restore(minimum)
-                try simulation.relax(RelaxationSettings(ftol: ftol))
-                return try simulation.structure().unwrappedPositions
+                try provider.restore(minimum)
+                _ = try provider.minimize(RelaxationSettings(ftol: ftol), label: "relax", progress: { _ in })
+                return try provider.structure().unwrappedPositions
             }
             let difference = stencil.derivative(relaxed)
             result.setColumn(column, removingTranslations(difference, axes: translationAxes))
         }
         try system.setTheta(theta)
-        try simulation.restore(minimum)
+        try provider.restore(minimum)
         return result
     }
 }

@@ -30,10 +30,10 @@ public struct DegreesOfFreedom: Sendable {
     }
 }
 
-/// Second derivatives of the energy at a minimum X*, from LAMMPS forces only: Hessian-vector
+/// Second derivatives of the energy at a minimum X*, from forces only: Hessian-vector
 /// products by forward force differences, and responses to homogeneous strain.
 public final class Hessian {
-    public let simulation: Simulation
+    public let system: any ForceProvider
     /// The minimum (wrapped positions and their image flags, atom-ID order).
     public let minimum: Structure
     public let degreesOfFreedom: DegreesOfFreedom
@@ -51,28 +51,28 @@ public final class Hessian {
     public var displacement = 1e-6
     public private(set) var forceEvaluations = 0
 
-    public init(simulation: Simulation) throws {
-        self.simulation = simulation
-        minimum = try simulation.structure()
-        residualForces = try simulation.forces(at: minimum.positions)
-        degreesOfFreedom = try Hessian.detectDegreesOfFreedom(simulation, at: minimum)
+    public init(system: any ForceProvider) throws {
+        self.system = system
+        minimum = try system.structure()
+        residualForces = try system.forces(at: minimum.positions)
+        degreesOfFreedom = try Hessian.detectDegreesOfFreedom(system, at: minimum)
         forceEvaluations = 2
         try restoreMinimum()
     }
 
     /// Components whose force a fix sets to zero read exactly 0.0 at a randomly displaced
     /// configuration; no free component does.
-    private static func detectDegreesOfFreedom(_ simulation: Simulation, at minimum: Structure) throws -> DegreesOfFreedom {
+    private static func detectDegreesOfFreedom(_ system: any ForceProvider, at minimum: Structure) throws -> DegreesOfFreedom {
         var generator = SplitMix64(seed: 2024)
         let displaced = minimum.positions.map { $0 + Double.random(in: -0.01...0.01, using: &generator) }
-        let forces = try simulation.forces(at: displaced)
+        let forces = try system.forces(at: displaced)
         let mobile = forces.map { $0 != 0 }
         let axes = (0..<3).filter { axis in stride(from: axis, to: mobile.count, by: 3).allSatisfy { mobile[$0] } }
         return DegreesOfFreedom(mobile: mobile, translationAxes: axes)
     }
 
     /// Puts the atoms back exactly at X*, images included.
-    public func restoreMinimum() throws { try simulation.restore(minimum) }
+    public func restoreMinimum() throws { try system.restore(minimum) }
 
     /// H v with H = ∇²U restricted to the mobile components and projected: one force evaluation.
     public func apply(_ vector: [Double]) throws -> [Double] {
@@ -91,10 +91,10 @@ public final class Hessian {
 
     /// −(F(X* + step·v) − F(X*)) / step ≈ H v: one force evaluation (two when central).
     private func forceDifference(along v: [Double], step: Double) throws -> [Double] {
-        let forces = try simulation.forces(at: zip(minimum.positions, v).map { $0 + step * $1 })
+        let forces = try system.forces(at: zip(minimum.positions, v).map { $0 + step * $1 })
         forceEvaluations += 1
         guard centralDifferences else { return zip(forces, residualForces).map { -($0 - $1) / step } }
-        let backward = try simulation.forces(at: zip(minimum.positions, v).map { $0 - step * $1 })
+        let backward = try system.forces(at: zip(minimum.positions, v).map { $0 - step * $1 })
         forceEvaluations += 1
         return zip(forces, backward).map { -($0 - $1) / (2 * step) }
     }
@@ -119,7 +119,7 @@ public final class Hessian {
 }
 
 /// Responses of the minimum to homogeneous strains e_g of the cell (positions follow the cell,
-/// scaled coordinates fixed), by central differences of LAMMPS's virial and forces.
+/// scaled coordinates fixed), by central differences of the virial and forces.
 public struct StrainResponse: Sendable {
     /// Strain generators, Voigt (xx, yy, zz, yz, xz, xy): iso [1,1,1,0,0,0], aniso the three
     /// axes, elastic constants all six unit strains.
@@ -141,20 +141,20 @@ public struct StrainResponse: Sendable {
 
     /// - Parameter step: strain of the central differences (1e-4: error ~1e-8 relative).
     public static func measure(_ hessian: Hessian, generators: [[Double]], step: Double = 1e-4) throws -> StrainResponse {
-        let simulation = hessian.simulation
+        let system = hessian.system
         let box = hessian.minimum.box
 
         /// ∂U/∂e_g for every g, and the forces, in the cell strained by `e`. With F = I + Σ e_g G_g,
         /// ∂U/∂F = −W F⁻ᵀ (W the virial), so ∂U/∂e_g = −Σ_ab (W F⁻ᵀ)_ab (G_g)_ab exactly at any strain.
         func state(_ e: [Double]) throws -> (dUdStrain: [Double], forces: [Double]) {
-            try simulation.deform(box, by: e)
-            let w = try simulation.virial()
+            try system.deform(box, by: e)
+            let w = try system.virial()
             let inverse = inverseTransposedDeformation(e)
             let dUdF = (0..<3).map { a in (0..<3).map { b in -(0..<3).reduce(0.0) { $0 + w[a][$1] * inverse[$1][b] } } }
             let dU = generators.map { generator in
                 zip(generator, Voigt.entries).reduce(0.0) { $0 + $1.0 * dUdF[$1.1.0][$1.1.1] }
             }
-            let forces = try simulation.forces()
+            let forces = try system.forces()
             try hessian.restoreMinimum()
             return (dU, forces)
         }

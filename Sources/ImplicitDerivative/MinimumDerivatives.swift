@@ -61,22 +61,22 @@ public struct MinimumDerivatives: Sendable {
 
     /// Computes the derivatives at the current (relaxed) state of `system`, after checking that
     /// it is a minimum: `relaxation` converged, and the Hessian has no negative curvature.
-    public static func compute(_ system: any ParametrizedEnergy, cell: CellRelaxation, method: any DerivativeMethod,
+    public static func compute(_ system: any ParameterDerivatives, cell: CellRelaxation, method: any DerivativeMethod,
                                checks: DerivativeChecks = DerivativeChecks(), relaxation: RelaxationResult? = nil,
                                progress: (String) -> Void = { _ in }) throws -> MinimumDerivatives {
-        let simulation = system.simulation
-        let box = simulation.lammps.box()
+        let provider = system.forceProvider
+        let box = try provider.structure().box
         if cell != .fixed, box.xy != 0 || box.xz != 0 || box.yz != 0 {
             throw InputError.invalid("strain derivatives need an orthogonal cell; this one is triclinic")
         }
-        try simulation.evaluate()
-        let energy = try simulation.energy()
+        try provider.evaluate()
+        let energy = try provider.energy()
         let gradient = try system.energyGradient()
         let mixedHessian = try system.mixedHessian()
         let generators = StrainResponse.generators(for: cell)
         let strainMixed = generators.isEmpty ? nil : try system.strainMixedDerivative(strains: generators)
-        try simulation.evaluate()
-        let hessian = try Hessian(simulation: simulation)
+        try provider.evaluate()
+        let hessian = try Hessian(system: provider)
         let check = try MinimumCheck.verify(hessian, relaxation: relaxation, checks: checks, progress: progress)
         progress("derivative: \(system.atomCount) atoms, \(hessian.degreesOfFreedom.mobileCount) mobile components, "
                  + "\(system.parameterCount) parameters, method \(method.name)")
@@ -100,7 +100,7 @@ public struct MinimumDerivatives: Sendable {
             curvatures[.h] = curvatures[.c]
             curvatures[.hih] = ih
         }
-        let structure = try simulation.structure()
+        let structure = try provider.structure()
         var result = MinimumDerivatives(energy: energy, structure: structure, theta: system.theta,
                                         energyGradient: gradient, positionDerivative: derivative, cell: cell,
                                         translationAxes: hessian.degreesOfFreedom.translationAxes,

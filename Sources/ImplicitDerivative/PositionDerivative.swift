@@ -20,7 +20,7 @@ public protocol DerivativeMethod: Sendable {
     /// H X = B for projected right-hand sides; returns X and each column's relative residual.
     func solve(_ hessian: Hessian, _ b: Matrix, progress: (String) -> Void) throws -> (x: Matrix, relativeResiduals: [Double])
     /// ∇Θ X* = −H⁻¹ ∇²ΘX U.
-    func positionDerivative(_ energy: any ParametrizedEnergy, hessian: Hessian, mixedHessian: Matrix,
+    func positionDerivative(_ energy: any ParameterDerivatives, hessian: Hessian, mixedHessian: Matrix,
                             progress: (String) -> Void) throws -> PositionDerivative
 }
 
@@ -28,7 +28,7 @@ extension DerivativeMethod {
     public var costUnit: String { "force evaluations" }
     public func settings(for hessian: Hessian) -> [String: String] { settings }
 
-    public func positionDerivative(_ energy: any ParametrizedEnergy, hessian: Hessian, mixedHessian: Matrix,
+    public func positionDerivative(_ energy: any ParameterDerivatives, hessian: Hessian, mixedHessian: Matrix,
                                    progress: (String) -> Void) throws -> PositionDerivative {
         let (x, residuals) = try solve(hessian, hessian.degreesOfFreedom.project(scaled(mixedHessian, by: -1)), progress: progress)
         return PositionDerivative(matrix: x, residuals: residuals, iterations: Array(repeating: 0, count: mixedHessian.columns),
@@ -100,7 +100,7 @@ public struct PositionDerivative: Sendable {
 public enum ImplicitDifferentiation {
     /// Solves H · ∇Θ X* = −∇²ΘX U (eq. 5/22, translations projected out, held atoms fixed) with
     /// `method`, and refuses a result whose residuals exceed `checks.maxResidual`.
-    public static func positionDerivative(_ energy: any ParametrizedEnergy, hessian: Hessian, mixedHessian: Matrix,
+    public static func positionDerivative(_ energy: any ParameterDerivatives, hessian: Hessian, mixedHessian: Matrix,
                                           method: any DerivativeMethod, checks: DerivativeChecks = DerivativeChecks(),
                                           progress: (String) -> Void = { _ in }) throws -> PositionDerivative {
         let start = Date()
@@ -116,7 +116,7 @@ public enum ImplicitDifferentiation {
         try hessian.restoreMinimum()
         // The energy method counts minimizer iterations; the others count force evaluations.
         if !(method is EnergyMethod) { result.forceEvaluations = hessian.forceEvaluations - evaluationsBefore }
-        if let partitions = hessian.simulation.partitions, partitions.count > 1 {
+        if let partitions = hessian.system.workSharing {
             // Each partition counted its own share (and the shared work once each): report the job's total.
             result.forceEvaluations = Int(try partitions.sum([Double(result.forceEvaluations)])[0])
         }

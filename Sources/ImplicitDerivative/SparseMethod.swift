@@ -60,9 +60,7 @@ public struct SparseMethod: DerivativeMethod {
         let unit = Matrix(columns: active.map { j in b.column(j).map { $0 / norms[j] } }, rows: b.rows)
         let preconditioner = try preconditioner(for: hessian, progress: progress)
         // On partitions each sweep's products, and the CG columns, are shared out.
-        let sharing = hessian.simulation.partitions.flatMap { split in
-            split.count > 1 ? ProductSharing(index: split.index, count: split.count, sum: split.sum) : nil
-        }
+        let sharing = hessian.system.workSharing.map { ProductSharing(index: $0.index, count: $0.count, sum: $0.sum) }
         var solution: (x: Matrix, residuals: [Double])
         switch strategy {
         case .shared:
@@ -161,7 +159,7 @@ public struct SparseMethod: DerivativeMethod {
         // add up their results.
         let store = checkpoint.map { url in
             Checkpoint(directory: url.appendingPathComponent("sparse-" + Files.fingerprint(settings.utf8) + (sharing.map { "-p\($0.index)" } ?? "")),
-                       writes: hessian.simulation.lammps.mpiRank == 0)
+                       writes: hessian.system.workSharing?.isPartitionRoot ?? hessian.system.isRoot)
         }
         var done: [Int: Checkpoint.Column] = [:]
         if let store {

@@ -2,28 +2,18 @@ import Atomistics
 import Foundation
 import LinearAlgebra
 
-/// A potential energy U(X, Θ) of a LAMMPS system with named parameters Θ: everything the
-/// implicit-derivative engine knows about the physics (as ASE's optimizers know only positions,
-/// forces and energies). Derivatives are taken at the simulation's current positions and cell.
-///
-/// Conformers: `SNAPEnergy` (linear in its coefficients, analytic descriptor derivatives) and
-/// `FiniteDifferenceEnergy` (any LAMMPS potential, central differences in Θ).
-public protocol ParametrizedEnergy: AnyObject {
-    var simulation: Simulation { get }
+/// A potential energy U(X, Θ) with named parameters Θ, as the implicit-derivative engine sees it:
+/// its derivatives in Θ at the force provider's current positions and cell (as ASE's optimizers
+/// know only positions, forces and energies). Nothing here touches a potential's files, so a
+/// potential written in Swift conforms as well as a LAMMPS one.
+public protocol ParameterDerivatives: AnyObject {
+    /// The system whose positions and cell the derivatives are taken at.
+    var forceProvider: any ForceProvider { get }
     /// One name per parameter, in the order of Θ.
     var parameterNames: [String] { get }
     var theta: [Double] { get }
-    /// Makes LAMMPS use the potential with parameters `theta` (its files rewritten as needed).
+    /// Makes the system use the potential with parameters `theta`.
     func setTheta(_ theta: [Double]) throws
-    /// Writes the potential's own files for `theta` into `directory` (e.g. a `.snapcoeff`, an
-    /// `.sw`, or an include file of variables) and returns them.
-    func writePotential(theta: [Double], to directory: URL) throws -> [URL]
-    /// The LAMMPS commands that make a native `lmp` run of this system use the potential with
-    /// `theta`, whose files `writePotential` wrote into `directory`.
-    func loadingCommands(theta: [Double], writtenTo directory: URL) throws -> [String]
-    /// The parameters of another potential file of the same kind (a perturbed `.snapcoeff`,
-    /// `.sw`, or variables file as `writePotential` writes it): the inverse of `writePotential`.
-    func parameterChange(readingPotentialFrom url: URL) throws -> ParameterChange
 
     /// ∇Θ U, N_D.
     func energyGradient() throws -> [Double]
@@ -42,9 +32,34 @@ public protocol ParametrizedEnergy: AnyObject {
     var summary: PotentialDescription { get }
 }
 
+/// The side of a LAMMPS potential that campaigns need: its files, and the commands that load
+/// them into a native `lmp` run.
+public protocol PotentialFiles: AnyObject {
+    var simulation: Simulation { get }
+    /// Writes the potential's own files for `theta` into `directory` (e.g. a `.snapcoeff`, an
+    /// `.sw`, or an include file of variables) and returns them.
+    func writePotential(theta: [Double], to directory: URL) throws -> [URL]
+    /// The LAMMPS commands that make a native `lmp` run of this system use the potential with
+    /// `theta`, whose files `writePotential` wrote into `directory`.
+    func loadingCommands(theta: [Double], writtenTo directory: URL) throws -> [String]
+    /// The parameters of another potential file of the same kind (a perturbed `.snapcoeff`,
+    /// `.sw`, or variables file as `writePotential` writes it): the inverse of `writePotential`.
+    func parameterChange(readingPotentialFrom url: URL) throws -> ParameterChange
+}
+
+/// A LAMMPS potential with parameters Θ: the engine's derivatives and the workflows' files.
+///
+/// Conformers: `SNAPEnergy` (linear in its coefficients, analytic descriptor derivatives) and
+/// `FiniteDifferenceEnergy` (any LAMMPS potential, central differences in Θ).
+public protocol ParametrizedEnergy: ParameterDerivatives, PotentialFiles {}
+
 extension ParametrizedEnergy {
+    public var forceProvider: any ForceProvider { simulation }
+}
+
+extension ParameterDerivatives {
     public var parameterCount: Int { parameterNames.count }
-    public var atomCount: Int { simulation.lammps.natoms }
+    public var atomCount: Int { forceProvider.atomCount }
 
     public func mixedHessianProduct(_ v: [Double]) throws -> [Double] {
         try mixedHessian().multiplied(by: Matrix(rows: v.count, columns: 1, storage: v)).storage
@@ -93,7 +108,7 @@ public struct ParameterChange: Sendable {
     }
 
     /// `name=value,name=value` assignments of some parameters, the others unchanged.
-    public static func assignments(_ text: String, to energy: any ParametrizedEnergy) throws -> ParameterChange {
+    public static func assignments(_ text: String, to energy: any ParameterDerivatives) throws -> ParameterChange {
         var theta = energy.theta
         // Names may hold commas themselves (`Si,Si,Si:lambda=21.5`): a piece without `=` belongs to
         // the next one.

@@ -99,7 +99,7 @@ public enum ElasticWorkflow {
                 relaxed-ion tensor; elastic constants use every atom
                 """)
         }
-        let hessian = try Hessian(simulation: energy.simulation)
+        let hessian = try Hessian(system: energy.simulation)
         let check = try MinimumCheck.verify(hessian, relaxation: relaxation, checks: checks, progress: progress)
         let constants = try ElasticConstants.measure(energy, hessian: hessian, method: method, progress: progress)
         return (constants, check, hessian.minimum)
@@ -148,7 +148,7 @@ public struct ElasticParameterDerivative: Sendable {
                 throw DerivativeError.notAMinimum("re-relaxing for ∇Θ C: \(shortfall)")
             }
             iterations += relaxation.steps
-            let hessian = try Hessian(simulation: simulation)
+            let hessian = try Hessian(system: simulation)
             let measured = try ElasticConstants.measure(energy, hessian: hessian, method: method)
             evaluations += measured.forceEvaluations + 2  // and the Hessian's set-up
             return measured.relaxedIon

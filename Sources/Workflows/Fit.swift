@@ -366,7 +366,7 @@ public final class FitCampaign {
             result.structures[system.name] = try simulation.structure()
             result.energies[system.name] = relaxation.energy
             if case .elastic = system.target {
-                let hessian = try Hessian(simulation: simulation)
+                let hessian = try Hessian(system: simulation)
                 result.elastic[system.name] = try ElasticConstants.measure(system.energy, hessian: hessian, method: method).relaxedIon
             }
         }
@@ -493,10 +493,10 @@ public final class FitCampaign {
                 }
             case .none:
                 // Only moved along (eq. 44) so that it stays near its minimum.
-                let hessian = try Hessian(simulation: energy.simulation)
+                let hessian = try Hessian(system: energy.simulation)
                 hessians[system.name] = hessian
             case .structure(let target):
-                let hessian = try Hessian(simulation: energy.simulation)
+                let hessian = try Hessian(system: energy.simulation)
                 hessians[system.name] = hessian
                 // ∂L/∂X = P W r (P removes the mean displacement).
                 let r = removingTranslations(system.weighted(residual(state.structures[system.name]!, target: target)),

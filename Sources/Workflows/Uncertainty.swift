@@ -386,7 +386,7 @@ extension UncertaintyCampaign {
         if let moved = structuralChange(minimum, derivatives: derivatives) { return moved }
         try system.energy.setTheta(theta)
         try system.energy.simulation.evaluate()
-        let hessian = try Hessian(simulation: system.energy.simulation)
+        let hessian = try Hessian(system: system.energy.simulation)
         let curvature = try hessian.curvatureCheck()
         if curvature.isNegative || curvature.vanishes { return "not a minimum: \(curvature.summary)" }
         if system.checkElastic {

@@ -37,7 +37,7 @@ func fitDislocationBenchmark(source: String, iterations: Int, energyColumns: Int
     try energy.setTheta(state.theta)
     try energy.simulation.restore(state.structures["dislocation"]!)
     try energy.simulation.evaluate()
-    let hessian = try Hessian(simulation: energy.simulation)
+    let hessian = try Hessian(system: energy.simulation)
     let columns = try energy.mixedHessian().selecting(columns: Array(0..<energyColumns))
     var paper = EnergyMethod(minStyle: .fire, alpha0: 0.5)
     paper.ftol = 1e-4

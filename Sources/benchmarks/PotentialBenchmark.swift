@@ -24,7 +24,7 @@ func potentialBenchmark() throws {
             var evaluations = 0
             let implicitSeconds = try seconds {
                 mixed = try energy.mixedHessian()
-                let hessian = try Hessian(simulation: simulation)
+                let hessian = try Hessian(system: simulation)
                 derivative = try ImplicitDifferentiation.positionDerivative(energy, hessian: hessian, mixedHessian: mixed,
                                                                             method: SparseMethod())
                 evaluations = energy.evaluations + hessian.forceEvaluations

@@ -24,7 +24,7 @@ func preconditionBenchmark(source: String, columns: Int) throws {
     let structure = state.structures["dislocation"]!
     try energy.simulation.restore(structure)
     try energy.simulation.evaluate()
-    let hessian = try Hessian(simulation: energy.simulation)
+    let hessian = try Hessian(system: energy.simulation)
     var preconditioner: ExponentialPreconditioner?
     let buildSeconds = try seconds {
         preconditioner = try ExponentialPreconditioner(minimum: hessian.minimum, degreesOfFreedom: hessian.degreesOfFreedom)
@@ -70,7 +70,7 @@ func dislocationDerivativeBenchmark(source: String, runs: [(KrylovStrategy, Prec
     let progress: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
     let (relaxation, _) = try energy.simulation.relax(RelaxationSettings(ftol: 1e-10), progress: progress)
     try energy.simulation.evaluate()
-    let hessian = try Hessian(simulation: energy.simulation)
+    let hessian = try Hessian(system: energy.simulation)
     let mixed = try energy.mixedHessian()
     print("derivative-dislocation (\(label)): \(energy.atomCount) atoms, \(hessian.degreesOfFreedom.mobileCount) mobile components, "
           + "\(mixed.columns) columns; relaxed in \(relaxation.steps) steps (max|F| \(relaxation.maxForce))")

@@ -128,7 +128,7 @@ func derivativeBenchmark(sizes: Set<String>) throws {
         try simulation.relax(RelaxationSettings(ftol: benchmark.finiteDifferenceTolerance))
         try simulation.evaluate()
         let mixedHessian = try system.mixedHessian()
-        let hessian = try Hessian(simulation: simulation)
+        let hessian = try Hessian(system: simulation)
         let checked = benchmark.checked ?? Array(0..<mixedHessian.columns)
         let fdStart = Date()
         let truth = try ImplicitDifferentiation.finiteDifferenceDerivative(

@@ -29,7 +29,7 @@ final class ConstraintTests: XCTestCase {
         let system = try frozenVacancy()
         try system.simulation.evaluate()
         let mixedHessian = try system.mixedHessian()
-        let hessian = try Hessian(simulation: system.simulation)
+        let hessian = try Hessian(system: system.simulation)
         let dofs = hessian.degreesOfFreedom
         XCTAssertEqual(dofs.translationAxes, [], "held atoms remove the translation zero modes")
         XCTAssertGreaterThan(dofs.mobileCount, 0)
@@ -62,7 +62,7 @@ final class ConstraintTests: XCTestCase {
         let system = try Fixtures.relaxedVacancy()
         try system.simulation.evaluate()
         let mixedHessian = try system.mixedHessian()
-        let hessian = try Hessian(simulation: system.simulation)
+        let hessian = try Hessian(system: system.simulation)
         let selected = Matrix(columns: [mixedHessian.column(0), mixedHessian.column(20)], rows: mixedHessian.rows)
         let full = try ImplicitDifferentiation.positionDerivative(system, hessian: hessian, mixedHessian: selected,
                                                                   method: DenseMethod()).matrix
@@ -87,7 +87,7 @@ final class ConstraintTests: XCTestCase {
     /// H v = b with one right-hand side (the adjoint solve of the inverse loop), sparse vs dense.
     func testSingleRightHandSideSolveAgreesWithDense() throws {
         let system = try Fixtures.relaxedVacancy()
-        let hessian = try Hessian(simulation: system.simulation)
+        let hessian = try Hessian(system: system.simulation)
         var generator = SystemRandomNumberGenerator()
         let b = Matrix(rows: 3 * system.atomCount, columns: 1,
                        storage: (0..<3 * system.atomCount).map { _ in Double.random(in: -1...1, using: &generator) })

@@ -50,7 +50,7 @@ final class ElasticTests: XCTestCase {
 
     func testRelaxedIonConstantsMatchLAMMPSFiniteStrains() throws {
         let energy = try relaxedSilicon()
-        let hessian = try Hessian(simulation: energy.simulation)
+        let hessian = try Hessian(system: energy.simulation)
         let measured = try ElasticConstants.measure(energy, hessian: hessian, method: SparseMethod())
         let dense = try ElasticConstants.measure(energy, hessian: hessian, method: DenseMethod())
         let truth = try lammpsFiniteStrainConstants(energy.simulation)

@@ -19,7 +19,7 @@ final class FiniteDifferenceEnergyTests: XCTestCase {
 
     private func checkAgainstRelaxations(_ energy: FiniteDifferenceEnergy, file: StaticString = #filePath, line: UInt = #line) throws {
         let mixedHessian = try energy.mixedHessian()
-        let hessian = try Hessian(simulation: energy.simulation)
+        let hessian = try Hessian(system: energy.simulation)
         let truth = try ImplicitDifferentiation.finiteDifferenceDerivative(
             energy, mixedHessian: mixedHessian, parameters: Array(0..<energy.parameterCount))
         XCTAssertGreaterThan(truth.frobeniusNorm, 1e-3, "the chosen parameters move atoms", file: file, line: line)
@@ -77,7 +77,7 @@ final class FiniteDifferenceEnergyTests: XCTestCase {
         let energy = try relaxed("Cu_morse_vacancy.lammps") { try VariableParameters(names: ["D0"], simulation: $0) }
         let u = try energy.simulation.energy()
         XCTAssertEqual(try energy.energyGradient()[0], u / 0.3429, accuracy: 1e-6 * abs(u / 0.3429))
-        let result = try ImplicitDifferentiation.positionDerivative(energy, hessian: try Hessian(simulation: energy.simulation),
+        let result = try ImplicitDifferentiation.positionDerivative(energy, hessian: try Hessian(system: energy.simulation),
                                                                     mixedHessian: try energy.mixedHessian(), method: SparseMethod())
         XCTAssertEqual(result.matrix.frobeniusNorm, 0)
     }

@@ -17,7 +17,7 @@ final class PositionDerivativeTests: XCTestCase {
         let all = try system.mixedHessian()
         let chosen = parameters ?? Array(0..<all.columns)
         let mixedHessian = Matrix(columns: chosen.map { all.column($0) }, rows: all.rows)
-        let hessian = try Hessian(simulation: system.simulation)
+        let hessian = try Hessian(system: system.simulation)
         let result = try ImplicitDifferentiation.positionDerivative(system, hessian: hessian, mixedHessian: mixedHessian,
                                                                     method: settings)
         let (frobenius, worstRow) = truth.errors(of: result.matrix, parameters: chosen)

@@ -1,0 +1,87 @@
+import Foundation
+import LAMMPSLibrary
+// The cell is part of every structure a force provider hands out: code that only knows force
+// providers (the engine) names it without importing the LAMMPS binding.
+@_exported import struct LAMMPSLibrary.Box
+
+/// What the implicit-derivative engine asks of a system, and nothing more: the calculator side
+/// of the ASE calculator/optimizer split plus its own minimizer. Keeping the engine to this lets
+/// it run on LAMMPS (`Simulation`) or on a potential written in Swift (unit tests without LAMMPS).
+/// Positions and forces are 3 per atom in atom-ID order; energies, forces and virials are those
+/// of the last evaluation at the current positions and cell.
+public protocol ForceProvider: AnyObject {
+    var atomCount: Int { get }
+
+    /// The cell, wrapped positions, image flags, types and masses now.
+    func structure() throws -> Structure
+    /// Puts the cell, positions and image flags back exactly as in `structure`.
+    func restore(_ structure: Structure) throws
+
+    /// Evaluates energy, forces and virial at the current positions.
+    func evaluate() throws
+    func energy() throws -> Double
+    /// Held components (fixed atoms) read exactly zero: that is how the engine finds them.
+    func forces() throws -> [Double]
+    /// Moves the atoms to `positions` and returns their forces (the inner loop of Hessian products).
+    func forces(at positions: [Double]) throws -> [Double]
+    /// W = Σ r ⊗ f (energy units, 3×3; ∂U/∂F = −W F⁻ᵀ for a deformation F): evaluates.
+    func virial() throws -> [[Double]]
+    /// Deforms the orthogonal cell `reference` by the Voigt strain `e`, atoms following at fixed
+    /// scaled coordinates (see `Voigt`).
+    func deform(_ reference: Box, by e: [Double]) throws
+
+    /// Relaxes from the current state as `settings` ask. Named apart from `Simulation.relax`,
+    /// which also returns the commands it sent, so that a call never has two candidates.
+    func minimize(_ settings: RelaxationSettings, label: String, progress: (String) -> Void) throws -> RelaxationResult
+    /// Adds the energy b·(X − reference) (b starts at zero) until the bias is removed: the energy
+    /// method's constrained minimizations.
+    func linearBias(about reference: [Double]) throws -> any LinearBias
+
+    /// Whether this process writes the files of the whole job (one process per job does).
+    var isRoot: Bool { get }
+    /// How independent pieces of work (Krylov products, columns) are shared out, when the job
+    /// runs several partitions each with its own copy of the system (nil: one copy, no sharing).
+    var workSharing: WorkSharing? { get }
+}
+
+/// A linear energy term b·(X − X0) added to a system's potential.
+public protocol LinearBias: AnyObject {
+    /// Sets the gradient b (3 per atom): the added force is −b.
+    func set(_ b: [Double]) throws
+    func remove() throws
+}
+
+/// Work shared out over the partitions of an MPI job: partition `index` of `count` takes every
+/// `count`-th item, `sum` adds up what each filled (zeros elsewhere) in every partition.
+public struct WorkSharing {
+    public var index: Int
+    public var count: Int
+    public var sum: ([Double]) throws -> [Double]
+    /// Whether this process writes its partition's own files (a checkpoint of its share): the
+    /// partition's first rank.
+    public var isPartitionRoot: Bool
+
+    public init(index: Int, count: Int, isPartitionRoot: Bool, sum: @escaping ([Double]) throws -> [Double]) {
+        (self.index, self.count, self.isPartitionRoot, self.sum) = (index, count, isPartitionRoot, sum)
+    }
+}
+
+extension Simulation: ForceProvider {
+    public var atomCount: Int { lammps.natoms }
+
+    public func minimize(_ settings: RelaxationSettings, label: String, progress: (String) -> Void) throws -> RelaxationResult {
+        try relax(settings, label: label, progress: progress).result
+    }
+
+    public func linearBias(about reference: [Double]) throws -> any LinearBias {
+        try BiasForce(self, reference: reference)
+    }
+
+    public var workSharing: WorkSharing? {
+        guard let partitions, partitions.count > 1 else { return nil }
+        return WorkSharing(index: partitions.index, count: partitions.count, isPartitionRoot: lammps.mpiRank == 0,
+                           sum: partitions.sum)
+    }
+}
+
+extension BiasForce: LinearBias {}
