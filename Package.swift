@@ -6,10 +6,12 @@ import PackageDescription
 //   Atomistics         – a system defined by a LAMMPS input: relax, structures, file formats, the
 //                        output folder of a run (one set, locked), checks of structures and targets
 //   LinearAlgebra      – dense matrices and the LAPACK routines used (no LAMMPS)
-//   Potentials         – parametrized energies: the protocol the engine sees, SNAP (analytic)
+//   Potentials         – parametrized energies: the protocols the engine and campaigns see, SNAP (analytic)
 //                        and any LAMMPS potential by finite differences in Θ, potential files
 //   ImplicitDerivative – ∇Θ X*, strain derivatives and Taylor expansions (the engine: numerics),
 //                        and the saved derivative folder (manifest-checked)
+//   ReferenceModel     – a Morse crystal in pure Swift with analytic derivatives: a force provider and
+//                        parametrized energy that checks the engine without LAMMPS (UnitTests)
 //   Workflows          – the campaigns: predict/validate, elastic constants, fit (with its loss
 //                        figure), uq (with its files and figures)
 //   CLAPACK            – the only C shim: the few BLAS/LAPACK routines used, from OpenBLAS
@@ -36,6 +38,7 @@ let package = Package(
         .target(name: "LinearAlgebra", dependencies: ["CLAPACK"]),
         .target(name: "Potentials", dependencies: ["Atomistics", "LAMMPSLibrary", "LinearAlgebra"]),
         .target(name: "ImplicitDerivative", dependencies: ["Atomistics", "Potentials", "LinearAlgebra"]),
+        .target(name: "ReferenceModel", dependencies: ["Atomistics", "Potentials", "LinearAlgebra"]),
         .target(name: "Workflows", dependencies: ["Atomistics", "Potentials", "ImplicitDerivative", "LinearAlgebra"]),
         .executableTarget(
             name: "implicit-lammps",
@@ -52,6 +55,8 @@ let package = Package(
         .testTarget(name: "PotentialsTests", dependencies: ["Potentials", "Atomistics", "LinearAlgebra"]),
         .testTarget(name: "ImplicitDerivativeTests", dependencies: ["ImplicitDerivative", "Atomistics", "Potentials",
                                                                     "LinearAlgebra", "Workflows", "LAMMPSLibrary"]),
+        .testTarget(name: "UnitTests", dependencies: ["ReferenceModel", "ImplicitDerivative", "Potentials", "Atomistics",
+                                                      "LinearAlgebra"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Potentials", "Atomistics"]),
     ]
 )

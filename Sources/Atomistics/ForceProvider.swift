@@ -85,3 +85,15 @@ extension Simulation: ForceProvider {
 }
 
 extension BiasForce: LinearBias {}
+
+extension RelaxationResult {
+    /// For force providers other than `Simulation`, which make their own relaxations (the
+    /// synthesized initializer is internal to this module).
+    public static func finished(energy: Double, volume: Double, cell: [[Double]], natoms: Int, maxForce: Double, cellResidual: Double,
+                pressure: [Double], steps: Int, cycles: Int, converged: Bool, stop: RelaxationStop, units: String,
+                settings: RelaxationSettings) -> RelaxationResult {
+        RelaxationResult(energy: energy, volume: volume, cell: cell, natoms: natoms, maxForce: maxForce,
+                         cellResidual: cellResidual, pressure: pressure, steps: steps, cycles: cycles,
+                         converged: converged, stop: stop, units: units, settings: settings)
+    }
+}

@@ -1,6 +1,5 @@
 import Atomistics
 import ImplicitDerivative
-import LAMMPSLibrary
 import LinearAlgebra
 import XCTest
 
