@@ -14,7 +14,7 @@ public struct DenseMethod: DerivativeMethod {
         guard let region else { return [:] }
         return ["center": region.center.map { "\($0)" }.joined(separator: ","), "radius": "\(region.radius)"]
     }
-    public var advice: String { "The dense solve is exact up to its finite-difference Hessian; the Hessian is nearly singular." }
+    public var advice: EngineMessage { "The dense solve is exact up to its finite-difference Hessian; the Hessian is nearly singular." }
 
     public func solve(_ hessian: Hessian, _ b: Matrix, progress: (String) -> Void) throws -> (x: Matrix, relativeResiduals: [Double]) {
         try DenseSolver(region: region).solve(hessian, b, progress: progress)
@@ -41,9 +41,11 @@ struct DenseSolver {
             }
             axes = []  // atoms outside the region hold the rest in place: no zero modes remain
             guard !components.isEmpty else {
-                throw DerivativeError.invalidSetting(String(
-                    format: "--center %@ --radius %g leaves no mobile atom: the region contains no atom that may move",
-                    center.map { String(format: "%g", $0) }.joined(separator: ","), radius))
+                let centre = center.map { String(format: "%g", $0) }.joined(separator: ",")
+                throw DerivativeError.invalidSetting("""
+                    \(setting: .center) \(centre) \(setting: .radius) \(String(format: "%g", radius)) leaves no mobile atom: \
+                    the region contains no atom that may move
+                    """)
             }
         }
         let h = try hessian.dense(components: components, progress: progress)

@@ -34,8 +34,8 @@ public struct MinimumCheck: Codable, Sendable {
     /// that is not positive on the mobile space.
     mutating func assess(relaxation: RelaxationResult?, curvature: CurvatureCheck?, allowNonMinimum: Bool) throws {
         /// Refused with `advice`, or, when allowed, kept as a warning.
-        func refuseOrRecord(_ finding: String, advice: String) throws {
-            guard allowNonMinimum else { throw DerivativeError.notAMinimum(finding + ". " + advice) }
+        func refuseOrRecord(_ finding: String, advice: EngineMessage) throws {
+            guard allowNonMinimum else { throw DerivativeError.notAMinimum("\(finding). \(advice)") }
             warnings.append(finding)
         }
         if let relaxation {
@@ -45,8 +45,8 @@ public struct MinimumCheck: Codable, Sendable {
             if let shortfall = relaxation.shortfall {
                 try refuseOrRecord("X* is not converged: \(shortfall)", advice: """
                     A derivative there is not the derivative of a minimum. Try: a tolerance at least 10× the \
-                    reached residual (--ftol), another minimizer (--min-style), or check the structure and the \
-                    potential's units; --allow-non-minimum computes it anyway and marks every output.
+                    reached residual (\(setting: .ftol)), another minimizer (\(setting: .minStyle)), or check the structure and the \
+                    potential's units; \(setting: .allowNonMinimum) computes it anyway and marks every output.
                     """)
             }
         }
@@ -64,7 +64,7 @@ public struct MinimumCheck: Codable, Sendable {
                 + "largest on atom IDs \(curvature.softestModeAtoms.map(String.init).joined(separator: ", "))"
             try refuseOrRecord(finding, advice: """
                 A relaxation that keeps a symmetry can end on a saddle. Break the symmetry (e.g. \
-                displace_atoms … random) and relax again; --allow-non-minimum differentiates the stationary \
+                displace_atoms … random) and relax again; \(setting: .allowNonMinimum) differentiates the stationary \
                 point anyway and marks every output.
                 """)
         }

@@ -16,7 +16,7 @@ public protocol DerivativeMethod: Sendable {
     /// What `PositionDerivative.forceEvaluations` counts for this method.
     var costUnit: String { get }
     /// What to try when a residual is too large.
-    var advice: String { get }
+    var advice: EngineMessage { get }
     /// H X = B for projected right-hand sides; returns X and each column's relative residual.
     func solve(_ hessian: Hessian, _ b: Matrix, progress: (String) -> Void) throws -> (x: Matrix, relativeResiduals: [Double])
     /// ∇Θ X* = −H⁻¹ ∇²ΘX U.
@@ -47,24 +47,6 @@ public struct DerivativeChecks: Codable, Sendable {
     public var allowNonMinimum = false
 
     public init() {}
-}
-
-/// Why a derivative is refused.
-public enum DerivativeError: Error, CustomStringConvertible {
-    /// X* is not a minimum: unconverged, a saddle, or no interactions at all.
-    case notAMinimum(String)
-    /// The linear solve did not reach the accuracy the results need.
-    case inaccurate(String)
-    /// A setting that cannot work for this system.
-    case invalidSetting(String)
-
-    public var description: String {
-        switch self {
-        case .notAMinimum(let text): return "not a minimum: \(text)"
-        case .inaccurate(let text): return "inaccurate derivative: \(text)"
-        case .invalidSetting(let text): return text
-        }
-    }
 }
 
 /// ∇Θ X*, 3N × N_D (column l = ∂X*/∂Θ_l, atoms by ID), with how it was obtained.

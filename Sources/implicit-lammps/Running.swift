@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ImplicitDerivative
 import Atomistics
 import LAMMPSLibrary
 
@@ -30,7 +31,8 @@ func runReportingErrors(_ body: () throws -> Void) throws {
 }
 
 private func describe(_ error: Error) -> String {
-    let text = error is CocoaError || error is DecodingError ? Files.describe(error) : String(describing: error)
+    let text = error is CocoaError || error is DecodingError ? Files.describe(error)
+        : (error as? DerivativeError)?.description(spelling: \.option) ?? String(describing: error)
     if text.contains("not enabled in this LAMMPS") {
         return text + "\nFix: run scripts/setup and use the provisioned LAMMPS (unset LAMMPS_LIBRARY)."
     }

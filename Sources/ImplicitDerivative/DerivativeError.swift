@@ -1,0 +1,90 @@
+import Foundation
+
+/// Why a derivative is refused. The messages name the settings that would help as
+/// `DerivativeSetting`s; `description(spelling:)` spells them as the user gives them.
+public enum DerivativeError: Error, CustomStringConvertible {
+    /// X* is not a minimum: unconverged, a saddle, or no interactions at all.
+    case notAMinimum(EngineMessage)
+    /// The linear solve did not reach the accuracy the results need.
+    case inaccurate(EngineMessage)
+    /// A setting that cannot work for this system.
+    case invalidSetting(EngineMessage)
+
+    /// The message with each setting spelled by `spelling` (a command-line flag, a campaign key).
+    public func description(spelling: (DerivativeSetting) -> String) -> String {
+        switch self {
+        case .notAMinimum(let text): return "not a minimum: " + text.spelled(spelling)
+        case .inaccurate(let text): return "inaccurate derivative: " + text.spelled(spelling)
+        case .invalidSetting(let text): return text.spelled(spelling)
+        }
+    }
+
+    public var description: String { description(spelling: \.name) }
+}
+
+/// A setting a user can change to get past a refusal of the engine. The engine only names it:
+/// the command line and the campaign files spell it differently, and they know how.
+public enum DerivativeSetting: Hashable, Sendable {
+    /// The force tolerance of the relaxation of X*.
+    case ftol
+    /// The minimizer.
+    case minStyle
+    /// Differentiating at a point that is not a converged minimum (every output marked).
+    case allowNonMinimum
+    /// The derivative method, with the value suggested ("dense", "sparse").
+    case method(String)
+    /// The sparse method's relative residual.
+    case tolerance
+    /// The energy method's bias scale α0.
+    case alpha0
+    /// The dense method's region: its centre and radius.
+    case center, radius
+
+    /// The plain name, for a message no caller spells.
+    public var name: String {
+        switch self {
+        case .ftol: return "ftol"
+        case .minStyle: return "min_style"
+        case .allowNonMinimum: return "allow_non_minimum"
+        case .method(let value): return "method \(value)"
+        case .tolerance: return "tolerance"
+        case .alpha0: return "alpha0"
+        case .center: return "center"
+        case .radius: return "radius"
+        }
+    }
+}
+
+/// Text of the engine that refers to settings by `DerivativeSetting`, written as an ordinary
+/// string with `\(setting: .ftol)` where a setting is named; interpolating another message
+/// keeps its settings.
+public struct EngineMessage: Sendable, CustomStringConvertible, ExpressibleByStringInterpolation {
+    enum Piece: Sendable {
+        case text(String)
+        case setting(DerivativeSetting)
+    }
+    var pieces: [Piece]
+
+    public init(stringLiteral value: String) { pieces = [.text(value)] }
+    public init(stringInterpolation: Interpolation) { pieces = stringInterpolation.pieces }
+
+    public struct Interpolation: StringInterpolationProtocol {
+        var pieces: [Piece] = []
+        public init(literalCapacity: Int, interpolationCount: Int) {}
+        public mutating func appendLiteral(_ literal: String) { pieces.append(.text(literal)) }
+        public mutating func appendInterpolation<T>(_ value: T) { pieces.append(.text(String(describing: value))) }
+        public mutating func appendInterpolation(setting: DerivativeSetting) { pieces.append(.setting(setting)) }
+        public mutating func appendInterpolation(_ message: EngineMessage) { pieces += message.pieces }
+    }
+
+    public func spelled(_ spelling: (DerivativeSetting) -> String) -> String {
+        pieces.map { piece in
+            switch piece {
+            case .text(let text): return text
+            case .setting(let setting): return spelling(setting)
+            }
+        }.joined()
+    }
+
+    public var description: String { spelled(\.name) }
+}
