@@ -57,12 +57,12 @@ public final class MorseCrystal: ForceProvider, ParameterDerivatives {
     private var lengths: [Double] { (0..<3).map { box.high[$0] - box.low[$0] } }
 
     /// Calls `body` for every pair i < j within the cutoff with d = x_j − x_i (minimum image), r = |d|.
-    func forEachPair(_ body: (Int, Int, [Double], Double, MorsePair.Terms) -> Void) {
+    func forEachPair(_ body: (Int, Int, SIMD3<Double>, Double) -> Void) {
         let l = lengths
         precondition(pair.cutoff < l.min()! / 2, "the cutoff must be below half the box for minimum images")
         for i in 0..<atomCount {
             for j in (i + 1)..<max(atomCount, i + 1) {
-                var d = [0.0, 0, 0], r2 = 0.0
+                var d = SIMD3<Double>(), r2 = 0.0
                 for a in 0..<3 {
                     let x = positions[3 * j + a] - positions[3 * i + a]
                     d[a] = x - l[a] * (x / l[a]).rounded()
@@ -70,7 +70,7 @@ public final class MorseCrystal: ForceProvider, ParameterDerivatives {
                 }
                 let r = r2.squareRoot()
                 guard r < pair.cutoff else { continue }
-                body(i, j, d, r, pair.terms(r))
+                body(i, j, d, r)
             }
         }
     }
@@ -80,7 +80,8 @@ public final class MorseCrystal: ForceProvider, ParameterDerivatives {
         var energy = 0.0
         var forces = [Double](repeating: 0, count: positions.count)
         var virial = [[Double]](repeating: [0, 0, 0], count: 3)
-        forEachPair { i, j, d, r, t in
+        forEachPair { i, j, d, r in
+            let t = pair.radial(r)
             energy += t.value
             for a in 0..<3 {
                 forces[3 * i + a] += t.dr * d[a] / r
@@ -177,7 +178,8 @@ public final class MorseCrystal: ForceProvider, ParameterDerivatives {
     /// ∇²U, 3N × 3N, atom-index order; rows and columns of held atoms are zero.
     public func hessianMatrix() -> Matrix {
         var h = Matrix(rows: positions.count, columns: positions.count)
-        forEachPair { i, j, d, r, t in
+        forEachPair { i, j, d, r in
+            let t = pair.radial(r)
             for a in 0..<3 {
                 for b in 0..<3 {
                     let uu = d[a] * d[b] / (r * r)
@@ -206,14 +208,18 @@ public final class MorseCrystal: ForceProvider, ParameterDerivatives {
 
     public func energyGradient() throws -> [Double] {
         var g = [0.0, 0, 0]
-        forEachPair { _, _, _, _, t in for l in 0..<3 { g[l] += t.dTheta[l] } }
+        forEachPair { _, _, _, r in
+            let t = pair.terms(r)
+            for l in 0..<3 { g[l] += t.dTheta[l] }
+        }
         return g
     }
 
     /// Held components are zero, as the forces LAMMPS reports under `fix setforce` are.
     public func mixedHessian() throws -> Matrix {
         var m = Matrix(rows: positions.count, columns: 3)
-        forEachPair { i, j, d, r, t in
+        forEachPair { i, j, d, r in
+            let t = pair.terms(r)
             for l in 0..<3 {
                 for a in 0..<3 {
                     m[3 * i + a, l] -= t.drTheta[l] * d[a] / r
@@ -227,7 +233,10 @@ public final class MorseCrystal: ForceProvider, ParameterDerivatives {
 
     public func parameterHessian() throws -> Matrix {
         var m = Matrix(rows: 3, columns: 3)
-        forEachPair { _, _, _, _, t in for l in 0..<3 { for k in 0..<3 { m[l, k] += t.dThetaTheta[3 * l + k] } } }
+        forEachPair { _, _, _, r in
+            let t = pair.terms(r)
+            for l in 0..<3 { for k in 0..<3 { m[l, k] += t.dThetaTheta[3 * l + k] } }
+        }
         return m
     }
 
@@ -235,7 +244,8 @@ public final class MorseCrystal: ForceProvider, ParameterDerivatives {
     public func strainMixedDerivative(strains: [[Double]]) throws -> Matrix {
         let gradients = strains.map(Voigt.displacementGradient)
         var m = Matrix(rows: 3, columns: strains.count)
-        forEachPair { _, _, d, r, t in
+        forEachPair { _, _, d, r in
+            let t = pair.terms(r)
             for (g, gradient) in gradients.enumerated() {
                 var stretch = 0.0
                 for a in 0..<3 { for b in 0..<3 { stretch += d[a] * gradient[a][b] * d[b] } }

@@ -4,28 +4,82 @@ import LinearAlgebra
 
 /// The reference model's own relaxation: FIRE (Bitzek et al., PRL 97, 170201 (2006)) down to a
 /// loose residual, then Newton steps with the analytic Hessian, which reach the floating-point
-/// floor in a few steps, far below any tolerance the tests ask of LAMMPS.
+/// floor in a few steps, far below any tolerance the tests ask of LAMMPS. A cell relaxation
+/// (iso or aniso, to zero pressure) wraps it in Newton steps on the strain.
 extension MorseCrystal {
     public func minimize(_ settings: RelaxationSettings, label: String, progress: (String) -> Void) throws -> RelaxationResult {
-        guard settings.cell == .fixed else {
-            throw InputError.invalid("the reference model relaxes at fixed cell only")
-        }
-        var steps = try fire(until: max(settings.ftol, 1e-4), maxSteps: settings.maxIterations)
-        var newtonSteps = 0
-        while try largestForce() > settings.ftol, newtonSteps < 20, steps < settings.maxIterations {
-            try newtonStep()
-            newtonSteps += 1
-            steps += 1
+        var steps = 0
+        var cellResidual = 0.0
+        if settings.cell == .fixed {
+            steps = try relaxPositions(settings)
+        } else {
+            (steps, cellResidual) = try relaxCell(settings)
         }
         wrap()
         let maxForce = try largestForce()
-        let converged = maxForce <= settings.ftol
+        let converged = maxForce <= settings.ftol && cellResidual <= settings.ftol
         let virial = try virial()
         return RelaxationResult.finished(
             energy: try energy(), volume: box.volume, cell: box.cell, natoms: atomCount, maxForce: maxForce,
-            cellResidual: 0, pressure: (0..<3).map { virial[$0][$0] / box.volume }, steps: steps, cycles: 1,
+            cellResidual: cellResidual, pressure: (0..<3).map { virial[$0][$0] / box.volume }, steps: steps, cycles: 1,
             converged: converged, stop: converged ? .converged : (steps >= settings.maxIterations ? .iterationLimit : .stagnated),
             units: "metal", settings: settings)
+    }
+
+    /// At fixed cell; returns the steps taken. Newton starts once FIRE has brought the forces to
+    /// 1e-2 eV/Å; should it not converge from there (an indefinite Hessian), FIRE goes on to 1e-4 first.
+    private func relaxPositions(_ settings: RelaxationSettings) throws -> Int {
+        var steps = 0
+        for newtonFrom in [1e-2, 1e-4] {
+            steps += try fire(until: max(settings.ftol, newtonFrom), maxSteps: settings.maxIterations - steps)
+            var newtonSteps = 0
+            while try largestForce() > settings.ftol, newtonSteps < 10, steps < settings.maxIterations {
+                try newtonStep()
+                newtonSteps += 1
+                steps += 1
+            }
+            if try largestForce() <= settings.ftol { break }
+        }
+        return steps
+    }
+
+    /// Newton on the strains e_g of `StrainResponse.generators(for:)` (positions relaxed at every
+    /// cell, the Jacobian by forward differences) until ∂U/∂e_g, the cell residual, is below ftol.
+    private func relaxCell(_ settings: RelaxationSettings) throws -> (steps: Int, residual: Double) {
+        let generators = settings.cell == .iso ? [Voigt.diagonal([1, 1, 1])] : (0..<3).map(Voigt.unit)
+        let reference = box
+        var steps = 0
+        func gradient(_ e: [Double]) throws -> [Double] {
+            let strain = (0..<6).map { k in zip(e, generators).reduce(0) { $0 + $1.0 * $1.1[k] } }
+            try deform(reference, by: strain)
+            steps += try relaxPositions(settings)
+            let w = try virial()
+            // ∂U/∂F = −W F⁻ᵀ with F diagonal.
+            return generators.map { g -> Double in
+                var sum = 0.0
+                for a in 0..<3 { sum -= g[a] * w[a][a] / (1 + strain[a]) }
+                return sum
+            }
+        }
+        var e = [Double](repeating: 0, count: generators.count)
+        var g = try gradient(e)
+        for _ in 0..<30 where g.map(abs).max()! > settings.ftol {
+            let h = 1e-6
+            var jacobian = Matrix(rows: e.count, columns: e.count)
+            for column in e.indices {
+                var shifted = e
+                shifted[column] += h
+                let moved = try gradient(shifted)
+                for row in e.indices { jacobian[row, column] = (moved[row] - g[row]) / h }
+            }
+            jacobian.symmetrize()
+            let step = try LAPACK.solveSymmetric(jacobian, Matrix(rows: e.count, columns: 1, storage: g.map { -$0 }))
+            // A trust region: far from the minimum the relaxed energy need not be convex in the strain.
+            let largest = step.storage.map(abs).max()!, limit = 0.02
+            e = zip(e, step.storage).map { $0 + $1 * min(1, limit / largest) }
+            g = try gradient(e)
+        }
+        return (steps, g.map(abs).max()!)
     }
 
     func largestForce() throws -> Double { largestAtomNorm(try forces()) }

@@ -28,6 +28,17 @@ public struct MorsePair: Sendable {
         var dTheta = [0.0, 0, 0], drTheta = [0.0, 0, 0], dThetaTheta = [Double](repeating: 0, count: 9)
     }
 
+    /// f, f′, f″ alone: the forces' inner loop needs no parameter derivatives.
+    func radial(_ r: Double) -> (value: Double, dr: Double, drr: Double) {
+        guard r < cutoff else { return (0, 0, 0) }
+        let (s, ds, dds) = taper(r)
+        let u = exp(-alpha * (r - r0))
+        let phi = depth * (u * u - 2 * u)
+        let phiR = 2 * alpha * depth * (u - u * u)
+        let phiRR = 2 * alpha * alpha * depth * (2 * u * u - u)
+        return (phi * s, phiR * s + phi * ds, phiRR * s + 2 * phiR * ds + phi * dds)
+    }
+
     func terms(_ r: Double) -> Terms {
         guard r < cutoff else { return Terms() }
         let (s, ds, dds) = taper(r)

@@ -64,4 +64,39 @@ final class TaylorExpansionTests: XCTestCase {
         XCTAssertLessThan(Fixtures.relativeDifference(numeric, exact.selecting(columns: [1, 2])), 1e-5)
         XCTAssertEqual(try crystal.structure().positions, before.positions, "the minimum is restored")
     }
+
+    /// With the cell relaxed to zero pressure, the strain levels predict re-relaxations of atoms
+    /// and cell together: the h+ih energy with errors O(δ³), the volume with errors O(δ²). A
+    /// 3×3×3 cell, so that the cutoff reaches the second neighbours: with nearest neighbours
+    /// alone at zero pressure a vacancy would move no atom.
+    func testCellRelaxationLevels() throws {
+        for cell in [CellRelaxation.iso, .aniso] {
+            let crystal = MorseCrystal.fcc(cells: 3, latticeConstant: 3.88, pair: MorsePair(alpha: 3, inner: 4.3, cutoff: 5.3))
+            let relaxed = try crystal.minimize(RelaxationSettings(cell: cell, ftol: 1e-10), label: "relax", progress: { _ in })
+            XCTAssertTrue(relaxed.converged, "\(cell): \(relaxed.maxForce) \(relaxed.cellResidual)")
+            let derivatives = try MinimumDerivatives.compute(crystal, cell: cell, method: SparseMethod(tolerance: 1e-9))
+            let direction = [0.05, -0.04, 0.02].enumerated().map { $1 * crystal.theta[$0] }
+            var energyErrors: [Double] = [], volumeErrors: [Double] = [], fixedCellErrors: [Double] = []
+            for scale in [0.1, 0.05, 0.025] {
+                let delta = direction.map { $0 * scale }
+                let minimum = try crystal.structure(), original = crystal.theta
+                try crystal.setTheta(zip(original, delta).map { $0 + $1 })
+                let truth = try crystal.minimize(RelaxationSettings(cell: cell, ftol: 1e-10), label: "relax", progress: { _ in })
+                XCTAssertTrue(truth.converged)
+                try crystal.setTheta(original)
+                try crystal.restore(minimum)
+                let predictions = derivatives.predict(delta)
+                let hih = predictions.first { $0.level == .hih }!, ih = predictions.first { $0.level == .ih }!
+                energyErrors.append(abs(hih.energy - truth.energy))
+                fixedCellErrors.append(abs(ih.energy - truth.energy))
+                volumeErrors.append(abs(hih.volume - truth.volume))
+            }
+            for k in 1..<3 {
+                XCTAssertGreaterThan(energyErrors[k - 1] / energyErrors[k], 6, "\(cell) energy errors \(energyErrors)")
+                XCTAssertGreaterThan(volumeErrors[k - 1] / volumeErrors[k], 3.3, "\(cell) volume errors \(volumeErrors)")
+                XCTAssertLessThan(volumeErrors[k - 1] / volumeErrors[k], 4.7, "\(cell) volume errors \(volumeErrors)")
+                XCTAssertLessThan(energyErrors[k], fixedCellErrors[k], "\(cell): h+ih beats ih once the cell relaxes")
+            }
+        }
+    }
 }
