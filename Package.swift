@@ -4,12 +4,14 @@ import PackageDescription
 // Module layout follows the layers of the work:
 //   LAMMPSLibrary      – thin typed binding to LAMMPS's C library API, loaded at run time (dlopen)
 //   Atomistics         – a system defined by a LAMMPS input: relax, structures, file formats, the
-//                        output folder of a run (one set, locked), checks of structures and targets
+//                        output folder of a run (one set, locked), checks of structures and targets;
+//                        ForceProvider, all the engine asks of a system (Simulation conforms)
 //   LinearAlgebra      – dense matrices and the LAPACK routines used (no LAMMPS)
 //   Potentials         – parametrized energies: the protocols the engine and campaigns see, SNAP (analytic)
 //                        and any LAMMPS potential by finite differences in Θ, potential files
-//   ImplicitDerivative – ∇Θ X*, strain derivatives and Taylor expansions (the engine: numerics),
-//                        and the saved derivative folder (manifest-checked)
+//   ImplicitDerivative – ∇Θ X*, strain derivatives and Taylor expansions (the engine: numerics over
+//                        a ForceProvider and ParameterDerivatives, never LAMMPS itself), and the saved
+//                        derivative folder (manifest-checked)
 //   ReferenceModel     – a Morse crystal in pure Swift with analytic derivatives: a force provider and
 //                        parametrized energy that checks the engine without LAMMPS (UnitTests)
 //   Workflows          – the campaigns: predict/validate, elastic constants, fit (with its loss

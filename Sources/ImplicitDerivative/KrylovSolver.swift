@@ -26,9 +26,9 @@ public struct KrylovSolver {
     public var preconditioner: (([Double]) -> [Double])?
 
     /// Splits each sweep's products over partitions (nil: all here).
-    public var sharing: ProductSharing?
+    public var sharing: WorkSharing?
 
-    public init(tolerance: Double = 1e-5, preconditioner: (([Double]) -> [Double])? = nil, sharing: ProductSharing? = nil) {
+    public init(tolerance: Double = 1e-5, preconditioner: (([Double]) -> [Double])? = nil, sharing: WorkSharing? = nil) {
         self.tolerance = tolerance
         self.preconditioner = preconditioner
         self.sharing = sharing
@@ -153,15 +153,7 @@ public struct KrylovSolver {
 /// Products (or columns) shared out over the partitions of an MPI job: partition `index` of
 /// `count` computes every `count`-th item, and `sum` adds up what each filled (zeros elsewhere),
 /// so that every partition continues with the same, complete numbers.
-public struct ProductSharing {
-    public var index: Int
-    public var count: Int
-    public var sum: ([Double]) throws -> [Double]
-
-    public init(index: Int, count: Int, sum: @escaping ([Double]) throws -> [Double]) {
-        (self.index, self.count, self.sum) = (index, count, sum)
-    }
-
+extension WorkSharing {
     public func takes(_ item: Int) -> Bool { item % count == index }
 
     /// The columns every partition computed, in all partitions.

@@ -60,7 +60,7 @@ public struct SparseMethod: DerivativeMethod {
         let unit = Matrix(columns: active.map { j in b.column(j).map { $0 / norms[j] } }, rows: b.rows)
         let preconditioner = try preconditioner(for: hessian, progress: progress)
         // On partitions each sweep's products, and the CG columns, are shared out.
-        let sharing = hessian.system.workSharing.map { ProductSharing(index: $0.index, count: $0.count, sum: $0.sum) }
+        let sharing = hessian.system.workSharing
         var solution: (x: Matrix, residuals: [Double])
         switch strategy {
         case .shared:
@@ -141,7 +141,7 @@ public struct SparseMethod: DerivativeMethod {
     /// Conjugate gradients column by column, with a progress line at least every ~10 s; finished
     /// columns are checkpointed (one folder per set of right-hand sides) when `checkpoint` is set.
     private func columnByColumn(_ b: Matrix, start: Matrix?, hessian: Hessian, preconditioner: (([Double]) -> [Double])?,
-                                sharing: ProductSharing?, progress: (String) -> Void) throws -> (x: Matrix, residuals: [Double]) {
+                                sharing: WorkSharing?, progress: (String) -> Void) throws -> (x: Matrix, residuals: [Double]) {
         let reference = hessian.minimum.unwrappedPositions
         // The right-hand sides' sketch: a resume must solve the same system. Two seeded random
         // projections of each (unit) column, to 6 decimals of absolute precision: any change
@@ -159,7 +159,7 @@ public struct SparseMethod: DerivativeMethod {
         // add up their results.
         let store = checkpoint.map { url in
             Checkpoint(directory: url.appendingPathComponent("sparse-" + Files.fingerprint(settings.utf8) + (sharing.map { "-p\($0.index)" } ?? "")),
-                       writes: hessian.system.workSharing?.isPartitionRoot ?? hessian.system.isRoot)
+                       writes: sharing?.isPartitionRoot ?? hessian.system.isRoot)
         }
         var done: [Int: Checkpoint.Column] = [:]
         if let store {
