@@ -9,21 +9,24 @@ public enum DerivativeError: Error, CustomStringConvertible {
     case inaccurate(EngineMessage)
     /// A setting that cannot work for this system.
     case invalidSetting(EngineMessage)
+    /// A saved derivative folder that is not a complete, unchanged set as it was written.
+    case unusableSavedDerivative(EngineMessage)
 
     /// The message with each setting spelled by `spelling` (a command-line flag, a campaign key).
     public func description(spelling: (DerivativeSetting) -> String) -> String {
         switch self {
         case .notAMinimum(let text): return "not a minimum: " + text.spelled(spelling)
         case .inaccurate(let text): return "inaccurate derivative: " + text.spelled(spelling)
-        case .invalidSetting(let text): return text.spelled(spelling)
+        case .invalidSetting(let text), .unusableSavedDerivative(let text): return text.spelled(spelling)
         }
     }
 
     public var description: String { description(spelling: \.name) }
 }
 
-/// A setting a user can change to get past a refusal of the engine. The engine only names it:
-/// the command line and the campaign files spell it differently, and they know how.
+/// A setting a user can change, or a step to take, to get past a refusal of the engine. The
+/// engine only names it: the command line and the campaign files spell it differently, and they
+/// know how.
 public enum DerivativeSetting: Hashable, Sendable {
     /// The force tolerance of the relaxation of X*.
     case ftol
@@ -39,6 +42,8 @@ public enum DerivativeSetting: Hashable, Sendable {
     case alpha0
     /// The dense method's region: its centre and radius.
     case center, radius
+    /// The step that writes a saved derivative folder, and that step with its output folder.
+    case derivativeStep, derivativeOutput
 
     /// The plain name, for a message no caller spells.
     public var name: String {
@@ -51,6 +56,8 @@ public enum DerivativeSetting: Hashable, Sendable {
         case .alpha0: return "alpha0"
         case .center: return "center"
         case .radius: return "radius"
+        case .derivativeStep: return "the derivative step"
+        case .derivativeOutput: return "the derivative step with an output folder"
         }
     }
 }

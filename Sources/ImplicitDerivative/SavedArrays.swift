@@ -31,13 +31,14 @@ struct SavedArrays {
         self.directory = directory
         func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
         guard FileManager.default.fileExists(atPath: url("minimum.json").path) else {
-            throw InputError.invalid("\(directory.path) holds no saved derivative (minimum.json missing); run `derivative --out` first")
+            throw DerivativeError.unusableSavedDerivative(
+                "\(directory.path) holds no saved derivative (minimum.json missing); run \(setting: .derivativeOutput) first")
         }
         let manifestURL = url("manifest.json")
         guard let data = try? Data(contentsOf: manifestURL) else {
-            throw InputError.invalid("""
+            throw DerivativeError.unusableSavedDerivative("""
                 \(directory.path) has no manifest.json, so its arrays cannot be verified (a folder written by an \
-                earlier version of implicit-lammps, or assembled by hand); rerun `derivative --out` for it
+                earlier version of implicit-lammps, or assembled by hand); rerun \(setting: .derivativeOutput) for it
                 """)
         }
         let manifest: Manifest
@@ -53,9 +54,9 @@ struct SavedArrays {
                 throw InputError.invalid("\(url(name).path) is missing, though \(manifestURL.path) lists it")
             }
             guard Files.fingerprint(bytes) == entry.fnv1a64 else {
-                throw InputError.invalid("""
-                    \(url(name).path) is not the file `derivative` wrote (its checksum differs from \(manifestURL.path)): \
-                    it was changed, cut or replaced afterwards; rerun `derivative --out`
+                throw DerivativeError.unusableSavedDerivative("""
+                    \(url(name).path) is not the file \(setting: .derivativeStep) wrote (its checksum differs from \
+                    \(manifestURL.path)): it was changed, cut or replaced afterwards; rerun \(setting: .derivativeOutput)
                     """)
             }
             verified[name] = bytes
@@ -67,9 +68,9 @@ struct SavedArrays {
     /// The verified bytes of `name`: a file the manifest does not list is not part of the set.
     private func bytes(_ name: String) throws -> Data {
         guard let data = verified[name] else {
-            throw InputError.invalid("""
-                \(url(name).path) is not listed in \(url("manifest.json").path): the folder is not the set `derivative` \
-                wrote; rerun `derivative --out`
+            throw DerivativeError.unusableSavedDerivative("""
+                \(url(name).path) is not listed in \(url("manifest.json").path): the folder is not the set \
+                \(setting: .derivativeStep) wrote; rerun \(setting: .derivativeOutput)
                 """)
         }
         return data

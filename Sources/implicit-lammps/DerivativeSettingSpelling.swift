@@ -13,6 +13,8 @@ extension DerivativeSetting {
         case .alpha0: return MethodChoice.Setting.alpha0.option
         case .center: return "--center"
         case .radius: return "--radius"
+        case .derivativeStep: return "`derivative`"
+        case .derivativeOutput: return "`derivative --out`"
         }
     }
 
@@ -26,6 +28,8 @@ extension DerivativeSetting {
         case .tolerance: return MethodChoice.Setting.tolerance.campaignKey
         case .alpha0: return MethodChoice.Setting.alpha0.campaignKey
         case .center, .radius: return MethodChoice.Setting.region.campaignKey
+        case .derivativeStep: return "`derivative`"
+        case .derivativeOutput: return "`derivative --out`"
         }
     }
 }
