@@ -50,14 +50,11 @@ struct Fit: ParsableCommand {
                 state = try fit.initialState(key: key, progress: progress)
                 try record(state, fit: fit, replay: replay, run: run, checkpoint: checkpoint)
             }
-            // Fault injection for the tests of --resume: die like `kill -9` right after an iteration.
-            let killAfter = ProcessInfo.processInfo.environment["IMPLICIT_LAMMPS_KILL_AFTER_ITERATION"].flatMap { Int($0) }
             while !state.done {
                 state = try fit.step(state, progress: progress)
                 try record(state, fit: fit, replay: replay, run: run, checkpoint: checkpoint)
                 // Every ~10 s at most (a drawing takes about a second): a long campaign can be watched.
                 if figureClock.isDue() { drawLoss(fit, history: state.history, best: nil, run: run) }
-                if state.history.count - 1 == killAfter { kill(getpid(), SIGKILL) }
             }
             let (final, best, _) = try fit.finish(state, progress: progress)
             progress(String(format: "fit: final relaxation, true loss %.6g (best %.6g at iteration %d)",
@@ -77,9 +74,6 @@ struct Fit: ParsableCommand {
     /// After every iteration: history.csv, the iteration's files, the checkpoint, a progress line.
     private func record(_ state: FitState, fit: FitCampaign, replay: FitReplay, run: RunDirectory, checkpoint: URL) throws {
         let row = state.history.last!
-        progress(String(format: "fit: iteration %d, loss %.6g%@, step %.4g, max displacement %.3g Å, %d force evaluations, %.1f s",
-                        row.iteration, row.lossPredicted, row.lossRelaxed.map { String(format: " (relaxed %.6g)", $0) } ?? "",
-                        row.step, row.maxDisplacement, row.forceEvaluations, row.seconds))
         let folder = run.url(FitReplay.iterationFolder(row.iteration))
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         for system in fit.systems {
@@ -91,12 +85,17 @@ struct Fit: ParsableCommand {
                 try Files.write(LAMMPSDump.format(structure), to: folder.appendingPathComponent("\(system.name).dump"))
             }
         }
-        guard MPIEnvironment.rank == 0 else { return }
-        _ = try fit.systems[0].energy.writePotential(theta: row.theta, to: folder)
-        try Files.write(historyCSV(state.history), to: run.url("history.csv"))
-        try Files.write(try replay.script(fit, history: state.history), to: run.url("commands.lammps"))
-        try FileManager.default.createDirectory(at: checkpoint.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try Files.writeJSON(state, to: checkpoint)
+        if MPIEnvironment.rank == 0 {
+            _ = try fit.systems[0].energy.writePotential(theta: row.theta, to: folder)
+            try Files.write(historyCSV(state.history), to: run.url("history.csv"))
+            try Files.write(try replay.script(fit, history: state.history), to: run.url("commands.lammps"))
+            try FileManager.default.createDirectory(at: checkpoint.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Files.writeJSON(state, to: checkpoint)
+        }
+        // Once the iteration is on disk: the line says it can be resumed from (the tests kill there).
+        progress(String(format: "fit: iteration %d, loss %.6g%@, step %.4g, max displacement %.3g Å, %d force evaluations, %.1f s",
+                        row.iteration, row.lossPredicted, row.lossRelaxed.map { String(format: " (relaxed %.6g)", $0) } ?? "",
+                        row.step, row.maxDisplacement, row.forceEvaluations, row.seconds))
     }
 
     /// loss.png and loss.svg from history.csv (rank 0); a campaign goes on without them, loudly.

@@ -132,8 +132,6 @@ struct Uncertainty: ParsableCommand {
     private func computeTruth(_ campaign: UncertaintyCampaign, rows: Set<Int>, reference: UncertaintyCampaign.Reference,
                               share: Share, checkpoint: inout UncertaintyCheckpoint, run: RunDirectory,
                               save: (UncertaintyCheckpoint) throws -> Void) throws {
-        // Fault injection for the tests of --resume: die like `kill -9` after this many relaxations.
-        let killAfter = ProcessInfo.processInfo.environment["IMPLICIT_LAMMPS_KILL_AFTER_TRUTH"].flatMap { Int($0) }
         let done = Set(checkpoint.truths.map(\.point))
         let open = share.members(campaign.points.filter { rows.contains($0.sample) }).filter { !done.contains($0) }
         guard !open.isEmpty else { return }
@@ -149,7 +147,6 @@ struct Uncertainty: ParsableCommand {
             }
             checkpoint.truths.append(outcome)
             try save(checkpoint)
-            if index + 1 == killAfter { kill(getpid(), SIGKILL) }
             let values = campaign.quantities.map { quantity in
                 outcome.quantities[quantity.name].map { String(format: "%@ %.6g", quantity.name, $0) } ?? ""
             }.filter { !$0.isEmpty }.joined(separator: ", ")
