@@ -1,33 +1,16 @@
 import ArgumentParser
 import Atomistics
 import Foundation
+import Workflows
 import ImplicitDerivative
 import LAMMPSLibrary
 import Potentials
 
-/// The ∇Θ X* methods by name, for the command line.
-enum MethodName: String, CaseIterable, ExpressibleByArgument {
-    case energy, sparse, dense
-}
-
+extension MethodName: ExpressibleByArgument {}
 extension Preconditioning: ExpressibleByArgument {}
 extension KrylovStrategy: ExpressibleByArgument {}
 
-/// Fields of a potential parameter file: `Si,Si,Si:epsilon,lambda` (an entry's elements, then
-/// field names).
-struct FieldSelection: ExpressibleByArgument {
-    var entry: String
-    var fields: [String]
-
-    init?(argument: String) {
-        let parts = argument.split(separator: ":", maxSplits: 1).map(String.init)
-        guard parts.count == 2, parts[0].split(separator: ",").count == 3 else { return nil }
-        let fields = parts[1].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        guard !fields.contains(where: \.isEmpty) else { return nil }
-        entry = parts[0]
-        self.fields = fields
-    }
-}
+extension FieldSelection: ExpressibleByArgument {}
 
 /// A comma-separated list of names.
 struct NameList: ExpressibleByArgument {
@@ -89,18 +72,6 @@ struct PotentialOptions: ParsableArguments {
             reportSNAPNotes(system)
         }
         return energy
-    }
-}
-
-/// What a user should know about a SNAP potential: files that change more than Θ, unusual units.
-func reportSNAPNotes(_ system: SNAPEnergy) {
-    if !system.hyperparameterChanges.isEmpty {
-        progress("note: the files given with --potential/--snapparam change the input's potential itself, not only Θ:\n"
-                 + system.hyperparameterChanges.map { "  \($0)" }.joined(separator: "\n"))
-    }
-    if system.simulation.units != "metal" {
-        progress("warning: the input uses `units \(system.simulation.units)`; distributed SNAP potentials are fit in metal units, "
-                 + "and files without a UNITS tag cannot be checked by LAMMPS")
     }
 }
 

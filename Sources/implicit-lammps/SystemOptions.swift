@@ -1,6 +1,7 @@
 import ArgumentParser
 import Atomistics
 import Foundation
+import Workflows
 
 extension CrystalInput.Lattice: ExpressibleByArgument {}
 

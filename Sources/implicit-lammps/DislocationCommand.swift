@@ -1,6 +1,7 @@
 import ArgumentParser
 import Atomistics
 import Foundation
+import Workflows
 import LAMMPSLibrary
 
 /// Cubic elastic constants as `C11,C12,C44` (GPa).

@@ -1,73 +1,63 @@
-import ArgumentParser
 import Atomistics
 import Foundation
 import ImplicitDerivative
 import LAMMPSLibrary
 import LinearAlgebra
 import Potentials
-import Workflows
-import Yams
 
-struct Fit: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Change potential parameters until target structures become the relaxed minima (inverse design).",
-        discussion: """
-            Minimizes the implicit loss L(Θ) = Σ_s w_s ½‖X*_s(Θ) − X_s,target‖² (+ ½μ‖Θ − Θ0‖²) with the paper's \
-            Algorithm 1: the gradient from one adjoint solve per system (or all of ∇Θ X*), the adaptive step of \
-            eq. 43, positions updated by eq. 44 or re-relaxed by LAMMPS. The campaign is a YAML file (see the \
-            README for every key). Writes history.csv, summary.json, final.* (the potential's files), \
-            iterations/NNNN/ (potential files and structures per iteration) and log files to DIR. An interrupted \
-            campaign continues with --resume.
-            """)
+/// A `--resume` of a campaign whose file, or a file it names, changed since it was interrupted
+/// (the caller words the message: it knows how the user asked to resume).
+public struct ChangedCampaign: Error {
+    public init() {}
+}
 
-    @Option(help: ArgumentHelp("The campaign file.", valueName: "campaign.yaml")) var config: String
-    @Flag(help: "Continue an interrupted campaign in --out from its last completed iteration.") var resume = false
-    @OptionGroup var output: OutputOptions
-    @OptionGroup var lammpsOptions: LammpsOptions
+/// A fit campaign from its file to every output in its run folder: history.csv, iterations/,
+/// the checkpoint after each iteration, loss figures, final.* and summary.json.
+public struct FitRun {
+    public var config: URL
+    public var lammpsArguments: [String]
+    /// Continue from the checkpoint in the run folder, if there is one.
+    public var resume: Bool
 
-    func run() throws {
-        try runWritingOutputs(output, resumable: resume ? ["iterations"] : nil, keepOnFailure: ["iterations"]) { run in
-            let campaign = try CampaignFile.read(URL(fileURLWithPath: config).standardizedFileURL)
-            let built = try campaign.build(run: run, lammps: lammpsOptions)
-            let fit = built.campaign
-            let replay = FitReplay(setup: built.setup, destination: run.destination, staging: run.staging)
-            let key = campaign.key(lammpsArguments: lammpsOptions.arguments)
-            let checkpoint = run.url("checkpoint/fit.json")
-            let figureClock = ProgressClock()
-            var state: FitState
-            if resume, let saved = try loadCheckpoint(FitState.self, from: checkpoint) {
-                guard saved.key == key else {
-                    throw ValidationError("""
-                        --resume: the campaign in \(config) is not the one that was interrupted (its configuration \
-                        changed); start it afresh without --resume, or into another --out
-                        """)
-                }
-                state = saved
-                progress("fit: resuming after iteration \(state.history.count - 1)")
-                if MPIEnvironment.rank == 0 { try Files.write(historyCSV(state.history), to: run.url("history.csv")) }
-            } else {
-                if resume { progress("fit: nothing to resume in \(run.staging.path); starting afresh") }
-                state = try fit.initialState(key: key, progress: progress)
-                try record(state, fit: fit, replay: replay, run: run, checkpoint: checkpoint)
-            }
-            while !state.done {
-                state = try fit.step(state, progress: progress)
-                try record(state, fit: fit, replay: replay, run: run, checkpoint: checkpoint)
-                // Every ~10 s at most (a drawing takes about a second): a long campaign can be watched.
-                if figureClock.isDue() { drawLoss(fit, history: state.history, best: nil, run: run) }
-            }
-            let (final, best, _) = try fit.finish(state, progress: progress)
-            progress(String(format: "fit: final relaxation, true loss %.6g (best %.6g at iteration %d)",
-                            final.lossRelaxed!, best.lossRelaxed!, best.iteration))
-            let warning = FitCampaign.driftWarning(history: state.history, final: final, best: best)
-            if let warning { progress("fit: WARNING: " + warning) }
-            if MPIEnvironment.rank == 0 {
-                try writeFinal(fit: fit, state: state, final: final, best: best, copyChecks: built.copyChecks,
-                               warning: warning, run: run)
-                try Files.write(try replay.script(fit, history: state.history, best: best.iteration), to: run.url("commands.lammps"))
-                drawLoss(fit, history: state.history, best: best.iteration, run: run)
-            }
-            return nil
+    public init(config: URL, lammpsArguments: [String], resume: Bool) {
+        (self.config, self.lammpsArguments, self.resume) = (config, lammpsArguments, resume)
+    }
+
+    public func run(in run: RunDirectory) throws {
+        let campaign = try FitCampaignFile.read(config)
+        let built = try campaign.build(run: run, lammpsArguments: lammpsArguments)
+        let fit = built.campaign
+        let replay = FitReplay(setup: built.setup, destination: run.destination, staging: run.staging)
+        let key = campaign.key(lammpsArguments: lammpsArguments)
+        let checkpoint = run.url("checkpoint/fit.json")
+        let figureClock = ProgressClock()
+        var state: FitState
+        if resume, let saved = try loadCheckpoint(FitState.self, from: checkpoint) {
+            guard saved.key == key else { throw ChangedCampaign() }
+            state = saved
+            progress("fit: resuming after iteration \(state.history.count - 1)")
+            if MPIEnvironment.rank == 0 { try Files.write(historyCSV(state.history), to: run.url("history.csv")) }
+        } else {
+            if resume { progress("fit: nothing to resume in \(run.staging.path); starting afresh") }
+            state = try fit.initialState(key: key, progress: progress)
+            try record(state, fit: fit, replay: replay, run: run, checkpoint: checkpoint)
+        }
+        while !state.done {
+            state = try fit.step(state, progress: progress)
+            try record(state, fit: fit, replay: replay, run: run, checkpoint: checkpoint)
+            // Every ~10 s at most (a drawing takes about a second): a long campaign can be watched.
+            if figureClock.isDue() { drawLoss(fit, history: state.history, best: nil, run: run) }
+        }
+        let (final, best, _) = try fit.finish(state, progress: progress)
+        progress(String(format: "fit: final relaxation, true loss %.6g (best %.6g at iteration %d)",
+                        final.lossRelaxed!, best.lossRelaxed!, best.iteration))
+        let warning = FitCampaign.driftWarning(history: state.history, final: final, best: best)
+        if let warning { progress("fit: WARNING: " + warning) }
+        if MPIEnvironment.rank == 0 {
+            try writeFinal(fit: fit, state: state, final: final, best: best, copyChecks: built.copyChecks,
+                           warning: warning, run: run)
+            try Files.write(try replay.script(fit, history: state.history, best: best.iteration), to: run.url("commands.lammps"))
+            drawLoss(fit, history: state.history, best: best.iteration, run: run)
         }
     }
 

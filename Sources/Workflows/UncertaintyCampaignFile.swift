@@ -8,7 +8,7 @@ import Workflows
 
 /// An uncertainty campaign as a YAML file (every key in the README). Paths are relative to the
 /// file; everything that can be checked without LAMMPS is checked before any LAMMPS work.
-struct UncertaintyFile: Decodable {
+struct UncertaintyCampaignFile: Decodable {
     struct Draws: Decodable {
         var count: Int
         var seed: UInt64?
@@ -113,9 +113,9 @@ struct UncertaintyFile: Decodable {
         }
     }
 
-    static func read(_ url: URL) throws -> UncertaintyFile {
+    static func read(_ url: URL) throws -> UncertaintyCampaignFile {
         let text = try YAMLConfig.text(of: url)
-        var file: UncertaintyFile = try YAMLConfig.decode(text, file: url.path, schema: schema,
+        var file: UncertaintyCampaignFile = try YAMLConfig.decode(text, file: url.path, schema: schema,
                                                           what: "an uncertainty campaign is a mapping of keys (potential, vary, ensemble, quantity, …)")
         file.url = url
         file.text = text
@@ -225,7 +225,7 @@ struct UncertaintyFile: Decodable {
     }
 
     /// The systems in LAMMPS with their parametrized energies.
-    func buildSystems(run: RunDirectory, lammps: LammpsOptions, partitions: Partitions?) throws -> [UncertaintySystem] {
+    func buildSystems(run: RunDirectory, lammpsArguments: [String], partitions: Partitions?) throws -> [UncertaintySystem] {
         var entries: [(name: String, input: URL, cell: CellRelaxation, arguments: [String], elastic: Bool)] = []
         if let system {
             let coefficients = resolve(potential!.snapcoeff!), parameters = resolve(potential!.snapparam!)
@@ -248,7 +248,7 @@ struct UncertaintyFile: Decodable {
         let choice = try (vary ?? VarySection()).choice(potential: system == nil ? potential : nil, file: url.path, resolve: resolve)
         return try entries.map { entry in
             let simulation = try Simulation(input: entry.input.path, logFile: run.url("log.\(entry.name).lammps"),
-                                            extraArguments: lammps.arguments + entry.arguments, partitions: partitions)
+                                            extraArguments: lammpsArguments + entry.arguments, partitions: partitions)
             try MPIEnvironment.check(lammpsSize: simulation.lammps.mpiSize * (partitions?.count ?? 1))
             try simulation.keepAtomOrder()
             let energy = try choice.energy(for: simulation, relativeStep: vary?.step, progress: progress)
