@@ -64,15 +64,6 @@ struct PotentialOptions: ParsableArguments {
                      parameters: snapparam.map { URL(fileURLWithPath: $0).standardizedFileURL },
                      elements: elements.isEmpty ? nil : elements)
     }
-
-    /// The parametrized energy of `simulation`, with notes on what given SNAP files change.
-    func energy(of simulation: Simulation) throws -> any ParametrizedEnergy {
-        let energy = try choice.energy(for: simulation, relativeStep: parameterStep, progress: progress)
-        if let system = energy as? SNAPEnergy {
-            reportSNAPNotes(system)
-        }
-        return energy
-    }
 }
 
 /// How the minimum X* and its derivatives are computed. Method options are optional so that an
@@ -135,33 +126,13 @@ struct MinimumOptions: ParsableArguments {
 /// `predict` and `elastic`.
 func relaxedSystem(input: String, run: RunDirectory, potential: PotentialOptions, cell: CellRelaxation, ftol: Double,
                    lammps: LammpsOptions, partitions: Partitions? = nil) throws -> (any ParametrizedEnergy, RelaxationResult) {
-    let system = try parametrizedSystem(input: input, run: run, potential: potential, lammps: lammps, partitions: partitions)
-    let description = system.summary
-    progress("minimum: \(system.atomCount) atoms, \(description.kind) \(description.files.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: " ")), "
-             + "Θ = \(system.parameterCount) parameters; relaxing (cell \(cell.rawValue), ftol \(ftol))")
-    let (result, _) = try system.simulation.relax(RelaxationSettings(cell: cell, ftol: ftol), progress: progress)
-    progress("  E* = \(result.energy) eV, V* = \(result.volume) Å³, max|F| = \(result.maxForce), \(result.steps) steps"
-             + (result.converged ? "" : " (NOT converged: \(result.stop.rawValue))"))
-    if let problem = try RelaxedStructureCheck.problem(of: system.simulation) {
-        throw DerivativeError.notAMinimum("""
-            \(problem). Check the potential's units against the input's `units \(system.simulation.units)`, its \
-            elements and the lattice constant.
-            """)
-    }
-    return (system, result)
+    try SystemSetup.relaxed(input: input, run: run, choice: potential.choice, relativeStep: potential.parameterStep, cell: cell,
+                            ftol: ftol, lammpsArguments: lammps.arguments, partitions: partitions)
 }
 
 /// The input's system with its parametrized energy.
 func parametrizedSystem(input: String, run: RunDirectory, potential: PotentialOptions,
                         lammps: LammpsOptions, partitions: Partitions? = nil) throws -> any ParametrizedEnergy {
-    let simulation: Simulation
-    do {
-        simulation = try Simulation(input: input, logFile: run.url("log.lammps"), extraArguments: lammps.arguments,
-                                    partitions: partitions)
-    } catch {
-        // LAMMPS's own message may not name the potential file it could not read.
-        throw FileFieldParameters.diagnose(input: URL(fileURLWithPath: input)) ?? error
-    }
-    try MPIEnvironment.check(lammpsSize: simulation.lammps.mpiSize * (partitions?.count ?? 1))
-    return try potential.energy(of: simulation)
+    try SystemSetup.parametrized(input: input, run: run, choice: potential.choice, relativeStep: potential.parameterStep,
+                                 lammpsArguments: lammps.arguments, partitions: partitions)
 }
