@@ -151,3 +151,15 @@ struct DerivativeSection: Decodable {
         return choice.derivativeMethod()
     }
 }
+
+extension CellRelaxation {
+    /// A cell key of a campaign file (`systems[…].cell` of fit, `box` of uq), `fallback` when the
+    /// key is absent: each campaign says its own default.
+    static func named(_ name: String?, fallback: CellRelaxation, file: String, key: String) throws -> CellRelaxation {
+        guard let name else { return fallback }
+        guard let cell = CellRelaxation(rawValue: name) else {
+            throw InputError.invalid("\(file): \(key) is fixed, iso or aniso, got '\(name)'")
+        }
+        return cell
+    }
+}

@@ -114,23 +114,16 @@ extension FitCampaignFile {
         guard let constraints else { return nil }
         let file = resolve(constraints)
         let text = try String(contentsOf: file, encoding: .utf8)
-        var rows: [[Double]] = []
-        for (index, line) in text.components(separatedBy: "\n").enumerated() {
-            let words = (line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
-                .split(whereSeparator: \.isWhitespace)
-            guard !words.isEmpty else { continue }
-            let values = words.compactMap { Double($0) }.filter(\.isFinite)
-            guard values.count == words.count, values.count == width else {
+        let rows = try TextRow.rows(of: text).map { row in
+            guard let values = row.values, values.count == width else {
                 throw InputError.invalid("""
-                    \(file.path):\(index + 1): a constraint row needs \(width) numbers (one per parameter of Θ), \
-                    found \(words.count) words\(values.count == words.count ? "" : " that are not all finite numbers")
+                    \(file.path):\(row.line): a constraint row needs \(width) numbers (one per parameter of Θ), \
+                    found \(row.words.count) words\(row.values == nil ? " that are not all finite numbers" : "")
                     """)
             }
-            rows.append(values)
+            return values
         }
         guard !rows.isEmpty else { throw InputError.invalid("\(file.path): no constraint row") }
-        var a = Matrix(rows: rows.count, columns: width)
-        for (i, row) in rows.enumerated() { for (j, value) in row.enumerated() { a[i, j] = value } }
-        return a
+        return Matrix(rows: rows)
     }
 }

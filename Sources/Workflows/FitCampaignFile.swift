@@ -63,10 +63,8 @@ struct FitCampaignFile: Decodable {
         }
 
         func cellRelaxation(file: String) throws -> CellRelaxation {
-            guard let cell else { return .fixed }
-            guard let value = CellRelaxation(rawValue: cell) else {
-                throw InputError.invalid("\(file): systems[\(name)].cell is fixed, iso or aniso, got '\(cell)'")
-            }
+            // Fixed unless asked: a structure target is a structure in its own cell.
+            let value = try CellRelaxation.named(cell, fallback: .fixed, file: file, key: "systems[\(name)].cell")
             if value != .fixed, target?.structure != nil {
                 throw InputError.invalid("\(file): systems[\(name)].cell: a structure target needs a fixed cell (the target's)")
             }

@@ -40,20 +40,16 @@ public struct ParameterEnsemble: Sendable {
         }
         let text: String
         do { text = try String(contentsOf: url, encoding: .utf8) } catch { throw InputError.fileNotFound(url.path) }
-        var rows: [[Double]] = []
-        for (index, line) in text.components(separatedBy: "\n").enumerated() {
-            let words = (line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
-                .split(whereSeparator: \.isWhitespace)
-            guard !words.isEmpty else { continue }
-            if let bad = words.first(where: { Double($0)?.isFinite != true }) {
-                throw InputError.invalid("\(url.path):\(index + 1): '\(bad)' is not a finite number")
+        let rows = try TextRow.rows(of: text).map { row in
+            if let bad = row.words.first(where: { Double($0)?.isFinite != true }) {
+                throw InputError.invalid("\(url.path):\(row.line): '\(bad)' is not a finite number")
             }
-            guard words.count == width else {
+            guard row.words.count == width else {
                 throw InputError.invalid("""
-                    \(url.path):\(index + 1): \(words.count) numbers where \(width) are needed (one per parameter of Θ)
+                    \(url.path):\(row.line): \(row.words.count) numbers where \(width) are needed (one per parameter of Θ)
                     """)
             }
-            rows.append(words.map { Double($0)! })
+            return row.values!
         }
         guard !rows.isEmpty else { throw InputError.invalid("\(url.path): no rows of numbers") }
         return rows

@@ -133,11 +133,8 @@ struct UncertaintyCampaignFile: Decodable {
     }
 
     private func cell(_ name: String?, key: String) throws -> CellRelaxation {
-        guard let name else { return .iso }
-        guard let cell = CellRelaxation(rawValue: name) else {
-            throw InputError.invalid("\(url.path): \(key) is fixed, iso or aniso, got '\(name)'")
-        }
-        return cell
+        // uq's own default (README): cells relax isotropically unless a box is given.
+        try CellRelaxation.named(name, fallback: .iso, file: url.path, key: key)
     }
 
     func validate() throws {
@@ -292,7 +289,7 @@ struct UncertaintyCampaignFile: Decodable {
                 guard rows.count == width else {
                     throw InputError.invalid("\(resolve(path).path): a covariance needs \(width) rows of \(width) numbers, found \(rows.count) rows")
                 }
-                for (i, row) in rows.enumerated() { for (j, v) in row.enumerated() { covariance[i, j] = v } }
+                covariance = Matrix(rows: rows)
             } else {
                 for l in 0..<width { covariance[l, l] = pow(draws.relativeSD! * abs(mean[l]), 2) }
             }

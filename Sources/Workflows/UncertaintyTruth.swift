@@ -61,8 +61,7 @@ extension UncertaintyCampaign {
         if system.checkElastic {
             try hessian.restoreMinimum()
             let constants = try ElasticConstants.measure(system.energy, hessian: hessian, method: method)
-            var mandel = Matrix(rows: 6, columns: 6)
-            for (i, row) in ElasticConstants.mandel(constants.relaxedIon).enumerated() { for (j, v) in row.enumerated() { mandel[i, j] = v } }
+            var mandel = Matrix(rows: ElasticConstants.mandel(constants.relaxedIon))
             mandel.symmetrize()
             let lowest = try LAPACK.symmetricEigen(mandel).values[0]
             if !(lowest > 0) {
