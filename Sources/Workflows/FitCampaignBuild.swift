@@ -61,7 +61,7 @@ extension FitCampaignFile {
             } else {
                 energy = try choice().energy(for: simulation, relativeStep: vary?.step, progress: progress)
             }
-            if let snap = energy as? SNAPEnergy { reportSNAPNotes(snap) }
+            if let snap = energy as? SNAPEnergy { reportSNAPNotes(snap, files: "potential.snapcoeff/snapparam") }
             setup[system.name] = simulation.lammps.stopJournal()
             fitSystems.append(FitSystem(name: system.name, energy: energy, target: target, weight: system.weight ?? 1,
                                         atomWeights: try atomWeights(system, simulation),

@@ -5,12 +5,6 @@ import LAMMPSLibrary
 import LinearAlgebra
 import Potentials
 
-/// A `--resume` of a campaign whose file, or a file it names, changed since it was interrupted
-/// (the caller words the message: it knows how the user asked to resume).
-public struct ChangedCampaign: Error {
-    public init() {}
-}
-
 /// A fit campaign from its file to every output in its run folder: history.csv, iterations/,
 /// the checkpoint after each iteration, loss figures, final.* and summary.json.
 public struct FitRun {
@@ -169,15 +163,4 @@ struct FitSummary: Encodable {
     var runawaySteps: [String]
     var forceEvaluations: Int
     var seconds: Double
-}
-
-/// A checkpoint written by `Files.writeJSON`: nil when there is none, an error naming it when it
-/// cannot be read (shared by `fit` and `uq`).
-func loadCheckpoint<State: Decodable>(_ type: State.Type, from url: URL) throws -> State? {
-    guard let data = try? Data(contentsOf: url) else { return nil }
-    let decoder = JSONDecoder()
-    decoder.keyDecodingStrategy = .convertFromSnakeCase
-    do { return try decoder.decode(State.self, from: data) } catch {
-        throw InputError.invalid("--resume: the checkpoint \(url.path) cannot be read (\(Files.describe(error))); start afresh")
-    }
 }

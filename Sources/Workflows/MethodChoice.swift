@@ -36,17 +36,6 @@ public struct MethodChoice {
             case .region: return .dense
             }
         }
-        /// How the command line spells it.
-        public var option: String {
-            switch self {
-            case .minStyle: return "--min-style"
-            case .alpha0: return "--alpha0"
-            case .tolerance: return "--tolerance"
-            case .preconditioner: return "--preconditioner"
-            case .krylov: return "--krylov"
-            case .region: return "--center/--radius"
-            }
-        }
         /// How a campaign file spells it (`region` has no campaign key, so is never given there).
         public var campaignKey: String {
             switch self {

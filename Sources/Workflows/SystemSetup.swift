@@ -8,10 +8,10 @@ import Potentials
 /// any derivative is taken (`derivative`, `predict` and `elastic` start here).
 public enum SystemSetup {
     /// A relaxed system with its parametrized energy, ready for derivatives.
-    public static func relaxed(input: String, run: RunDirectory, choice: PotentialChoice, relativeStep: Double?,
+    public static func relaxed(input: String, run: RunDirectory, choice: PotentialChoice, relativeStep: Double?, snapFiles: String,
                                cell: CellRelaxation, ftol: Double, lammpsArguments: [String],
                                partitions: Partitions? = nil) throws -> (any ParametrizedEnergy, RelaxationResult) {
-        let system = try parametrized(input: input, run: run, choice: choice, relativeStep: relativeStep,
+        let system = try parametrized(input: input, run: run, choice: choice, relativeStep: relativeStep, snapFiles: snapFiles,
                                       lammpsArguments: lammpsArguments, partitions: partitions)
         let description = system.summary
         progress("minimum: \(system.atomCount) atoms, \(description.kind) \(description.files.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: " ")), "
@@ -28,8 +28,8 @@ public enum SystemSetup {
         return (system, result)
     }
 
-    /// The input's system with its parametrized energy.
-    public static func parametrized(input: String, run: RunDirectory, choice: PotentialChoice, relativeStep: Double?,
+    /// The input's system with its parametrized energy (`snapFiles`: how the user gave SNAP files, for the notes).
+    public static func parametrized(input: String, run: RunDirectory, choice: PotentialChoice, relativeStep: Double?, snapFiles: String,
                                     lammpsArguments: [String], partitions: Partitions? = nil) throws -> any ParametrizedEnergy {
         let simulation: Simulation
         do {
@@ -41,7 +41,7 @@ public enum SystemSetup {
         }
         try MPIEnvironment.check(lammpsSize: simulation.lammps.mpiSize * (partitions?.count ?? 1))
         let energy = try choice.energy(for: simulation, relativeStep: relativeStep, progress: progress)
-        if let snap = energy as? SNAPEnergy { reportSNAPNotes(snap) }
+        if let snap = energy as? SNAPEnergy { reportSNAPNotes(snap, files: snapFiles) }
         return energy
     }
 }

@@ -249,7 +249,7 @@ struct UncertaintyCampaignFile: Decodable {
             try MPIEnvironment.check(lammpsSize: simulation.lammps.mpiSize * (partitions?.count ?? 1))
             try simulation.keepAtomOrder()
             let energy = try choice.energy(for: simulation, relativeStep: vary?.step, progress: progress)
-            if let snap = energy as? SNAPEnergy { reportSNAPNotes(snap) }
+            if let snap = energy as? SNAPEnergy { reportSNAPNotes(snap, files: "potential.snapcoeff/snapparam") }
             return UncertaintySystem(name: entry.name, energy: energy, cell: entry.cell, checkElastic: entry.elastic)
         }
     }

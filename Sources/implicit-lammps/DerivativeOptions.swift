@@ -7,6 +7,20 @@ import LAMMPSLibrary
 import Potentials
 
 extension MethodName: ExpressibleByArgument {}
+
+extension MethodChoice.Setting {
+    /// How the command line spells it.
+    var option: String {
+        switch self {
+        case .minStyle: return "--min-style"
+        case .alpha0: return "--alpha0"
+        case .tolerance: return "--tolerance"
+        case .preconditioner: return "--preconditioner"
+        case .krylov: return "--krylov"
+        case .region: return "--center/--radius"
+        }
+    }
+}
 extension Preconditioning: ExpressibleByArgument {}
 extension KrylovStrategy: ExpressibleByArgument {}
 
@@ -126,7 +140,8 @@ struct MinimumOptions: ParsableArguments {
 /// `predict` and `elastic`.
 func relaxedSystem(input: String, run: RunDirectory, potential: PotentialOptions, cell: CellRelaxation, ftol: Double,
                    lammps: LammpsOptions, partitions: Partitions? = nil) throws -> (any ParametrizedEnergy, RelaxationResult) {
-    try SystemSetup.relaxed(input: input, run: run, choice: potential.choice, relativeStep: potential.parameterStep, cell: cell,
+    try SystemSetup.relaxed(input: input, run: run, choice: potential.choice, relativeStep: potential.parameterStep,
+                            snapFiles: "--potential/--snapparam", cell: cell,
                             ftol: ftol, lammpsArguments: lammps.arguments, partitions: partitions)
 }
 
@@ -134,5 +149,6 @@ func relaxedSystem(input: String, run: RunDirectory, potential: PotentialOptions
 func parametrizedSystem(input: String, run: RunDirectory, potential: PotentialOptions,
                         lammps: LammpsOptions, partitions: Partitions? = nil) throws -> any ParametrizedEnergy {
     try SystemSetup.parametrized(input: input, run: run, choice: potential.choice, relativeStep: potential.parameterStep,
+                                 snapFiles: "--potential/--snapparam",
                                  lammpsArguments: lammps.arguments, partitions: partitions)
 }

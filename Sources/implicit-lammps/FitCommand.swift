@@ -23,7 +23,7 @@ struct Fit: ParsableCommand {
         try runWritingOutputs(output, resumable: resume ? ["iterations"] : nil, keepOnFailure: ["iterations"]) { run in
             let fit = FitRun(config: URL(fileURLWithPath: config).standardizedFileURL, lammpsArguments: lammpsOptions.arguments,
                              resume: resume)
-            try refusingChangedCampaign(config) { try fit.run(in: run) }
+            try wordingResumeErrors(config) { try fit.run(in: run) }
             return nil
         }
     }

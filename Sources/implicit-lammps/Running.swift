@@ -90,11 +90,13 @@ struct RunFailure: Error, CustomStringConvertible {
 }
 
 /// Runs a campaign, wording a refused --resume for the command-line user.
-func refusingChangedCampaign(_ config: String, _ body: () throws -> Void) throws {
+func wordingResumeErrors(_ config: String, _ body: () throws -> Void) throws {
     do { try body() } catch is ChangedCampaign {
-        throw ValidationError("""
+        throw InputError.invalid("""
             --resume: the campaign in \(config) is not the one that was interrupted (its configuration \
             changed); start it afresh without --resume, or into another --out
             """)
+    } catch let error as UnreadableCheckpoint {
+        throw InputError.invalid("--resume: the checkpoint \(error.path) cannot be read (\(error.reason)); start afresh")
     }
 }

@@ -34,7 +34,7 @@ struct Uncertainty: ParsableCommand {
         try runWritingOutputs(output, resumable: resume ? ["truth"] : nil, keepOnFailure: ["truth"]) { run in
             let uq = UncertaintyRun(config: URL(fileURLWithPath: config).standardizedFileURL, lammpsArguments: lammpsOptions.arguments,
                                     resume: resume, partitions: partitions)
-            try refusingChangedCampaign(config) { try uq.run(in: run) }
+            try wordingResumeErrors(config) { try uq.run(in: run) }
             return nil
         }
     }
