@@ -29,7 +29,7 @@ struct FitCampaignFile: Decodable {
             case (let ids?, nil, nil): return .ids(ids)
             case (nil, let group?, nil): return .group(group)
             case (nil, nil, let region?): return .region(region)
-            default: throw InputError.invalid("\(file): \(key) takes exactly one of ids, group or region")
+            default: throw CampaignFileError(file: file, key: key, reason: "\(key) takes exactly one of ids, group or region")
             }
         }
     }
@@ -66,7 +66,7 @@ struct FitCampaignFile: Decodable {
             // Fixed unless asked: a structure target is a structure in its own cell.
             let value = try CellRelaxation.named(cell, fallback: .fixed, file: file, key: "systems[\(name)].cell")
             if value != .fixed, target?.structure != nil {
-                throw InputError.invalid("\(file): systems[\(name)].cell: a structure target needs a fixed cell (the target's)")
+                throw CampaignFileError(file: file, key: "systems[\(name)].cell", reason: "systems[\(name)].cell: a structure target needs a fixed cell (the target's)")
             }
             return value
         }
@@ -155,72 +155,73 @@ struct FitCampaignFile: Decodable {
 
     /// Everything that can be checked without LAMMPS.
     func validate() throws {
-        guard !systems.isEmpty else { throw InputError.invalid("\(url.path): 'systems' is empty") }
+        guard !systems.isEmpty else { throw CampaignFileError(file: url.path, key: "systems", reason: "'systems' is empty") }
         var names = Set<String>()
         for system in systems {
             guard names.insert(system.name).inserted else {
-                throw InputError.invalid("\(url.path): two systems are named '\(system.name)'")
+                throw CampaignFileError(file: url.path, key: "systems[\(system.name)].name", value: system.name,
+                                        reason: "two systems are named '\(system.name)'")
             }
             guard system.name.range(of: #"^[A-Za-z0-9_.-]+$"#, options: .regularExpression) != nil else {
-                throw InputError.invalid("\(url.path): system name '\(system.name)' must be letters, digits, '_', '-' or '.'")
+                throw CampaignFileError(file: url.path, key: "systems[\(system.name)].name", value: system.name, reason: "system name '\(system.name)' must be letters, digits, '_', '-' or '.'")
             }
             if let target = system.target, (target.structure == nil) == (target.elastic == nil) {
-                throw InputError.invalid("\(url.path): systems[\(system.name)].target takes one of structure or elastic")
+                throw CampaignFileError(file: url.path, key: "systems[\(system.name)].target", reason: "systems[\(system.name)].target takes one of structure or elastic")
             }
             if let elastic = system.target?.elastic { _ = try FitTarget.elastic(elastic) }
             for entry in system.atomWeights ?? [] {
                 guard (entry.ids == nil) != (entry.group == nil), entry.weight >= 0, entry.weight.isFinite else {
-                    throw InputError.invalid("\(url.path): systems[\(system.name)].atom_weights entries take ids or group, and a weight ≥ 0")
+                    throw CampaignFileError(file: url.path, key: "systems[\(system.name)].atom_weights", reason: "systems[\(system.name)].atom_weights entries take ids or group, and a weight ≥ 0")
                 }
             }
             if system.atomWeights != nil, system.target?.structure == nil {
-                throw InputError.invalid("\(url.path): systems[\(system.name)].atom_weights apply to a structure target")
+                throw CampaignFileError(file: url.path, key: "systems[\(system.name)].atom_weights", reason: "systems[\(system.name)].atom_weights apply to a structure target")
             }
             for (key, path) in [("input", system.input), ("target.structure", system.target?.structure)] {
                 guard let path else { continue }
                 guard FileManager.default.fileExists(atPath: resolve(path).path) else {
-                    throw InputError.invalid("\(url.path): systems[\(system.name)].\(key): file not found: \(resolve(path).path)")
+                    throw CampaignFileError.fileNotFound(file: url.path, key: "systems[\(system.name)].\(key)", path: resolve(path).path)
                 }
             }
             _ = try system.cellRelaxation(file: url.path)
             if let weight = system.weight, !(weight > 0 && weight.isFinite) {
-                throw InputError.invalid("\(url.path): systems[\(system.name)].weight must be positive, got \(weight)")
+                throw CampaignFileError(file: url.path, key: "systems[\(system.name)].weight", value: "\(weight)", reason: "systems[\(system.name)].weight must be positive, got \(weight)")
             }
         }
         for (key, path) in [("potential.snapcoeff", potential?.snapcoeff), ("potential.snapparam", potential?.snapparam),
                             ("constraints", constraints)] {
             if let path, !FileManager.default.fileExists(atPath: resolve(path).path) {
-                throw InputError.invalid("\(url.path): \(key): file not found: \(resolve(path).path)")
+                throw CampaignFileError.fileNotFound(file: url.path, key: key, path: resolve(path).path)
             }
         }
         let kinds = [vary?.elements != nil, vary?.parameters != nil, vary?.fields != nil].filter { $0 }.count
-        guard kinds <= 1 else { throw InputError.invalid("\(url.path): 'vary' takes one of elements, parameters or fields") }
+        guard kinds <= 1 else { throw CampaignFileError(file: url.path, key: "vary", reason: "'vary' takes one of elements, parameters or fields") }
         if potential != nil, vary?.parameters != nil || vary?.fields != nil {
-            throw InputError.invalid("\(url.path): 'potential' names SNAP files; it does not apply with vary.parameters or vary.fields")
+            throw CampaignFileError(file: url.path, key: "potential", reason: "'potential' names SNAP files; it does not apply with vary.parameters or vary.fields")
         }
         if let alchemy {
             guard vary?.parameters == nil, vary?.fields == nil else {
-                throw InputError.invalid("\(url.path): alchemy makes a new SNAP element; it does not apply with vary.parameters or vary.fields")
+                throw CampaignFileError(file: url.path, key: "alchemy", reason: "alchemy makes a new SNAP element; it does not apply with vary.parameters or vary.fields")
             }
             guard alchemy.element.range(of: #"^[A-Za-z][A-Za-z0-9_]*$"#, options: .regularExpression) != nil else {
-                throw InputError.invalid("\(url.path): alchemy.element '\(alchemy.element)' must be a name (letters, digits, '_')")
+                throw CampaignFileError(file: url.path, key: "alchemy.element", reason: "alchemy.element '\(alchemy.element)' must be a name (letters, digits, '_')")
             }
             _ = try alchemy.atoms?.selection("alchemy.atoms", file: url.path)
             for system in systems {
                 guard let atoms = system.alchemyAtoms ?? alchemy.atoms else {
-                    throw InputError.invalid("\(url.path): alchemy.atoms (or systems[\(system.name)].alchemy_atoms) is required")
+                    throw CampaignFileError(file: url.path, key: "alchemy.atoms", reason: "alchemy.atoms (or systems[\(system.name)].alchemy_atoms) is required")
                 }
                 _ = try atoms.selection("systems[\(system.name)].alchemy_atoms", file: url.path)
             }
         } else if let system = systems.first(where: { $0.alchemyAtoms != nil }) {
-            throw InputError.invalid("\(url.path): systems[\(system.name)].alchemy_atoms needs an alchemy section")
+            throw CampaignFileError(file: url.path, key: "systems[\(system.name)].alchemy_atoms", reason: "systems[\(system.name)].alchemy_atoms needs an alchemy section")
         }
         _ = try settings()
         _ = try method()
         _ = try propertyTargets()
         for system in systems where system.target == nil
             && !(properties ?? []).contains(where: { $0.energy?[system.name] != nil || $0.volume?[system.name] != nil }) {
-            throw InputError.invalid("\(url.path): systems[\(system.name)] has no target and no property uses it")
+            throw CampaignFileError(file: url.path, key: "systems[\(system.name)]", reason: "systems[\(system.name)] has no target and no property uses it")
         }
     }
 
@@ -234,12 +235,12 @@ struct FitCampaignFile: Decodable {
         var settings = FitSettings()
         if let loop {
             if let iterations = loop.iterations {
-                guard iterations >= 0 else { throw InputError.invalid("\(url.path): loop.iterations must be ≥ 0") }
+                guard iterations >= 0 else { throw CampaignFileError(file: url.path, key: "loop.iterations", reason: "loop.iterations must be ≥ 0") }
                 settings.iterations = iterations
             }
             if let step = loop.step, step != "adaptive" {
                 guard let value = Double(step), value > 0, value.isFinite else {
-                    throw InputError.invalid("\(url.path): loop.step is 'adaptive' or a positive number, got '\(step)'")
+                    throw CampaignFileError(file: url.path, key: "loop.step", value: "\(step)", reason: "loop.step is 'adaptive' or a positive number, got '\(step)'")
                 }
                 settings.step = value
             }
@@ -249,37 +250,37 @@ struct FitCampaignFile: Decodable {
             // otherwise lands the structure wherever the relaxation takes it.
             settings.backtrack = loop.backtrack ?? settings.relaxEach
             if settings.backtrack, !settings.relaxEach {
-                throw InputError.invalid("\(url.path): loop.backtrack compares true losses: it needs loop.relax_each: true")
+                throw CampaignFileError(file: url.path, key: "loop.backtrack", reason: "loop.backtrack compares true losses: it needs loop.relax_each: true")
             }
             settings.tolerance = try positive(loop.tolerance, "loop.tolerance") ?? settings.tolerance
             settings.lossTolerance = try nonNegative(loop.lossTolerance, "loop.loss_tolerance") ?? settings.lossTolerance
             settings.regularization = try nonNegative(loop.regularization, "loop.regularization") ?? settings.regularization
             if let gradient = loop.gradient {
                 guard let value = FitSettings.Gradient(rawValue: gradient) else {
-                    throw InputError.invalid("\(url.path): loop.gradient is adjoint or full, got '\(gradient)'")
+                    throw CampaignFileError(file: url.path, key: "loop.gradient", value: "\(gradient)", reason: "loop.gradient is adjoint or full, got '\(gradient)'")
                 }
                 settings.gradient = value
             }
         }
         settings.ftol = try positive(relax?.ftol, "relax.ftol") ?? settings.ftol
         if let step = vary?.step, !(step > 0 && step < 0.1) {
-            throw InputError.invalid("\(url.path): vary.step is a relative step in (0, 0.1), got \(step)")
+            throw CampaignFileError(file: url.path, key: "vary.step", value: "\(step)", reason: "vary.step is a relative step in (0, 0.1), got \(step)")
         }
         if vary?.step != nil, vary?.parameters == nil, vary?.fields == nil {
-            throw InputError.invalid("\(url.path): vary.step is the finite-difference step of vary.parameters or vary.fields; SNAP needs none")
+            throw CampaignFileError(file: url.path, key: "vary.step", reason: "vary.step is the finite-difference step of vary.parameters or vary.fields; SNAP needs none")
         }
         return settings
     }
 
     private func positive(_ value: Double?, _ key: String) throws -> Double? {
         guard let value else { return nil }
-        guard value > 0, value.isFinite else { throw InputError.invalid("\(url.path): \(key) must be a positive number, got \(value)") }
+        guard value > 0, value.isFinite else { throw CampaignFileError(file: url.path, key: key, value: "\(value)", reason: "\(key) must be a positive number, got \(value)") }
         return value
     }
 
     private func nonNegative(_ value: Double?, _ key: String) throws -> Double? {
         guard let value else { return nil }
-        guard value >= 0, value.isFinite else { throw InputError.invalid("\(url.path): \(key) must be ≥ 0, got \(value)") }
+        guard value >= 0, value.isFinite else { throw CampaignFileError(file: url.path, key: key, value: "\(value)", reason: "\(key) must be ≥ 0, got \(value)") }
         return value
     }
 
@@ -289,21 +290,21 @@ struct FitCampaignFile: Decodable {
             let (energy, volume) = (property.energy ?? [:], property.volume ?? [:])
             guard property.value.isFinite, !(energy.isEmpty && volume.isEmpty),
                   energy.values.allSatisfy(\.isFinite), volume.values.allSatisfy(\.isFinite) else {
-                throw InputError.invalid("\(url.path): properties[\(index)] needs a finite `value` and finite `energy` or `volume` coefficients")
+                throw CampaignFileError(file: url.path, key: "properties[\(index)]", reason: "properties[\(index)] needs a finite `value` and finite `energy` or `volume` coefficients")
             }
             if let weight = property.weight, !(weight > 0 && weight.isFinite) {
-                throw InputError.invalid("\(url.path): properties[\(index)].weight must be positive, got \(weight)")
+                throw CampaignFileError(file: url.path, key: "properties[\(index)].weight", value: "\(weight)", reason: "properties[\(index)].weight must be positive, got \(weight)")
             }
             for (key, map) in [("energy", energy), ("volume", volume)] {
                 if let unknown = map.keys.sorted().first(where: { key in !systems.contains { $0.name == key } }) {
-                    throw InputError.invalid("\(url.path): properties[\(index)].\(key) names system '\(unknown)', which is not in systems")
+                    throw CampaignFileError(file: url.path, key: "properties[\(index)].\(key)", value: unknown, reason: "properties[\(index)].\(key) names system '\(unknown)', which is not in systems")
                 }
             }
             for name in volume.keys.sorted() {
                 let system = systems.first { $0.name == name }!
                 guard try system.cellRelaxation(file: url.path) == .fixed, system.target?.elastic == nil else { continue }
-                throw InputError.invalid("""
-                    \(url.path): properties[\(index)].volume uses system \(name), whose cell is fixed: set systems[\(name)].cell to iso or aniso
+                throw CampaignFileError(file: url.path, key: "properties[\(index)].volume", value: name, reason: """
+                    properties[\(index)].volume uses system \(name), whose cell is fixed: set systems[\(name)].cell to iso or aniso
                     """)
             }
             return PropertyTarget(name: name, coefficients: energy, volumeCoefficients: volume, value: property.value,
