@@ -11,7 +11,8 @@ enum YAMLConfig {
     /// Decodes `text` after checking its keys; `what` says what the file is when it is not a mapping.
     static func decode<T: Decodable>(_ text: String, file: String, schema: [String: Set<String>], what: String) throws -> T {
         let tree: Any?
-        do { tree = try Yams.load(yaml: text) } catch { throw CampaignFileError(file: file, key: "", reason: "not valid YAML: \(error)") }
+        do { tree = try Yams.load(yaml: text) } catch { throw CampaignFileError(file: file, key: "",
+                                                                                reason: "not valid YAML: \(error)") }
         try checkKeys(tree, path: "", file: file, schema: schema, what: what)
         do { return try YAMLDecoder().decode(T.self, from: text) } catch let error as DecodingError {
             throw CampaignFileError(file: file, key: keyPath(of: error), reason: describe(error))
@@ -71,12 +72,14 @@ enum YAMLConfig {
                 }
             }
         } else if let list = node as? [Any] {
-            guard schema[path + "[]"] != nil else { throw CampaignFileError(file: file, key: path, reason: "'\(path)' is a mapping of keys, not a list") }
+            guard schema[path + "[]"] != nil else { throw CampaignFileError(file: file, key: path,
+                                                                            reason: "'\(path)' is a mapping of keys, not a list") }
             for item in list { try checkKeys(item, path: path + "[]", file: file, schema: schema, what: what) }
         } else if path.isEmpty {
             throw CampaignFileError(file: file, key: "", reason: what)
         } else if schema[path] != nil || path.hasSuffix("[]") {
-            throw CampaignFileError(file: file, key: path, reason: "'\(path.replacingOccurrences(of: "[]", with: ""))' must be a mapping of keys")
+            throw CampaignFileError(file: file, key: path,
+                                    reason: "'\(path.replacingOccurrences(of: "[]", with: ""))' must be a mapping of keys")
         }
     }
 

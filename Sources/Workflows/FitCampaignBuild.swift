@@ -81,7 +81,8 @@ extension FitCampaignFile {
             let selection: AtomSelection = entry.ids.map { .ids($0) } ?? .group(entry.group ?? "")
             let members: [Bool]
             do { members = try simulation.defineGroup("ilmp_weighted", of: selection) } catch let error as InputError {
-                throw CampaignFileError(file: url.path, key: "systems[\(system.name)].atom_weights", reason: "systems[\(system.name)].atom_weights: \(error)")
+                throw CampaignFileError(file: url.path, key: "systems[\(system.name)].atom_weights",
+                                        reason: "systems[\(system.name)].atom_weights: \(error)")
             }
             for (index, member) in members.enumerated() where member { weights[index] = entry.weight }
         }

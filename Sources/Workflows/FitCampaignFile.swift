@@ -66,7 +66,8 @@ struct FitCampaignFile: Decodable {
             // Fixed unless asked: a structure target is a structure in its own cell.
             let value = try CellRelaxation.named(cell, fallback: .fixed, file: file, key: "systems[\(name)].cell")
             if value != .fixed, target?.structure != nil {
-                throw CampaignFileError(file: file, key: "systems[\(name)].cell", reason: "systems[\(name)].cell: a structure target needs a fixed cell (the target's)")
+                throw CampaignFileError(file: file, key: "systems[\(name)].cell",
+                                        reason: "systems[\(name)].cell: a structure target needs a fixed cell (the target's)")
             }
             return value
         }
@@ -163,19 +164,23 @@ struct FitCampaignFile: Decodable {
                                         reason: "two systems are named '\(system.name)'")
             }
             guard system.name.range(of: #"^[A-Za-z0-9_.-]+$"#, options: .regularExpression) != nil else {
-                throw CampaignFileError(file: url.path, key: "systems[\(system.name)].name", value: system.name, reason: "system name '\(system.name)' must be letters, digits, '_', '-' or '.'")
+                throw CampaignFileError(file: url.path, key: "systems[\(system.name)].name", value: system.name,
+                                        reason: "system name '\(system.name)' must be letters, digits, '_', '-' or '.'")
             }
             if let target = system.target, (target.structure == nil) == (target.elastic == nil) {
-                throw CampaignFileError(file: url.path, key: "systems[\(system.name)].target", reason: "systems[\(system.name)].target takes one of structure or elastic")
+                throw CampaignFileError(file: url.path, key: "systems[\(system.name)].target",
+                                        reason: "systems[\(system.name)].target takes one of structure or elastic")
             }
             if let elastic = system.target?.elastic { _ = try FitTarget.elastic(elastic) }
             for entry in system.atomWeights ?? [] {
                 guard (entry.ids == nil) != (entry.group == nil), entry.weight >= 0, entry.weight.isFinite else {
-                    throw CampaignFileError(file: url.path, key: "systems[\(system.name)].atom_weights", reason: "systems[\(system.name)].atom_weights entries take ids or group, and a weight ≥ 0")
+                    throw CampaignFileError(file: url.path, key: "systems[\(system.name)].atom_weights",
+                                            reason: "systems[\(system.name)].atom_weights entries take ids or group, and a weight ≥ 0")
                 }
             }
             if system.atomWeights != nil, system.target?.structure == nil {
-                throw CampaignFileError(file: url.path, key: "systems[\(system.name)].atom_weights", reason: "systems[\(system.name)].atom_weights apply to a structure target")
+                throw CampaignFileError(file: url.path, key: "systems[\(system.name)].atom_weights",
+                                        reason: "systems[\(system.name)].atom_weights apply to a structure target")
             }
             for (key, path) in [("input", system.input), ("target.structure", system.target?.structure)] {
                 guard let path else { continue }
@@ -185,7 +190,8 @@ struct FitCampaignFile: Decodable {
             }
             _ = try system.cellRelaxation(file: url.path)
             if let weight = system.weight, !(weight > 0 && weight.isFinite) {
-                throw CampaignFileError(file: url.path, key: "systems[\(system.name)].weight", value: "\(weight)", reason: "systems[\(system.name)].weight must be positive, got \(weight)")
+                throw CampaignFileError(file: url.path, key: "systems[\(system.name)].weight", value: "\(weight)",
+                                        reason: "systems[\(system.name)].weight must be positive, got \(weight)")
             }
         }
         for (key, path) in [("potential.snapcoeff", potential?.snapcoeff), ("potential.snapparam", potential?.snapparam),
@@ -195,33 +201,40 @@ struct FitCampaignFile: Decodable {
             }
         }
         let kinds = [vary?.elements != nil, vary?.parameters != nil, vary?.fields != nil].filter { $0 }.count
-        guard kinds <= 1 else { throw CampaignFileError(file: url.path, key: "vary", reason: "'vary' takes one of elements, parameters or fields") }
+        guard kinds <= 1 else { throw CampaignFileError(file: url.path, key: "vary",
+                                                        reason: "'vary' takes one of elements, parameters or fields") }
         if potential != nil, vary?.parameters != nil || vary?.fields != nil {
-            throw CampaignFileError(file: url.path, key: "potential", reason: "'potential' names SNAP files; it does not apply with vary.parameters or vary.fields")
+            throw CampaignFileError(file: url.path, key: "potential",
+                                    reason: "'potential' names SNAP files; it does not apply with vary.parameters or vary.fields")
         }
         if let alchemy {
             guard vary?.parameters == nil, vary?.fields == nil else {
-                throw CampaignFileError(file: url.path, key: "alchemy", reason: "alchemy makes a new SNAP element; it does not apply with vary.parameters or vary.fields")
+                throw CampaignFileError(file: url.path, key: "alchemy",
+                                        reason: "alchemy makes a new SNAP element; it does not apply with vary.parameters or vary.fields")
             }
             guard alchemy.element.range(of: #"^[A-Za-z][A-Za-z0-9_]*$"#, options: .regularExpression) != nil else {
-                throw CampaignFileError(file: url.path, key: "alchemy.element", reason: "alchemy.element '\(alchemy.element)' must be a name (letters, digits, '_')")
+                throw CampaignFileError(file: url.path, key: "alchemy.element",
+                                        reason: "alchemy.element '\(alchemy.element)' must be a name (letters, digits, '_')")
             }
             _ = try alchemy.atoms?.selection("alchemy.atoms", file: url.path)
             for system in systems {
                 guard let atoms = system.alchemyAtoms ?? alchemy.atoms else {
-                    throw CampaignFileError(file: url.path, key: "alchemy.atoms", reason: "alchemy.atoms (or systems[\(system.name)].alchemy_atoms) is required")
+                    throw CampaignFileError(file: url.path, key: "alchemy.atoms",
+                                            reason: "alchemy.atoms (or systems[\(system.name)].alchemy_atoms) is required")
                 }
                 _ = try atoms.selection("systems[\(system.name)].alchemy_atoms", file: url.path)
             }
         } else if let system = systems.first(where: { $0.alchemyAtoms != nil }) {
-            throw CampaignFileError(file: url.path, key: "systems[\(system.name)].alchemy_atoms", reason: "systems[\(system.name)].alchemy_atoms needs an alchemy section")
+            throw CampaignFileError(file: url.path, key: "systems[\(system.name)].alchemy_atoms",
+                                    reason: "systems[\(system.name)].alchemy_atoms needs an alchemy section")
         }
         _ = try settings()
         _ = try method()
         _ = try propertyTargets()
         for system in systems where system.target == nil
             && !(properties ?? []).contains(where: { $0.energy?[system.name] != nil || $0.volume?[system.name] != nil }) {
-            throw CampaignFileError(file: url.path, key: "systems[\(system.name)]", reason: "systems[\(system.name)] has no target and no property uses it")
+            throw CampaignFileError(file: url.path, key: "systems[\(system.name)]",
+                                    reason: "systems[\(system.name)] has no target and no property uses it")
         }
     }
 
@@ -235,12 +248,14 @@ struct FitCampaignFile: Decodable {
         var settings = FitSettings()
         if let loop {
             if let iterations = loop.iterations {
-                guard iterations >= 0 else { throw CampaignFileError(file: url.path, key: "loop.iterations", reason: "loop.iterations must be ≥ 0") }
+                guard iterations >= 0 else { throw CampaignFileError(file: url.path, key: "loop.iterations",
+                                                                     reason: "loop.iterations must be ≥ 0") }
                 settings.iterations = iterations
             }
             if let step = loop.step, step != "adaptive" {
                 guard let value = Double(step), value > 0, value.isFinite else {
-                    throw CampaignFileError(file: url.path, key: "loop.step", value: "\(step)", reason: "loop.step is 'adaptive' or a positive number, got '\(step)'")
+                    throw CampaignFileError(file: url.path, key: "loop.step", value: "\(step)",
+                                            reason: "loop.step is 'adaptive' or a positive number, got '\(step)'")
                 }
                 settings.step = value
             }
@@ -250,37 +265,43 @@ struct FitCampaignFile: Decodable {
             // otherwise lands the structure wherever the relaxation takes it.
             settings.backtrack = loop.backtrack ?? settings.relaxEach
             if settings.backtrack, !settings.relaxEach {
-                throw CampaignFileError(file: url.path, key: "loop.backtrack", reason: "loop.backtrack compares true losses: it needs loop.relax_each: true")
+                throw CampaignFileError(file: url.path, key: "loop.backtrack",
+                                        reason: "loop.backtrack compares true losses: it needs loop.relax_each: true")
             }
             settings.tolerance = try positive(loop.tolerance, "loop.tolerance") ?? settings.tolerance
             settings.lossTolerance = try nonNegative(loop.lossTolerance, "loop.loss_tolerance") ?? settings.lossTolerance
             settings.regularization = try nonNegative(loop.regularization, "loop.regularization") ?? settings.regularization
             if let gradient = loop.gradient {
                 guard let value = FitSettings.Gradient(rawValue: gradient) else {
-                    throw CampaignFileError(file: url.path, key: "loop.gradient", value: "\(gradient)", reason: "loop.gradient is adjoint or full, got '\(gradient)'")
+                    throw CampaignFileError(file: url.path, key: "loop.gradient", value: "\(gradient)",
+                                            reason: "loop.gradient is adjoint or full, got '\(gradient)'")
                 }
                 settings.gradient = value
             }
         }
         settings.ftol = try positive(relax?.ftol, "relax.ftol") ?? settings.ftol
         if let step = vary?.step, !(step > 0 && step < 0.1) {
-            throw CampaignFileError(file: url.path, key: "vary.step", value: "\(step)", reason: "vary.step is a relative step in (0, 0.1), got \(step)")
+            throw CampaignFileError(file: url.path, key: "vary.step", value: "\(step)",
+                                    reason: "vary.step is a relative step in (0, 0.1), got \(step)")
         }
         if vary?.step != nil, vary?.parameters == nil, vary?.fields == nil {
-            throw CampaignFileError(file: url.path, key: "vary.step", reason: "vary.step is the finite-difference step of vary.parameters or vary.fields; SNAP needs none")
+            throw CampaignFileError(file: url.path, key: "vary.step",
+                                    reason: "vary.step is the finite-difference step of vary.parameters or vary.fields; SNAP needs none")
         }
         return settings
     }
 
     private func positive(_ value: Double?, _ key: String) throws -> Double? {
         guard let value else { return nil }
-        guard value > 0, value.isFinite else { throw CampaignFileError(file: url.path, key: key, value: "\(value)", reason: "\(key) must be a positive number, got \(value)") }
+        guard value > 0, value.isFinite else { throw CampaignFileError(file: url.path, key: key, value: "\(value)",
+                                                                       reason: "\(key) must be a positive number, got \(value)") }
         return value
     }
 
     private func nonNegative(_ value: Double?, _ key: String) throws -> Double? {
         guard let value else { return nil }
-        guard value >= 0, value.isFinite else { throw CampaignFileError(file: url.path, key: key, value: "\(value)", reason: "\(key) must be ≥ 0, got \(value)") }
+        guard value >= 0, value.isFinite else { throw CampaignFileError(file: url.path, key: key, value: "\(value)",
+                                                                        reason: "\(key) must be ≥ 0, got \(value)") }
         return value
     }
 
@@ -290,14 +311,17 @@ struct FitCampaignFile: Decodable {
             let (energy, volume) = (property.energy ?? [:], property.volume ?? [:])
             guard property.value.isFinite, !(energy.isEmpty && volume.isEmpty),
                   energy.values.allSatisfy(\.isFinite), volume.values.allSatisfy(\.isFinite) else {
-                throw CampaignFileError(file: url.path, key: "properties[\(index)]", reason: "properties[\(index)] needs a finite `value` and finite `energy` or `volume` coefficients")
+                throw CampaignFileError(file: url.path, key: "properties[\(index)]",
+                                        reason: "properties[\(index)] needs a finite `value` and finite `energy` or `volume` coefficients")
             }
             if let weight = property.weight, !(weight > 0 && weight.isFinite) {
-                throw CampaignFileError(file: url.path, key: "properties[\(index)].weight", value: "\(weight)", reason: "properties[\(index)].weight must be positive, got \(weight)")
+                throw CampaignFileError(file: url.path, key: "properties[\(index)].weight", value: "\(weight)",
+                                        reason: "properties[\(index)].weight must be positive, got \(weight)")
             }
             for (key, map) in [("energy", energy), ("volume", volume)] {
                 if let unknown = map.keys.sorted().first(where: { key in !systems.contains { $0.name == key } }) {
-                    throw CampaignFileError(file: url.path, key: "properties[\(index)].\(key)", value: unknown, reason: "properties[\(index)].\(key) names system '\(unknown)', which is not in systems")
+                    throw CampaignFileError(file: url.path, key: "properties[\(index)].\(key)", value: unknown,
+                                            reason: "properties[\(index)].\(key) names system '\(unknown)', which is not in systems")
                 }
             }
             for name in volume.keys.sorted() {

@@ -140,22 +140,27 @@ struct UncertaintyCampaignFile: Decodable {
     func validate() throws {
         let file = url.path
         guard (system == nil) != (systems == nil) else {
-            throw CampaignFileError(file: file, key: "systems", reason: "give either 'system' (a generated crystal and its vacancy) or 'systems' (inputs)")
+            throw CampaignFileError(file: file, key: "systems",
+                                    reason: "give either 'system' (a generated crystal and its vacancy) or 'systems' (inputs)")
         }
         guard (ensemble.samples == nil) != (ensemble.draws == nil) else {
             throw CampaignFileError(file: file, key: "ensemble", reason: "'ensemble' takes either samples (a file) or draws")
         }
         if let draws = ensemble.draws {
-            guard draws.count > 0 else { throw CampaignFileError(file: file, key: "ensemble.draws.count", reason: "ensemble.draws.count must be positive") }
+            guard draws.count > 0 else { throw CampaignFileError(file: file, key: "ensemble.draws.count",
+                                                                 reason: "ensemble.draws.count must be positive") }
             guard (draws.covariance == nil) != (draws.relativeSD == nil) else {
-                throw CampaignFileError(file: file, key: "ensemble.draws", reason: "ensemble.draws takes either covariance (a file) or relative_sd")
+                throw CampaignFileError(file: file, key: "ensemble.draws",
+                                        reason: "ensemble.draws takes either covariance (a file) or relative_sd")
             }
             if let sd = draws.relativeSD, !(sd > 0 && sd.isFinite) {
-                throw CampaignFileError(file: file, key: "ensemble.draws.relative_sd", value: "\(sd)", reason: "ensemble.draws.relative_sd must be positive, got \(sd)")
+                throw CampaignFileError(file: file, key: "ensemble.draws.relative_sd", value: "\(sd)",
+                                        reason: "ensemble.draws.relative_sd must be positive, got \(sd)")
             }
         }
         if let lambdas = ensemble.lambdas, lambdas.isEmpty || !lambdas.allSatisfy(\.isFinite) {
-            throw CampaignFileError(file: file, key: "ensemble.lambdas", reason: "ensemble.lambdas must be a non-empty list of numbers")
+            throw CampaignFileError(file: file, key: "ensemble.lambdas",
+                                    reason: "ensemble.lambdas must be a non-empty list of numbers")
         }
         for (key, path) in [("ensemble.samples", ensemble.samples), ("ensemble.mean", ensemble.mean),
                             ("ensemble.draws.covariance", ensemble.draws?.covariance),
@@ -166,13 +171,17 @@ struct UncertaintyCampaignFile: Decodable {
         }
         if let system {
             guard CrystalInput.Lattice(rawValue: system.lattice) != nil else {
-                throw CampaignFileError(file: file, key: "system.lattice", value: "\(system.lattice)", reason: "system.lattice is bcc, fcc or hcp, got '\(system.lattice)'")
+                throw CampaignFileError(file: file, key: "system.lattice", value: "\(system.lattice)",
+                                        reason: "system.lattice is bcc, fcc or hcp, got '\(system.lattice)'")
             }
-            guard system.a0 > 0, system.cells > 0 else { throw CampaignFileError(file: file, key: "system.a0", reason: "system.a0 and system.cells must be positive") }
+            guard system.a0 > 0, system.cells > 0 else { throw CampaignFileError(file: file, key: "system.a0",
+                                                                                 reason: "system.a0 and system.cells must be positive") }
             guard potential?.snapcoeff != nil, potential?.snapparam != nil else {
-                throw CampaignFileError(file: file, key: "potential", reason: "a generated system needs potential.snapcoeff and potential.snapparam")
+                throw CampaignFileError(file: file, key: "potential",
+                                        reason: "a generated system needs potential.snapcoeff and potential.snapparam")
             }
-            if let zbl = system.zbl, zbl.count != 2 { throw CampaignFileError(file: file, key: "system.zbl", reason: "system.zbl is [inner, outer] (Å)") }
+            if let zbl = system.zbl, zbl.count != 2 { throw CampaignFileError(file: file, key: "system.zbl",
+                                                                              reason: "system.zbl is [inner, outer] (Å)") }
             _ = try cell(system.box, key: "system.box")
         }
         var names = Set<String>()
@@ -180,37 +189,45 @@ struct UncertaintyCampaignFile: Decodable {
             guard names.insert(entry.name).inserted else { throw CampaignFileError(file: file, key: "systems[\(entry.name)].name", value: entry.name,
                                                                                 reason: "two systems are named '\(entry.name)'") }
             guard FileManager.default.fileExists(atPath: resolve(entry.input).path) else {
-                throw CampaignFileError(file: file, key: "systems[\(entry.name)].input", reason: "systems[\(entry.name)].input: file not found: \(resolve(entry.input).path)")
+                throw CampaignFileError(file: file, key: "systems[\(entry.name)].input",
+                                        reason: "systems[\(entry.name)].input: file not found: \(resolve(entry.input).path)")
             }
             _ = try cell(entry.box, key: "systems[\(entry.name)].box")
         }
         if system != nil { names = ["bulk", "vacancy"] }
         guard (quantity == nil) != (quantities == nil) else {
-            throw CampaignFileError(file: file, key: "quantities", reason: "give either 'quantity: vacancy_formation' or a list of 'quantities'")
+            throw CampaignFileError(file: file, key: "quantities",
+                                    reason: "give either 'quantity: vacancy_formation' or a list of 'quantities'")
         }
         if let quantity {
             guard quantity == "vacancy_formation" else {
-                throw CampaignFileError(file: file, key: "quantity", reason: "quantity is vacancy_formation (built in); other quantities go in 'quantities'")
+                throw CampaignFileError(file: file, key: "quantity",
+                                        reason: "quantity is vacancy_formation (built in); other quantities go in 'quantities'")
             }
             for name in ["bulk", "vacancy"] where !names.contains(name) {
-                throw CampaignFileError(file: file, key: "quantity", reason: "quantity vacancy_formation needs systems named bulk and vacancy; '\(name)' is missing")
+                throw CampaignFileError(file: file, key: "quantity",
+                                        reason: "quantity vacancy_formation needs systems named bulk and vacancy; '\(name)' is missing")
             }
         }
         var quantityNames = Set<String>()
         for (index, entry) in (quantities ?? []).enumerated() {
             guard entry.name.range(of: #"^[A-Za-z0-9_.+-]+$"#, options: .regularExpression) != nil else {
-                throw CampaignFileError(file: file, key: "quantities[\(index)].name", reason: "quantities[\(index)].name '\(entry.name)' must be letters, digits, '_', '.', '+' or '-' (it names files)")
+                throw CampaignFileError(file: file, key: "quantities[\(index)].name",
+                                        reason: "quantities[\(index)].name '\(entry.name)' must be letters, digits, '_', '.', '+' or '-' (it names files)")
             }
             guard quantityNames.insert(entry.name).inserted else {
-                throw CampaignFileError(file: file, key: "quantities[\(index)].name", value: entry.name, reason: "two quantities are named '\(entry.name)'")
+                throw CampaignFileError(file: file, key: "quantities[\(index)].name", value: entry.name,
+                                        reason: "two quantities are named '\(entry.name)'")
             }
             for (key, map) in [("energy", entry.energy ?? [:]), ("volume", entry.volume ?? [:])] {
                 if let unknown = map.keys.sorted().first(where: { !names.contains($0) }) {
-                    throw CampaignFileError(file: file, key: "quantities[\(index)].\(key)", value: unknown, reason: "quantities[\(index)].\(key) names system '\(unknown)', which is not among the systems")
+                    throw CampaignFileError(file: file, key: "quantities[\(index)].\(key)", value: unknown,
+                                            reason: "quantities[\(index)].\(key) names system '\(unknown)', which is not among the systems")
                 }
             }
             guard !(entry.energy ?? [:]).isEmpty || !(entry.volume ?? [:]).isEmpty else {
-                throw CampaignFileError(file: file, key: "quantities[\(index)]", reason: "quantities[\(index)] needs energy or volume coefficients")
+                throw CampaignFileError(file: file, key: "quantities[\(index)]",
+                                        reason: "quantities[\(index)] needs energy or volume coefficients")
             }
         }
         if case .rows(let rows) = truth, let bad = rows.first(where: { $0 < 0 }) {
@@ -218,7 +235,8 @@ struct UncertaintyCampaignFile: Decodable {
         }
         _ = try (derivative ?? DerivativeSection()).method(file: file)
         if let ftol = relax?.ftol, !(ftol > 0 && ftol.isFinite) {
-            throw CampaignFileError(file: file, key: "relax.ftol", value: "\(ftol)", reason: "relax.ftol must be positive, got \(ftol)")
+            throw CampaignFileError(file: file, key: "relax.ftol", value: "\(ftol)",
+                                    reason: "relax.ftol must be positive, got \(ftol)")
         }
     }
 
