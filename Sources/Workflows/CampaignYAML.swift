@@ -103,6 +103,31 @@ enum YAMLConfig {
     }
 }
 
+/// A campaign file type: its keys, what it is (for a file that is not a mapping), and the checks
+/// that need no LAMMPS, run once as it is read.
+protocol CampaignFileSchema: Decodable {
+    /// The keys each level accepts (`YAMLConfig.decode`).
+    static var schema: [String: Set<String>] { get }
+    static var what: String { get }
+    /// The file it was read from (paths resolve against its folder) and its text.
+    var url: URL { get set }
+    var text: String { get set }
+    func validate() throws
+}
+
+extension CampaignFileSchema {
+    static func read(_ url: URL) throws -> Self {
+        let text = try YAMLConfig.text(of: url)
+        var file: Self = try YAMLConfig.decode(text, file: url.path, schema: schema, what: what)
+        file.url = url
+        file.text = text
+        try file.validate()
+        return file
+    }
+
+    func resolve(_ path: String) -> URL { YAMLConfig.resolve(path, beside: url) }
+}
+
 /// `potential:` SNAP files replacing the input's.
 struct PotentialFilesSection: Decodable {
     var snapcoeff: String?

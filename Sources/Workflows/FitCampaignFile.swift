@@ -7,7 +7,7 @@ import Potentials
 /// A fit campaign as a YAML file (every key documented in the README). Paths are relative to the
 /// file. Unknown keys, missing files and targets that do not match their system are refused
 /// before any LAMMPS work.
-struct FitCampaignFile: Decodable {
+struct FitCampaignFile: CampaignFileSchema {
     struct Target: Decodable {
         /// A LAMMPS data or extended XYZ file of the same atoms.
         var structure: String?
@@ -135,15 +135,7 @@ struct FitCampaignFile: Decodable {
         "relax": ["ftol"],
     ]
 
-    static func read(_ url: URL) throws -> FitCampaignFile {
-        let text = try YAMLConfig.text(of: url)
-        var campaign: FitCampaignFile = try YAMLConfig.decode(text, file: url.path, schema: schema,
-                                                           what: "a campaign is a mapping of keys (potential, vary, systems, loop, …)")
-        campaign.url = url
-        campaign.text = text
-        try campaign.validate()
-        return campaign
-    }
+    static let what = "a campaign is a mapping of keys (potential, vary, systems, loop, …)"
 
     /// What identifies the campaign for --resume: the file, every file it names, the LAMMPS arguments.
     func key(lammpsArguments: [String]) -> String {
@@ -151,8 +143,6 @@ struct FitCampaignFile: Decodable {
             + [potential?.snapcoeff, potential?.snapparam, constraints].compactMap { $0 }
         return YAMLConfig.key(text: text, lammpsArguments: lammpsArguments, files: named.map(resolve))
     }
-
-    func resolve(_ path: String) -> URL { YAMLConfig.resolve(path, beside: url) }
 
     /// Everything that can be checked without LAMMPS.
     func validate() throws {

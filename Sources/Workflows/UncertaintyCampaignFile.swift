@@ -8,7 +8,7 @@ import Workflows
 
 /// An uncertainty campaign as a YAML file (every key in the README). Paths are relative to the
 /// file; everything that can be checked without LAMMPS is checked before any LAMMPS work.
-struct UncertaintyCampaignFile: Decodable {
+struct UncertaintyCampaignFile: CampaignFileSchema {
     struct Draws: Decodable {
         var count: Int
         var seed: UInt64?
@@ -113,17 +113,7 @@ struct UncertaintyCampaignFile: Decodable {
         }
     }
 
-    static func read(_ url: URL) throws -> UncertaintyCampaignFile {
-        let text = try YAMLConfig.text(of: url)
-        var file: UncertaintyCampaignFile = try YAMLConfig.decode(text, file: url.path, schema: schema,
-                                                          what: "an uncertainty campaign is a mapping of keys (potential, vary, ensemble, quantity, …)")
-        file.url = url
-        file.text = text
-        try file.validate()
-        return file
-    }
-
-    func resolve(_ path: String) -> URL { YAMLConfig.resolve(path, beside: url) }
+    static let what = "an uncertainty campaign is a mapping of keys (potential, vary, ensemble, quantity, …)"
 
     /// What identifies the campaign for --resume: the file, every file it names, the LAMMPS arguments.
     func key(lammpsArguments: [String]) -> String {
