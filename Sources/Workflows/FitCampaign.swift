@@ -53,10 +53,10 @@ public final class FitCampaign {
         }
         let names = Set(systems.map(\.name))
         for target in propertyTargets {
-            if let unknown = target.systems.sorted().first(where: { !names.contains($0) }) {
+            if let unknown = target.quantity.systems.sorted().first(where: { !names.contains($0) }) {
                 throw InputError.invalid("property target \(target.name) names system '\(unknown)', which the campaign does not have")
             }
-            for name in target.volumeCoefficients.keys.sorted() where systems.first(where: { $0.name == name })!.cell == .fixed {
+            for name in target.quantity.volume.keys.sorted() where systems.first(where: { $0.name == name })!.cell == .fixed {
                 throw InputError.invalid("""
                     property target \(target.name) uses the volume of system \(name), whose cell is fixed (its volume cannot \
                     change): relax its cell (cell: iso or aniso)
@@ -68,7 +68,7 @@ public final class FitCampaign {
                 throw InputError.invalid("system \(system.name): a structure target needs a fixed cell (the target's cell)")
             }
         }
-        for system in systems where system.hasNoTarget && !propertyTargets.contains(where: { $0.systems.contains(system.name) }) {
+        for system in systems where system.hasNoTarget && !propertyTargets.contains(where: { $0.quantity.systems.contains(system.name) }) {
             throw InputError.invalid("system \(system.name) has no target and no energy target uses it")
         }
         self.systems = systems

@@ -81,20 +81,20 @@ extension FitCampaign {
         }
         var energyGradients: [String: [Double]] = [:]
         var volumeGradients: [String: [Double]] = [:]
-        for system in systems where propertyTargets.contains(where: { $0.systems.contains(system.name) }) {
+        for system in systems where propertyTargets.contains(where: { $0.quantity.systems.contains(system.name) }) {
             try system.energy.setTheta(state.theta)
             try system.energy.simulation.restore(state.structures[system.name]!)
             energyGradients[system.name] = try system.energy.energyGradient()
-            if propertyTargets.contains(where: { $0.volumeCoefficients[system.name] != nil }) {
+            if propertyTargets.contains(where: { $0.quantity.volume[system.name] != nil }) {
                 volumeGradients[system.name] = try volumeGradient(system, progress: progress)
             }
         }
         for target in propertyTargets {
             let u = combination(target, state) - target.value
-            for (name, c) in target.coefficients {
+            for (name, c) in target.quantity.energy {
                 for l in g.indices { g[l] += target.weight * u * c * energyGradients[name]![l] }
             }
-            for (name, d) in target.volumeCoefficients {
+            for (name, d) in target.quantity.volume {
                 for l in g.indices { g[l] += target.weight * u * d * volumeGradients[name]![l] }
             }
         }

@@ -58,8 +58,8 @@ extension FitCampaign {
 
     /// Σ_s c_s E_s + Σ_s d_s V_s of a property target.
     public func combination(_ target: PropertyTarget, _ state: FitState) -> Double {
-        target.coefficients.reduce(0) { $0 + $1.value * (state.energies[$1.key] ?? .nan) }
-            + target.volumeCoefficients.reduce(0) { $0 + $1.value * (state.structures[$1.key]?.box.volume ?? .nan) }
+        target.quantity.energy.reduce(0) { $0 + $1.value * (state.energies[$1.key] ?? .nan) }
+            + target.quantity.volume.reduce(0) { $0 + $1.value * (state.structures[$1.key]?.box.volume ?? .nan) }
     }
 
     /// Relaxes every system with `state.theta` from `state`'s structures (or, without them, from
@@ -102,8 +102,7 @@ extension FitCampaign {
     /// combination mixes energies and volumes): the goals of the loss figure.
     public var propertyGoals: [(name: String, goal: Double, unit: String)] {
         var goals = propertyTargets.map { target in
-            (name: target.name, goal: target.value,
-             unit: target.volumeCoefficients.isEmpty ? "eV" : target.coefficients.isEmpty ? "Å³" : "")
+            (name: target.name, goal: target.value, unit: target.quantity.unit)
         }
         for system in systems {
             guard case .elastic(let tensor, _) = system.target else { continue }

@@ -72,9 +72,9 @@ extension FitCampaign {
         for target in propertyTargets {
             // To first order the combination changes by −Σ c_s (∇Θ U_s · g) − Σ d_s (∇Θ V_s · g) per unit step.
             let u = combination(target, state) - target.value
-            let change = -target.coefficients.reduce(0) { total, term in
+            let change = -target.quantity.energy.reduce(0) { total, term in
                 total + term.value * dot(direction.energyGradients[term.key]!, g)
-            } - target.volumeCoefficients.reduce(0) { total, term in
+            } - target.quantity.volume.reduce(0) { total, term in
                 total + term.value * dot(direction.volumeGradients[term.key]!, g)
             }
             a += target.weight * u * change

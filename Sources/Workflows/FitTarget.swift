@@ -95,23 +95,20 @@ public struct FitSystem {
 /// Σ c_s ∇Θ U_s at the minima (∇X U = 0 there, no position derivative needed) plus
 /// Σ d_s V_s tr(∇Θ ε_s) from the strain derivative of each cell-relaxed system.
 public struct PropertyTarget: Sendable {
-    public var name: String
-    /// c_s: coefficients of the systems' energies (eV).
-    public var coefficients: [String: Double]
-    /// d_s: coefficients of the systems' cell volumes (Å³); the systems must relax their cells.
-    public var volumeCoefficients: [String: Double]
+    /// P: c_s the coefficients of the systems' energies (eV), d_s of their cell volumes (Å³; the
+    /// systems must relax their cells). The same combination uq propagates.
+    public var quantity: SystemQuantity
     public var value: Double
     public var weight: Double
 
     public init(name: String, coefficients: [String: Double], volumeCoefficients: [String: Double] = [:],
                 value: Double, weight: Double = 1) {
-        self.name = name
-        self.coefficients = coefficients
-        self.volumeCoefficients = volumeCoefficients
+        // A combination of energies and volumes has no single unit.
+        let unit = volumeCoefficients.isEmpty ? "eV" : coefficients.isEmpty ? "Å³" : ""
+        quantity = SystemQuantity(name: name, unit: unit, energy: coefficients, volume: volumeCoefficients)
         self.value = value
         self.weight = weight
     }
 
-    /// Every system the property depends on.
-    var systems: Set<String> { Set(coefficients.keys).union(volumeCoefficients.keys) }
+    public var name: String { quantity.name }
 }
