@@ -27,12 +27,13 @@ public struct UncertaintyRun {
         let quantities = file.quantityList(systems)
         let truthRows = (file.truth ?? .none).rows(of: ensemble.samples.count)
         if let bad = truthRows.first(where: { $0 >= ensemble.samples.count }) {
-            throw InputError.invalid("\(file.url.path): truth lists row \(bad), but the ensemble has \(ensemble.samples.count) samples (rows 0…\(ensemble.samples.count - 1))")
+            throw CampaignFileError(file: file.url.path, key: "truth", value: "\(bad)", reason: """
+                truth lists row \(bad), but the ensemble has \(ensemble.samples.count) samples (rows 0…\(ensemble.samples.count - 1))
+                """)
         }
         let campaign = try UncertaintyCampaign(systems: systems, quantities: quantities, ensemble: ensemble,
                                                method: try (file.derivative ?? DerivativeSection()).method(file: file.url.path),
                                                ftol: file.relax?.ftol ?? 1e-10)
-        // Each partition checkpoints its own members.
         let checkpointURL = run.url(share.index == 0 ? "checkpoint/uq.json" : "checkpoint/uq.p\(share.index).json")
         // The partition count is part of the key: each partition checkpoints only its own members.
         var checkpoint = UncertaintyCheckpoint(key: file.key(lammpsArguments: lammpsArguments + ["partitions \(share.count)"]))
@@ -61,18 +62,8 @@ public struct UncertaintyRun {
         // basis): the derivative cost is what all of them spent.
         var derivativeEvaluations = reference.forceEvaluations
         if let split, split.count > 1 {
-            // Every partition's results are in its checkpoint: once all are written, the first rank reads them.
             derivativeEvaluations = Int(try split.sum([Double(reference.forceEvaluations)])[0])
-            if MPIEnvironment.rank == 0 {
-                for index in 1..<split.count {
-                    guard let other = try loadCheckpoint(UncertaintyCheckpoint.self, from: run.url("checkpoint/uq.p\(index).json")) else { continue }
-                    checkpoint.indicators += other.indicators
-                    checkpoint.truths += other.truths
-                }
-                let order = Dictionary(uniqueKeysWithValues: campaign.points.enumerated().map { ($0.element, $0.offset) })
-                checkpoint.indicators.sort { order[$0.point]! < order[$1.point]! }
-                checkpoint.truths.sort { order[$0.point]! < order[$1.point]! }
-            }
+            if MPIEnvironment.rank == 0 { try merge(into: &checkpoint, partitions: split.count, campaign: campaign, run: run) }
         }
         if MPIEnvironment.rank == 0 {
             try writeResults(campaign, reference: reference, derivativeEvaluations: derivativeEvaluations, checkpoint: checkpoint, run: run)
@@ -127,6 +118,20 @@ public struct UncertaintyRun {
                             index + 1, open.count, point.sample, point.lambda,
                             outcome.failure.map { "EXCLUDED: " + $0 } ?? values, outcome.forceEvaluations, outcome.seconds, left))
         }
+    }
+
+    /// Every partition's results, from its checkpoint (all are written once the partitions met in
+    /// the sum before this), in the order of the ensemble.
+    private func merge(into checkpoint: inout UncertaintyCheckpoint, partitions: Int, campaign: UncertaintyCampaign,
+                       run: RunDirectory) throws {
+        for index in 1..<partitions {
+            guard let other = try loadCheckpoint(UncertaintyCheckpoint.self, from: run.url("checkpoint/uq.p\(index).json")) else { continue }
+            checkpoint.indicators += other.indicators
+            checkpoint.truths += other.truths
+        }
+        let order = Dictionary(uniqueKeysWithValues: campaign.points.enumerated().map { ($0.element, $0.offset) })
+        checkpoint.indicators.sort { order[$0.point]! < order[$1.point]! }
+        checkpoint.truths.sort { order[$0.point]! < order[$1.point]! }
     }
 
     /// The members this partition takes: every `count`-th, from its own index.
