@@ -15,10 +15,10 @@ import PackageDescription
 //   ReferenceModel     – a Morse crystal in pure Swift with analytic derivatives: a force provider and
 //                        parametrized energy that checks the engine without LAMMPS (UnitTests)
 //   Workflows          – the campaigns: predict/validate, elastic constants, fit (with its loss
-//                        figure), uq (with its files and figures)
+//                        figure), uq (with its files and figures); their YAML files (schemas,
+//                        decoding, checks), building their systems, and every output they write
 //   CLAPACK            – the only C shim: the few BLAS/LAPACK routines used, from OpenBLAS
-//   implicit-lammps    – the command-line tool: parsing, campaign files, running and printing
-//                        (campaign-file schemas still live here; issue 18 moves them)
+//   implicit-lammps    – the command-line tool: parsing arguments, calling a runner, printing
 let package = Package(
     name: "implicit-lammps",
     products: [
@@ -41,13 +41,13 @@ let package = Package(
         .target(name: "Potentials", dependencies: ["Atomistics", "LAMMPSLibrary", "LinearAlgebra"]),
         .target(name: "ImplicitDerivative", dependencies: ["Atomistics", "Potentials", "LinearAlgebra"]),
         .target(name: "ReferenceModel", dependencies: ["Atomistics", "Potentials", "LinearAlgebra"]),
-        .target(name: "Workflows", dependencies: ["Atomistics", "Potentials", "ImplicitDerivative", "LinearAlgebra"]),
+        .target(name: "Workflows", dependencies: ["Atomistics", "LAMMPSLibrary", "Potentials", "ImplicitDerivative", "LinearAlgebra",
+                                                  .product(name: "Yams", package: "Yams")]),
         .executableTarget(
             name: "implicit-lammps",
             dependencies: [
                 "LAMMPSLibrary", "Atomistics", "Potentials", "ImplicitDerivative", "Workflows", "LinearAlgebra",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Yams", package: "Yams"),
             ]),
         .executableTarget(name: "benchmarks", dependencies: ["LAMMPSLibrary", "Atomistics", "Potentials", "ImplicitDerivative",
                                                             "Workflows", "LinearAlgebra"]),

@@ -64,6 +64,15 @@ public struct WorkSharing {
     public init(index: Int, count: Int, isPartitionRoot: Bool, sum: @escaping ([Double]) throws -> [Double]) {
         (self.index, self.count, self.isPartitionRoot, self.sum) = (index, count, isPartitionRoot, sum)
     }
+
+    /// The sharing of the partitions of an MPI job.
+    public init(partitions: Partitions) {
+        self.init(index: partitions.index, count: partitions.count, isPartitionRoot: partitions.isPartitionRoot,
+                  sum: partitions.sum)
+    }
+
+    /// Whether this partition does item `item` of a list shared out.
+    public func takes(_ item: Int) -> Bool { item % count == index }
 }
 
 extension Simulation: ForceProvider {
@@ -79,8 +88,7 @@ extension Simulation: ForceProvider {
 
     public var workSharing: WorkSharing? {
         guard let partitions, partitions.count > 1 else { return nil }
-        return WorkSharing(index: partitions.index, count: partitions.count, isPartitionRoot: lammps.mpiRank == 0,
-                           sum: partitions.sum)
+        return WorkSharing(partitions: partitions)
     }
 }
 

@@ -154,8 +154,6 @@ public struct KrylovSolver {
 /// `count` computes every `count`-th item, and `sum` adds up what each filled (zeros elsewhere),
 /// so that every partition continues with the same, complete numbers.
 extension WorkSharing {
-    public func takes(_ item: Int) -> Bool { item % count == index }
-
     /// The columns every partition computed, in all partitions.
     func combine(_ partial: Matrix) throws -> Matrix {
         Matrix(rows: partial.rows, columns: partial.columns, storage: try sum(partial.storage))

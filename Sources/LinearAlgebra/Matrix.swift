@@ -19,6 +19,14 @@ public struct Matrix: Sendable {
         self.init(rows: rows, columns: vectors.count, storage: vectors.flatMap { $0 })
     }
 
+    /// A matrix whose rows are `vectors` (all of equal length), as text files and tables list them.
+    public init(rows vectors: [[Double]]) {
+        let columns = vectors.first?.count ?? 0
+        precondition(vectors.allSatisfy { $0.count == columns }, "rows of unequal length")
+        self.init(rows: vectors.count, columns: columns)
+        for (i, row) in vectors.enumerated() { for (j, value) in row.enumerated() { self[i, j] = value } }
+    }
+
     public subscript(row: Int, column: Int) -> Double {
         get { storage[column * rows + row] }
         set { storage[column * rows + row] = newValue }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Atomistics
 import Foundation
+import Workflows
 import ImplicitDerivative
 import LAMMPSLibrary
 import Potentials

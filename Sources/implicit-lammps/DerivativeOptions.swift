@@ -1,33 +1,30 @@
 import ArgumentParser
 import Atomistics
 import Foundation
+import Workflows
 import ImplicitDerivative
 import LAMMPSLibrary
 import Potentials
 
-/// The ∇Θ X* methods by name, for the command line.
-enum MethodName: String, CaseIterable, ExpressibleByArgument {
-    case energy, sparse, dense
-}
+extension MethodName: ExpressibleByArgument {}
 
+extension MethodChoice.Setting {
+    /// How the command line spells it.
+    var option: String {
+        switch self {
+        case .minStyle: return "--min-style"
+        case .alpha0: return "--alpha0"
+        case .tolerance: return "--tolerance"
+        case .preconditioner: return "--preconditioner"
+        case .krylov: return "--krylov"
+        case .region: return "--center/--radius"
+        }
+    }
+}
 extension Preconditioning: ExpressibleByArgument {}
 extension KrylovStrategy: ExpressibleByArgument {}
 
-/// Fields of a potential parameter file: `Si,Si,Si:epsilon,lambda` (an entry's elements, then
-/// field names).
-struct FieldSelection: ExpressibleByArgument {
-    var entry: String
-    var fields: [String]
-
-    init?(argument: String) {
-        let parts = argument.split(separator: ":", maxSplits: 1).map(String.init)
-        guard parts.count == 2, parts[0].split(separator: ",").count == 3 else { return nil }
-        let fields = parts[1].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        guard !fields.contains(where: \.isEmpty) else { return nil }
-        entry = parts[0]
-        self.fields = fields
-    }
-}
+extension FieldSelection: ExpressibleByArgument {}
 
 /// A comma-separated list of names.
 struct NameList: ExpressibleByArgument {
@@ -80,27 +77,6 @@ struct PotentialOptions: ParsableArguments {
         return .snap(coefficients: potential.map { URL(fileURLWithPath: $0).standardizedFileURL },
                      parameters: snapparam.map { URL(fileURLWithPath: $0).standardizedFileURL },
                      elements: elements.isEmpty ? nil : elements)
-    }
-
-    /// The parametrized energy of `simulation`, with notes on what given SNAP files change.
-    func energy(of simulation: Simulation) throws -> any ParametrizedEnergy {
-        let energy = try choice.energy(for: simulation, relativeStep: parameterStep, progress: progress)
-        if let system = energy as? SNAPEnergy {
-            reportSNAPNotes(system)
-        }
-        return energy
-    }
-}
-
-/// What a user should know about a SNAP potential: files that change more than Θ, unusual units.
-func reportSNAPNotes(_ system: SNAPEnergy) {
-    if !system.hyperparameterChanges.isEmpty {
-        progress("note: the files given with --potential/--snapparam change the input's potential itself, not only Θ:\n"
-                 + system.hyperparameterChanges.map { "  \($0)" }.joined(separator: "\n"))
-    }
-    if system.simulation.units != "metal" {
-        progress("warning: the input uses `units \(system.simulation.units)`; distributed SNAP potentials are fit in metal units, "
-                 + "and files without a UNITS tag cannot be checked by LAMMPS")
     }
 }
 
@@ -164,33 +140,15 @@ struct MinimumOptions: ParsableArguments {
 /// `predict` and `elastic`.
 func relaxedSystem(input: String, run: RunDirectory, potential: PotentialOptions, cell: CellRelaxation, ftol: Double,
                    lammps: LammpsOptions, partitions: Partitions? = nil) throws -> (any ParametrizedEnergy, RelaxationResult) {
-    let system = try parametrizedSystem(input: input, run: run, potential: potential, lammps: lammps, partitions: partitions)
-    let description = system.summary
-    progress("minimum: \(system.atomCount) atoms, \(description.kind) \(description.files.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: " ")), "
-             + "Θ = \(system.parameterCount) parameters; relaxing (cell \(cell.rawValue), ftol \(ftol))")
-    let (result, _) = try system.simulation.relax(RelaxationSettings(cell: cell, ftol: ftol), progress: progress)
-    progress("  E* = \(result.energy) eV, V* = \(result.volume) Å³, max|F| = \(result.maxForce), \(result.steps) steps"
-             + (result.converged ? "" : " (NOT converged: \(result.stop.rawValue))"))
-    if let problem = try RelaxedStructureCheck.problem(of: system.simulation) {
-        throw DerivativeError.notAMinimum("""
-            \(problem). Check the potential's units against the input's `units \(system.simulation.units)`, its \
-            elements and the lattice constant.
-            """)
-    }
-    return (system, result)
+    try SystemSetup.relaxed(input: input, run: run, choice: potential.choice, relativeStep: potential.parameterStep,
+                            snapFiles: "--potential/--snapparam", cell: cell,
+                            ftol: ftol, lammpsArguments: lammps.arguments, partitions: partitions)
 }
 
 /// The input's system with its parametrized energy.
 func parametrizedSystem(input: String, run: RunDirectory, potential: PotentialOptions,
                         lammps: LammpsOptions, partitions: Partitions? = nil) throws -> any ParametrizedEnergy {
-    let simulation: Simulation
-    do {
-        simulation = try Simulation(input: input, logFile: run.url("log.lammps"), extraArguments: lammps.arguments,
-                                    partitions: partitions)
-    } catch {
-        // LAMMPS's own message may not name the potential file it could not read.
-        throw FileFieldParameters.diagnose(input: URL(fileURLWithPath: input)) ?? error
-    }
-    try MPIEnvironment.check(lammpsSize: simulation.lammps.mpiSize * (partitions?.count ?? 1))
-    return try potential.energy(of: simulation)
+    try SystemSetup.parametrized(input: input, run: run, choice: potential.choice, relativeStep: potential.parameterStep,
+                                 snapFiles: "--potential/--snapparam",
+                                 lammpsArguments: lammps.arguments, partitions: partitions)
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Workflows
 import LAMMPSLibrary
 
 struct Info: ParsableCommand {

@@ -81,7 +81,7 @@ struct Predict: ParsableCommand {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder) else { throw InputError.fileNotFound(perturbed) }
         guard !isFolder.boolValue else {
-            throw ValidationError("--perturbed \(perturbed) is a folder; give the perturbed potential's file")
+            throw InputError.invalid("--perturbed \(perturbed) is a folder; give the perturbed potential's file")
         }
         return try system.parameterChange(readingPotentialFrom: url)
     }
@@ -90,7 +90,7 @@ struct Predict: ParsableCommand {
         if let derivative {
             let saved = try MinimumDerivatives(contentsOf: URL(fileURLWithPath: derivative))
             if let box = minimum.box, box != saved.cell {
-                throw ValidationError("""
+                throw InputError.invalid("""
                     --box \(box.rawValue) does not apply: the derivative in \(derivative) was computed with --box \
                     \(saved.cell.rawValue); rerun `derivative --box \(box.rawValue)` or drop --box
                     """)

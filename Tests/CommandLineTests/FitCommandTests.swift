@@ -121,8 +121,8 @@ final class FitCommandTests: XCTestCase {
         let config = folder.appendingPathComponent("campaign.yaml").path
         let whole = folder.appendingPathComponent("whole"), resumed = folder.appendingPathComponent("resumed")
         XCTAssertEqual(try Toolbox.implicitLammps(["fit", "--config", config, "--out", whole.path]).status, 0)
-        let killed = try Toolbox.implicitLammps(["fit", "--config", config, "--out", resumed.path],
-                                                environment: ["IMPLICIT_LAMMPS_KILL_AFTER_ITERATION": "2"])
+        let killed = try Toolbox.runKilled(Toolbox.tool, ["fit", "--config", config, "--out", resumed.path],
+                                           when: "fit: iteration 2,")
         XCTAssertNotEqual(killed.status, 0)
         XCTAssertFalse(FileManager.default.fileExists(atPath: resumed.path))
         // The same campaign with another setting may not continue it.
@@ -177,7 +177,7 @@ final class FitCommandTests: XCTestCase {
             """.write(to: config, atomically: true, encoding: .utf8)
         let whole = folder.appendingPathComponent("whole"), resumed = folder.appendingPathComponent("resumed")
         XCTAssertEqual(try Toolbox.implicitLammps(["fit", "--config", config.path, "--out", whole.path]).status, 0)
-        try Toolbox.killAndResume("fit", config: config, killVariable: "IMPLICIT_LAMMPS_KILL_AFTER_ITERATION", killAfter: 2, out: resumed)
+        try Toolbox.killAndResume("fit", config: config, killWhen: "fit: iteration 2,", out: resumed)
         try Toolbox.assertSameOutputs(whole, resumed)
     }
 
@@ -309,8 +309,7 @@ final class ElasticFitCommandTests: XCTestCase {
         XCTAssertEqual(try Toolbox.implicitLammps(["fit", "--config", config.path, "--out", whole.path]).status, 0)
         for killAfter in [2, 4] {
             let resumed = folder.appendingPathComponent("resumed\(killAfter)")
-            try Toolbox.killAndResume("fit", config: config, killVariable: "IMPLICIT_LAMMPS_KILL_AFTER_ITERATION",
-                                      killAfter: killAfter, out: resumed)
+            try Toolbox.killAndResume("fit", config: config, killWhen: "fit: iteration \(killAfter),", out: resumed)
             try Toolbox.assertSameOutputs(whole, resumed)
         }
     }

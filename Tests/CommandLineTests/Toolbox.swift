@@ -77,16 +77,58 @@ enum Toolbox {
         try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
     }
 
-    /// Runs `command` (fit or uq) on `config` into `out`, killed (SIGKILL) through the fault
-    /// injection `killVariable` = `killAfter`, then continues it there with --resume.
-    static func killAndResume(_ command: String, config: URL, killVariable: String, killAfter: Int, out: URL,
+    /// Runs `command` (fit or uq) on `config` into `out`, killed (SIGKILL) once its progress shows
+    /// `marker` (e.g. the line that reports iteration 2 or truth member 1 done), then continues it
+    /// there with --resume.
+    static func killAndResume(_ command: String, config: URL, killWhen marker: String, out: URL,
                               file: StaticString = #filePath, line: UInt = #line) throws {
-        let killed = try implicitLammps([command, "--config", config.path, "--out", out.path],
-                                        environment: [killVariable: "\(killAfter)"])
+        let killed = try runKilled(tool, [command, "--config", config.path, "--out", out.path], when: marker)
         XCTAssertNotEqual(killed.status, 0, file: file, line: line)
         let result = try implicitLammps([command, "--config", config.path, "--out", out.path, "--resume"])
         XCTAssertEqual(result.status, 0, result.stderr, file: file, line: line)
         XCTAssertTrue(result.stderr.contains("resuming"), result.stderr, file: file, line: line)
+    }
+
+    /// Runs `executable` and kills it like `kill -9` (it and every process it started, e.g.
+    /// mpiexec's ranks) as soon as its standard error shows `marker`: the tests interrupt a
+    /// campaign at a known point from outside, so the tool itself reads no fault-injection setting.
+    /// A marker that never appears lets the run end by itself (the caller's status check fails).
+    static func runKilled(_ executable: String, _ arguments: [String], when marker: String) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let errors = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = errors
+        try process.run()
+        var text = "", killed = false
+        while case let data = errors.fileHandleForReading.availableData, !data.isEmpty {
+            text += String(decoding: data, as: UTF8.self)
+            if !killed, text.contains(marker) {
+                for pid in descendants(of: process.processIdentifier) + [process.processIdentifier] { kill(pid, SIGKILL) }
+                killed = true
+            }
+        }
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: "", stderr: text)
+    }
+
+    /// Every process below `root` (from each process's parent in /proc/PID/stat).
+    private static func descendants(of root: pid_t) -> [pid_t] {
+        var children: [pid_t: [pid_t]] = [:]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = pid_t(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let end = stat.lastIndex(of: ")") else { continue }
+            // After the command name (which may hold spaces): state, then the parent's ID.
+            let fields = stat[stat.index(after: end)...].split(separator: " ")
+            if fields.count > 1, let parent = pid_t(fields[1]) { children[parent, default: []].append(pid) }
+        }
+        var found: [pid_t] = [], queue = [root]
+        while let next = queue.popLast() {
+            found += children[next] ?? []
+            queue += children[next] ?? []
+        }
+        return found
     }
 
     /// Asserts that two output folders of one campaign hold the same files with the same bytes,

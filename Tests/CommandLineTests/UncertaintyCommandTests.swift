@@ -120,8 +120,8 @@ final class UncertaintyCommandTests: XCTestCase {
         let whole = folder.appendingPathComponent("whole"), resumed = folder.appendingPathComponent("resumed")
         let first = try Toolbox.implicitLammps(["uq", "--config", config.path, "--out", whole.path])
         XCTAssertEqual(first.status, 0, first.stderr)
-        let killed = try Toolbox.implicitLammps(["uq", "--config", config.path, "--out", resumed.path],
-                                                environment: ["IMPLICIT_LAMMPS_KILL_AFTER_TRUTH": "2"])
+        let killed = try Toolbox.runKilled(Toolbox.tool, ["uq", "--config", config.path, "--out", resumed.path],
+                                           when: "uq: truth 2/")
         XCTAssertNotEqual(killed.status, 0)
         XCTAssertFalse(FileManager.default.fileExists(atPath: resumed.path))
         let changed = try campaign(in: folder.appendingPathComponent("changed", isDirectory: true).creatingDirectory(),
@@ -170,12 +170,12 @@ final class UncertaintyCommandTests: XCTestCase {
         let config = try campaign(in: folder, draws: 2, lambdas: "[1, 3]", truth: "all", cells: 2)
         let whole = folder.appendingPathComponent("whole"), resumed = folder.appendingPathComponent("resumed")
         XCTAssertEqual(try Toolbox.implicitLammps(["uq", "--config", config.path, "--out", whole.path]).status, 0)
-        try Toolbox.killAndResume("uq", config: config, killVariable: "IMPLICIT_LAMMPS_KILL_AFTER_TRUTH", killAfter: 1, out: resumed)
+        try Toolbox.killAndResume("uq", config: config, killWhen: "uq: truth 1/", out: resumed)
         try Toolbox.assertSameOutputs(whole, resumed)
     }
 
-    /// Two partitions (mpiexec -n 2 --partitions 2), each killed after its first true relaxation
-    /// (SIGKILL of one ends the job), resumed on two partitions: the uninterrupted partitioned run's
+    /// Two partitions (mpiexec -n 2 --partitions 2), killed once the first partition reports its
+    /// first true relaxation (the other may be anywhere), resumed on two partitions: the uninterrupted partitioned run's
     /// bytes. Without truth, a campaign killed wherever it is starts afresh on --resume and ends
     /// with the same bytes too.
     func testPartitionedAndTruthlessCampaignsResumeToTheSameBytes() throws {
@@ -186,7 +186,7 @@ final class UncertaintyCommandTests: XCTestCase {
         let partitioned = ["-n", "2", Toolbox.tool, "uq", "--config", config.path, "--partitions", "2", "--out"]
         let whole = folder.appendingPathComponent("whole"), resumed = folder.appendingPathComponent("resumed")
         XCTAssertEqual(try Toolbox.run(mpiexec, partitioned + [whole.path]).status, 0)
-        let killed = try Toolbox.run(mpiexec, partitioned + [resumed.path], environment: ["IMPLICIT_LAMMPS_KILL_AFTER_TRUTH": "1"])
+        let killed = try Toolbox.runKilled(mpiexec, partitioned + [resumed.path], when: "uq: truth 1/")
         XCTAssertNotEqual(killed.status, 0)
         let result = try Toolbox.run(mpiexec, partitioned + [resumed.path, "--resume"])
         XCTAssertEqual(result.status, 0, result.stderr)

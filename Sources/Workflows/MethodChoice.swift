@@ -2,41 +2,42 @@ import Foundation
 import Atomistics
 import ImplicitDerivative
 
+/// The ∇Θ X* methods by name.
+public enum MethodName: String, CaseIterable, Sendable {
+    case energy, sparse, dense
+}
+
 /// The ∇Θ X* method and its settings as the command line or a campaign file gives them: the one
 /// table of which setting belongs to which method, their ranges, and the one place a method
 /// value is built from them. A setting the chosen method does not read is refused, never ignored.
-struct MethodChoice {
-    var method: MethodName?
-    var minStyle: MinimizerStyle?
-    var alpha0: Double?
-    var tolerance: Double?
-    var preconditioner: Preconditioning?
-    var krylov: KrylovStrategy?
+public struct MethodChoice {
+    public var method: MethodName?
+    public var minStyle: MinimizerStyle?
+    public var alpha0: Double?
+    public var tolerance: Double?
+    public var preconditioner: Preconditioning?
+    public var krylov: KrylovStrategy?
     /// Dense method: only atoms within `radius` of `center` move.
-    var region: (center: [Double], radius: Double)?
+    public var region: (center: [Double], radius: Double)?
 
-    enum Setting: CaseIterable {
+    public init(method: MethodName? = nil, minStyle: MinimizerStyle? = nil, alpha0: Double? = nil, tolerance: Double? = nil,
+                preconditioner: Preconditioning? = nil, krylov: KrylovStrategy? = nil,
+                region: (center: [Double], radius: Double)? = nil) {
+        (self.method, self.minStyle, self.alpha0, self.tolerance) = (method, minStyle, alpha0, tolerance)
+        (self.preconditioner, self.krylov, self.region) = (preconditioner, krylov, region)
+    }
+
+    public enum Setting: CaseIterable {
         case minStyle, alpha0, tolerance, preconditioner, krylov, region
-        var owner: MethodName {
+        public var owner: MethodName {
             switch self {
             case .minStyle, .alpha0: return .energy
             case .tolerance, .preconditioner, .krylov: return .sparse
             case .region: return .dense
             }
         }
-        /// How the command line spells it.
-        var option: String {
-            switch self {
-            case .minStyle: return "--min-style"
-            case .alpha0: return "--alpha0"
-            case .tolerance: return "--tolerance"
-            case .preconditioner: return "--preconditioner"
-            case .krylov: return "--krylov"
-            case .region: return "--center/--radius"
-            }
-        }
         /// How a campaign file spells it (`region` has no campaign key, so is never given there).
-        var campaignKey: String {
+        public var campaignKey: String {
             switch self {
             case .minStyle: return "derivative.min_style"
             case .alpha0: return "derivative.alpha0"
@@ -48,9 +49,9 @@ struct MethodChoice {
         }
     }
 
-    var resolvedMethod: MethodName { method ?? .sparse }
+    public var resolvedMethod: MethodName { method ?? .sparse }
 
-    func isGiven(_ setting: Setting) -> Bool {
+    public func isGiven(_ setting: Setting) -> Bool {
         switch setting {
         case .minStyle: return minStyle != nil
         case .alpha0: return alpha0 != nil
@@ -63,7 +64,7 @@ struct MethodChoice {
 
     /// The problem with these settings, if any, in a sentence that spells each setting and the
     /// method as the source does (`--min-style`, `derivative.min_style`).
-    func problem(spelling name: (Setting) -> String, methodSpelling: String) -> String? {
+    public func problem(spelling name: (Setting) -> String, methodSpelling: String) -> String? {
         if let alpha0, !(alpha0 > 0 && alpha0.isFinite) { return "\(name(.alpha0)) must be a positive number, got \(alpha0)" }
         if let tolerance, !(tolerance > 0 && tolerance < 1) {
             return "\(name(.tolerance)) must be a relative residual in (0, 1), got \(tolerance)"
@@ -80,7 +81,7 @@ struct MethodChoice {
 
     /// The chosen method with its own settings (`checkpoint`: where finished columns or
     /// parameters are saved).
-    func derivativeMethod(checkpoint: URL? = nil) -> any DerivativeMethod {
+    public func derivativeMethod(checkpoint: URL? = nil) -> any DerivativeMethod {
         switch resolvedMethod {
         case .sparse: return SparseMethod(tolerance: tolerance ?? 1e-5, preconditioning: preconditioner ?? .auto,
                                           strategy: krylov ?? .auto, checkpoint: checkpoint)

@@ -1,117 +1,80 @@
-import ArgumentParser
 import Atomistics
 import Foundation
 import ImplicitDerivative
 import LAMMPSLibrary
-import Workflows
 
-struct Uncertainty: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "uq",
-        abstract: "Propagate an ensemble of potential parameters through relaxed systems (uncertainty quantification).",
-        discussion: """
-            One derivative computation per system at the reference Θ̄, then every ensemble member Θ(λ, m) = \
-            Θ̄ + λ(Θ_m − Θ̄) predicted at the levels c, h, ih and h+ih by linear algebra, with an error indicator \
-            from two force evaluations per predicted structure, and true LAMMPS relaxations of the members chosen \
-            by `truth` (checked: converged, same structure, a minimum, for a bulk crystal elastically stable). \
-            The campaign is a YAML file (see the README for every key). Writes samples.csv, truth.csv, \
-            summary.json, and per quantity band_Q.* and errors_Q.* (figures as PNG and SVG with their CSV data) \
-            to DIR. An interrupted campaign continues with --resume.
-            """)
+/// An uncertainty campaign from its file to every output in its run folder: the checkpoint (one
+/// per partition), truth/ (each truly relaxed member's potential), samples.csv, truth.csv,
+/// band_Q.* and errors_Q.*, summary.json.
+public struct UncertaintyRun {
+    public var config: URL
+    public var lammpsArguments: [String]
+    /// Continue from the checkpoint in the run folder, if there is one.
+    public var resume: Bool
+    /// Partitions of the MPI job, each taking every N-th member (nil: none).
+    public var partitions: Int?
 
-    @Option(help: ArgumentHelp("The campaign file.", valueName: "uq.yaml")) var config: String
-    @Flag(help: "Continue an interrupted campaign in --out where it stopped.") var resume = false
-    @Option(help: ArgumentHelp("""
-        Split the MPI job into N partitions, each a LAMMPS instance on its share of the ranks, taking every N-th \
-        member's indicator and true relaxation; N must divide the number of processes.
-        """, valueName: "N"))
-    var partitions: Int?
-    @OptionGroup var output: OutputOptions
-    @OptionGroup var lammpsOptions: LammpsOptions
+    public init(config: URL, lammpsArguments: [String], resume: Bool, partitions: Int?) {
+        (self.config, self.lammpsArguments, self.resume, self.partitions) = (config, lammpsArguments, resume, partitions)
+    }
 
-    func run() throws {
-        try runWritingOutputs(output, resumable: resume ? ["truth"] : nil, keepOnFailure: ["truth"]) { run in
-            let file = try UncertaintyFile.read(URL(fileURLWithPath: config).standardizedFileURL)
-            if let partitions, partitions < 1 { throw ValidationError("--partitions must be at least 1, got \(partitions)") }
-            let split = try partitions.map { try Partitions(count: $0) }
-            let share = Share(index: split?.index ?? 0, count: split?.count ?? 1)
-            let systems = try file.buildSystems(run: run, lammps: lammpsOptions, partitions: split)
-            let ensemble = try file.buildEnsemble(reference: systems[0].energy)
-            let quantities = file.quantityList(systems)
-            let truthRows = (file.truth ?? .none).rows(of: ensemble.samples.count)
-            if let bad = truthRows.first(where: { $0 >= ensemble.samples.count }) {
-                throw ValidationError("\(config): truth lists row \(bad), but the ensemble has \(ensemble.samples.count) samples (rows 0…\(ensemble.samples.count - 1))")
-            }
-            let campaign = try UncertaintyCampaign(systems: systems, quantities: quantities, ensemble: ensemble,
-                                                   method: try (file.derivative ?? DerivativeSection()).method(file: file.url.path),
-                                                   ftol: file.relax?.ftol ?? 1e-10)
-            // Each partition checkpoints its own members.
-            let checkpointURL = run.url(share.index == 0 ? "checkpoint/uq.json" : "checkpoint/uq.p\(share.index).json")
-            // The partition count is part of the key: each partition checkpoints only its own members.
-            var checkpoint = UncertaintyCheckpoint(key: file.key(lammpsArguments: lammpsOptions.arguments + ["partitions \(share.count)"]))
-            if resume, let saved = try loadCheckpoint(UncertaintyCheckpoint.self, from: checkpointURL) {
-                guard saved.key == checkpoint.key else {
-                    throw ValidationError("""
-                        --resume: the campaign in \(config) is not the one that was interrupted (its configuration \
-                        changed); start it afresh without --resume, or into another --out
-                        """)
-                }
-                checkpoint = saved
-                progress("uq: resuming with \(saved.indicators.count) indicators and \(saved.truths.count) true relaxations done")
-            }
-            progress("uq: \(ensemble.samples.count) samples × \(ensemble.lambdas.count) λ of \(ensemble.mean.count) parameters; "
-                     + "systems \(systems.map(\.name).joined(separator: ", ")); quantities \(quantities.map(\.name).joined(separator: ", "))")
-            let reference = try campaign.reference(progress: progress)
-            for quantity in quantities {
-                progress(String(format: "uq: %@ at Θ̄ = %.8g %@", quantity.name, reference.quantities[quantity.name]!, quantity.unit))
-            }
-            let save = { (state: UncertaintyCheckpoint) throws in
-                guard split?.isPartitionRoot ?? (MPIEnvironment.rank == 0) else { return }
-                try FileManager.default.createDirectory(at: checkpointURL.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try Files.writeJSON(state, to: checkpointURL)
-            }
-            if file.indicator ?? true {
-                try computeIndicators(campaign, reference: reference, share: share, checkpoint: &checkpoint, save: save)
-            }
-            try computeTruth(campaign, rows: Set(truthRows), reference: reference, share: share, checkpoint: &checkpoint,
-                             run: run, save: save)
-            // On partitions each solved its share of the derivative's columns (and all of the shared
-            // basis): the derivative cost is what all of them spent.
-            var derivativeEvaluations = reference.forceEvaluations
-            if let split, split.count > 1 {
-                // Every partition's results are in its checkpoint: once all are written, the first rank reads them.
-                derivativeEvaluations = Int(try split.sum([Double(reference.forceEvaluations)])[0])
-                if MPIEnvironment.rank == 0 {
-                    for index in 1..<split.count {
-                        guard let other = try loadCheckpoint(UncertaintyCheckpoint.self, from: run.url("checkpoint/uq.p\(index).json")) else { continue }
-                        checkpoint.indicators += other.indicators
-                        checkpoint.truths += other.truths
-                    }
-                    let order = Dictionary(uniqueKeysWithValues: campaign.points.enumerated().map { ($0.element, $0.offset) })
-                    checkpoint.indicators.sort { order[$0.point]! < order[$1.point]! }
-                    checkpoint.truths.sort { order[$0.point]! < order[$1.point]! }
-                }
-            }
-            if MPIEnvironment.rank == 0 {
-                try writeResults(campaign, reference: reference, derivativeEvaluations: derivativeEvaluations, checkpoint: checkpoint, run: run)
-            }
-            return nil
+    public func run(in run: RunDirectory) throws {
+        let file = try UncertaintyCampaignFile.read(config)
+        let split = try partitions.map { try Partitions(count: $0) }
+        let share = split.map { WorkSharing(partitions: $0) }
+            ?? WorkSharing(index: 0, count: 1, isPartitionRoot: MPIEnvironment.rank == 0, sum: { $0 })
+        let systems = try file.buildSystems(run: run, lammpsArguments: lammpsArguments, partitions: split)
+        let ensemble = try file.buildEnsemble(reference: systems[0].energy)
+        let quantities = file.quantityList(systems)
+        let truthRows = (file.truth ?? .none).rows(of: ensemble.samples.count)
+        if let bad = truthRows.first(where: { $0 >= ensemble.samples.count }) {
+            throw CampaignFileError(file: file.url.path, key: "truth", value: "\(bad)", reason: """
+                truth lists row \(bad), but the ensemble has \(ensemble.samples.count) samples (rows 0…\(ensemble.samples.count - 1))
+                """)
+        }
+        let campaign = try UncertaintyCampaign(systems: systems, quantities: quantities, ensemble: ensemble,
+                                               method: try (file.derivative ?? DerivativeSection()).method(file: file.url.path),
+                                               ftol: file.relax?.ftol ?? 1e-10)
+        let checkpointURL = run.url(share.index == 0 ? "checkpoint/uq.json" : "checkpoint/uq.p\(share.index).json")
+        // The partition count is part of the key: each partition checkpoints only its own members.
+        var checkpoint = UncertaintyCheckpoint(key: file.key(lammpsArguments: lammpsArguments + ["partitions \(share.count)"]))
+        if resume, let saved = try loadCheckpoint(UncertaintyCheckpoint.self, from: checkpointURL) {
+            guard saved.key == checkpoint.key else { throw ChangedCampaign() }
+            checkpoint = saved
+            progress("uq: resuming with \(saved.indicators.count) indicators and \(saved.truths.count) true relaxations done")
+        }
+        progress("uq: \(ensemble.samples.count) samples × \(ensemble.lambdas.count) λ of \(ensemble.mean.count) parameters; "
+                 + "systems \(systems.map(\.name).joined(separator: ", ")); quantities \(quantities.map(\.name).joined(separator: ", "))")
+        let reference = try campaign.reference(progress: progress)
+        for quantity in quantities {
+            progress(String(format: "uq: %@ at Θ̄ = %.8g %@", quantity.name, reference.quantities[quantity.name]!, quantity.unit))
+        }
+        let save = { (state: UncertaintyCheckpoint) throws in
+            guard split?.isPartitionRoot ?? (MPIEnvironment.rank == 0) else { return }
+            try FileManager.default.createDirectory(at: checkpointURL.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Files.writeJSON(state, to: checkpointURL)
+        }
+        if file.indicator ?? true {
+            try computeIndicators(campaign, reference: reference, share: share, checkpoint: &checkpoint, save: save)
+        }
+        try computeTruth(campaign, rows: Set(truthRows), reference: reference, share: share, checkpoint: &checkpoint,
+                         run: run, save: save)
+        // On partitions each solved its share of the derivative's columns (and all of the shared
+        // basis): the derivative cost is what all of them spent.
+        var derivativeEvaluations = reference.forceEvaluations
+        if let split, split.count > 1 {
+            derivativeEvaluations = Int(try split.sum([Double(reference.forceEvaluations)])[0])
+            if MPIEnvironment.rank == 0 { try merge(into: &checkpoint, partitions: split.count, campaign: campaign, run: run) }
+        }
+        if MPIEnvironment.rank == 0 {
+            try writeResults(campaign, reference: reference, derivativeEvaluations: derivativeEvaluations, checkpoint: checkpoint, run: run)
         }
     }
 
-    /// Which members this process takes: every `count`-th, from `index` (the whole ensemble without partitions).
-    struct Share {
-        var index: Int
-        var count: Int
-        func members(_ points: [EnsemblePoint]) -> [EnsemblePoint] {
-            points.enumerated().filter { $0.offset % count == index }.map(\.element)
-        }
-    }
-
-    private func computeIndicators(_ campaign: UncertaintyCampaign, reference: UncertaintyCampaign.Reference, share: Share,
+    private func computeIndicators(_ campaign: UncertaintyCampaign, reference: UncertaintyCampaign.Reference, share: WorkSharing,
                                    checkpoint: inout UncertaintyCheckpoint, save: (UncertaintyCheckpoint) throws -> Void) throws {
         let done = Set(checkpoint.indicators.map(\.point))
-        let open = share.members(campaign.points).filter { !done.contains($0) }
+        let open = members(campaign.points, share).filter { !done.contains($0) }
         guard !open.isEmpty else { return }
         progress("uq: error indicators of \(open.count) members (2 force evaluations per distinct predicted structure)")
         let clock = ProgressClock()
@@ -130,12 +93,10 @@ struct Uncertainty: ParsableCommand {
     /// Each member's true relaxation, its potential files in truth/sNNNN_lλ/ (to check with the native
     /// `lmp`), and the checkpoint after each.
     private func computeTruth(_ campaign: UncertaintyCampaign, rows: Set<Int>, reference: UncertaintyCampaign.Reference,
-                              share: Share, checkpoint: inout UncertaintyCheckpoint, run: RunDirectory,
+                              share: WorkSharing, checkpoint: inout UncertaintyCheckpoint, run: RunDirectory,
                               save: (UncertaintyCheckpoint) throws -> Void) throws {
-        // Fault injection for the tests of --resume: die like `kill -9` after this many relaxations.
-        let killAfter = ProcessInfo.processInfo.environment["IMPLICIT_LAMMPS_KILL_AFTER_TRUTH"].flatMap { Int($0) }
         let done = Set(checkpoint.truths.map(\.point))
-        let open = share.members(campaign.points.filter { rows.contains($0.sample) }).filter { !done.contains($0) }
+        let open = members(campaign.points.filter { rows.contains($0.sample) }, share).filter { !done.contains($0) }
         guard !open.isEmpty else { return }
         progress("uq: true relaxations of \(open.count) members")
         let start = Date()
@@ -149,7 +110,6 @@ struct Uncertainty: ParsableCommand {
             }
             checkpoint.truths.append(outcome)
             try save(checkpoint)
-            if index + 1 == killAfter { kill(getpid(), SIGKILL) }
             let values = campaign.quantities.map { quantity in
                 outcome.quantities[quantity.name].map { String(format: "%@ %.6g", quantity.name, $0) } ?? ""
             }.filter { !$0.isEmpty }.joined(separator: ", ")
@@ -159,6 +119,25 @@ struct Uncertainty: ParsableCommand {
                             index + 1, open.count, point.sample, point.lambda,
                             outcome.failure.map { "EXCLUDED: " + $0 } ?? values, outcome.forceEvaluations, outcome.seconds, left))
         }
+    }
+
+    /// Every partition's results, from its checkpoint (all are written once the partitions met in
+    /// the sum before this), in the order of the ensemble.
+    private func merge(into checkpoint: inout UncertaintyCheckpoint, partitions: Int, campaign: UncertaintyCampaign,
+                       run: RunDirectory) throws {
+        for index in 1..<partitions {
+            guard let other = try loadCheckpoint(UncertaintyCheckpoint.self, from: run.url("checkpoint/uq.p\(index).json")) else { continue }
+            checkpoint.indicators += other.indicators
+            checkpoint.truths += other.truths
+        }
+        let order = Dictionary(uniqueKeysWithValues: campaign.points.enumerated().map { ($0.element, $0.offset) })
+        checkpoint.indicators.sort { order[$0.point]! < order[$1.point]! }
+        checkpoint.truths.sort { order[$0.point]! < order[$1.point]! }
+    }
+
+    /// The members this partition takes: every `count`-th, from its own index.
+    private func members(_ points: [EnsemblePoint], _ share: WorkSharing) -> [EnsemblePoint] {
+        points.enumerated().filter { share.takes($0.offset) }.map(\.element)
     }
 
     static func memberFolder(_ point: EnsemblePoint) -> String {

@@ -8,7 +8,7 @@ import Workflows
 
 /// An uncertainty campaign as a YAML file (every key in the README). Paths are relative to the
 /// file; everything that can be checked without LAMMPS is checked before any LAMMPS work.
-struct UncertaintyFile: Decodable {
+struct UncertaintyCampaignFile: CampaignFileSchema {
     struct Draws: Decodable {
         var count: Int
         var seed: UInt64?
@@ -113,17 +113,7 @@ struct UncertaintyFile: Decodable {
         }
     }
 
-    static func read(_ url: URL) throws -> UncertaintyFile {
-        let text = try YAMLConfig.text(of: url)
-        var file: UncertaintyFile = try YAMLConfig.decode(text, file: url.path, schema: schema,
-                                                          what: "an uncertainty campaign is a mapping of keys (potential, vary, ensemble, quantity, …)")
-        file.url = url
-        file.text = text
-        try file.validate()
-        return file
-    }
-
-    func resolve(_ path: String) -> URL { YAMLConfig.resolve(path, beside: url) }
+    static let what = "an uncertainty campaign is a mapping of keys (potential, vary, ensemble, quantity, …)"
 
     /// What identifies the campaign for --resume: the file, every file it names, the LAMMPS arguments.
     func key(lammpsArguments: [String]) -> String {
@@ -133,99 +123,115 @@ struct UncertaintyFile: Decodable {
     }
 
     private func cell(_ name: String?, key: String) throws -> CellRelaxation {
-        guard let name else { return .iso }
-        guard let cell = CellRelaxation(rawValue: name) else {
-            throw InputError.invalid("\(url.path): \(key) is fixed, iso or aniso, got '\(name)'")
-        }
-        return cell
+        // uq's own default (README): cells relax isotropically unless a box is given.
+        try CellRelaxation.named(name, fallback: .iso, file: url.path, key: key)
     }
 
     func validate() throws {
         let file = url.path
         guard (system == nil) != (systems == nil) else {
-            throw InputError.invalid("\(file): give either 'system' (a generated crystal and its vacancy) or 'systems' (inputs)")
+            throw CampaignFileError(file: file, key: "systems",
+                                    reason: "give either 'system' (a generated crystal and its vacancy) or 'systems' (inputs)")
         }
         guard (ensemble.samples == nil) != (ensemble.draws == nil) else {
-            throw InputError.invalid("\(file): 'ensemble' takes either samples (a file) or draws")
+            throw CampaignFileError(file: file, key: "ensemble", reason: "'ensemble' takes either samples (a file) or draws")
         }
         if let draws = ensemble.draws {
-            guard draws.count > 0 else { throw InputError.invalid("\(file): ensemble.draws.count must be positive") }
+            guard draws.count > 0 else { throw CampaignFileError(file: file, key: "ensemble.draws.count",
+                                                                 reason: "ensemble.draws.count must be positive") }
             guard (draws.covariance == nil) != (draws.relativeSD == nil) else {
-                throw InputError.invalid("\(file): ensemble.draws takes either covariance (a file) or relative_sd")
+                throw CampaignFileError(file: file, key: "ensemble.draws",
+                                        reason: "ensemble.draws takes either covariance (a file) or relative_sd")
             }
             if let sd = draws.relativeSD, !(sd > 0 && sd.isFinite) {
-                throw InputError.invalid("\(file): ensemble.draws.relative_sd must be positive, got \(sd)")
+                throw CampaignFileError(file: file, key: "ensemble.draws.relative_sd", value: "\(sd)",
+                                        reason: "ensemble.draws.relative_sd must be positive, got \(sd)")
             }
         }
         if let lambdas = ensemble.lambdas, lambdas.isEmpty || !lambdas.allSatisfy(\.isFinite) {
-            throw InputError.invalid("\(file): ensemble.lambdas must be a non-empty list of numbers")
+            throw CampaignFileError(file: file, key: "ensemble.lambdas",
+                                    reason: "ensemble.lambdas must be a non-empty list of numbers")
         }
         for (key, path) in [("ensemble.samples", ensemble.samples), ("ensemble.mean", ensemble.mean),
                             ("ensemble.draws.covariance", ensemble.draws?.covariance),
                             ("potential.snapcoeff", potential?.snapcoeff), ("potential.snapparam", potential?.snapparam)] {
             if let path, !FileManager.default.fileExists(atPath: resolve(path).path) {
-                throw InputError.invalid("\(file): \(key): file not found: \(resolve(path).path)")
+                throw CampaignFileError.fileNotFound(file: file, key: key, path: resolve(path).path)
             }
         }
         if let system {
             guard CrystalInput.Lattice(rawValue: system.lattice) != nil else {
-                throw InputError.invalid("\(file): system.lattice is bcc, fcc or hcp, got '\(system.lattice)'")
+                throw CampaignFileError(file: file, key: "system.lattice", value: "\(system.lattice)",
+                                        reason: "system.lattice is bcc, fcc or hcp, got '\(system.lattice)'")
             }
-            guard system.a0 > 0, system.cells > 0 else { throw InputError.invalid("\(file): system.a0 and system.cells must be positive") }
+            guard system.a0 > 0, system.cells > 0 else { throw CampaignFileError(file: file, key: "system.a0",
+                                                                                 reason: "system.a0 and system.cells must be positive") }
             guard potential?.snapcoeff != nil, potential?.snapparam != nil else {
-                throw InputError.invalid("\(file): a generated system needs potential.snapcoeff and potential.snapparam")
+                throw CampaignFileError(file: file, key: "potential",
+                                        reason: "a generated system needs potential.snapcoeff and potential.snapparam")
             }
-            if let zbl = system.zbl, zbl.count != 2 { throw InputError.invalid("\(file): system.zbl is [inner, outer] (Å)") }
+            if let zbl = system.zbl, zbl.count != 2 { throw CampaignFileError(file: file, key: "system.zbl",
+                                                                              reason: "system.zbl is [inner, outer] (Å)") }
             _ = try cell(system.box, key: "system.box")
         }
         var names = Set<String>()
         for entry in systems ?? [] {
-            guard names.insert(entry.name).inserted else { throw InputError.invalid("\(file): two systems are named '\(entry.name)'") }
+            guard names.insert(entry.name).inserted else { throw CampaignFileError(file: file, key: "systems[\(entry.name)].name", value: entry.name,
+                                                                                reason: "two systems are named '\(entry.name)'") }
             guard FileManager.default.fileExists(atPath: resolve(entry.input).path) else {
-                throw InputError.invalid("\(file): systems[\(entry.name)].input: file not found: \(resolve(entry.input).path)")
+                throw CampaignFileError(file: file, key: "systems[\(entry.name)].input",
+                                        reason: "systems[\(entry.name)].input: file not found: \(resolve(entry.input).path)")
             }
             _ = try cell(entry.box, key: "systems[\(entry.name)].box")
         }
         if system != nil { names = ["bulk", "vacancy"] }
         guard (quantity == nil) != (quantities == nil) else {
-            throw InputError.invalid("\(file): give either 'quantity: vacancy_formation' or a list of 'quantities'")
+            throw CampaignFileError(file: file, key: "quantities",
+                                    reason: "give either 'quantity: vacancy_formation' or a list of 'quantities'")
         }
         if let quantity {
             guard quantity == "vacancy_formation" else {
-                throw InputError.invalid("\(file): quantity is vacancy_formation (built in); other quantities go in 'quantities'")
+                throw CampaignFileError(file: file, key: "quantity",
+                                        reason: "quantity is vacancy_formation (built in); other quantities go in 'quantities'")
             }
             for name in ["bulk", "vacancy"] where !names.contains(name) {
-                throw InputError.invalid("\(file): quantity vacancy_formation needs systems named bulk and vacancy; '\(name)' is missing")
+                throw CampaignFileError(file: file, key: "quantity",
+                                        reason: "quantity vacancy_formation needs systems named bulk and vacancy; '\(name)' is missing")
             }
         }
         var quantityNames = Set<String>()
         for (index, entry) in (quantities ?? []).enumerated() {
             guard entry.name.range(of: #"^[A-Za-z0-9_.+-]+$"#, options: .regularExpression) != nil else {
-                throw InputError.invalid("\(file): quantities[\(index)].name '\(entry.name)' must be letters, digits, '_', '.', '+' or '-' (it names files)")
+                throw CampaignFileError(file: file, key: "quantities[\(index)].name",
+                                        reason: "quantities[\(index)].name '\(entry.name)' must be letters, digits, '_', '.', '+' or '-' (it names files)")
             }
             guard quantityNames.insert(entry.name).inserted else {
-                throw InputError.invalid("\(file): two quantities are named '\(entry.name)'")
+                throw CampaignFileError(file: file, key: "quantities[\(index)].name", value: entry.name,
+                                        reason: "two quantities are named '\(entry.name)'")
             }
             for (key, map) in [("energy", entry.energy ?? [:]), ("volume", entry.volume ?? [:])] {
                 if let unknown = map.keys.sorted().first(where: { !names.contains($0) }) {
-                    throw InputError.invalid("\(file): quantities[\(index)].\(key) names system '\(unknown)', which is not among the systems")
+                    throw CampaignFileError(file: file, key: "quantities[\(index)].\(key)", value: unknown,
+                                            reason: "quantities[\(index)].\(key) names system '\(unknown)', which is not among the systems")
                 }
             }
             guard !(entry.energy ?? [:]).isEmpty || !(entry.volume ?? [:]).isEmpty else {
-                throw InputError.invalid("\(file): quantities[\(index)] needs energy or volume coefficients")
+                throw CampaignFileError(file: file, key: "quantities[\(index)]",
+                                        reason: "quantities[\(index)] needs energy or volume coefficients")
             }
         }
         if case .rows(let rows) = truth, let bad = rows.first(where: { $0 < 0 }) {
-            throw InputError.invalid("\(file): truth lists row \(bad); rows are 0-based sample numbers")
+            throw CampaignFileError(file: file, key: "truth", reason: "truth lists row \(bad); rows are 0-based sample numbers")
         }
         _ = try (derivative ?? DerivativeSection()).method(file: file)
         if let ftol = relax?.ftol, !(ftol > 0 && ftol.isFinite) {
-            throw InputError.invalid("\(file): relax.ftol must be positive, got \(ftol)")
+            throw CampaignFileError(file: file, key: "relax.ftol", value: "\(ftol)",
+                                    reason: "relax.ftol must be positive, got \(ftol)")
         }
     }
 
     /// The systems in LAMMPS with their parametrized energies.
-    func buildSystems(run: RunDirectory, lammps: LammpsOptions, partitions: Partitions?) throws -> [UncertaintySystem] {
+    func buildSystems(run: RunDirectory, lammpsArguments: [String], partitions: Partitions?) throws -> [UncertaintySystem] {
         var entries: [(name: String, input: URL, cell: CellRelaxation, arguments: [String], elastic: Bool)] = []
         if let system {
             let coefficients = resolve(potential!.snapcoeff!), parameters = resolve(potential!.snapparam!)
@@ -248,11 +254,11 @@ struct UncertaintyFile: Decodable {
         let choice = try (vary ?? VarySection()).choice(potential: system == nil ? potential : nil, file: url.path, resolve: resolve)
         return try entries.map { entry in
             let simulation = try Simulation(input: entry.input.path, logFile: run.url("log.\(entry.name).lammps"),
-                                            extraArguments: lammps.arguments + entry.arguments, partitions: partitions)
+                                            extraArguments: lammpsArguments + entry.arguments, partitions: partitions)
             try MPIEnvironment.check(lammpsSize: simulation.lammps.mpiSize * (partitions?.count ?? 1))
             try simulation.keepAtomOrder()
             let energy = try choice.energy(for: simulation, relativeStep: vary?.step, progress: progress)
-            if let snap = energy as? SNAPEnergy { reportSNAPNotes(snap) }
+            if let snap = energy as? SNAPEnergy { reportSNAPNotes(snap, files: "potential.snapcoeff/snapparam") }
             return UncertaintySystem(name: entry.name, energy: energy, cell: entry.cell, checkElastic: entry.elastic)
         }
     }
@@ -274,8 +280,8 @@ struct UncertaintyFile: Decodable {
         if let path = ensemble.mean {
             let rows = try ParameterEnsemble.readRows(resolve(path), width: width)
             guard rows.count == 1 else {
-                throw InputError.invalid("""
-                    \(url.path): ensemble.mean: \(resolve(path).path) holds \(rows.count) rows; the mean Θ̄ is one row of \
+                throw CampaignFileError(file: url.path, key: "ensemble.mean", value: path, reason: """
+                    ensemble.mean: \(resolve(path).path) holds \(rows.count) rows; the mean Θ̄ is one row of \
                     \(width) numbers (a file of samples goes in ensemble.samples)
                     """)
             }
@@ -292,7 +298,7 @@ struct UncertaintyFile: Decodable {
                 guard rows.count == width else {
                     throw InputError.invalid("\(resolve(path).path): a covariance needs \(width) rows of \(width) numbers, found \(rows.count) rows")
                 }
-                for (i, row) in rows.enumerated() { for (j, v) in row.enumerated() { covariance[i, j] = v } }
+                covariance = Matrix(rows: rows)
             } else {
                 for l in 0..<width { covariance[l, l] = pow(draws.relativeSD! * abs(mean[l]), 2) }
             }

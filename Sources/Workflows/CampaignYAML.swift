@@ -11,20 +11,35 @@ enum YAMLConfig {
     /// Decodes `text` after checking its keys; `what` says what the file is when it is not a mapping.
     static func decode<T: Decodable>(_ text: String, file: String, schema: [String: Set<String>], what: String) throws -> T {
         let tree: Any?
-        do { tree = try Yams.load(yaml: text) } catch { throw InputError.invalid("\(file): not valid YAML: \(error)") }
+        do { tree = try Yams.load(yaml: text) } catch { throw CampaignFileError(file: file, key: "",
+                                                                                reason: "not valid YAML: \(error)") }
         try checkKeys(tree, path: "", file: file, schema: schema, what: what)
         do { return try YAMLDecoder().decode(T.self, from: text) } catch let error as DecodingError {
-            throw InputError.invalid("\(file): \(describe(error))")
+            throw CampaignFileError(file: file, key: keyPath(of: error), reason: describe(error))
         } catch {
-            throw InputError.invalid("\(file): \(error)")
+            throw CampaignFileError(file: file, key: "", reason: "\(error)")
+        }
+    }
+
+    /// The key path as the YAML user writes it (`systems[0].cell`).
+    private static func path(_ keys: [CodingKey]) -> String {
+        keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: ["."])
+    }
+
+    /// Where in the file a decoding error is.
+    static func keyPath(of error: DecodingError) -> String {
+        switch error {
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            return path(context.codingPath)
+        case .keyNotFound(let key, let context):
+            return path(context.codingPath + [key])
+        @unknown default:
+            return ""
         }
     }
 
     /// A type or missing-key error, with the key path the YAML user wrote.
     static func describe(_ error: DecodingError) -> String {
-        func path(_ keys: [CodingKey]) -> String {
-            keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: ["."])
-        }
         switch error {
         case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
             return "'\(path(context.codingPath))' must be \(type == String.self ? "text" : "\(type)".lowercased())"
@@ -44,25 +59,27 @@ enum YAMLConfig {
             for (key, value) in dictionary {
                 let name = path.isEmpty ? key : "\(path).\(key)"
                 guard allowed.contains(key) else {
-                    throw InputError.invalid("""
-                        \(file): unknown key '\(name)'; \(path.isEmpty ? "the file" : "'\(path)'") takes \
+                    throw CampaignFileError(file: file, key: name, reason: """
+                        unknown key '\(name)'; \(path.isEmpty ? "the file" : "'\(path)'") takes \
                         \(allowed.sorted().joined(separator: ", "))
                         """)
                 }
                 if schema[name + "[]"] != nil, !(value is [Any]) {
-                    throw InputError.invalid("\(file): '\(name)' is a list (each entry starts with '- ')")
+                    throw CampaignFileError(file: file, key: name, reason: "'\(name)' is a list (each entry starts with '- ')")
                 }
                 if schema[name] != nil || schema[name + "[]"] != nil {
                     try checkKeys(value, path: name, file: file, schema: schema, what: what)
                 }
             }
         } else if let list = node as? [Any] {
-            guard schema[path + "[]"] != nil else { throw InputError.invalid("\(file): '\(path)' is a mapping of keys, not a list") }
+            guard schema[path + "[]"] != nil else { throw CampaignFileError(file: file, key: path,
+                                                                            reason: "'\(path)' is a mapping of keys, not a list") }
             for item in list { try checkKeys(item, path: path + "[]", file: file, schema: schema, what: what) }
         } else if path.isEmpty {
-            throw InputError.invalid("\(file): \(what)")
+            throw CampaignFileError(file: file, key: "", reason: what)
         } else if schema[path] != nil || path.hasSuffix("[]") {
-            throw InputError.invalid("\(file): '\(path.replacingOccurrences(of: "[]", with: ""))' must be a mapping of keys")
+            throw CampaignFileError(file: file, key: path,
+                                    reason: "'\(path.replacingOccurrences(of: "[]", with: ""))' must be a mapping of keys")
         }
     }
 
@@ -86,6 +103,31 @@ enum YAMLConfig {
     }
 }
 
+/// A campaign file type: its keys, what it is (for a file that is not a mapping), and the checks
+/// that need no LAMMPS, run once as it is read.
+protocol CampaignFileSchema: Decodable {
+    /// The keys each level accepts (`YAMLConfig.decode`).
+    static var schema: [String: Set<String>] { get }
+    static var what: String { get }
+    /// The file it was read from (paths resolve against its folder) and its text.
+    var url: URL { get set }
+    var text: String { get set }
+    func validate() throws
+}
+
+extension CampaignFileSchema {
+    static func read(_ url: URL) throws -> Self {
+        let text = try YAMLConfig.text(of: url)
+        var file: Self = try YAMLConfig.decode(text, file: url.path, schema: schema, what: what)
+        file.url = url
+        file.text = text
+        try file.validate()
+        return file
+    }
+
+    func resolve(_ path: String) -> URL { YAMLConfig.resolve(path, beside: url) }
+}
+
 /// `potential:` SNAP files replacing the input's.
 struct PotentialFilesSection: Decodable {
     var snapcoeff: String?
@@ -103,8 +145,8 @@ struct VarySection: Decodable {
 
     func choice(potential: PotentialFilesSection?, file: String, resolve: (String) -> URL) throws -> PotentialChoice {
         for (key, list) in [("elements", elements), ("parameters", parameters), ("fields", fields)] where list?.isEmpty == true {
-            throw InputError.invalid("""
-                \(file): vary.\(key) is an empty list, so Θ would have no parameter and the campaign nothing to do; \
+            throw CampaignFileError(file: file, key: "vary.\(key)", reason: """
+                vary.\(key) is an empty list, so Θ would have no parameter and the campaign nothing to do; \
                 name at least one, or leave 'vary' out (every coefficient of the SNAP file)
                 """)
         }
@@ -113,7 +155,7 @@ struct VarySection: Decodable {
             var selections: [(entry: String, fields: [String])] = []
             for name in fields {
                 guard let field = FieldSelection(argument: name), field.fields.count == 1 else {
-                    throw InputError.invalid("\(file): vary.fields: '\(name)' is not E1,E2,E3:FIELD")
+                    throw CampaignFileError(file: file, key: "vary.fields", reason: "vary.fields: '\(name)' is not E1,E2,E3:FIELD")
                 }
                 selections.append((field.entry, field.fields))
             }
@@ -139,7 +181,8 @@ struct DerivativeSection: Decodable {
         func parsed<T: RawRepresentable & CaseIterable>(_ key: String, _ value: String?) throws -> T? where T.RawValue == String {
             try value.map { name in
                 guard let parsed = T(rawValue: name) else {
-                    throw InputError.invalid("\(file): derivative.\(key) is \(T.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
+                    throw CampaignFileError.notOneOf(file: file, key: "derivative.\(key)", value: name,
+                                                     choices: T.allCases.map(\.rawValue).joined(separator: ", "))
                 }
                 return parsed
             }
@@ -147,7 +190,19 @@ struct DerivativeSection: Decodable {
         let choice = MethodChoice(method: try parsed("method", method), minStyle: try parsed("min_style", minStyle), alpha0: alpha0,
                                   tolerance: tolerance, preconditioner: try parsed("preconditioner", preconditioner),
                                   krylov: try parsed("krylov", krylov))
-        if let problem = choice.problem(spelling: \.campaignKey, methodSpelling: "method") { throw InputError.invalid("\(file): \(problem)") }
+        if let problem = choice.problem(spelling: \.campaignKey, methodSpelling: "method") { throw CampaignFileError(file: file, key: "derivative", reason: problem) }
         return choice.derivativeMethod()
+    }
+}
+
+extension CellRelaxation {
+    /// A cell key of a campaign file (`systems[…].cell` of fit, `box` of uq), `fallback` when the
+    /// key is absent: each campaign says its own default.
+    static func named(_ name: String?, fallback: CellRelaxation, file: String, key: String) throws -> CellRelaxation {
+        guard let name else { return fallback }
+        guard let cell = CellRelaxation(rawValue: name) else {
+            throw CampaignFileError.notOneOf(file: file, key: key, value: name, choices: "fixed, iso or aniso")
+        }
+        return cell
     }
 }

@@ -1,0 +1,130 @@
+import Atomistics
+import Foundation
+import ImplicitDerivative
+import LinearAlgebra
+import Potentials
+
+/// From a read fit campaign file to systems in LAMMPS: targets read and matched to the systems'
+/// atoms, the alchemical substitution made and checked, the constraints file read.
+extension FitCampaignFile {
+    /// The systems in LAMMPS, their targets read and matched to their atoms.
+    struct Built {
+        var campaign: FitCampaign
+        /// Per system with a substitution, its exact-copy check.
+        var copyChecks: [String: AlchemicalSubstitution.CopyCheck]
+        /// Per system, the LAMMPS commands of its set-up (for commands.lammps).
+        var setup: [String: [String]]
+    }
+
+    func build(run: RunDirectory, lammpsArguments: [String]) throws -> Built {
+        var copyChecks: [String: AlchemicalSubstitution.CopyCheck] = [:]
+        var setup: [String: [String]] = [:]
+        let targets = try systems.map { try $0.target?.structure.map { try TargetStructure(contentsOf: resolve($0)) } }
+        var fitSystems: [FitSystem] = []
+        for (system, structure) in zip(systems, targets) {
+            let simulation = try Simulation(input: resolve(system.input).path, logFile: run.url("log.\(system.name).lammps"),
+                                            extraArguments: lammpsArguments + (system.lammpsArgs ?? []),
+                                            extraAtomTypes: alchemy == nil ? 0 : 1, journal: true)
+            try MPIEnvironment.check(lammpsSize: simulation.lammps.mpiSize)
+            try simulation.keepAtomOrder()  // a resumed campaign repeats the uninterrupted one bit for bit
+            let target: FitTarget
+            if let structure {
+                guard structure.count == simulation.lammps.natoms else {
+                    throw InputError.invalid("""
+                        \(structure.url.path): the target of system \(system.name) has \(structure.count) atoms, its input \
+                        \(simulation.lammps.natoms); targets need the same atoms with the same IDs
+                        """)
+                }
+                try structure.requireCell(simulation.lammps.box().cell, system: system.name)
+                if system.target?.checkPairing ?? true {
+                    try requireTrustworthyPairing(structure, simulation: simulation, system: system.name)
+                }
+                target = .structure(structure.positions)
+            } else if let elastic = system.target?.elastic {
+                target = try FitTarget.elastic(elastic)
+            } else {
+                target = .none
+            }
+            let energy: any ParametrizedEnergy
+            if let alchemy, let atoms = system.alchemyAtoms ?? alchemy.atoms {
+                let substitution = AlchemicalSubstitution(element: alchemy.element,
+                                                          atoms: try atoms.selection("alchemy.atoms", file: url.path))
+                let (snap, check) = try substitution.apply(
+                    to: simulation, coefficientFile: potential?.snapcoeff.map(resolve), parameterFile: potential?.snapparam.map(resolve),
+                    varyingElements: vary?.elements, scratch: run.url("alchemy/\(system.name)"))
+                progress(String(format: """
+                    fit: system %@: %d atom(s) became %@, a copy of %@; energy %.10f → %.10f eV, forces changed by %.2g eV/Å
+                    """, system.name, check.substitutedAtoms.count, alchemy.element, check.copiedElement,
+                    check.energyBefore, check.energyAfter, check.largestForceDifference))
+                copyChecks[system.name] = check
+                energy = snap
+            } else {
+                energy = try choice().energy(for: simulation, relativeStep: vary?.step, progress: progress)
+            }
+            if let snap = energy as? SNAPEnergy { reportSNAPNotes(snap, files: "potential.snapcoeff/snapparam") }
+            setup[system.name] = simulation.lammps.stopJournal()
+            fitSystems.append(FitSystem(name: system.name, energy: energy, target: target, weight: system.weight ?? 1,
+                                        atomWeights: try atomWeights(system, simulation),
+                                        cell: try system.cellRelaxation(file: url.path)))
+        }
+        let campaign = try FitCampaign(systems: fitSystems, settings: try settings(), method: try method(),
+                                       constraints: try constraintMatrix(width: fitSystems[0].energy.parameterCount),
+                                       propertyTargets: propertyTargets())
+        return Built(campaign: campaign, copyChecks: copyChecks, setup: setup)
+    }
+
+    /// Per-atom weights of a system (atom-ID order), from IDs and LAMMPS groups of its input.
+    func atomWeights(_ system: SystemEntry, _ simulation: Simulation) throws -> [Double]? {
+        guard let entries = system.atomWeights else { return nil }
+        var weights = [Double](repeating: 1, count: simulation.lammps.natoms)
+        for entry in entries {
+            let selection: AtomSelection = entry.ids.map { .ids($0) } ?? .group(entry.group ?? "")
+            let members: [Bool]
+            do { members = try simulation.defineGroup("ilmp_weighted", of: selection) } catch let error as InputError {
+                throw CampaignFileError(file: url.path, key: "systems[\(system.name)].atom_weights",
+                                        reason: "systems[\(system.name)].atom_weights: \(error)")
+            }
+            for (index, member) in members.enumerated() where member { weights[index] = entry.weight }
+        }
+        return weights
+    }
+
+    /// Refuses a target whose atom IDs do not name the same atoms as the system's (most often: an
+    /// input that numbers its atoms with create_atoms, run on another number of MPI ranks).
+    private func requireTrustworthyPairing(_ target: TargetStructure, simulation: Simulation, system: String) throws {
+        let (atoms, threshold) = target.mispairedAtoms(in: try simulation.structure())
+        // A handful are a rearrangement (an atom hopping into a vacancy): the warning after the
+        // first relaxation names the farthest.
+        guard atoms.count > max(2, target.count / 20) else { return }
+        let ranks = simulation.lammps.mpiSize
+        throw InputError.invalid(String(format: """
+            %@: system %@: pairing the target's atoms with the input's by atom ID is not trustworthy: %d of %d atoms \
+            (IDs %@) start more than %.3g Å (half the typical neighbour distance) from their own target while another \
+            atom's target lies within that distance, so the two number the same atoms differently. %@Make the input \
+            rank-independent: write its structure once with `write_data` and read it with `read_data` (IDs are then \
+            kept), and make the target from that input. If the pairing is right (a target far from the start by \
+            design), set systems[%@].target.check_pairing: false in %@.
+            """, target.url.path, system, atoms.count, target.count,
+            Simulation.list(atoms.map { $0 + 1 }), threshold,
+            ranks > 1 ? "This run has \(ranks) MPI ranks: create_atoms numbers atoms by the domain decomposition, so IDs differ between rank counts. " : "",
+            system, url.path))
+    }
+
+    /// The rows of the constraints file, each `width` numbers (comments after `#`).
+    func constraintMatrix(width: Int) throws -> Matrix? {
+        guard let constraints else { return nil }
+        let file = resolve(constraints)
+        let text = try String(contentsOf: file, encoding: .utf8)
+        let rows = try TextRow.rows(of: text).map { row in
+            guard let values = row.values, values.count == width else {
+                throw InputError.invalid("""
+                    \(file.path):\(row.line): a constraint row needs \(width) numbers (one per parameter of Θ), \
+                    found \(row.words.count) words\(row.values == nil ? " that are not all finite numbers" : "")
+                    """)
+            }
+            return values
+        }
+        guard !rows.isEmpty else { throw InputError.invalid("\(file.path): no constraint row") }
+        return Matrix(rows: rows)
+    }
+}

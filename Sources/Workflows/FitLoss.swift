@@ -1,0 +1,127 @@
+import Atomistics
+import Foundation
+import ImplicitDerivative
+import LAMMPSLibrary
+import LinearAlgebra
+import Potentials
+
+
+/// The loss and what it is made of: projections, residuals, property values, relaxations.
+extension FitCampaign {
+    /// v − Aᵀ (A Aᵀ)⁻¹ A v: the part of a parameter change that keeps A Θ.
+    func projectOntoConstraints(_ v: [Double]) -> [Double] {
+        guard let a = constraints, let solve = constraintSolve else { return v }
+        let y = solve.multiplied(by: Matrix(rows: v.count, columns: 1, storage: v))
+        let correction = a.multiplied(by: y, transposingSelf: true).storage
+        return zip(v, correction).map { $0 - $1 }
+    }
+
+    public var parameterNames: [String] { systems[0].energy.parameterNames }
+
+    /// P(X − X_target): minimum-image displacements with their mean removed.
+    func residual(_ structure: Structure, target: [Double]) -> [Double] {
+        let d = minimumImage(zip(structure.unwrappedPositions, target).map { $0 - $1 }, in: structure.box)
+        return removingTranslations(d, axes: [0, 1, 2])
+    }
+
+    /// The target's components of a tensor in Mandel notation (`ElasticConstants.mandel`), flattened
+    /// (others zero): ½‖components(C) − components(C_target)‖² is an elastic term of the loss.
+    func mandelComponents(_ c: [[Double]], _ mask: [[Bool]]) -> [Double] {
+        zip(ElasticConstants.mandel(c).joined(), mask.joined()).map { $1 ? $0 : 0 }
+    }
+
+    func elasticDifference(_ c: [[Double]], _ target: [[Double]], _ mask: [[Bool]]) -> [Double] {
+        zip(mandelComponents(c, mask), mandelComponents(target, mask)).map { $0 - $1 }
+    }
+
+    func loss(_ state: FitState, theta: [Double]? = nil) -> Double {
+        let theta = theta ?? state.theta
+        var total = 0.5 * settings.regularization * zip(theta, state.thetaInitial).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+        for system in systems {
+            switch system.target {
+            case .structure(let target):
+                let r = residual(state.structures[system.name]!, target: target)
+                total += system.weight * 0.5 * dot(r, system.weighted(r))
+            case .elastic(let target, let mask):
+                let e = elasticDifference(state.elastic[system.name]!, target, mask)
+                total += system.weight * 0.5 * dot(e, e)
+            case .none:
+                break
+            }
+        }
+        for target in propertyTargets {
+            let u = combination(target, state) - target.value
+            total += target.weight * 0.5 * u * u
+        }
+        return total
+    }
+
+    /// Σ_s c_s E_s + Σ_s d_s V_s of a property target.
+    public func combination(_ target: PropertyTarget, _ state: FitState) -> Double {
+        target.quantity.energy.reduce(0) { $0 + $1.value * (state.energies[$1.key] ?? .nan) }
+            + target.quantity.volume.reduce(0) { $0 + $1.value * (state.structures[$1.key]?.box.volume ?? .nan) }
+    }
+
+    /// Relaxes every system with `state.theta` from `state`'s structures (or, without them, from
+    /// its current state), and measures the elastic constants of the elastic-target systems.
+    func relaxAll(_ state: FitState, fromCurrent: Bool = false, only chosen: ((FitSystem) -> Bool)? = nil,
+                  progress: (String) -> Void) throws -> FitState {
+        var result = state
+        for system in systems where chosen?(system) ?? true {
+            let simulation = system.energy.simulation
+            try system.energy.setTheta(state.theta)
+            if !fromCurrent, let start = state.structures[system.name] { try simulation.restore(start) }
+            let (relaxation, commands) = try simulation.relax(RelaxationSettings(cell: system.cell, ftol: settings.ftol),
+                                                              label: "fit \(system.name)", progress: progress)
+            relaxationCommands[system.name] = commands
+            if let shortfall = relaxation.shortfall {
+                throw DerivativeError.notAMinimum("relaxing system \(system.name) during the fit: \(shortfall)")
+            }
+            result.structures[system.name] = try simulation.structure()
+            result.energies[system.name] = relaxation.energy
+            if case .elastic = system.target {
+                let hessian = try Hessian(system: simulation)
+                result.elastic[system.name] = try ElasticConstants.measure(system.energy, hessian: hessian, method: method).relaxedIon
+            }
+        }
+        return result
+    }
+
+    /// The history columns of the property targets, for a state.
+    func properties(_ state: FitState) -> [String: Double] {
+        var values: [String: Double] = [:]
+        for target in propertyTargets { values[target.name] = combination(target, state) }
+        for system in systems {
+            guard let c = state.elastic[system.name] else { continue }
+            for column in elasticColumns(system) { values[column.name] = c[column.i][column.j] }
+        }
+        return values
+    }
+
+    /// Each property column of the history with the value it aims at and its unit ("" when the
+    /// combination mixes energies and volumes): the goals of the loss figure.
+    public var propertyGoals: [(name: String, goal: Double, unit: String)] {
+        var goals = propertyTargets.map { target in
+            (name: target.name, goal: target.value, unit: target.quantity.unit)
+        }
+        for system in systems {
+            guard case .elastic(let tensor, _) = system.target else { continue }
+            goals += elasticColumns(system).map { (name: $0.name, goal: tensor[$0.i][$0.j], unit: "GPa") }
+        }
+        return goals
+    }
+
+    /// The components of an elastic target that the history reports: a cubic target (every
+    /// component set) by its three constants, another by the components it sets.
+    func elasticColumns(_ system: FitSystem) -> [(name: String, i: Int, j: Int)] {
+        guard case .elastic(_, let mask) = system.target else { return [] }
+        let cubic = mask.joined().allSatisfy { $0 }
+        var columns: [(name: String, i: Int, j: Int)] = []
+        for i in 0..<6 {
+            for j in i..<6 where cubic ? [(0, 0), (0, 1), (3, 3)].contains(where: { $0 == (i, j) }) : mask[i][j] {
+                columns.append((name: "\(system.name)_C\(i + 1)\(j + 1)", i: i, j: j))
+            }
+        }
+        return columns
+    }
+}

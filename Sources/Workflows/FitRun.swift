@@ -1,0 +1,166 @@
+import Atomistics
+import Foundation
+import ImplicitDerivative
+import LAMMPSLibrary
+import LinearAlgebra
+import Potentials
+
+/// A fit campaign from its file to every output in its run folder: history.csv, iterations/,
+/// the checkpoint after each iteration, loss figures, final.* and summary.json.
+public struct FitRun {
+    public var config: URL
+    public var lammpsArguments: [String]
+    /// Continue from the checkpoint in the run folder, if there is one.
+    public var resume: Bool
+
+    public init(config: URL, lammpsArguments: [String], resume: Bool) {
+        (self.config, self.lammpsArguments, self.resume) = (config, lammpsArguments, resume)
+    }
+
+    public func run(in run: RunDirectory) throws {
+        let campaign = try FitCampaignFile.read(config)
+        let built = try campaign.build(run: run, lammpsArguments: lammpsArguments)
+        let fit = built.campaign
+        let replay = FitReplay(setup: built.setup, destination: run.destination, staging: run.staging)
+        let key = campaign.key(lammpsArguments: lammpsArguments)
+        let checkpoint = run.url("checkpoint/fit.json")
+        let figureClock = ProgressClock()
+        var state: FitState
+        if resume, let saved = try loadCheckpoint(FitState.self, from: checkpoint) {
+            guard saved.key == key else { throw ChangedCampaign() }
+            state = saved
+            progress("fit: resuming after iteration \(state.history.count - 1)")
+            if MPIEnvironment.rank == 0 { try Files.write(historyCSV(state.history), to: run.url("history.csv")) }
+        } else {
+            if resume { progress("fit: nothing to resume in \(run.staging.path); starting afresh") }
+            state = try fit.initialState(key: key, progress: progress)
+            try record(state, fit: fit, replay: replay, run: run, checkpoint: checkpoint)
+        }
+        while !state.done {
+            state = try fit.step(state, progress: progress)
+            try record(state, fit: fit, replay: replay, run: run, checkpoint: checkpoint)
+            // Every ~10 s at most (a drawing takes about a second): a long campaign can be watched.
+            if figureClock.isDue() { drawLoss(fit, history: state.history, best: nil, run: run) }
+        }
+        let (final, best, _) = try fit.finish(state, progress: progress)
+        progress(String(format: "fit: final relaxation, true loss %.6g (best %.6g at iteration %d)",
+                        final.lossRelaxed!, best.lossRelaxed!, best.iteration))
+        let warning = FitCampaign.driftWarning(history: state.history, final: final, best: best)
+        if let warning { progress("fit: WARNING: " + warning) }
+        if MPIEnvironment.rank == 0 {
+            try writeFinal(fit: fit, state: state, final: final, best: best, copyChecks: built.copyChecks,
+                           warning: warning, run: run)
+            try Files.write(try replay.script(fit, history: state.history, best: best.iteration), to: run.url("commands.lammps"))
+            drawLoss(fit, history: state.history, best: best.iteration, run: run)
+        }
+    }
+
+    /// After every iteration: history.csv, the iteration's files, the checkpoint, a progress line.
+    private func record(_ state: FitState, fit: FitCampaign, replay: FitReplay, run: RunDirectory, checkpoint: URL) throws {
+        let row = state.history.last!
+        let folder = run.url(FitReplay.iterationFolder(row.iteration))
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for system in fit.systems {
+            let structure = state.structures[system.name]!
+            try system.energy.simulation.restore(structure)
+            try system.energy.simulation.writeData(to: folder.appendingPathComponent("\(system.name).lammps-data"))
+            if MPIEnvironment.rank == 0 {
+                try Files.write(ExtendedXYZ.format(structure), to: folder.appendingPathComponent("\(system.name).extxyz"))
+                try Files.write(LAMMPSDump.format(structure), to: folder.appendingPathComponent("\(system.name).dump"))
+            }
+        }
+        if MPIEnvironment.rank == 0 {
+            _ = try fit.systems[0].energy.writePotential(theta: row.theta, to: folder)
+            try Files.write(historyCSV(state.history), to: run.url("history.csv"))
+            try Files.write(try replay.script(fit, history: state.history), to: run.url("commands.lammps"))
+            try FileManager.default.createDirectory(at: checkpoint.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Files.writeJSON(state, to: checkpoint)
+        }
+        // Once the iteration is on disk: the line says it can be resumed from (the tests kill there).
+        progress(String(format: "fit: iteration %d, loss %.6g%@, step %.4g, max displacement %.3g Å, %d force evaluations, %.1f s",
+                        row.iteration, row.lossPredicted, row.lossRelaxed.map { String(format: " (relaxed %.6g)", $0) } ?? "",
+                        row.step, row.maxDisplacement, row.forceEvaluations, row.seconds))
+    }
+
+    /// loss.png and loss.svg from history.csv (rank 0); a campaign goes on without them, loudly.
+    private func drawLoss(_ fit: FitCampaign, history: [FitRecord], best: Int?, run: RunDirectory) {
+        guard MPIEnvironment.rank == 0 else { return }
+        guard let python = Library.provisionedPython() else {
+            if best != nil { progress("fit: WARNING: no provisioned Python (run scripts/setup): loss.png not drawn; history.csv holds its data") }
+            return
+        }
+        do {
+            try FitLossFigure.draw(in: run.staging, goals: fit.propertyGoals, history: history, best: best, python: python)
+        } catch {
+            progress("fit: WARNING: loss.png not drawn: \(error) (history.csv holds its data)")
+        }
+    }
+
+    /// One row per iteration; property targets (e.g. `si_C11`, GPa) in columns after the fixed ones.
+    private func historyCSV(_ history: [FitRecord]) -> String {
+        let properties = history.first.map { $0.properties.keys.sorted() } ?? []
+        let systems = history.first?.energies.map { $0.keys.sorted() } ?? []
+        var lines = [(["iteration", "loss_predicted", "loss_relaxed", "step", "max_displacement", "force_evaluations", "seconds",
+                       "true_over_predicted", "backtracks"]
+                      + properties + systems.map { "energy_\($0)" }).joined(separator: ",")]
+        for row in history {
+            let fixed = ["\(row.iteration)", "\(row.lossPredicted)", row.lossRelaxed.map { "\($0)" } ?? "", "\(row.step)",
+                         "\(row.maxDisplacement)", "\(row.forceEvaluations)", "\(row.seconds)",
+                         row.iteration == 0 ? "" : row.trueOverPredicted.map { "\($0)" } ?? "", row.backtracks.map { "\($0)" } ?? ""]
+            lines.append((fixed + properties.map { row.properties[$0].map { "\($0)" } ?? "" }
+                          + systems.map { row.energies?[$0].map { String(format: "%.10f", $0) } ?? "" }).joined(separator: ","))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private func writeFinal(fit: FitCampaign, state: FitState, final: FitRecord, best: FitRecord,
+                            copyChecks: [String: AlchemicalSubstitution.CopyCheck], warning: String?, run: RunDirectory) throws {
+        let scratch = run.url(".final")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        for file in try fit.systems[0].energy.writePotential(theta: best.theta, to: scratch) {
+            try Files.replace(run.url("final.\(file.pathExtension)"), with: file)
+        }
+        try? FileManager.default.removeItem(at: scratch)
+        let first = state.history[0]
+        try Files.writeJSON(FitSummary(
+            parameterNames: fit.parameterNames, thetaInitial: state.thetaInitial, thetaFinal: best.theta,
+            thetaLastIteration: state.theta, iterations: state.history.count - 1, bestIteration: best.iteration,
+            lossInitial: Losses(predicted: first.lossPredicted, true: first.lossRelaxed!),
+            lossFinal: Losses(predicted: state.history.last!.lossPredicted, true: final.lossRelaxed!),
+            lossBest: best.lossRelaxed!, settings: fit.settings, method: fit.method.name, methodSettings: fit.method.settings,
+            alchemy: copyChecks.isEmpty ? nil : copyChecks, warning: warning,
+            runawaySteps: state.history.compactMap(\.warning),
+            forceEvaluations: state.history.reduce(final.forceEvaluations) { $0 + $1.forceEvaluations },
+            seconds: state.history.reduce(final.seconds) { $0 + $1.seconds }), to: run.url("summary.json"))
+    }
+}
+
+struct Losses: Encodable {
+    var predicted: Double
+    var `true`: Double
+}
+
+struct FitSummary: Encodable {
+    var parameterNames: [String]
+    var thetaInitial: [Double]
+    /// The Θ with the lowest true loss (written as final.*).
+    var thetaFinal: [Double]
+    var thetaLastIteration: [Double]
+    var iterations: Int
+    var bestIteration: Int
+    var lossInitial: Losses
+    var lossFinal: Losses
+    var lossBest: Double
+    var settings: FitSettings
+    var method: String
+    var methodSettings: [String: String]
+    /// Per system with an alchemical substitution: the exact-copy check before the first step.
+    var alchemy: [String: AlchemicalSubstitution.CopyCheck]?
+    /// Set when the final true loss contradicts the predicted one (eq. 44 positions drifted).
+    var warning: String?
+    /// Steps whose true loss landed far above the prediction and the previous loss (history.csv's
+    /// true_over_predicted column has the ratio of every step).
+    var runawaySteps: [String]
+    var forceEvaluations: Int
+    var seconds: Double
+}

@@ -1,0 +1,37 @@
+import Foundation
+
+/// How the implicit loss is minimized (paper Algorithm 1, supplement eq. 41–44).
+public struct FitSettings: Codable, Sendable {
+    public enum Gradient: String, Codable, Sendable {
+        /// One adjoint solve H v = ∂L/∂X, then ∇Θ L = −(∇²ΘX U)ᵀ v: a fixed number of solves per
+        /// iteration whatever N_D.
+        case adjoint
+        /// All N_D columns of ∇Θ X*, then eq. 10 (the paper's way).
+        case full
+    }
+    public var iterations = 20
+    /// nil: the adaptive step of eq. 43 (the minimum of the predicted loss along −∇Θ L).
+    public var step: Double?
+    /// Re-relax every system with LAMMPS after each step (else positions follow eq. 44).
+    public var relaxEach = false
+    /// With re-relaxation: a step whose true loss is above the current one is halved and relaxed
+    /// again (at most `maxBacktracks` times), so that the true loss never rises. Off: the paper's
+    /// Algorithm 1, which takes every step.
+    public var backtrack = false
+    public static let maxBacktracks = 4
+    /// Stop when the largest atomic displacement of a step is below this (Å).
+    public var tolerance = 1e-4
+    /// Stop when the loss (true when relaxed, else predicted) is at most this.
+    public var lossTolerance = 0.0
+    public var gradient = Gradient.adjoint
+    /// μ of the regularizer ½μ‖Θ − Θ0‖².
+    public var regularization = 0.0
+    /// Largest atomic displacement (Å) and relative parameter change a step may make (beyond, the
+    /// linear prediction of eq. 44 is not to be trusted and the step is shortened).
+    public static let maxAtomStep = 0.2
+    public static let maxParameterStep = 0.2
+    /// Force tolerance of every relaxation (eV/Å).
+    public var ftol = 1e-10
+
+    public init() {}
+}

@@ -1,0 +1,188 @@
+import Atomistics
+import Foundation
+import ImplicitDerivative
+import LinearAlgebra
+import Potentials
+
+/// Uncertainty propagation (paper section II G): one derivative computation per system at Θ̄, then
+/// every member's quantities at the levels c, h, ih, h+ih by linear algebra, an error indicator
+/// from a few force evaluations at the predicted structures, and true relaxations where asked.
+public final class UncertaintyCampaign {
+    public let systems: [UncertaintySystem]
+    public let quantities: [SystemQuantity]
+    public let ensemble: ParameterEnsemble
+    public let method: any DerivativeMethod
+    public let ftol: Double
+
+    public init(systems: [UncertaintySystem], quantities: [SystemQuantity], ensemble: ParameterEnsemble,
+                method: any DerivativeMethod, ftol: Double = 1e-10) throws {
+        (self.systems, self.quantities, self.ensemble, self.method, self.ftol) = (systems, quantities, ensemble, method, ftol)
+        let names = Set(systems.map(\.name))
+        for quantity in quantities {
+            if let unknown = quantity.systems.subtracting(names).sorted().first {
+                throw InputError.invalid("quantity \(quantity.name) uses system '\(unknown)', which is not among the systems")
+            }
+            for name in quantity.volume.keys.sorted() where systems.first(where: { $0.name == name })!.cell == .fixed {
+                throw InputError.invalid("quantity \(quantity.name) uses the volume of system \(name), whose cell is fixed")
+            }
+        }
+        for system in systems where system.energy.parameterCount != ensemble.mean.count {
+            throw InputError.invalid("""
+                the ensemble has \(ensemble.mean.count) parameters per sample; system \(system.name) has \
+                \(system.energy.parameterCount) (\(system.energy.parameterNames.prefix(3).joined(separator: ", "))…)
+                """)
+        }
+    }
+
+    public var points: [EnsemblePoint] {
+        ensemble.lambdas.flatMap { lambda in ensemble.samples.indices.map { EnsemblePoint(sample: $0, lambda: lambda) } }
+    }
+
+    /// Every system relaxed with Θ̄ and differentiated there.
+    public struct Reference {
+        public var derivatives: [String: MinimumDerivatives]
+        public var quantities: [String: Double]
+        public var forceEvaluations: Int
+        public var seconds: Double
+    }
+
+    public func reference(progress: @escaping (String) -> Void) throws -> Reference {
+        let start = Date()
+        var derivatives: [String: MinimumDerivatives] = [:]
+        var evaluations = 0
+        for system in systems {
+            let simulation = system.energy.simulation
+            let before = simulation.forceEvaluations + simulation.relaxationIterations
+            try system.energy.setTheta(ensemble.mean)
+            progress("uq: system \(system.name): relaxing with Θ̄ (cell \(system.cell.rawValue)) and differentiating")
+            let (relaxation, _) = try simulation.relax(RelaxationSettings(cell: system.cell, ftol: ftol), progress: progress)
+            derivatives[system.name] = try MinimumDerivatives.compute(system.energy, cell: system.cell, method: method,
+                                                                      relaxation: relaxation, progress: progress)
+            evaluations += simulation.forceEvaluations + simulation.relaxationIterations - before
+        }
+        let energies = derivatives.mapValues(\.energy), volumes = derivatives.mapValues(\.volume)
+        return Reference(derivatives: derivatives,
+                         quantities: Dictionary(uniqueKeysWithValues: quantities.map { ($0.name, $0.value(energies: energies, volumes: volumes)) }),
+                         forceEvaluations: evaluations, seconds: Date().timeIntervalSince(start))
+    }
+
+    /// Quantity → level → predicted value at `point`: linear algebra on the stored derivatives only.
+    public func predict(_ point: EnsemblePoint, reference: Reference) -> [String: [ExpansionLevel: Double]] {
+        let theta = ensemble.theta(sample: point.sample, lambda: point.lambda)
+        var energies: [ExpansionLevel: [String: Double]] = [:], volumes: [ExpansionLevel: [String: Double]] = [:]
+        for system in systems {
+            let derivatives = reference.derivatives[system.name]!
+            for prediction in derivatives.predict(zip(theta, derivatives.theta).map { $0 - $1 }) {
+                energies[prediction.level, default: [:]][system.name] = prediction.energy
+                volumes[prediction.level, default: [:]][system.name] = prediction.volume
+            }
+        }
+        return Dictionary(uniqueKeysWithValues: quantities.map { quantity in
+            (quantity.name, Dictionary(uniqueKeysWithValues: ExpansionLevel.allCases.map { level in
+                (level, quantity.value(energies: energies[level]!, volumes: volumes[level]!))
+            }))
+        })
+    }
+
+    /// Every member's quantities at every level beside their indicator and true value, where known.
+    public func rows(reference: Reference, indicators: [EnsemblePoint: [String: [ExpansionLevel: Double]]],
+                     truths: [EnsemblePoint: TruthOutcome]) -> [UncertaintyRow] {
+        var rows: [UncertaintyRow] = []
+        for point in points {
+            let predicted = predict(point, reference: reference)
+            let truth = truths[point]
+            for quantity in quantities {
+                for level in ExpansionLevel.allCases {
+                    rows.append(UncertaintyRow(point: point, quantity: quantity.name, level: level,
+                                               predicted: predicted[quantity.name]![level]!,
+                                               truth: truth?.quantities[quantity.name],
+                                               indicator: indicators[point]?[quantity.name]?[level], excluded: truth?.failure))
+                }
+            }
+        }
+        return rows
+    }
+
+    /// An error indicator per quantity and level at `point`, from two force evaluations per
+    /// distinct predicted structure: relaxing the predicted structure under the member's own
+    /// potential would lower its energy by about ½ F·H⁻¹F (estimated along the residual force F
+    /// with one Hessian product) and move the cell by −K⁻¹ ∂U/∂ε (K the relaxed strain curvature
+    /// at Θ̄). The indicator is |quantity after that one-step correction − quantity predicted|,
+    /// an estimate of the expansion's own error; NaN when the curvature along F is not positive
+    /// (the member may be unstable there) or LAMMPS cannot evaluate the predicted structure.
+    public func indicator(_ point: EnsemblePoint, reference: Reference) throws -> (values: [String: [ExpansionLevel: Double]], forceEvaluations: Int) {
+        let theta = ensemble.theta(sample: point.sample, lambda: point.lambda)
+        var corrected: [ExpansionLevel: (energies: [String: Double], volumes: [String: Double])] = [:]
+        var predicted: [ExpansionLevel: (energies: [String: Double], volumes: [String: Double])] = [:]
+        var evaluations = 0
+        for system in systems {
+            let derivatives = reference.derivatives[system.name]!
+            let energy = system.energy
+            try energy.setTheta(theta)
+            defer { try? energy.setTheta(derivatives.theta) }
+            var done: [[Double]: (Double, Double)] = [:]
+            for prediction in derivatives.predict(zip(theta, derivatives.theta).map { $0 - $1 }) {
+                predicted[prediction.level, default: ([:], [:])].energies[system.name] = prediction.energy
+                predicted[prediction.level, default: ([:], [:])].volumes[system.name] = prediction.volume
+                let key = prediction.positions + prediction.strain
+                if done[key] == nil {
+                    // A member whose predicted structure LAMMPS cannot even evaluate (atoms lost, a
+                    // neighbour list overflowing at large λ) gets no indicator; the others go on.
+                    done[key] = (try? oneStepCorrection(derivatives.predictedStructure(prediction), energy: energy,
+                                                        derivatives: derivatives)) ?? (.nan, .nan)
+                    evaluations += 2
+                }
+                corrected[prediction.level, default: ([:], [:])].energies[system.name] = done[key]!.0
+                corrected[prediction.level, default: ([:], [:])].volumes[system.name] = done[key]!.1
+            }
+            try energy.simulation.restore(derivatives.structure)
+        }
+        let values = Dictionary(uniqueKeysWithValues: quantities.map { quantity in
+            (quantity.name, Dictionary(uniqueKeysWithValues: ExpansionLevel.allCases.map { level in
+                (level, abs(quantity.value(energies: corrected[level]!.energies, volumes: corrected[level]!.volumes)
+                    - quantity.value(energies: predicted[level]!.energies, volumes: predicted[level]!.volumes)))
+            }))
+        })
+        return (values, evaluations)
+    }
+
+    /// Energy and volume after one quadratic-model relaxation step from `structure` (2 force evaluations).
+    private func oneStepCorrection(_ structure: Structure, energy: any ParametrizedEnergy,
+                                   derivatives: MinimumDerivatives) throws -> (Double, Double) {
+        let simulation = energy.simulation
+        try simulation.restore(structure)
+        var strainGradient: [Double] = []
+        let generators = derivatives.strain?.generators ?? []
+        if !generators.isEmpty {
+            // ∂U/∂e_g = −Σ_ab W_ab (G_g)_ab at zero strain (the virial evaluates energy and forces too).
+            let w = try simulation.virial()
+            strainGradient = generators.map { g in -zip(g, Voigt.entries).reduce(0.0) { $0 + $1.0 * w[$1.1.0][$1.1.1] } }
+        } else {
+            try simulation.evaluate()
+        }
+        let e = try simulation.energy()
+        let at = try simulation.structure().positions
+        let raw = try simulation.forces()
+        let f = removingTranslations(raw, axes: derivatives.translationAxes)
+        let size = norm(f)
+        var drop = 0.0
+        if size > 0 {
+            let largest = stride(from: 0, to: f.count, by: 3).map { norm(Array(f[$0..<$0 + 3])) }.max()!
+            let step = 1e-5 / largest  // atoms move at most 1e-5 Å: the curvature to ~1e-5, ample for an indicator
+            let displaced = try simulation.forces(at: zip(at, f).map { $0 + step * $1 })
+            let fHf = -dot(f, zip(displaced, raw).map { $0 - $1 }) / step
+            // No positive curvature along F: the quadratic model has no minimum there.
+            guard fHf > 0 else { return (.nan, .nan) }
+            drop = 0.5 * size * size * size * size / fHf
+        }
+        var volume = structure.box.volume
+        if let strain = derivatives.strain, !strainGradient.isEmpty {
+            let s = Matrix(rows: strainGradient.count, columns: 1, storage: strainGradient)
+            let shift = try LAPACK.solveSymmetric(strain.relaxedCurvature, s).storage  // K⁻¹ s
+            drop += 0.5 * dot(strainGradient, shift)
+            let trace = generators.map { $0[0] + $0[1] + $0[2] }
+            volume -= structure.box.volume * dot(trace, shift)
+        }
+        return (e - drop, volume)
+    }
+}
