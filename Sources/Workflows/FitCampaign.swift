@@ -20,8 +20,15 @@ public final class FitCampaign {
     let constraintSolve: Matrix?
 
     public let propertyTargets: [PropertyTarget]
-    /// Per system, the LAMMPS commands of its relaxations (for the replay script).
-    public internal(set) var relaxationCommands: [String: [String]] = [:]
+
+    /// How a system relaxes with the current Θ from its current state.
+    public typealias Relaxer = (_ system: FitSystem, _ settings: RelaxationSettings, _ progress: (String) -> Void) throws
+        -> RelaxationResult
+    /// Its force provider's minimizer, unless a runner wraps it (on LAMMPS, to keep each
+    /// relaxation's commands for the replay script): the campaign never needs to know.
+    public var relaxer: Relaxer = { system, settings, progress in
+        try system.provider.minimize(settings, label: "fit \(system.name)", progress: progress)
+    }
 
     public init(systems: [FitSystem], settings: FitSettings, method: any DerivativeMethod,
                 constraints: Matrix? = nil, propertyTargets: [PropertyTarget] = []) throws {

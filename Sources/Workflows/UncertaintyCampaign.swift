@@ -51,14 +51,14 @@ public final class UncertaintyCampaign {
         var derivatives: [String: MinimumDerivatives] = [:]
         var evaluations = 0
         for system in systems {
-            let simulation = system.energy.simulation
-            let before = simulation.forceEvaluations + simulation.relaxationIterations
+            let provider = system.energy.forceProvider
+            let before = provider.forceEvaluations + provider.relaxationIterations
             try system.energy.setTheta(ensemble.mean)
             progress("uq: system \(system.name): relaxing with Θ̄ (cell \(system.cell.rawValue)) and differentiating")
-            let (relaxation, _) = try simulation.relax(RelaxationSettings(cell: system.cell, ftol: ftol), progress: progress)
+            let relaxation = try provider.minimize(RelaxationSettings(cell: system.cell, ftol: ftol), label: "relax", progress: progress)
             derivatives[system.name] = try MinimumDerivatives.compute(system.energy, cell: system.cell, method: method,
                                                                       relaxation: relaxation, progress: progress)
-            evaluations += simulation.forceEvaluations + simulation.relaxationIterations - before
+            evaluations += provider.forceEvaluations + provider.relaxationIterations - before
         }
         let energies = derivatives.mapValues(\.energy), volumes = derivatives.mapValues(\.volume)
         return Reference(derivatives: derivatives,
@@ -135,7 +135,7 @@ public final class UncertaintyCampaign {
                 corrected[prediction.level, default: ([:], [:])].energies[system.name] = done[key]!.0
                 corrected[prediction.level, default: ([:], [:])].volumes[system.name] = done[key]!.1
             }
-            try energy.simulation.restore(derivatives.structure)
+            try energy.forceProvider.restore(derivatives.structure)
         }
         let values = Dictionary(uniqueKeysWithValues: quantities.map { quantity in
             (quantity.name, Dictionary(uniqueKeysWithValues: ExpansionLevel.allCases.map { level in
@@ -147,29 +147,29 @@ public final class UncertaintyCampaign {
     }
 
     /// Energy and volume after one quadratic-model relaxation step from `structure` (2 force evaluations).
-    private func oneStepCorrection(_ structure: Structure, energy: any ParametrizedEnergy,
+    private func oneStepCorrection(_ structure: Structure, energy: any ParameterDerivatives,
                                    derivatives: MinimumDerivatives) throws -> (Double, Double) {
-        let simulation = energy.simulation
-        try simulation.restore(structure)
+        let provider = energy.forceProvider
+        try provider.restore(structure)
         var strainGradient: [Double] = []
         let generators = derivatives.strain?.generators ?? []
         if !generators.isEmpty {
             // ∂U/∂e_g = −Σ_ab W_ab (G_g)_ab at zero strain (the virial evaluates energy and forces too).
-            let w = try simulation.virial()
+            let w = try provider.virial()
             strainGradient = generators.map { g in -zip(g, Voigt.entries).reduce(0.0) { $0 + $1.0 * w[$1.1.0][$1.1.1] } }
         } else {
-            try simulation.evaluate()
+            try provider.evaluate()
         }
-        let e = try simulation.energy()
-        let at = try simulation.structure().positions
-        let raw = try simulation.forces()
+        let e = try provider.energy()
+        let at = try provider.structure().positions
+        let raw = try provider.forces()
         let f = removingTranslations(raw, axes: derivatives.translationAxes)
         let size = norm(f)
         var drop = 0.0
         if size > 0 {
             let largest = stride(from: 0, to: f.count, by: 3).map { norm(Array(f[$0..<$0 + 3])) }.max()!
             let step = 1e-5 / largest  // atoms move at most 1e-5 Å: the curvature to ~1e-5, ample for an indicator
-            let displaced = try simulation.forces(at: zip(at, f).map { $0 + step * $1 })
+            let displaced = try provider.forces(at: zip(at, f).map { $0 + step * $1 })
             let fHf = -dot(f, zip(displaced, raw).map { $0 - $1 }) / step
             // No positive curvature along F: the quadratic model has no minimum there.
             guard fHf > 0 else { return (.nan, .nan) }

@@ -230,8 +230,11 @@ struct UncertaintyCampaignFile: CampaignFileSchema {
         }
     }
 
-    /// The systems in LAMMPS with their parametrized energies.
-    func buildSystems(run: RunDirectory, lammpsArguments: [String], partitions: Partitions?) throws -> [UncertaintySystem] {
+    /// The systems in LAMMPS, and their parametrized energies (the campaign computes through the
+    /// engine's protocols; the runner writes the members' potential files with these).
+    func buildSystems(run: RunDirectory, lammpsArguments: [String], partitions: Partitions?) throws
+        -> (systems: [UncertaintySystem], potentials: [any ParametrizedEnergy])
+    {
         var entries: [(name: String, input: URL, cell: CellRelaxation, arguments: [String], elastic: Bool)] = []
         if let system {
             let coefficients = resolve(potential!.snapcoeff!), parameters = resolve(potential!.snapparam!)
@@ -252,15 +255,17 @@ struct UncertaintyCampaignFile: CampaignFileSchema {
             }
         }
         let choice = try (vary ?? VarySection()).choice(potential: system == nil ? potential : nil, file: url.path, resolve: resolve)
-        return try entries.map { entry in
+        let built = try entries.map { entry in
             let simulation = try Simulation(input: entry.input.path, logFile: run.url("log.\(entry.name).lammps"),
                                             extraArguments: lammpsArguments + entry.arguments, partitions: partitions)
             try MPIEnvironment.check(lammpsSize: simulation.lammps.mpiSize * (partitions?.count ?? 1))
             try simulation.keepAtomOrder()
             let energy = try choice.energy(for: simulation, relativeStep: vary?.step, progress: progress)
             if let snap = energy as? SNAPEnergy { reportSNAPNotes(snap, files: "potential.snapcoeff/snapparam") }
-            return UncertaintySystem(name: entry.name, energy: energy, cell: entry.cell, checkElastic: entry.elastic)
+            return (UncertaintySystem(name: entry.name, energy: energy, cell: entry.cell, checkElastic: entry.elastic),
+                    energy)
         }
+        return (built.map(\.0), built.map(\.1))
     }
 
     func quantityList(_ systems: [UncertaintySystem]) -> [SystemQuantity] {
@@ -274,7 +279,7 @@ struct UncertaintyCampaignFile: CampaignFileSchema {
     }
 
     /// The ensemble in the order of Θ of `reference` (whose Θ is Θ̄ unless ensemble.mean is given).
-    func buildEnsemble(reference: any ParametrizedEnergy) throws -> ParameterEnsemble {
+    func buildEnsemble(reference: any ParameterDerivatives) throws -> ParameterEnsemble {
         let width = reference.parameterCount
         var mean = reference.theta
         if let path = ensemble.mean {
