@@ -23,9 +23,24 @@ final class UncertaintyPredictionTests: XCTestCase {
             ensemble: ParameterEnsemble(samples: [sample], mean: mean, lambdas: lambdas), method: DenseMethod())
     }
 
+    typealias Row = (point: EnsemblePoint, errors: [String: [ExpansionLevel: Double]], truth: TruthOutcome)
+
+    /// The campaign with λ 0.4, 0.2, 0.1 (small) and 2.5 (far out), its reference and every
+    /// member's errors: computed once for both tests, the relaxations being most of their time.
+    nonisolated(unsafe) private static var shared: (campaign: UncertaintyCampaign, reference: UncertaintyCampaign.Reference,
+                                                    rows: [Row])?
+
+    static func computed() throws -> (campaign: UncertaintyCampaign, reference: UncertaintyCampaign.Reference, rows: [Row]) {
+        if let shared { return shared }
+        let campaign = try Self.campaign(lambdas: [0.4, 0.2, 0.1, 2.5])
+        let reference = try campaign.reference(progress: { _ in })
+        shared = (campaign, reference, try errors(campaign, reference))
+        return shared!
+    }
+
     /// Per member, quantity and level: |predicted − true|; and the true values.
     static func errors(_ campaign: UncertaintyCampaign, _ reference: UncertaintyCampaign.Reference) throws
-        -> [(point: EnsemblePoint, errors: [String: [ExpansionLevel: Double]], truth: TruthOutcome)]
+        -> [Row]
     {
         try campaign.points.map { point in
             let truth = campaign.truth(point, reference: reference)
@@ -44,9 +59,7 @@ final class UncertaintyPredictionTests: XCTestCase {
     /// in the strain) as δ²; level c, which relaxes nothing, misses the relaxation energy (δ²)
     /// and keeps the reference volume (δ).
     func testPredictionsAgainstTrueReRelaxations() throws {
-        let campaign = try Self.campaign(lambdas: [0.4, 0.2, 0.1])
-        let reference = try campaign.reference(progress: { _ in })
-        let rows = try Self.errors(campaign, reference)
+        let rows = try Self.computed().rows.filter { $0.point.lambda < 1 }
         for row in rows {
             print("uq unit: λ \(row.point.lambda): E_f \(row.truth.quantities["E_f"]!) eV, V_f \(row.truth.quantities["V_f"]!) Å³; "
                   + "errors E_f \(Self.text(row.errors["E_f"]!)), V_f \(Self.text(row.errors["V_f"]!))")
@@ -71,10 +84,9 @@ final class UncertaintyPredictionTests: XCTestCase {
     /// The campaign's error indicator flags a member outside the range where the expansion holds:
     /// far larger than for a small member, and of the order of the member's true error.
     func testIndicatorFlagsAMemberOutsideTheLinearRange() throws {
-        let campaign = try Self.campaign(lambdas: [0.1, 2.5])
-        let reference = try campaign.reference(progress: { _ in })
-        let rows = try Self.errors(campaign, reference)
-        let indicators = try campaign.points.map { try campaign.indicator($0, reference: reference).values }
+        let (campaign, reference, all) = try Self.computed()
+        let rows = all.filter { [0.1, 2.5].contains($0.point.lambda) }
+        let indicators = try rows.map { try campaign.indicator($0.point, reference: reference).values }
         for (row, indicator) in zip(rows, indicators) {
             print("uq unit: λ \(row.point.lambda): E_f h+ih error \(row.errors["E_f"]![.hih]!), indicator \(indicator["E_f"]![.hih]!); "
                   + "V_f error \(row.errors["V_f"]![.hih]!), indicator \(indicator["V_f"]![.hih]!)")
