@@ -86,6 +86,15 @@ public struct FitSystem {
         return false
     }
 
+    /// What the checks shared with the campaign file see of the system.
+    var outline: SystemOutline {
+        switch target {
+        case .structure: return SystemOutline(name: name, cell: cell, target: .structure)
+        case .elastic: return SystemOutline(name: name, cell: cell, target: .elastic)
+        case .none: return SystemOutline(name: name, cell: cell, target: .none)
+        }
+    }
+
     /// Structure targets relax at fixed cell; elastic ones with their cell (anisotropically);
     /// systems of property targets as chosen.
     var cell: CellRelaxation {

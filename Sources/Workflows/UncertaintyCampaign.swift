@@ -17,20 +17,28 @@ public final class UncertaintyCampaign {
     public init(systems: [UncertaintySystem], quantities: [SystemQuantity], ensemble: ParameterEnsemble,
                 method: any DerivativeMethod, ftol: Double = 1e-10) throws {
         (self.systems, self.quantities, self.ensemble, self.method, self.ftol) = (systems, quantities, ensemble, method, ftol)
-        let names = Set(systems.map(\.name))
-        for quantity in quantities {
-            if let unknown = quantity.systems.subtracting(names).sorted().first {
-                throw InputError.invalid("quantity \(quantity.name) uses system '\(unknown)', which is not among the systems")
-            }
-            for name in quantity.volume.keys.sorted() where systems.first(where: { $0.name == name })!.cell == .fixed {
-                throw InputError.invalid("quantity \(quantity.name) uses the volume of system \(name), whose cell is fixed")
-            }
+        let outlines = systems.map { SystemOutline(name: $0.name, cell: $0.cell, target: .none) }
+        if let problem = SystemOutline.firstProblem(outlines, quantities: quantities, requireUse: false) {
+            throw InputError.invalid(Self.describe(problem, quantities: quantities))
         }
         for system in systems where system.energy.parameterCount != ensemble.mean.count {
             throw InputError.invalid("""
                 the ensemble has \(ensemble.mean.count) parameters per sample; system \(system.name) has \
                 \(system.energy.parameterCount) (\(system.energy.parameterNames.prefix(3).joined(separator: ", "))…)
                 """)
+        }
+    }
+
+    /// A problem of the systems and quantities, in the campaign's terms (a campaign file names
+    /// its keys instead).
+    static func describe(_ problem: OutlineProblem, quantities: [SystemQuantity]) -> String {
+        switch problem {
+        case .unknownSystem(let index, _, let system):
+            return "quantity \(quantities[index].name) uses system '\(system)', which is not among the systems"
+        case .fixedVolume(let index, let system):
+            return "quantity \(quantities[index].name) uses the volume of system \(system), whose cell is fixed"
+        case .structureTargetCell(let system), .unused(let system):
+            return "system \(system): \(problem)"  // uq systems have no targets and need no use: never found
         }
     }
 

@@ -4,7 +4,6 @@ import ImplicitDerivative
 import LAMMPSLibrary
 import LinearAlgebra
 import Potentials
-import Workflows
 
 /// An uncertainty campaign as a YAML file (every key in the README). Paths are relative to the
 /// file; everything that can be checked without LAMMPS is checked before any LAMMPS work.
@@ -209,16 +208,13 @@ struct UncertaintyCampaignFile: CampaignFileSchema {
                 throw CampaignFileError(file: file, key: "quantities[\(index)].name", value: entry.name,
                                         reason: "two quantities are named '\(entry.name)'")
             }
-            for (key, map) in [("energy", entry.energy ?? [:]), ("volume", entry.volume ?? [:])] {
-                if let unknown = map.keys.sorted().first(where: { !names.contains($0) }) {
-                    throw CampaignFileError(file: file, key: "quantities[\(index)].\(key)", value: unknown,
-                                            reason: "quantities[\(index)].\(key) names system '\(unknown)', which is not among the systems")
-                }
-            }
             guard !(entry.energy ?? [:]).isEmpty || !(entry.volume ?? [:]).isEmpty else {
                 throw CampaignFileError(file: file, key: "quantities[\(index)]",
                                         reason: "quantities[\(index)] needs energy or volume coefficients")
             }
+        }
+        if let problem = SystemOutline.firstProblem(try outlines(), quantities: declaredQuantities, requireUse: false) {
+            throw fileError(problem)
         }
         if case .rows(let rows) = truth, let bad = rows.first(where: { $0 < 0 }) {
             throw CampaignFileError(file: file, key: "truth", reason: "truth lists row \(bad); rows are 0-based sample numbers")
@@ -227,6 +223,46 @@ struct UncertaintyCampaignFile: CampaignFileSchema {
         if let ftol = relax?.ftol, !(ftol > 0 && ftol.isFinite) {
             throw CampaignFileError(file: file, key: "relax.ftol", value: "\(ftol)",
                                     reason: "relax.ftol must be positive, got \(ftol)")
+        }
+    }
+
+    /// The systems as the checks shared with `UncertaintyCampaign` see them.
+    private func outlines() throws -> [SystemOutline] {
+        if let system {
+            let cell = try cell(system.box, key: "system.box")
+            return ["bulk", "vacancy"].map { SystemOutline(name: $0, cell: cell, target: .none) }
+        }
+        return try (systems ?? []).map {
+            SystemOutline(name: $0.name, cell: try cell($0.box, key: "systems[\($0.name)].box"), target: .none)
+        }
+    }
+
+    /// The quantities as the file gives them (the atoms of the bulk cell do not matter to the checks).
+    private var declaredQuantities: [SystemQuantity] {
+        if quantity != nil { return SystemQuantity.vacancyFormation(bulk: "bulk", vacancy: "vacancy", bulkAtoms: 2) }
+        return (quantities ?? []).map { SystemQuantity(name: $0.name, unit: "", energy: $0.energy ?? [:], volume: $0.volume ?? [:]) }
+    }
+
+    /// A problem of the systems and quantities, naming the key of this file to change (the
+    /// campaign's own wording: `UncertaintyCampaign.describe`).
+    private func fileError(_ problem: OutlineProblem) -> CampaignFileError {
+        switch problem {
+        case .unknownSystem(let index, let key, let system):
+            return CampaignFileError(file: url.path, key: "quantities[\(index)].\(key)", value: system,
+                                     reason: "quantities[\(index)].\(key) names system '\(system)', which is not among the systems")
+        case .fixedVolume(let index, let system) where quantity != nil:
+            let name = declaredQuantities[index].name
+            return CampaignFileError(file: url.path, key: "system.box", value: "fixed", reason: """
+                quantity vacancy_formation (\(name)) uses the volume of system \(system), whose cell is fixed: set system.box \
+                to iso or aniso
+                """)
+        case .fixedVolume(let index, let system):
+            return CampaignFileError(file: url.path, key: "quantities[\(index)].volume", value: system, reason: """
+                quantities[\(index)].volume uses system \(system), whose cell is fixed: set systems[\(system)].box to iso or aniso
+                """)
+        case .structureTargetCell(let system), .unused(let system):
+            // uq systems have no targets and need no use: never found here.
+            return CampaignFileError(file: url.path, key: "systems[\(system)]", reason: "\(problem)")
         }
     }
 
