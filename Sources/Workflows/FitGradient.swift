@@ -1,7 +1,6 @@
 import Atomistics
 import Foundation
 import ImplicitDerivative
-import LAMMPSLibrary
 import LinearAlgebra
 import Potentials
 

@@ -3,8 +3,9 @@ import Foundation
 import ImplicitDerivative
 import Potentials
 
-/// A true LAMMPS relaxation with changed parameters, started from the reference minimum: the
-/// independent check of every prediction (predict --validate, and the fit and uq truth runs).
+/// A true relaxation (LAMMPS, or the reference model) with changed parameters, started from the
+/// reference minimum: the independent check of every prediction (predict --validate, and the fit
+/// and uq truth runs).
 public struct TrueMinimum: Sendable {
     public var energy: Double
     public var volume: Double

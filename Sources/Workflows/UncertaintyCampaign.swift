@@ -117,7 +117,8 @@ public final class UncertaintyCampaign {
     /// with one Hessian product) and move the cell by −K⁻¹ ∂U/∂ε (K the relaxed strain curvature
     /// at Θ̄). The indicator is |quantity after that one-step correction − quantity predicted|,
     /// an estimate of the expansion's own error; NaN when the curvature along F is not positive
-    /// (the member may be unstable there) or LAMMPS cannot evaluate the predicted structure.
+    /// (the member may be unstable there) or the force provider cannot evaluate the predicted
+    /// structure.
     public func indicator(_ point: EnsemblePoint, reference: Reference) throws -> (values: [String: [ExpansionLevel: Double]], forceEvaluations: Int) {
         let theta = ensemble.theta(sample: point.sample, lambda: point.lambda)
         var corrected: [ExpansionLevel: (energies: [String: Double], volumes: [String: Double])] = [:]
@@ -134,8 +135,8 @@ public final class UncertaintyCampaign {
                 predicted[prediction.level, default: ([:], [:])].volumes[system.name] = prediction.volume
                 let key = prediction.positions + prediction.strain
                 if done[key] == nil {
-                    // A member whose predicted structure LAMMPS cannot even evaluate (atoms lost, a
-                    // neighbour list overflowing at large λ) gets no indicator; the others go on.
+                    // A member whose predicted structure the force provider cannot even evaluate (LAMMPS:
+                    // atoms lost, a neighbour list overflowing at large λ) gets no indicator; the others go on.
                     done[key] = (try? oneStepCorrection(derivatives.predictedStructure(prediction), energy: energy,
                                                         derivatives: derivatives)) ?? (.nan, .nan)
                     evaluations += 2

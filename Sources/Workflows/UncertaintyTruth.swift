@@ -5,11 +5,11 @@ import LinearAlgebra
 import Potentials
 
 extension UncertaintyCampaign {
-    /// True LAMMPS relaxations of every system with Θ(λ, m), from the Θ̄ minima, each checked:
-    /// converged, still the same structure (no atom moved more than half a nearest-neighbour
-    /// distance beyond the homogeneous strain), positive curvature (Lanczos), and for systems that
-    /// ask for it positive-definite relaxed-ion elastic constants. A failed member is reported
-    /// with the reason, never used.
+    /// True relaxations (LAMMPS, or the reference model) of every system with Θ(λ, m), from the Θ̄
+    /// minima, each checked: converged, still the same structure (no atom moved more than half a
+    /// nearest-neighbour distance beyond the homogeneous strain), positive curvature (Lanczos),
+    /// and for systems that ask for it positive-definite relaxed-ion elastic constants. A failed
+    /// member is reported with the reason, never used.
     public func truth(_ point: EnsemblePoint, reference: Reference, progress: @escaping (String) -> Void = { _ in }) -> TruthOutcome {
         let start = Date()
         let theta = ensemble.theta(sample: point.sample, lambda: point.lambda)

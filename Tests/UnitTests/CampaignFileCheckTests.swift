@@ -1,0 +1,65 @@
+import Foundation
+@testable import Workflows
+import XCTest
+
+/// The campaign files run the systems check before any LAMMPS work (the inputs here are empty
+/// files no LAMMPS could run), naming their own keys.
+final class CampaignFileCheckTests: XCTestCase {
+    /// The error reading `yaml` (with empty files at `files`) raises, or nil.
+    private func refusal<File: CampaignFileSchema>(_: File.Type, _ yaml: String, files: [String]) throws -> CampaignFileError? {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("campaign-check-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for name in files { try "".write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8) }
+        let url = folder.appendingPathComponent("campaign.yaml")
+        try yaml.write(to: url, atomically: true, encoding: .utf8)
+        do {
+            _ = try File.read(url)
+            return nil
+        } catch let error as CampaignFileError {
+            return error
+        }
+    }
+
+    func testFitFileRefusesAStructureTargetOnARelaxingCell() throws {
+        let error = try refusal(FitCampaignFile.self, """
+            systems:
+              - {name: core, input: core.lammps, cell: iso, target: {structure: target.xyz}}
+            vary: {parameters: [a]}
+            """, files: ["core.lammps", "target.xyz"])
+        XCTAssertEqual(error?.key, "systems[core].cell")
+        XCTAssertEqual(error?.reason, "systems[core].cell: a structure target needs a fixed cell (the target's)")
+    }
+
+    func testFitFileRefusesAnUnusedSystemAndAnUnknownOne() throws {
+        let unused = try refusal(FitCampaignFile.self, """
+            systems:
+              - {name: bulk, input: bulk.lammps}
+            vary: {parameters: [a]}
+            """, files: ["bulk.lammps"])
+        XCTAssertEqual(unused?.reason, "systems[bulk] has no target and no property uses it")
+        let unknown = try refusal(FitCampaignFile.self, """
+            systems:
+              - {name: bulk, input: bulk.lammps, cell: iso}
+            properties: [{name: V, volume: {vacancy: 1}, value: 10}]
+            vary: {parameters: [a]}
+            """, files: ["bulk.lammps"])
+        XCTAssertEqual(unknown?.key, "properties[0].volume")
+        XCTAssertEqual(unknown?.reason, "properties[0].volume names system 'vacancy', which is not in systems")
+    }
+
+    /// Before, the campaign refused it only once LAMMPS had set both systems up.
+    func testUncertaintyFileRefusesTheVolumeOfAFixedCell() throws {
+        let error = try refusal(UncertaintyCampaignFile.self, """
+            ensemble: {samples: samples.txt}
+            vary: {parameters: [a]}
+            systems:
+              - {name: bulk, input: bulk.lammps}
+              - {name: vacancy, input: vacancy.lammps, box: fixed}
+            quantities:
+              - {name: V, volume: {vacancy: 1, bulk: -1}}
+            """, files: ["samples.txt", "bulk.lammps", "vacancy.lammps"])
+        XCTAssertEqual(error?.key, "quantities[0].volume")
+        XCTAssertEqual(error?.reason, "quantities[0].volume uses system vacancy, whose cell is fixed: set systems[vacancy].box to iso or aniso")
+    }
+}
