@@ -31,30 +31,34 @@ public enum OutlineProblem: Error, Equatable, Sendable {
 }
 
 extension SystemOutline {
-    /// The first problem: a structure target on a relaxing cell, then each quantity in turn (its
-    /// systems known, its volumes changeable), then, with `requireUse` (the fit: a system is
-    /// there for a target or a property), a system that nothing uses.
+    /// The first of `problems`.
     public static func firstProblem(_ systems: [SystemOutline], quantities: [SystemQuantity],
                                     requireUse: Bool) -> OutlineProblem? {
-        if let system = systems.first(where: { $0.target == .structure && $0.cell != .fixed }) {
-            return .structureTargetCell(system: system.name)
-        }
+        problems(systems, quantities: quantities, requireUse: requireUse).first
+    }
+
+    /// Every problem, in the order they are reported: structure targets on relaxing cells, then
+    /// each quantity in turn (its systems known, its volumes changeable), then, with `requireUse`
+    /// (the fit: a system is there for a target or a property), systems that nothing uses.
+    public static func problems(_ systems: [SystemOutline], quantities: [SystemQuantity],
+                                requireUse: Bool) -> [OutlineProblem] {
+        var found = systems.filter { $0.target == .structure && $0.cell != .fixed }
+            .map { OutlineProblem.structureTargetCell(system: $0.name) }
         let cells = Dictionary(systems.map { ($0.name, $0.cell) }, uniquingKeysWith: { first, _ in first })
         for (index, quantity) in quantities.enumerated() {
             for (key, coefficients) in [("energy", quantity.energy), ("volume", quantity.volume)] {
                 if let unknown = coefficients.keys.sorted().first(where: { cells[$0] == nil }) {
-                    return .unknownSystem(quantity: index, key: key, system: unknown)
+                    found.append(.unknownSystem(quantity: index, key: key, system: unknown))
                 }
             }
             if let fixed = quantity.volume.keys.sorted().first(where: { cells[$0] == .fixed }) {
-                return .fixedVolume(quantity: index, system: fixed)
+                found.append(.fixedVolume(quantity: index, system: fixed))
             }
         }
-        if requireUse, let unused = systems.first(where: { system in
-            system.target == .none && !quantities.contains { $0.systems.contains(system.name) }
-        }) {
-            return .unused(system: unused.name)
+        if requireUse {
+            found += systems.filter { system in system.target == .none && !quantities.contains { $0.systems.contains(system.name) } }
+                .map { .unused(system: $0.name) }
         }
-        return nil
+        return found
     }
 }

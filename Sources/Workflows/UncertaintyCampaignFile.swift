@@ -213,7 +213,10 @@ struct UncertaintyCampaignFile: CampaignFileSchema {
                                         reason: "quantities[\(index)] needs energy or volume coefficients")
             }
         }
-        if let problem = SystemOutline.firstProblem(try outlines(), quantities: declaredQuantities, requireUse: false) {
+        // A volume on a fixed cell is left to the campaign, refused once the ensemble has been read
+        // (its refusals come first, as they always did).
+        let problems = SystemOutline.problems(try outlines(), quantities: declaredQuantities, requireUse: false)
+        if let problem = problems.first(where: { if case .fixedVolume = $0 { return false } else { return true } }) {
             throw fileError(problem)
         }
         if case .rows(let rows) = truth, let bad = rows.first(where: { $0 < 0 }) {
@@ -250,18 +253,8 @@ struct UncertaintyCampaignFile: CampaignFileSchema {
         case .unknownSystem(let index, let key, let system):
             return CampaignFileError(file: url.path, key: "quantities[\(index)].\(key)", value: system,
                                      reason: "quantities[\(index)].\(key) names system '\(system)', which is not among the systems")
-        case .fixedVolume(let index, let system) where quantity != nil:
-            let name = declaredQuantities[index].name
-            return CampaignFileError(file: url.path, key: "system.box", value: "fixed", reason: """
-                quantity vacancy_formation (\(name)) uses the volume of system \(system), whose cell is fixed: set system.box \
-                to iso or aniso
-                """)
-        case .fixedVolume(let index, let system):
-            return CampaignFileError(file: url.path, key: "quantities[\(index)].volume", value: system, reason: """
-                quantities[\(index)].volume uses system \(system), whose cell is fixed: set systems[\(system)].box to iso or aniso
-                """)
-        case .structureTargetCell(let system), .unused(let system):
-            // uq systems have no targets and need no use: never found here.
+        case .fixedVolume(_, let system), .structureTargetCell(let system), .unused(let system):
+            // Left to the campaign; uq systems have no targets and need no use: never found here.
             return CampaignFileError(file: url.path, key: "systems[\(system)]", reason: "\(problem)")
         }
     }

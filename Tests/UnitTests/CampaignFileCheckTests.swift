@@ -48,18 +48,24 @@ final class CampaignFileCheckTests: XCTestCase {
         XCTAssertEqual(unknown?.reason, "properties[0].volume names system 'vacancy', which is not in systems")
     }
 
-    /// Before, the campaign refused it only once LAMMPS had set both systems up.
-    func testUncertaintyFileRefusesTheVolumeOfAFixedCell() throws {
-        let error = try refusal(UncertaintyCampaignFile.self, """
+    /// An unknown system is refused by the file; the volume of a fixed cell by the campaign, once
+    /// the ensemble has been read (whose refusals come first, as they always did).
+    func testUncertaintyFileRefusesAnUnknownSystemAndLeavesFixedCellsToTheCampaign() throws {
+        func yaml(_ quantity: String) -> String {
+            """
             ensemble: {samples: samples.txt}
             vary: {parameters: [a]}
             systems:
               - {name: bulk, input: bulk.lammps}
               - {name: vacancy, input: vacancy.lammps, box: fixed}
             quantities:
-              - {name: V, volume: {vacancy: 1, bulk: -1}}
-            """, files: ["samples.txt", "bulk.lammps", "vacancy.lammps"])
-        XCTAssertEqual(error?.key, "quantities[0].volume")
-        XCTAssertEqual(error?.reason, "quantities[0].volume uses system vacancy, whose cell is fixed: set systems[vacancy].box to iso or aniso")
+              - \(quantity)
+            """
+        }
+        let files = ["samples.txt", "bulk.lammps", "vacancy.lammps"]
+        let unknown = try refusal(UncertaintyCampaignFile.self, yaml("{name: E, energy: {vacancyy: 1, bulk: -1}}"), files: files)
+        XCTAssertEqual(unknown?.key, "quantities[0].energy")
+        XCTAssertEqual(unknown?.reason, "quantities[0].energy names system 'vacancyy', which is not among the systems")
+        XCTAssertNil(try refusal(UncertaintyCampaignFile.self, yaml("{name: V, volume: {vacancy: 1, bulk: -1}}"), files: files))
     }
 }
