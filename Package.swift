@@ -57,8 +57,9 @@ let package = Package(
         .testTarget(name: "PotentialsTests", dependencies: ["Potentials", "Atomistics", "LinearAlgebra"]),
         .testTarget(name: "ImplicitDerivativeTests", dependencies: ["ImplicitDerivative", "Atomistics", "Potentials",
                                                                     "LinearAlgebra", "Workflows", "LAMMPSLibrary"]),
+        // Workflows too: the fit and uq campaigns run on the reference model (LAMMPS is only loaded at run time).
         .testTarget(name: "UnitTests", dependencies: ["ReferenceModel", "ImplicitDerivative", "Potentials", "Atomistics",
-                                                      "LinearAlgebra"]),
+                                                      "LinearAlgebra", "Workflows"]),
         .testTarget(name: "CommandLineTests", dependencies: ["Potentials", "Atomistics"]),
     ]
 )

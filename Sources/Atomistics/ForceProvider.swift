@@ -16,6 +16,10 @@ public protocol ForceProvider: AnyObject {
     func structure() throws -> Structure
     /// Puts the cell, positions and image flags back exactly as in `structure`.
     func restore(_ structure: Structure) throws
+    /// Puts the system in the state a fresh one reaches by restoring `structure`, whatever ran
+    /// before (campaigns start every checkpointed step with it, so that a resumed campaign repeats
+    /// the uninterrupted one bit for bit). A provider with no hidden state: `restore`.
+    func reset(to structure: Structure) throws
 
     /// Evaluates energy, forces and virial at the current positions.
     func evaluate() throws
@@ -37,11 +41,24 @@ public protocol ForceProvider: AnyObject {
     /// method's constrained minimizations.
     func linearBias(about reference: [Double]) throws -> any LinearBias
 
+    /// Force evaluations outside relaxations, and minimizer iterations, so far: the cost figures
+    /// campaigns report (history.csv, uq's truth rows).
+    var forceEvaluations: Int { get }
+    var relaxationIterations: Int { get }
+
+    /// One energy unit per volume unit in GPa (eV/Å³ = 160.2 GPa): elastic constants. Throws for
+    /// unit systems that have no such conversion.
+    func gigapascalsPerEnergyDensity() throws -> Double
+
     /// Whether this process writes the files of the whole job (one process per job does).
     var isRoot: Bool { get }
     /// How independent pieces of work (Krylov products, columns) are shared out, when the job
     /// runs several partitions each with its own copy of the system (nil: one copy, no sharing).
     var workSharing: WorkSharing? { get }
+}
+
+extension ForceProvider {
+    public func reset(to structure: Structure) throws { try restore(structure) }
 }
 
 /// A linear energy term b·(X − X0) added to a system's potential.
@@ -89,6 +106,16 @@ extension Simulation: ForceProvider {
     public var workSharing: WorkSharing? {
         guard let partitions, partitions.count > 1 else { return nil }
         return WorkSharing(partitions: partitions)
+    }
+
+    /// LAMMPS's own conversion to its pressure unit (nktv2p), then that unit in GPa.
+    public func gigapascalsPerEnergyDensity() throws -> Double {
+        let table = ["metal": 1e-4, "real": 1.01325e-4, "si": 1e-9, "cgs": 1e-10, "electron": 1e-9,
+                     "micro": 1e-6, "nano": 1e-3]
+        guard let gigapascals = table[units] else {
+            throw InputError.invalid("elastic constants in GPa need physical units; the input uses `units \(units)`")
+        }
+        return try lammps.global("nktv2p") * gigapascals
     }
 }
 

@@ -21,6 +21,8 @@ public final class MorseCrystal: ForceProvider, ParameterDerivatives {
     fileprivate var bias: Bias?
     private var evaluation: Evaluation?
     public private(set) var forceEvaluations = 0
+    /// Steps of its own relaxations (FIRE, Newton), as LAMMPS counts minimizer iterations.
+    public internal(set) var relaxationIterations = 0
 
     struct Evaluation {
         var energy: Double
@@ -154,6 +156,9 @@ public final class MorseCrystal: ForceProvider, ParameterDerivatives {
 
     public var isRoot: Bool { true }
     public var workSharing: WorkSharing? { nil }
+
+    /// Its energies are in eV and lengths in Å (LAMMPS's `units metal`): eV/Å³ in GPa.
+    public func gigapascalsPerEnergyDensity() throws -> Double { 160.21766208 }
 
     /// Moves the positions back into the box, counting images, as LAMMPS's re-neighbouring does.
     func wrap() {

@@ -16,6 +16,7 @@ extension MorseCrystal {
             (steps, cellResidual) = try relaxCell(settings)
         }
         wrap()
+        relaxationIterations += steps
         let maxForce = try largestForce()
         let converged = maxForce <= settings.ftol && cellResidual <= settings.ftol
         let virial = try virial()

@@ -27,15 +27,14 @@ public struct ElasticConstants: Codable, Sendable {
 
     /// Measures C at the current state of `energy`'s simulation, which must be a minimum with
     /// its cell relaxed (the stress enters C at first order otherwise).
-    public static func measure(_ energy: any ParametrizedEnergy, hessian: Hessian, method: any DerivativeMethod,
+    public static func measure(_ energy: any ParameterDerivatives, hessian: Hessian, method: any DerivativeMethod,
                                progress: (String) -> Void = { _ in }) throws -> ElasticConstants {
         let before = hessian.forceEvaluations
         let box = hessian.minimum.box
         guard box.xy == 0, box.xz == 0, box.yz == 0 else {
             throw InputError.invalid("elastic constants need an orthogonal reference cell; this one is triclinic")
         }
-        let gigapascals = try pressureUnitInGPa(energy.simulation)
-        let nktv2p = try energy.simulation.lammps.global("nktv2p")
+        let gigapascalsPerEnergyDensity = try energy.forceProvider.gigapascalsPerEnergyDensity()
         // Central-difference Hessian products (a handful of them): C to ~1e-8 rather than the ~1e-5
         // of forward differences, which C(Θ ± h) in ∇Θ C would amplify by 1/(2h) (seen: 0.2% in
         // dC44/dσ of SW silicon).
@@ -58,21 +57,11 @@ public struct ElasticConstants: Codable, Sendable {
         let relaxed = response.curvature - g.multiplied(by: w, transposingSelf: true)
         let volume = box.volume
         // energy/volume → LAMMPS pressure units (nktv2p) → GPa.
-        let scale = nktv2p * gigapascals / volume
+        let scale = gigapascalsPerEnergyDensity / volume
         func table(_ m: Matrix) -> [[Double]] { (0..<6).map { i in (0..<6).map { j in m[i, j] * scale } } }
         // The strained states are evaluated outside the Hessian: one at rest and two per strain.
         return ElasticConstants(relaxedIon: table(relaxed), clampedIon: table(response.curvature), volume: volume,
                                 forceEvaluations: hessian.forceEvaluations - before + 1 + 2 * strains.count)
-    }
-
-    /// One LAMMPS pressure unit in GPa (`units` metal: bar, real: atm, …).
-    static func pressureUnitInGPa(_ simulation: Simulation) throws -> Double {
-        let table = ["metal": 1e-4, "real": 1.01325e-4, "si": 1e-9, "cgs": 1e-10, "electron": 1e-9,
-                     "micro": 1e-6, "nano": 1e-3]
-        guard let value = table[simulation.units] else {
-            throw InputError.invalid("elastic constants in GPa need physical units; the input uses `units \(simulation.units)`")
-        }
-        return value
     }
 
     /// The table the command prints.
@@ -130,25 +119,25 @@ public struct ElasticParameterDerivative: Sendable {
         public var seconds: Double
     }
 
-    public func compute(_ energy: any ParametrizedEnergy, reference: Structure, method: any DerivativeMethod,
+    public func compute(_ energy: any ParameterDerivatives, reference: Structure, method: any DerivativeMethod,
                         progress: (String) -> Void = { _ in }) throws -> Result {
         let start = Date()
         let clock = ProgressClock()
         let theta = energy.theta
-        let simulation = energy.simulation
+        let system = energy.forceProvider
         var evaluations = 0, iterations = 0
         var derivative: [[[Double]]] = []
         var steps: [Double] = []
-        defer { try? energy.setTheta(theta); try? simulation.restore(reference) }
+        defer { try? energy.setTheta(theta); try? system.restore(reference) }
         func constants(at values: [Double]) throws -> [[Double]] {
             try energy.setTheta(values)
-            try simulation.restore(reference)
-            let (relaxation, _) = try simulation.relax(RelaxationSettings(cell: cell, ftol: ftol))
+            try system.restore(reference)
+            let relaxation = try system.minimize(RelaxationSettings(cell: cell, ftol: ftol), label: "relax", progress: { _ in })
             if let shortfall = relaxation.shortfall {
                 throw DerivativeError.notAMinimum("re-relaxing for ∇Θ C: \(shortfall)")
             }
             iterations += relaxation.steps
-            let hessian = try Hessian(system: simulation)
+            let hessian = try Hessian(system: system)
             let measured = try ElasticConstants.measure(energy, hessian: hessian, method: method)
             evaluations += measured.forceEvaluations + 2  // and the Hessian's set-up
             return measured.relaxedIon

@@ -1,7 +1,6 @@
 import Atomistics
 import Foundation
 import ImplicitDerivative
-import LAMMPSLibrary
 import LinearAlgebra
 import Potentials
 
@@ -20,8 +19,15 @@ public final class FitCampaign {
     let constraintSolve: Matrix?
 
     public let propertyTargets: [PropertyTarget]
-    /// Per system, the LAMMPS commands of its relaxations (for the replay script).
-    public internal(set) var relaxationCommands: [String: [String]] = [:]
+
+    /// How a system relaxes with the current Θ from its current state.
+    public typealias Relaxer = (_ system: FitSystem, _ settings: RelaxationSettings, _ progress: (String) -> Void) throws
+        -> RelaxationResult
+    /// Its force provider's minimizer, unless a runner wraps it (on LAMMPS, to keep each
+    /// relaxation's commands for the replay script): the campaign never needs to know.
+    public var relaxer: Relaxer = { system, settings, progress in
+        try system.provider.minimize(settings, label: "fit \(system.name)", progress: progress)
+    }
 
     public init(systems: [FitSystem], settings: FitSettings, method: any DerivativeMethod,
                 constraints: Matrix? = nil, propertyTargets: [PropertyTarget] = []) throws {
@@ -51,25 +57,9 @@ public final class FitCampaign {
                     """)
             }
         }
-        let names = Set(systems.map(\.name))
-        for target in propertyTargets {
-            if let unknown = target.quantity.systems.sorted().first(where: { !names.contains($0) }) {
-                throw InputError.invalid("property target \(target.name) names system '\(unknown)', which the campaign does not have")
-            }
-            for name in target.quantity.volume.keys.sorted() where systems.first(where: { $0.name == name })!.cell == .fixed {
-                throw InputError.invalid("""
-                    property target \(target.name) uses the volume of system \(name), whose cell is fixed (its volume cannot \
-                    change): relax its cell (cell: iso or aniso)
-                    """)
-            }
-        }
-        for system in systems where system.cell != .fixed {
-            if case .structure = system.target {
-                throw InputError.invalid("system \(system.name): a structure target needs a fixed cell (the target's cell)")
-            }
-        }
-        for system in systems where system.hasNoTarget && !propertyTargets.contains(where: { $0.quantity.systems.contains(system.name) }) {
-            throw InputError.invalid("system \(system.name) has no target and no energy target uses it")
+        if let problem = SystemOutline.firstProblem(systems.map(\.outline), quantities: propertyTargets.map(\.quantity),
+                                                    requireUse: true) {
+            throw InputError.invalid(Self.describe(problem, propertyTargets: propertyTargets))
         }
         self.systems = systems
         self.settings = settings
@@ -100,6 +90,24 @@ public final class FitCampaign {
             constraintSolve = try LAPACK.solveSymmetric(gram, a)
         } else {
             constraintSolve = nil
+        }
+    }
+
+    /// A problem of the systems and property targets, in the campaign's terms (a campaign file
+    /// names its keys instead: `FitCampaignFile.fileError`).
+    static func describe(_ problem: OutlineProblem, propertyTargets: [PropertyTarget]) -> String {
+        switch problem {
+        case .unknownSystem(let index, _, let system):
+            return "property target \(propertyTargets[index].name) names system '\(system)', which the campaign does not have"
+        case .fixedVolume(let index, let system):
+            return """
+                property target \(propertyTargets[index].name) uses the volume of system \(system), whose cell is fixed (its volume \
+                cannot change): relax its cell (cell: iso or aniso)
+                """
+        case .structureTargetCell(let system):
+            return "system \(system): a structure target needs a fixed cell (the target's cell)"
+        case .unused(let system):
+            return "system \(system) has no target and no energy target uses it"
         }
     }
 }

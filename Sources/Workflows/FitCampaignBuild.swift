@@ -14,6 +14,11 @@ extension FitCampaignFile {
         var copyChecks: [String: AlchemicalSubstitution.CopyCheck]
         /// Per system, the LAMMPS commands of its set-up (for commands.lammps).
         var setup: [String: [String]]
+        /// Per system, its potential's files side (the campaign computes through the engine's
+        /// protocols only): iteration and final.* potentials, data files, replay commands.
+        var potentials: [String: any ParametrizedEnergy]
+        /// The commands of each system's last relaxation by the campaign (for commands.lammps).
+        var journal: RelaxationJournal
     }
 
     func build(run: RunDirectory, lammpsArguments: [String]) throws -> Built {
@@ -21,6 +26,7 @@ extension FitCampaignFile {
         var setup: [String: [String]] = [:]
         let targets = try systems.map { try $0.target?.structure.map { try TargetStructure(contentsOf: resolve($0)) } }
         var fitSystems: [FitSystem] = []
+        var potentials: [String: any ParametrizedEnergy] = [:]
         for (system, structure) in zip(systems, targets) {
             let simulation = try Simulation(input: resolve(system.input).path, logFile: run.url("log.\(system.name).lammps"),
                                             extraArguments: lammpsArguments + (system.lammpsArgs ?? []),
@@ -63,6 +69,7 @@ extension FitCampaignFile {
             }
             if let snap = energy as? SNAPEnergy { reportSNAPNotes(snap, files: "potential.snapcoeff/snapparam") }
             setup[system.name] = simulation.lammps.stopJournal()
+            potentials[system.name] = energy
             fitSystems.append(FitSystem(name: system.name, energy: energy, target: target, weight: system.weight ?? 1,
                                         atomWeights: try atomWeights(system, simulation),
                                         cell: try system.cellRelaxation(file: url.path)))
@@ -70,7 +77,9 @@ extension FitCampaignFile {
         let campaign = try FitCampaign(systems: fitSystems, settings: try settings(), method: try method(),
                                        constraints: try constraintMatrix(width: fitSystems[0].energy.parameterCount),
                                        propertyTargets: propertyTargets())
-        return Built(campaign: campaign, copyChecks: copyChecks, setup: setup)
+        let journal = RelaxationJournal(simulations: potentials.mapValues(\.simulation))
+        campaign.relaxer = journal.relax
+        return Built(campaign: campaign, copyChecks: copyChecks, setup: setup, potentials: potentials, journal: journal)
     }
 
     /// Per-atom weights of a system (atom-ID order), from IDs and LAMMPS groups of its input.

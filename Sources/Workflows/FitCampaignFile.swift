@@ -63,13 +63,14 @@ struct FitCampaignFile: CampaignFileSchema {
         }
 
         func cellRelaxation(file: String) throws -> CellRelaxation {
-            // Fixed unless asked: a structure target is a structure in its own cell.
-            let value = try CellRelaxation.named(cell, fallback: .fixed, file: file, key: "systems[\(name)].cell")
-            if value != .fixed, target?.structure != nil {
-                throw CampaignFileError(file: file, key: "systems[\(name)].cell",
-                                        reason: "systems[\(name)].cell: a structure target needs a fixed cell (the target's)")
-            }
-            return value
+            // Fixed unless asked: a structure target is a structure in its own cell (`SystemOutline` checks).
+            try CellRelaxation.named(cell, fallback: .fixed, file: file, key: "systems[\(name)].cell")
+        }
+
+        /// What the checks shared with `FitCampaign` see of the system.
+        func outline(file: String) throws -> SystemOutline {
+            if target?.elastic != nil { return SystemOutline(name: name, cell: .aniso, target: .elastic) }
+            return SystemOutline(name: name, cell: try cellRelaxation(file: file), target: target?.structure != nil ? .structure : .none)
         }
     }
     struct Loop: Decodable {
@@ -220,11 +221,30 @@ struct FitCampaignFile: CampaignFileSchema {
         }
         _ = try settings()
         _ = try method()
-        _ = try propertyTargets()
-        for system in systems where system.target == nil
-            && !(properties ?? []).contains(where: { $0.energy?[system.name] != nil || $0.volume?[system.name] != nil }) {
-            throw CampaignFileError(file: url.path, key: "systems[\(system.name)]",
-                                    reason: "systems[\(system.name)] has no target and no property uses it")
+        let targets = try propertyTargets()
+        if let problem = SystemOutline.firstProblem(try systems.map { try $0.outline(file: url.path) },
+                                                    quantities: targets.map(\.quantity), requireUse: true) {
+            throw fileError(problem)
+        }
+    }
+
+    /// A problem of the systems and properties, naming the key of this file to change (the
+    /// campaign's own wording: `FitCampaign.describe`).
+    func fileError(_ problem: OutlineProblem) -> CampaignFileError {
+        switch problem {
+        case .unknownSystem(let index, let key, let system):
+            return CampaignFileError(file: url.path, key: "properties[\(index)].\(key)", value: system,
+                                     reason: "properties[\(index)].\(key) names system '\(system)', which is not in systems")
+        case .fixedVolume(let index, let system):
+            return CampaignFileError(file: url.path, key: "properties[\(index)].volume", value: system, reason: """
+                properties[\(index)].volume uses system \(system), whose cell is fixed: set systems[\(system)].cell to iso or aniso
+                """)
+        case .structureTargetCell(let system):
+            return CampaignFileError(file: url.path, key: "systems[\(system)].cell",
+                                     reason: "systems[\(system)].cell: a structure target needs a fixed cell (the target's)")
+        case .unused(let system):
+            return CampaignFileError(file: url.path, key: "systems[\(system)]",
+                                     reason: "systems[\(system)] has no target and no property uses it")
         }
     }
 
@@ -307,19 +327,6 @@ struct FitCampaignFile: CampaignFileSchema {
             if let weight = property.weight, !(weight > 0 && weight.isFinite) {
                 throw CampaignFileError(file: url.path, key: "properties[\(index)].weight", value: "\(weight)",
                                         reason: "properties[\(index)].weight must be positive, got \(weight)")
-            }
-            for (key, map) in [("energy", energy), ("volume", volume)] {
-                if let unknown = map.keys.sorted().first(where: { key in !systems.contains { $0.name == key } }) {
-                    throw CampaignFileError(file: url.path, key: "properties[\(index)].\(key)", value: unknown,
-                                            reason: "properties[\(index)].\(key) names system '\(unknown)', which is not in systems")
-                }
-            }
-            for name in volume.keys.sorted() {
-                let system = systems.first { $0.name == name }!
-                guard try system.cellRelaxation(file: url.path) == .fixed, system.target?.elastic == nil else { continue }
-                throw CampaignFileError(file: url.path, key: "properties[\(index)].volume", value: name, reason: """
-                    properties[\(index)].volume uses system \(name), whose cell is fixed: set systems[\(name)].cell to iso or aniso
-                    """)
             }
             return PropertyTarget(name: name, coefficients: energy, volumeCoefficients: volume, value: property.value,
                                   weight: property.weight ?? 1)

@@ -1,7 +1,6 @@
 import Atomistics
 import Foundation
 import ImplicitDerivative
-import LAMMPSLibrary
 import LinearAlgebra
 import Potentials
 
@@ -40,8 +39,8 @@ extension FitCampaign {
         for system in systems {
             let energy = system.energy
             try energy.setTheta(state.theta)
-            try energy.simulation.restore(state.structures[system.name]!)
-            try energy.simulation.evaluate()
+            try system.provider.restore(state.structures[system.name]!)
+            try system.provider.evaluate()
             switch system.target {
             case .elastic(let target, let mask):
                 // ∇Θ C by central differences of C in Θ (re-relaxed cells): ∇Θ ½‖E‖² = Σ E_ij M_ij ∇Θ C_ij.
@@ -54,10 +53,10 @@ extension FitCampaign {
                 }
             case .none:
                 // Only moved along (eq. 44) so that it stays near its minimum.
-                let hessian = try Hessian(system: energy.simulation)
+                let hessian = try Hessian(system: system.provider)
                 hessians[system.name] = hessian
             case .structure(let target):
-                let hessian = try Hessian(system: energy.simulation)
+                let hessian = try Hessian(system: system.provider)
                 hessians[system.name] = hessian
                 // ∂L/∂X = P W r (P removes the mean displacement).
                 let r = removingTranslations(system.weighted(residual(state.structures[system.name]!, target: target)),
@@ -83,7 +82,7 @@ extension FitCampaign {
         var volumeGradients: [String: [Double]] = [:]
         for system in systems where propertyTargets.contains(where: { $0.quantity.systems.contains(system.name) }) {
             try system.energy.setTheta(state.theta)
-            try system.energy.simulation.restore(state.structures[system.name]!)
+            try system.provider.restore(state.structures[system.name]!)
             energyGradients[system.name] = try system.energy.energyGradient()
             if propertyTargets.contains(where: { $0.quantity.volume[system.name] != nil }) {
                 volumeGradients[system.name] = try volumeGradient(system, progress: progress)
@@ -139,12 +138,12 @@ extension FitCampaign {
         return solution.x.column(0)
     }
 
-    /// Each system's LAMMPS in the state its checkpointed structure alone determines, whatever the
+    /// Each system in the state its checkpointed structure alone determines, whatever the
     /// previous iteration left (a triclinic box after elastic strains, the timestep): an iteration
     /// of a resumed campaign then repeats the uninterrupted one bit for bit.
     func resetSystems(to state: FitState) throws {
         for system in systems {
-            if let structure = state.structures[system.name] { try system.energy.simulation.reset(to: structure) }
+            if let structure = state.structures[system.name] { try system.provider.reset(to: structure) }
         }
     }
 }

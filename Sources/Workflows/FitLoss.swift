@@ -1,7 +1,6 @@
 import Atomistics
 import Foundation
 import ImplicitDerivative
-import LAMMPSLibrary
 import LinearAlgebra
 import Potentials
 
@@ -68,19 +67,17 @@ extension FitCampaign {
                   progress: (String) -> Void) throws -> FitState {
         var result = state
         for system in systems where chosen?(system) ?? true {
-            let simulation = system.energy.simulation
+            let provider = system.provider
             try system.energy.setTheta(state.theta)
-            if !fromCurrent, let start = state.structures[system.name] { try simulation.restore(start) }
-            let (relaxation, commands) = try simulation.relax(RelaxationSettings(cell: system.cell, ftol: settings.ftol),
-                                                              label: "fit \(system.name)", progress: progress)
-            relaxationCommands[system.name] = commands
+            if !fromCurrent, let start = state.structures[system.name] { try provider.restore(start) }
+            let relaxation = try relaxer(system, RelaxationSettings(cell: system.cell, ftol: settings.ftol), progress)
             if let shortfall = relaxation.shortfall {
                 throw DerivativeError.notAMinimum("relaxing system \(system.name) during the fit: \(shortfall)")
             }
-            result.structures[system.name] = try simulation.structure()
+            result.structures[system.name] = try provider.structure()
             result.energies[system.name] = relaxation.energy
             if case .elastic = system.target {
-                let hessian = try Hessian(system: simulation)
+                let hessian = try Hessian(system: provider)
                 result.elastic[system.name] = try ElasticConstants.measure(system.energy, hessian: hessian, method: method).relaxedIon
             }
         }

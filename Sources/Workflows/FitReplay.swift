@@ -1,5 +1,23 @@
 import Atomistics
 import Foundation
+import Potentials
+
+/// A fit campaign's relaxations on LAMMPS, keeping the commands of each system's last one: the
+/// replay script repeats them, and the campaign itself knows nothing of LAMMPS commands.
+public final class RelaxationJournal {
+    let simulations: [String: Simulation]
+    /// Per system, the commands of its last relaxation.
+    public private(set) var commands: [String: [String]] = [:]
+
+    public init(simulations: [String: Simulation]) { self.simulations = simulations }
+
+    /// A `FitCampaign.Relaxer`.
+    public func relax(_ system: FitSystem, _ settings: RelaxationSettings, _ progress: (String) -> Void) throws -> RelaxationResult {
+        let (result, commands) = try simulations[system.name]!.relax(settings, label: "fit \(system.name)", progress: progress)
+        self.commands[system.name] = commands
+        return result
+    }
+}
 
 /// `commands.lammps` of a campaign: the LAMMPS commands it issued, for the native `lmp` (run
 /// from anywhere: paths are absolute). Per system: its set-up exactly as the tool ran it (the
@@ -14,11 +32,17 @@ public struct FitReplay {
     /// The run's output folder, and the folder it is written in first (paths are rewritten).
     public var destination: URL
     public var staging: URL
+    /// Per system, the potential whose files each iteration loads.
+    public var potentials: [String: any PotentialFiles]
+    public var journal: RelaxationJournal
 
-    public init(setup: [String: [String]], destination: URL, staging: URL) {
+    public init(setup: [String: [String]], destination: URL, staging: URL, potentials: [String: any PotentialFiles],
+                journal: RelaxationJournal) {
         self.setup = setup
         self.destination = destination
         self.staging = staging
+        self.potentials = potentials
+        self.journal = journal
     }
 
     public static func iterationFolder(_ iteration: Int) -> String { String(format: "iterations/%04d", iteration) }
@@ -33,7 +57,8 @@ public struct FitReplay {
             "# (forces at displaced positions, set through the library interface) are not replayed.",
         ]
         for system in campaign.systems {
-            let relax = campaign.relaxationCommands[system.name] ?? []
+            let relax = journal.commands[system.name] ?? []
+            let potential = potentials[system.name]!
             let dumps = { (iteration: Int) in
                 staging.appendingPathComponent(Self.iterationFolder(iteration)).appendingPathComponent("\(system.name).dump").path
             }
@@ -46,7 +71,7 @@ public struct FitReplay {
                 let relaxed = record.lossRelaxed != nil || system.cell != .fixed
                 lines.append("# iteration \(record.iteration): its potential, from the structure of iteration \(record.iteration - 1)"
                              + (relaxed ? ", relaxed" : ", evaluated at the structure eq. 44 predicts (iterations/.../\(system.name).dump)"))
-                lines += try system.energy.loadingCommands(theta: record.theta, writtenTo: folder)
+                lines += try potential.loadingCommands(theta: record.theta, writtenTo: folder)
                 let start = relaxed ? record.iteration - 1 : record.iteration
                 lines.append("read_dump \(dumps(start)) 0 x y z box \(box) replace yes")
                 lines += relaxed ? relax : ["run 0"]
@@ -55,7 +80,7 @@ public struct FitReplay {
             if let best, let last = history.last {
                 let folder = staging.appendingPathComponent(Self.iterationFolder(best))
                 lines.append("# final: the potential of iteration \(best) (final.*), relaxed from the last structure")
-                lines += try system.energy.loadingCommands(theta: history[best].theta, writtenTo: folder)
+                lines += try potential.loadingCommands(theta: history[best].theta, writtenTo: folder)
                 lines += ["read_dump \(dumps(last.iteration)) 0 x y z box \(box) replace yes"] + relax
                 lines.append(print(system.name, "final"))
             }

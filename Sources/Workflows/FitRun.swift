@@ -21,7 +21,10 @@ public struct FitRun {
         let campaign = try FitCampaignFile.read(config)
         let built = try campaign.build(run: run, lammpsArguments: lammpsArguments)
         let fit = built.campaign
-        let replay = FitReplay(setup: built.setup, destination: run.destination, staging: run.staging)
+        let replay = FitReplay(setup: built.setup, destination: run.destination, staging: run.staging,
+                               potentials: built.potentials, journal: built.journal)
+        // Every system shares Θ: the first one's potential files are the campaign's.
+        let potential = built.potentials[fit.systems[0].name]!
         let key = campaign.key(lammpsArguments: lammpsArguments)
         let checkpoint = run.url("checkpoint/fit.json")
         let figureClock = ProgressClock()
@@ -34,11 +37,11 @@ public struct FitRun {
         } else {
             if resume { progress("fit: nothing to resume in \(run.staging.path); starting afresh") }
             state = try fit.initialState(key: key, progress: progress)
-            try record(state, fit: fit, replay: replay, run: run, checkpoint: checkpoint)
+            try record(state, fit: fit, potentials: built.potentials, replay: replay, run: run, checkpoint: checkpoint)
         }
         while !state.done {
             state = try fit.step(state, progress: progress)
-            try record(state, fit: fit, replay: replay, run: run, checkpoint: checkpoint)
+            try record(state, fit: fit, potentials: built.potentials, replay: replay, run: run, checkpoint: checkpoint)
             // Every ~10 s at most (a drawing takes about a second): a long campaign can be watched.
             if figureClock.isDue() { drawLoss(fit, history: state.history, best: nil, run: run) }
         }
@@ -48,7 +51,7 @@ public struct FitRun {
         let warning = FitCampaign.driftWarning(history: state.history, final: final, best: best)
         if let warning { progress("fit: WARNING: " + warning) }
         if MPIEnvironment.rank == 0 {
-            try writeFinal(fit: fit, state: state, final: final, best: best, copyChecks: built.copyChecks,
+            try writeFinal(fit: fit, potential: potential, state: state, final: final, best: best, copyChecks: built.copyChecks,
                            warning: warning, run: run)
             try Files.write(try replay.script(fit, history: state.history, best: best.iteration), to: run.url("commands.lammps"))
             drawLoss(fit, history: state.history, best: best.iteration, run: run)
@@ -56,21 +59,23 @@ public struct FitRun {
     }
 
     /// After every iteration: history.csv, the iteration's files, the checkpoint, a progress line.
-    private func record(_ state: FitState, fit: FitCampaign, replay: FitReplay, run: RunDirectory, checkpoint: URL) throws {
+    private func record(_ state: FitState, fit: FitCampaign, potentials: [String: any ParametrizedEnergy], replay: FitReplay,
+                        run: RunDirectory, checkpoint: URL) throws {
         let row = state.history.last!
         let folder = run.url(FitReplay.iterationFolder(row.iteration))
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         for system in fit.systems {
             let structure = state.structures[system.name]!
-            try system.energy.simulation.restore(structure)
-            try system.energy.simulation.writeData(to: folder.appendingPathComponent("\(system.name).lammps-data"))
+            let simulation = potentials[system.name]!.simulation
+            try simulation.restore(structure)
+            try simulation.writeData(to: folder.appendingPathComponent("\(system.name).lammps-data"))
             if MPIEnvironment.rank == 0 {
                 try Files.write(ExtendedXYZ.format(structure), to: folder.appendingPathComponent("\(system.name).extxyz"))
                 try Files.write(LAMMPSDump.format(structure), to: folder.appendingPathComponent("\(system.name).dump"))
             }
         }
         if MPIEnvironment.rank == 0 {
-            _ = try fit.systems[0].energy.writePotential(theta: row.theta, to: folder)
+            _ = try potentials[fit.systems[0].name]!.writePotential(theta: row.theta, to: folder)
             try Files.write(historyCSV(state.history), to: run.url("history.csv"))
             try Files.write(try replay.script(fit, history: state.history), to: run.url("commands.lammps"))
             try FileManager.default.createDirectory(at: checkpoint.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -113,11 +118,11 @@ public struct FitRun {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    private func writeFinal(fit: FitCampaign, state: FitState, final: FitRecord, best: FitRecord,
+    private func writeFinal(fit: FitCampaign, potential: any ParametrizedEnergy, state: FitState, final: FitRecord, best: FitRecord,
                             copyChecks: [String: AlchemicalSubstitution.CopyCheck], warning: String?, run: RunDirectory) throws {
         let scratch = run.url(".final")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        for file in try fit.systems[0].energy.writePotential(theta: best.theta, to: scratch) {
+        for file in try potential.writePotential(theta: best.theta, to: scratch) {
             try Files.replace(run.url("final.\(file.pathExtension)"), with: file)
         }
         try? FileManager.default.removeItem(at: scratch)

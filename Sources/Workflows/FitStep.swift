@@ -1,7 +1,6 @@
 import Atomistics
 import Foundation
 import ImplicitDerivative
-import LAMMPSLibrary
 import LinearAlgebra
 import Potentials
 
@@ -40,7 +39,7 @@ extension FitCampaign {
     }
 
     var evaluationCount: Int {
-        systems.reduce(0) { $0 + $1.energy.simulation.forceEvaluations + $1.energy.simulation.relaxationIterations }
+        systems.reduce(0) { $0 + $1.provider.forceEvaluations + $1.provider.relaxationIterations }
     }
 
     /// One iteration of Algorithm 1 from `state`.
@@ -139,9 +138,9 @@ extension FitCampaign {
             // The energies of the predicted structures with the new Θ (their error is second order).
             for system in systems where next.structures[system.name] != nil && system.cell == .fixed {
                 try system.energy.setTheta(next.theta)
-                try system.energy.simulation.restore(next.structures[system.name]!)
-                try system.energy.simulation.evaluate()
-                next.energies[system.name] = try system.energy.simulation.energy()
+                try system.provider.restore(next.structures[system.name]!)
+                try system.provider.evaluate()
+                next.energies[system.name] = try system.provider.energy()
             }
         }
         next.history.append(FitRecord(iteration: state.history.count, lossPredicted: predicted, lossRelaxed: relaxedLoss,

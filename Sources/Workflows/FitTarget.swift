@@ -1,7 +1,6 @@
 import Atomistics
 import Foundation
 import ImplicitDerivative
-import LAMMPSLibrary
 import LinearAlgebra
 import Potentials
 
@@ -47,11 +46,13 @@ public enum FitTarget: Sendable {
     }
 }
 
-/// One system of a campaign: its parametrized energy (all systems share Θ), what its minimum
-/// should become, and its weight in the loss.
+/// One system of a campaign: its energy's derivatives in Θ (all systems share Θ) and, through
+/// them, its force provider; what its minimum should become, and its weight in the loss. Only
+/// what the engine sees: a campaign computes on LAMMPS and on the reference model alike, and the
+/// runner that writes potential files keeps the `ParametrizedEnergy` itself.
 public struct FitSystem {
     public var name: String
-    public var energy: any ParametrizedEnergy
+    public var energy: any ParameterDerivatives
     public var target: FitTarget
     public var weight: Double
     /// Per-atom weights w_i of a structure target's ½ Σ_i w_i ‖r_i‖² (atom-ID order; nil: all 1).
@@ -60,7 +61,7 @@ public struct FitSystem {
     /// How the cell relaxes (elastic targets: always aniso); volumes change only if it does.
     public var cellRelaxation: CellRelaxation
 
-    public init(name: String, energy: any ParametrizedEnergy, target: FitTarget, weight: Double = 1,
+    public init(name: String, energy: any ParameterDerivatives, target: FitTarget, weight: Double = 1,
                 atomWeights: [Double]? = nil, cell: CellRelaxation = .fixed) {
         self.cellRelaxation = cell
         self.name = name
@@ -69,6 +70,9 @@ public struct FitSystem {
         self.weight = weight
         self.atomWeights = atomWeights
     }
+
+    /// The system the energy is evaluated on: relaxations, structures, cost counters.
+    var provider: any ForceProvider { energy.forceProvider }
 
     /// W v: each atom's three components times its weight.
     func weighted(_ v: [Double]) -> [Double] {
@@ -79,6 +83,15 @@ public struct FitSystem {
     var hasNoTarget: Bool {
         if case .none = target { return true }
         return false
+    }
+
+    /// What the checks shared with the campaign file see of the system.
+    var outline: SystemOutline {
+        switch target {
+        case .structure: return SystemOutline(name: name, cell: cell, target: .structure)
+        case .elastic: return SystemOutline(name: name, cell: cell, target: .elastic)
+        case .none: return SystemOutline(name: name, cell: cell, target: .none)
+        }
     }
 
     /// Structure targets relax at fixed cell; elastic ones with their cell (anisotropically);

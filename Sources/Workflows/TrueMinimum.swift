@@ -3,8 +3,9 @@ import Foundation
 import ImplicitDerivative
 import Potentials
 
-/// A true LAMMPS relaxation with changed parameters, started from the reference minimum: the
-/// independent check of every prediction (predict --validate, and the fit and uq truth runs).
+/// A true relaxation (LAMMPS, or the reference model) with changed parameters, started from the
+/// reference minimum: the independent check of every prediction (predict --validate, and the fit
+/// and uq truth runs).
 public struct TrueMinimum: Sendable {
     public var energy: Double
     public var volume: Double
@@ -15,22 +16,22 @@ public struct TrueMinimum: Sendable {
 
     /// Relaxes `energy` with parameters `theta` from the minimum of `derivatives` (cell as it was
     /// relaxed there), then puts the reference parameters back.
-    public static func relax(_ energy: any ParametrizedEnergy, theta: [Double], from derivatives: MinimumDerivatives,
+    public static func relax(_ energy: any ParameterDerivatives, theta: [Double], from derivatives: MinimumDerivatives,
                              ftol: Double, progress: @escaping (String) -> Void = { _ in }) throws -> TrueMinimum {
         let reference = energy.theta
         try energy.setTheta(theta)
         defer { try? energy.setTheta(reference) }
-        let simulation = energy.simulation
-        try simulation.restore(derivatives.structure)
-        let (result, _) = try simulation.relax(RelaxationSettings(cell: derivatives.cell, ftol: ftol),
-                                               label: "validate", progress: progress)
-        let box = simulation.lammps.box(), start = derivatives.structure.box
+        let system = energy.forceProvider
+        try system.restore(derivatives.structure)
+        let result = try system.minimize(RelaxationSettings(cell: derivatives.cell, ftol: ftol), label: "validate", progress: progress)
+        let relaxed = try system.structure()
+        let box = relaxed.box, start = derivatives.structure.box
         let strain = StrainResponse.generators(for: derivatives.cell).map { generator -> Double in
             // Strain along the generator's first axis: cell lengths scale as 1 + e.
             let axis = generator.firstIndex { $0 != 0 }!
             return (box.high[axis] - box.low[axis]) / (start.high[axis] - start.low[axis]) - 1
         }
         return TrueMinimum(energy: result.energy, volume: result.volume, strain: strain,
-                           positions: try simulation.structure().unwrappedPositions, relaxation: result)
+                           positions: relaxed.unwrappedPositions, relaxation: result)
     }
 }

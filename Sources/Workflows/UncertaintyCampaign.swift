@@ -17,20 +17,28 @@ public final class UncertaintyCampaign {
     public init(systems: [UncertaintySystem], quantities: [SystemQuantity], ensemble: ParameterEnsemble,
                 method: any DerivativeMethod, ftol: Double = 1e-10) throws {
         (self.systems, self.quantities, self.ensemble, self.method, self.ftol) = (systems, quantities, ensemble, method, ftol)
-        let names = Set(systems.map(\.name))
-        for quantity in quantities {
-            if let unknown = quantity.systems.subtracting(names).sorted().first {
-                throw InputError.invalid("quantity \(quantity.name) uses system '\(unknown)', which is not among the systems")
-            }
-            for name in quantity.volume.keys.sorted() where systems.first(where: { $0.name == name })!.cell == .fixed {
-                throw InputError.invalid("quantity \(quantity.name) uses the volume of system \(name), whose cell is fixed")
-            }
+        let outlines = systems.map { SystemOutline(name: $0.name, cell: $0.cell, target: .none) }
+        if let problem = SystemOutline.firstProblem(outlines, quantities: quantities, requireUse: false) {
+            throw InputError.invalid(Self.describe(problem, quantities: quantities))
         }
         for system in systems where system.energy.parameterCount != ensemble.mean.count {
             throw InputError.invalid("""
                 the ensemble has \(ensemble.mean.count) parameters per sample; system \(system.name) has \
                 \(system.energy.parameterCount) (\(system.energy.parameterNames.prefix(3).joined(separator: ", "))…)
                 """)
+        }
+    }
+
+    /// A problem of the systems and quantities, in the campaign's terms (a campaign file names
+    /// its keys instead).
+    static func describe(_ problem: OutlineProblem, quantities: [SystemQuantity]) -> String {
+        switch problem {
+        case .unknownSystem(let index, _, let system):
+            return "quantity \(quantities[index].name) uses system '\(system)', which is not among the systems"
+        case .fixedVolume(let index, let system):
+            return "quantity \(quantities[index].name) uses the volume of system \(system), whose cell is fixed"
+        case .structureTargetCell(let system), .unused(let system):
+            return "system \(system): \(problem)"  // uq systems have no targets and need no use: never found
         }
     }
 
@@ -51,14 +59,14 @@ public final class UncertaintyCampaign {
         var derivatives: [String: MinimumDerivatives] = [:]
         var evaluations = 0
         for system in systems {
-            let simulation = system.energy.simulation
-            let before = simulation.forceEvaluations + simulation.relaxationIterations
+            let provider = system.energy.forceProvider
+            let before = provider.forceEvaluations + provider.relaxationIterations
             try system.energy.setTheta(ensemble.mean)
             progress("uq: system \(system.name): relaxing with Θ̄ (cell \(system.cell.rawValue)) and differentiating")
-            let (relaxation, _) = try simulation.relax(RelaxationSettings(cell: system.cell, ftol: ftol), progress: progress)
+            let relaxation = try provider.minimize(RelaxationSettings(cell: system.cell, ftol: ftol), label: "relax", progress: progress)
             derivatives[system.name] = try MinimumDerivatives.compute(system.energy, cell: system.cell, method: method,
                                                                       relaxation: relaxation, progress: progress)
-            evaluations += simulation.forceEvaluations + simulation.relaxationIterations - before
+            evaluations += provider.forceEvaluations + provider.relaxationIterations - before
         }
         let energies = derivatives.mapValues(\.energy), volumes = derivatives.mapValues(\.volume)
         return Reference(derivatives: derivatives,
@@ -109,7 +117,8 @@ public final class UncertaintyCampaign {
     /// with one Hessian product) and move the cell by −K⁻¹ ∂U/∂ε (K the relaxed strain curvature
     /// at Θ̄). The indicator is |quantity after that one-step correction − quantity predicted|,
     /// an estimate of the expansion's own error; NaN when the curvature along F is not positive
-    /// (the member may be unstable there) or LAMMPS cannot evaluate the predicted structure.
+    /// (the member may be unstable there) or the force provider cannot evaluate the predicted
+    /// structure.
     public func indicator(_ point: EnsemblePoint, reference: Reference) throws -> (values: [String: [ExpansionLevel: Double]], forceEvaluations: Int) {
         let theta = ensemble.theta(sample: point.sample, lambda: point.lambda)
         var corrected: [ExpansionLevel: (energies: [String: Double], volumes: [String: Double])] = [:]
@@ -126,8 +135,8 @@ public final class UncertaintyCampaign {
                 predicted[prediction.level, default: ([:], [:])].volumes[system.name] = prediction.volume
                 let key = prediction.positions + prediction.strain
                 if done[key] == nil {
-                    // A member whose predicted structure LAMMPS cannot even evaluate (atoms lost, a
-                    // neighbour list overflowing at large λ) gets no indicator; the others go on.
+                    // A member whose predicted structure the force provider cannot even evaluate (LAMMPS:
+                    // atoms lost, a neighbour list overflowing at large λ) gets no indicator; the others go on.
                     done[key] = (try? oneStepCorrection(derivatives.predictedStructure(prediction), energy: energy,
                                                         derivatives: derivatives)) ?? (.nan, .nan)
                     evaluations += 2
@@ -135,7 +144,7 @@ public final class UncertaintyCampaign {
                 corrected[prediction.level, default: ([:], [:])].energies[system.name] = done[key]!.0
                 corrected[prediction.level, default: ([:], [:])].volumes[system.name] = done[key]!.1
             }
-            try energy.simulation.restore(derivatives.structure)
+            try energy.forceProvider.restore(derivatives.structure)
         }
         let values = Dictionary(uniqueKeysWithValues: quantities.map { quantity in
             (quantity.name, Dictionary(uniqueKeysWithValues: ExpansionLevel.allCases.map { level in
@@ -147,29 +156,29 @@ public final class UncertaintyCampaign {
     }
 
     /// Energy and volume after one quadratic-model relaxation step from `structure` (2 force evaluations).
-    private func oneStepCorrection(_ structure: Structure, energy: any ParametrizedEnergy,
+    private func oneStepCorrection(_ structure: Structure, energy: any ParameterDerivatives,
                                    derivatives: MinimumDerivatives) throws -> (Double, Double) {
-        let simulation = energy.simulation
-        try simulation.restore(structure)
+        let provider = energy.forceProvider
+        try provider.restore(structure)
         var strainGradient: [Double] = []
         let generators = derivatives.strain?.generators ?? []
         if !generators.isEmpty {
             // ∂U/∂e_g = −Σ_ab W_ab (G_g)_ab at zero strain (the virial evaluates energy and forces too).
-            let w = try simulation.virial()
+            let w = try provider.virial()
             strainGradient = generators.map { g in -zip(g, Voigt.entries).reduce(0.0) { $0 + $1.0 * w[$1.1.0][$1.1.1] } }
         } else {
-            try simulation.evaluate()
+            try provider.evaluate()
         }
-        let e = try simulation.energy()
-        let at = try simulation.structure().positions
-        let raw = try simulation.forces()
+        let e = try provider.energy()
+        let at = try provider.structure().positions
+        let raw = try provider.forces()
         let f = removingTranslations(raw, axes: derivatives.translationAxes)
         let size = norm(f)
         var drop = 0.0
         if size > 0 {
             let largest = stride(from: 0, to: f.count, by: 3).map { norm(Array(f[$0..<$0 + 3])) }.max()!
             let step = 1e-5 / largest  // atoms move at most 1e-5 Å: the curvature to ~1e-5, ample for an indicator
-            let displaced = try simulation.forces(at: zip(at, f).map { $0 + step * $1 })
+            let displaced = try provider.forces(at: zip(at, f).map { $0 + step * $1 })
             let fHf = -dot(f, zip(displaced, raw).map { $0 - $1 }) / step
             // No positive curvature along F: the quadratic model has no minimum there.
             guard fHf > 0 else { return (.nan, .nan) }

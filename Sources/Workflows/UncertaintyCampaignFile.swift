@@ -4,7 +4,6 @@ import ImplicitDerivative
 import LAMMPSLibrary
 import LinearAlgebra
 import Potentials
-import Workflows
 
 /// An uncertainty campaign as a YAML file (every key in the README). Paths are relative to the
 /// file; everything that can be checked without LAMMPS is checked before any LAMMPS work.
@@ -209,16 +208,16 @@ struct UncertaintyCampaignFile: CampaignFileSchema {
                 throw CampaignFileError(file: file, key: "quantities[\(index)].name", value: entry.name,
                                         reason: "two quantities are named '\(entry.name)'")
             }
-            for (key, map) in [("energy", entry.energy ?? [:]), ("volume", entry.volume ?? [:])] {
-                if let unknown = map.keys.sorted().first(where: { !names.contains($0) }) {
-                    throw CampaignFileError(file: file, key: "quantities[\(index)].\(key)", value: unknown,
-                                            reason: "quantities[\(index)].\(key) names system '\(unknown)', which is not among the systems")
-                }
-            }
             guard !(entry.energy ?? [:]).isEmpty || !(entry.volume ?? [:]).isEmpty else {
                 throw CampaignFileError(file: file, key: "quantities[\(index)]",
                                         reason: "quantities[\(index)] needs energy or volume coefficients")
             }
+        }
+        // A volume on a fixed cell is left to the campaign, refused once the ensemble has been read
+        // (its refusals come first, as they always did).
+        let problems = SystemOutline.problems(try outlines(), quantities: declaredQuantities, requireUse: false)
+        if let problem = problems.first(where: { if case .fixedVolume = $0 { return false } else { return true } }) {
+            throw fileError(problem)
         }
         if case .rows(let rows) = truth, let bad = rows.first(where: { $0 < 0 }) {
             throw CampaignFileError(file: file, key: "truth", reason: "truth lists row \(bad); rows are 0-based sample numbers")
@@ -230,8 +229,41 @@ struct UncertaintyCampaignFile: CampaignFileSchema {
         }
     }
 
-    /// The systems in LAMMPS with their parametrized energies.
-    func buildSystems(run: RunDirectory, lammpsArguments: [String], partitions: Partitions?) throws -> [UncertaintySystem] {
+    /// The systems as the checks shared with `UncertaintyCampaign` see them.
+    private func outlines() throws -> [SystemOutline] {
+        if let system {
+            let cell = try cell(system.box, key: "system.box")
+            return ["bulk", "vacancy"].map { SystemOutline(name: $0, cell: cell, target: .none) }
+        }
+        return try (systems ?? []).map {
+            SystemOutline(name: $0.name, cell: try cell($0.box, key: "systems[\($0.name)].box"), target: .none)
+        }
+    }
+
+    /// The quantities as the file gives them (the atoms of the bulk cell do not matter to the checks).
+    private var declaredQuantities: [SystemQuantity] {
+        if quantity != nil { return SystemQuantity.vacancyFormation(bulk: "bulk", vacancy: "vacancy", bulkAtoms: 2) }
+        return (quantities ?? []).map { SystemQuantity(name: $0.name, unit: "", energy: $0.energy ?? [:], volume: $0.volume ?? [:]) }
+    }
+
+    /// A problem of the systems and quantities, naming the key of this file to change (the
+    /// campaign's own wording: `UncertaintyCampaign.describe`).
+    private func fileError(_ problem: OutlineProblem) -> CampaignFileError {
+        switch problem {
+        case .unknownSystem(let index, let key, let system):
+            return CampaignFileError(file: url.path, key: "quantities[\(index)].\(key)", value: system,
+                                     reason: "quantities[\(index)].\(key) names system '\(system)', which is not among the systems")
+        case .fixedVolume(_, let system), .structureTargetCell(let system), .unused(let system):
+            // Left to the campaign; uq systems have no targets and need no use: never found here.
+            return CampaignFileError(file: url.path, key: "systems[\(system)]", reason: "\(problem)")
+        }
+    }
+
+    /// The systems in LAMMPS, and their parametrized energies (the campaign computes through the
+    /// engine's protocols; the runner writes the members' potential files with these).
+    func buildSystems(run: RunDirectory, lammpsArguments: [String], partitions: Partitions?) throws
+        -> (systems: [UncertaintySystem], potentials: [any ParametrizedEnergy])
+    {
         var entries: [(name: String, input: URL, cell: CellRelaxation, arguments: [String], elastic: Bool)] = []
         if let system {
             let coefficients = resolve(potential!.snapcoeff!), parameters = resolve(potential!.snapparam!)
@@ -252,15 +284,17 @@ struct UncertaintyCampaignFile: CampaignFileSchema {
             }
         }
         let choice = try (vary ?? VarySection()).choice(potential: system == nil ? potential : nil, file: url.path, resolve: resolve)
-        return try entries.map { entry in
+        let built = try entries.map { entry in
             let simulation = try Simulation(input: entry.input.path, logFile: run.url("log.\(entry.name).lammps"),
                                             extraArguments: lammpsArguments + entry.arguments, partitions: partitions)
             try MPIEnvironment.check(lammpsSize: simulation.lammps.mpiSize * (partitions?.count ?? 1))
             try simulation.keepAtomOrder()
             let energy = try choice.energy(for: simulation, relativeStep: vary?.step, progress: progress)
             if let snap = energy as? SNAPEnergy { reportSNAPNotes(snap, files: "potential.snapcoeff/snapparam") }
-            return UncertaintySystem(name: entry.name, energy: energy, cell: entry.cell, checkElastic: entry.elastic)
+            return (UncertaintySystem(name: entry.name, energy: energy, cell: entry.cell, checkElastic: entry.elastic),
+                    energy)
         }
+        return (built.map(\.0), built.map(\.1))
     }
 
     func quantityList(_ systems: [UncertaintySystem]) -> [SystemQuantity] {
@@ -274,7 +308,7 @@ struct UncertaintyCampaignFile: CampaignFileSchema {
     }
 
     /// The ensemble in the order of Θ of `reference` (whose Θ is Θ̄ unless ensemble.mean is given).
-    func buildEnsemble(reference: any ParametrizedEnergy) throws -> ParameterEnsemble {
+    func buildEnsemble(reference: any ParameterDerivatives) throws -> ParameterEnsemble {
         let width = reference.parameterCount
         var mean = reference.theta
         if let path = ensemble.mean {

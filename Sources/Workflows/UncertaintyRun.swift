@@ -2,6 +2,7 @@ import Atomistics
 import Foundation
 import ImplicitDerivative
 import LAMMPSLibrary
+import Potentials
 
 /// An uncertainty campaign from its file to every output in its run folder: the checkpoint (one
 /// per partition), truth/ (each truly relaxed member's potential), samples.csv, truth.csv,
@@ -23,7 +24,7 @@ public struct UncertaintyRun {
         let split = try partitions.map { try Partitions(count: $0) }
         let share = split.map { WorkSharing(partitions: $0) }
             ?? WorkSharing(index: 0, count: 1, isPartitionRoot: MPIEnvironment.rank == 0, sum: { $0 })
-        let systems = try file.buildSystems(run: run, lammpsArguments: lammpsArguments, partitions: split)
+        let (systems, potentials) = try file.buildSystems(run: run, lammpsArguments: lammpsArguments, partitions: split)
         let ensemble = try file.buildEnsemble(reference: systems[0].energy)
         let quantities = file.quantityList(systems)
         let truthRows = (file.truth ?? .none).rows(of: ensemble.samples.count)
@@ -57,8 +58,9 @@ public struct UncertaintyRun {
         if file.indicator ?? true {
             try computeIndicators(campaign, reference: reference, share: share, checkpoint: &checkpoint, save: save)
         }
-        try computeTruth(campaign, rows: Set(truthRows), reference: reference, share: share, checkpoint: &checkpoint,
-                         run: run, save: save)
+        // Every system shares Θ: the first one's potential files are each member's.
+        try computeTruth(campaign, potential: potentials[0], rows: Set(truthRows), reference: reference, share: share,
+                         checkpoint: &checkpoint, run: run, save: save)
         // On partitions each solved its share of the derivative's columns (and all of the shared
         // basis): the derivative cost is what all of them spent.
         var derivativeEvaluations = reference.forceEvaluations
@@ -92,7 +94,7 @@ public struct UncertaintyRun {
 
     /// Each member's true relaxation, its potential files in truth/sNNNN_lλ/ (to check with the native
     /// `lmp`), and the checkpoint after each.
-    private func computeTruth(_ campaign: UncertaintyCampaign, rows: Set<Int>, reference: UncertaintyCampaign.Reference,
+    private func computeTruth(_ campaign: UncertaintyCampaign, potential: any ParametrizedEnergy, rows: Set<Int>, reference: UncertaintyCampaign.Reference,
                               share: WorkSharing, checkpoint: inout UncertaintyCheckpoint, run: RunDirectory,
                               save: (UncertaintyCheckpoint) throws -> Void) throws {
         let done = Set(checkpoint.truths.map(\.point))
@@ -102,10 +104,10 @@ public struct UncertaintyRun {
         let start = Date()
         for (index, point) in open.enumerated() {
             let outcome = campaign.truth(point, reference: reference)
-            if campaign.systems[0].energy.simulation.lammps.mpiRank == 0 {  // each partition's first rank
+            if potential.simulation.lammps.mpiRank == 0 {  // each partition's first rank
                 let folder = run.url("truth/" + Self.memberFolder(point))
                 try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-                _ = try campaign.systems[0].energy.writePotential(theta: campaign.ensemble.theta(sample: point.sample, lambda: point.lambda),
+                _ = try potential.writePotential(theta: campaign.ensemble.theta(sample: point.sample, lambda: point.lambda),
                                                                    to: folder)
             }
             checkpoint.truths.append(outcome)

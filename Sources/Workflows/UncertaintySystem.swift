@@ -31,16 +31,18 @@ public struct SystemQuantity: Codable, Sendable, Equatable {
     }
 }
 
-/// One system of an uncertainty campaign: a relaxed minimum whose energy and volume enter the quantities.
+/// One system of an uncertainty campaign: a relaxed minimum whose energy and volume enter the
+/// quantities. Its energy as the engine sees it (derivatives in Θ, and through them its force
+/// provider): the campaign runs on LAMMPS and on the reference model alike.
 public struct UncertaintySystem {
     public var name: String
-    public var energy: any ParametrizedEnergy
+    public var energy: any ParameterDerivatives
     public var cell: CellRelaxation
     /// Also require positive-definite relaxed-ion elastic constants of every true minimum (a
     /// perfect crystal that a shear would destabilize stays put under an iso relaxation).
     public var checkElastic: Bool
 
-    public init(name: String, energy: any ParametrizedEnergy, cell: CellRelaxation, checkElastic: Bool = false) {
+    public init(name: String, energy: any ParameterDerivatives, cell: CellRelaxation, checkElastic: Bool = false) {
         (self.name, self.energy, self.cell, self.checkElastic) = (name, energy, cell, checkElastic)
     }
 }

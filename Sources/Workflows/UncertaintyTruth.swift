@@ -5,24 +5,24 @@ import LinearAlgebra
 import Potentials
 
 extension UncertaintyCampaign {
-    /// True LAMMPS relaxations of every system with Θ(λ, m), from the Θ̄ minima, each checked:
-    /// converged, still the same structure (no atom moved more than half a nearest-neighbour
-    /// distance beyond the homogeneous strain), positive curvature (Lanczos), and for systems that
-    /// ask for it positive-definite relaxed-ion elastic constants. A failed member is reported
-    /// with the reason, never used.
+    /// True relaxations (LAMMPS, or the reference model) of every system with Θ(λ, m), from the Θ̄
+    /// minima, each checked: converged, still the same structure (no atom moved more than half a
+    /// nearest-neighbour distance beyond the homogeneous strain), positive curvature (Lanczos),
+    /// and for systems that ask for it positive-definite relaxed-ion elastic constants. A failed
+    /// member is reported with the reason, never used.
     public func truth(_ point: EnsemblePoint, reference: Reference, progress: @escaping (String) -> Void = { _ in }) -> TruthOutcome {
         let start = Date()
         let theta = ensemble.theta(sample: point.sample, lambda: point.lambda)
         var outcome = TruthOutcome(point: point, energies: [:], volumes: [:], quantities: [:], failure: nil,
                                    forceEvaluations: 0, seconds: 0)
         for system in systems {
-            let simulation = system.energy.simulation
-            let before = simulation.forceEvaluations + simulation.relaxationIterations
+            let provider = system.energy.forceProvider
+            let before = provider.forceEvaluations + provider.relaxationIterations
             let derivatives = reference.derivatives[system.name]!
             do {
                 // From the state the reference structure alone determines (not the box style or
                 // timestep the previous member left): a resumed campaign repeats the uninterrupted one.
-                try simulation.reset(to: derivatives.structure)
+                try provider.reset(to: derivatives.structure)
                 if let failure = try relaxAndCheck(system, theta: theta, derivatives: derivatives, into: &outcome) {
                     outcome.failure = "system \(system.name): \(failure)"
                 }
@@ -30,8 +30,8 @@ extension UncertaintyCampaign {
                 outcome.failure = "system \(system.name): the relaxation failed: \(error)"
             }
             try? system.energy.setTheta(derivatives.theta)
-            try? simulation.restore(derivatives.structure)
-            outcome.systemEvaluations[system.name] = simulation.forceEvaluations + simulation.relaxationIterations - before
+            try? provider.restore(derivatives.structure)
+            outcome.systemEvaluations[system.name] = provider.forceEvaluations + provider.relaxationIterations - before
             outcome.forceEvaluations += outcome.systemEvaluations[system.name]!
             if outcome.failure != nil { break }
         }
@@ -54,8 +54,8 @@ extension UncertaintyCampaign {
         if let shortfall = minimum.relaxation.shortfall { return "the relaxation did not converge (\(shortfall))" }
         if let moved = structuralChange(minimum, derivatives: derivatives) { return moved }
         try system.energy.setTheta(theta)
-        try system.energy.simulation.evaluate()
-        let hessian = try Hessian(system: system.energy.simulation)
+        try system.energy.forceProvider.evaluate()
+        let hessian = try Hessian(system: system.energy.forceProvider)
         let curvature = try hessian.curvatureCheck()
         if curvature.isNegative || curvature.vanishes { return "not a minimum: \(curvature.summary)" }
         if system.checkElastic {

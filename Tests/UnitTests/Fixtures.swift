@@ -13,6 +13,15 @@ enum Fixtures {
         return crystal
     }
 
+    /// The perfect crystal and the vacancy of 3×3×3 cells (108 and 107 atoms), their pair reaching
+    /// second neighbours. With nearest neighbours alone a relaxed cell puts every bond at
+    /// the pair's minimum, so that nothing around a vacancy relaxes and every level is exact.
+    static func bulkAndVacancy() -> (bulk: MorseCrystal, vacancy: MorseCrystal, bulkAtoms: Int) {
+        let pair = MorsePair(inner: 3.6, cutoff: 4.3)
+        return (MorseCrystal.fcc(cells: 3, latticeConstant: 3.9, vacancies: [], pair: pair),
+                MorseCrystal.fcc(cells: 3, latticeConstant: 3.9, pair: pair), 108)
+    }
+
     @discardableResult
     static func relax(_ crystal: MorseCrystal, ftol: Double = 1e-11) throws -> RelaxationResult {
         let result = try crystal.minimize(RelaxationSettings(ftol: ftol), label: "relax", progress: { _ in })

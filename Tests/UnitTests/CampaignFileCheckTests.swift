@@ -1,0 +1,71 @@
+import Foundation
+@testable import Workflows
+import XCTest
+
+/// The campaign files run the systems check before any LAMMPS work (the inputs here are empty
+/// files no LAMMPS could run), naming their own keys.
+final class CampaignFileCheckTests: XCTestCase {
+    /// The error reading `yaml` (with empty files at `files`) raises, or nil.
+    private func refusal<File: CampaignFileSchema>(_: File.Type, _ yaml: String, files: [String]) throws -> CampaignFileError? {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("campaign-check-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for name in files { try "".write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8) }
+        let url = folder.appendingPathComponent("campaign.yaml")
+        try yaml.write(to: url, atomically: true, encoding: .utf8)
+        do {
+            _ = try File.read(url)
+            return nil
+        } catch let error as CampaignFileError {
+            return error
+        }
+    }
+
+    func testFitFileRefusesAStructureTargetOnARelaxingCell() throws {
+        let error = try refusal(FitCampaignFile.self, """
+            systems:
+              - {name: core, input: core.lammps, cell: iso, target: {structure: target.xyz}}
+            vary: {parameters: [a]}
+            """, files: ["core.lammps", "target.xyz"])
+        XCTAssertEqual(error?.key, "systems[core].cell")
+        XCTAssertEqual(error?.reason, "systems[core].cell: a structure target needs a fixed cell (the target's)")
+    }
+
+    func testFitFileRefusesAnUnusedSystemAndAnUnknownOne() throws {
+        let unused = try refusal(FitCampaignFile.self, """
+            systems:
+              - {name: bulk, input: bulk.lammps}
+            vary: {parameters: [a]}
+            """, files: ["bulk.lammps"])
+        XCTAssertEqual(unused?.reason, "systems[bulk] has no target and no property uses it")
+        let unknown = try refusal(FitCampaignFile.self, """
+            systems:
+              - {name: bulk, input: bulk.lammps, cell: iso}
+            properties: [{name: V, volume: {vacancy: 1}, value: 10}]
+            vary: {parameters: [a]}
+            """, files: ["bulk.lammps"])
+        XCTAssertEqual(unknown?.key, "properties[0].volume")
+        XCTAssertEqual(unknown?.reason, "properties[0].volume names system 'vacancy', which is not in systems")
+    }
+
+    /// An unknown system is refused by the file; the volume of a fixed cell by the campaign, once
+    /// the ensemble has been read (whose refusals come first, as they always did).
+    func testUncertaintyFileRefusesAnUnknownSystemAndLeavesFixedCellsToTheCampaign() throws {
+        func yaml(_ quantity: String) -> String {
+            """
+            ensemble: {samples: samples.txt}
+            vary: {parameters: [a]}
+            systems:
+              - {name: bulk, input: bulk.lammps}
+              - {name: vacancy, input: vacancy.lammps, box: fixed}
+            quantities:
+              - \(quantity)
+            """
+        }
+        let files = ["samples.txt", "bulk.lammps", "vacancy.lammps"]
+        let unknown = try refusal(UncertaintyCampaignFile.self, yaml("{name: E, energy: {vacancyy: 1, bulk: -1}}"), files: files)
+        XCTAssertEqual(unknown?.key, "quantities[0].energy")
+        XCTAssertEqual(unknown?.reason, "quantities[0].energy names system 'vacancyy', which is not among the systems")
+        XCTAssertNil(try refusal(UncertaintyCampaignFile.self, yaml("{name: V, volume: {vacancy: 1, bulk: -1}}"), files: files))
+    }
+}
