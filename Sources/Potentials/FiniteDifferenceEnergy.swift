@@ -117,10 +117,8 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
                 evaluations += 1
                 return (try simulation.energy(), try simulation.forces(), w)
             } catch {
-                throw InputError.invalid("""
-                    the finite difference in \(parameterNames[l]) (\(reference[l]) → \(theta[l])) failed: \(error). \
-                    Choose a smaller --parameter-step, or leave this parameter out of Θ.
-                    """)
+                throw PotentialError.finiteDifferenceFailed(parameter: parameterNames[l], from: reference[l], to: theta[l],
+                                                            underlying: "\(error)")
             }
         }
         var base: State?  // f(0), shared by the one-sided stencils of parameters at zero

@@ -263,11 +263,7 @@ struct PairCoeffScanner {
         var found: [Declaration] = []
         try scan(into: &found)
         guard let declaration = found.last else {
-            throw InputError.invalid("""
-                no SNAP pair_coeff found in \(simulation.input.path) or its included files \
-                (expected pair_coeff * * [snap] FILE.snapcoeff FILE.snapparam ELEMENTS…); \
-                name the files with --potential and --snapparam
-                """)
+            throw PotentialError.noSNAPPairCoeff(input: simulation.input.path)
         }
         return declaration
     }

@@ -33,7 +33,7 @@ func runReportingErrors(_ body: () throws -> Void) throws {
 
 private func describe(_ error: Error) -> String {
     let text = error is CocoaError || error is DecodingError ? Files.describe(error)
-        : (error as? DerivativeError)?.description(spelling: \.option) ?? String(describing: error)
+        : (error as? any SettingError)?.description(settings: option) ?? String(describing: error)
     if text.contains("not enabled in this LAMMPS") {
         return text + "\nFix: run scripts/setup and use the provisioned LAMMPS (unset LAMMPS_LIBRARY)."
     }
@@ -92,10 +92,10 @@ struct RunFailure: Error, CustomStringConvertible {
 }
 
 /// Runs a campaign, wording a refused --resume for the command-line user and the engine's
-/// refusals with the campaign file's keys (its user changes the file, not options).
+/// refusals (any layer's `SettingError`) with the campaign file's keys (its user changes the file, not options).
 func wordingCampaignErrors(_ config: String, _ body: () throws -> Void) throws {
-    do { try body() } catch let error as DerivativeError {
-        throw InputError.invalid(error.description(spelling: \.campaignKey))
+    do { try body() } catch let error as any SettingError {
+        throw InputError.invalid(error.description(settings: campaignKey))
     } catch is ChangedCampaign {
         throw InputError.invalid("""
             --resume: the campaign in \(config) is not the one that was interrupted (its configuration \
