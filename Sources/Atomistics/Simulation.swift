@@ -60,9 +60,9 @@ public final class Simulation {
     /// Force evaluations outside relaxations (`evaluate`, `forces(at:)`) so far.
     public private(set) var forceEvaluations = 0
 
-    /// Whether this MPI rank writes files (rank 0); every rank runs the same LAMMPS commands.
-    /// True on the rank that writes files: the first rank of the first partition (or of the job).
-    public var isRoot: Bool { lammps.mpiRank == 0 && (partitions?.index ?? 0) == 0 }
+    /// Whether this process writes the job's files (every rank runs the same LAMMPS commands):
+    /// `MPIJob.isRoot`, the first rank of the first partition (or of the job).
+    public var isRoot: Bool { MPIJob.isRoot }
     /// The partition of the MPI job this instance runs on (nil: the whole job).
     public let partitions: Partitions?
 

@@ -1,16 +1,13 @@
 import Atomistics
+import LAMMPSLibrary
 import Foundation
 
-/// What the MPI launcher told this process, read before LAMMPS starts.
+/// What the MPI launcher told this process, read before LAMMPS starts: `MPIJob`'s, the one
+/// definition (kept here for the workflows that ask `MPIEnvironment`; `MPIJob.isRoot` is the
+/// writing process).
 public enum MPIEnvironment {
-    public static var launchedSize: Int {
-        let environment = ProcessInfo.processInfo.environment
-        return Int(environment["PMI_SIZE"] ?? environment["OMPI_COMM_WORLD_SIZE"] ?? "1") ?? 1
-    }
-    public static var rank: Int {
-        let environment = ProcessInfo.processInfo.environment
-        return Int(environment["PMI_RANK"] ?? environment["OMPI_COMM_WORLD_RANK"] ?? environment["PMIX_RANK"] ?? "0") ?? 0
-    }
+    public static var launchedSize: Int { MPIJob.launchedSize }
+    public static var rank: Int { MPIJob.rank }
 
     /// A launcher from another MPI (e.g. Open MPI's mpiexec with the MPICH-linked wheel) starts N
     /// independent serial runs that would all write the same files: refuse that.
@@ -25,6 +22,6 @@ public enum MPIEnvironment {
 }
 
 public func progress(_ line: String) {
-    guard MPIEnvironment.rank == 0 else { return }
+    guard MPIJob.isRoot else { return }
     FileHandle.standardError.write(Data((line + "\n").utf8))
 }

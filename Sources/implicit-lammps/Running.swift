@@ -23,7 +23,7 @@ func runReportingErrors(_ body: () throws -> Void) throws {
             }
             partitions.abort()
         }
-        if MPIEnvironment.rank == 0 || abortLike {
+        if MPIJob.isRoot || abortLike {
             FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8))
         }
         if !abortLike { (try? Library.shared())?.finalizeMPI() }
@@ -52,12 +52,12 @@ func runWritingOutputs(_ output: OutputOptions, resumable: Set<String>? = [], ke
     try runReportingErrors {
         let run: RunDirectory
         do {
-            run = try RunDirectory(output.out, overwrite: output.overwrite, writes: MPIEnvironment.rank == 0,
+            run = try RunDirectory(output.out, overwrite: output.overwrite, writes: MPIJob.isRoot,
                                    resumable: resumable)
-        } catch where MPIEnvironment.launchedSize > 1 {
+        } catch where MPIJob.launchedSize > 1 {
             // Only the writing rank takes the lock: the others, already on their way into LAMMPS's
             // collective calls, would wait for it forever.
-            if MPIEnvironment.rank == 0 { FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8)) }
+            if MPIJob.isRoot { FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8)) }
             MPIJob.abort()
         }
         if let note = run.lock?.staleNote { progress("note: " + note) }
