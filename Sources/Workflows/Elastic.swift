@@ -32,7 +32,7 @@ public struct ElasticConstants: Codable, Sendable {
         let before = hessian.forceEvaluations
         let box = hessian.minimum.box
         guard box.xy == 0, box.xz == 0, box.yz == 0 else {
-            throw InputError.invalid("elastic constants need an orthogonal reference cell; this one is triclinic")
+            throw InputError.unsupportedSystem("elastic constants need an orthogonal reference cell; this one is triclinic")
         }
         let gigapascals = try pressureUnitInGPa(energy.simulation)
         let nktv2p = try energy.simulation.lammps.global("nktv2p")
@@ -70,7 +70,7 @@ public struct ElasticConstants: Codable, Sendable {
         let table = ["metal": 1e-4, "real": 1.01325e-4, "si": 1e-9, "cgs": 1e-10, "electron": 1e-9,
                      "micro": 1e-6, "nano": 1e-3]
         guard let value = table[simulation.units] else {
-            throw InputError.invalid("elastic constants in GPa need physical units; the input uses `units \(simulation.units)`")
+            throw InputError.unsupportedSystem("elastic constants in GPa need physical units; the input uses `units \(simulation.units)`")
         }
         return value
     }
