@@ -31,17 +31,17 @@ public struct CrystalInput: Sendable {
         (self.species, self.soluteFraction, self.seed) = (species, soluteFraction, seed)
         (self.coefficientFile, self.parameterFile, self.zbl) = (coefficientFile, parameterFile, zbl)
         if let zbl, !(0 < zbl.inner && zbl.inner < zbl.outer) {
-            throw InputError.invalid("--zbl needs 0 < inner < outer, got \(zbl.inner),\(zbl.outer)")
+            throw InputError.badValue(.zbl, value: "\(zbl.inner),\(zbl.outer)", reason: "needs 0 < inner < outer")
         }
         guard latticeConstant > 0, cells.count == 3, cells.allSatisfy({ $0 > 0 }) else {
-            throw InputError.invalid("a crystal needs a positive lattice constant and three positive cell counts")
+            throw InputError.unsupportedSystem("a crystal needs a positive lattice constant and three positive cell counts")
         }
-        guard (1...2).contains(species.count) else { throw InputError.invalid("give one species, or two for a binary") }
+        guard (1...2).contains(species.count) else { throw InputError.unsupportedSystem("give one species, or two for a binary") }
         guard (0..<1).contains(soluteFraction), soluteFraction == 0 || species.count == 2 else {
-            throw InputError.invalid("--solute-fraction needs a second species and a value in [0, 1)")
+            throw InputError.badValue(.soluteFraction, value: "\(soluteFraction)", reason: "needs a second species and a value in [0, 1)")
         }
         for symbol in species where Element.mass(of: symbol) == nil {
-            throw InputError.invalid("unknown element symbol \(symbol)")
+            throw InputError.unsupportedSystem("unknown element symbol \(symbol)")
         }
     }
 

@@ -123,7 +123,7 @@ public enum Files {
     /// (Foundation reports a folder under a file or on a read-only system only as "error 512").
     public static func createFolder(_ folder: URL) throws {
         for url in nearestExisting(folder).missing where mkdir(url.path, 0o755) != 0 && errno != EEXIST {
-            throw InputError.invalid("cannot create the folder \(url.path): \(String(cString: strerror(errno)))")
+            throw InputError.fileOperation(action: "create the folder", path: url.path, reason: String(cString: strerror(errno)))
         }
     }
 
@@ -141,7 +141,7 @@ public enum Files {
 
     public static func replace(_ destination: URL, with source: URL) throws {
         guard rename(source.path, destination.path) == 0 else {
-            throw InputError.invalid("cannot move \(source.path) to \(destination.path): \(String(cString: strerror(errno)))")
+            throw InputError.fileOperation(action: "move \(source.path) to", path: destination.path, reason: String(cString: strerror(errno)))
         }
     }
 }
@@ -155,20 +155,20 @@ public func lammpsQuoted(_ path: String) throws -> String {
 
 /// Refuses a path LAMMPS cannot open: it rewrites non-ASCII characters in every command it
 /// parses, triple quotes included, so the file it opens is another, non-existent one.
-/// `option` names where the path came from (e.g. `--out`), when that helps the user.
-public func requireLAMMPSOpenable(_ path: String, option: String? = nil) throws {
+/// `setting` names where the path came from (e.g. the output folder), when that helps the user.
+public func requireLAMMPSOpenable(_ path: String, setting: InputSetting? = nil) throws {
     guard let character = path.unicodeScalars.first(where: { !$0.isASCII }) else { return }
-    throw InputError.invalid("""
-        \(option.map { "\($0): " } ?? "")the path \(path) contains the non-ASCII character '\(character)', which LAMMPS \
+    throw InputError.unusablePath(path, reason: """
+        contains the non-ASCII character '\(character)', which LAMMPS \
         cannot open (it rewrites non-ASCII characters in its commands); use a path of ASCII characters
-        """)
+        """, setting: setting)
 }
 
 /// A path as one argument in a LAMMPS script the user runs (a replay script): quoted as
 /// `lammpsQuoted` does, without its check, since this process never gives the text to LAMMPS.
 public func scriptQuoted(_ path: String) throws -> String {
     guard !path.contains("\"\"\"") else {
-        throw InputError.invalid("the path \(path) contains three double quotes in a row, which LAMMPS cannot read")
+        throw InputError.unusablePath(path, reason: "contains three double quotes in a row, which LAMMPS cannot read", setting: nil)
     }
     return "\"\"\"\(path)\"\"\""
 }
@@ -208,12 +208,13 @@ public struct RunDirectory: Sendable {
     private func prepare(overwrite: Bool, resumable: Set<String>?) throws {
         var isFolder: ObjCBool = false
         if FileManager.default.fileExists(atPath: destination.path, isDirectory: &isFolder) {
-            guard isFolder.boolValue else { throw InputError.invalid("--out \(destination.path) exists and is not a folder") }
+            guard isFolder.boolValue else { throw InputError.badValue(.out, value: destination.path, reason: "exists and is not a folder") }
             let content = (try? FileManager.default.contentsOfDirectory(atPath: destination.path)) ?? []
             if !content.isEmpty && !overwrite {
-                throw InputError.invalid("""
-                    --out \(destination.path) already holds another run (\(content.sorted().prefix(4).joined(separator: ", "))\
-                    \(content.count > 4 ? ", …" : "")). Choose a new folder, or pass --overwrite to replace it when this run completes.
+                throw InputError.badValue(.out, value: destination.path, reason: """
+                    already holds another run (\(content.sorted().prefix(4).joined(separator: ", "))\
+                    \(content.count > 4 ? ", …" : "")). Choose a new folder, or pass \(setting: .overwrite) to replace it when \
+                    this run completes.
                     """)
             }
         }
@@ -243,7 +244,7 @@ public struct RunDirectory: Sendable {
                 try Files.replace(previous, with: destination)
             }
             try Files.replace(destination, with: staging)
-        } catch { throw InputError.invalid("cannot move the results into \(destination.path): \(error)") }
+        } catch { throw InputError.fileOperation(action: "move the results into", path: destination.path, reason: "\(error)") }
         try? FileManager.default.removeItem(at: previous)
     }
 

@@ -68,30 +68,6 @@ public protocol LinearBias: AnyObject {
     func remove() throws
 }
 
-/// Work shared out over the partitions of an MPI job: partition `index` of `count` takes every
-/// `count`-th item, `sum` adds up what each filled (zeros elsewhere) in every partition.
-public struct WorkSharing {
-    public var index: Int
-    public var count: Int
-    public var sum: ([Double]) throws -> [Double]
-    /// Whether this process writes its partition's own files (a checkpoint of its share): the
-    /// partition's first rank.
-    public var isPartitionRoot: Bool
-
-    public init(index: Int, count: Int, isPartitionRoot: Bool, sum: @escaping ([Double]) throws -> [Double]) {
-        (self.index, self.count, self.isPartitionRoot, self.sum) = (index, count, isPartitionRoot, sum)
-    }
-
-    /// The sharing of the partitions of an MPI job.
-    public init(partitions: Partitions) {
-        self.init(index: partitions.index, count: partitions.count, isPartitionRoot: partitions.isPartitionRoot,
-                  sum: partitions.sum)
-    }
-
-    /// Whether this partition does item `item` of a list shared out.
-    public func takes(_ item: Int) -> Bool { item % count == index }
-}
-
 extension Simulation: ForceProvider {
     public var atomCount: Int { lammps.natoms }
 
@@ -113,7 +89,7 @@ extension Simulation: ForceProvider {
         let table = ["metal": 1e-4, "real": 1.01325e-4, "si": 1e-9, "cgs": 1e-10, "electron": 1e-9,
                      "micro": 1e-6, "nano": 1e-3]
         guard let gigapascals = table[units] else {
-            throw InputError.invalid("elastic constants in GPa need physical units; the input uses `units \(units)`")
+            throw InputError.unsupportedSystem("elastic constants in GPa need physical units; the input uses `units \(units)`")
         }
         return try lammps.global("nktv2p") * gigapascals
     }

@@ -84,7 +84,7 @@ extension InputScript {
     /// box). Control flow that needs LAMMPS's own file reader, and runs before the new type has a
     /// potential, are refused with the line that has them.
     static func run(_ file: URL, on lammps: LAMMPS, addingAtomTypes extra: Int, patched: inout Bool, depth: Int) throws {
-        guard depth < 10 else { throw InputError.invalid("\(file.path): include files nested more than 10 deep") }
+        guard depth < 10 else { throw InputError.fileFormat(file: file.path, line: nil, reason: "include files nested more than 10 deep") }
         let text: String
         do { text = try String(contentsOf: file, encoding: .utf8) } catch { throw InputError.fileNotFound(file.path) }
         for line in commandLines(text) {
@@ -97,13 +97,13 @@ extension InputScript {
                 try run(url, on: lammps, addingAtomTypes: extra, patched: &patched, depth: depth + 1)
                 continue
             case "jump", "label", "next", "read_restart", "run", "minimize", "rerun":
-                throw InputError.invalid("""
-                    \(file.path): '\(line)': an input whose atoms become a new element runs line by line, before \
+                throw InputError.fileFormat(file: file.path, line: nil, reason: """
+                    '\(line)': an input whose atoms become a new element runs line by line, before \
                     the new element has a potential; remove \(words[0]) (the tool relaxes and evaluates itself)
                     """)
             case "create_box" where !patched:
                 guard words.count >= 2, let count = Int(try lammps.expand(words[1])) else {
-                    throw InputError.invalid("\(file.path): '\(line)': the number of atom types is not an integer")
+                    throw InputError.fileFormat(file: file.path, line: nil, reason: "'\(line)': the number of atom types is not an integer")
                 }
                 words[1] = "\(count + extra)"
                 patched = true
@@ -111,7 +111,7 @@ extension InputScript {
                 continue
             case "read_data" where !patched:
                 guard !words.contains("extra/atom/types") else {
-                    throw InputError.invalid("\(file.path): '\(line)': remove extra/atom/types (the tool adds the new element's type)")
+                    throw InputError.fileFormat(file: file.path, line: nil, reason: "'\(line)': remove extra/atom/types (the tool adds the new element's type)")
                 }
                 patched = true
                 try lammps.command(line + " extra/atom/types \(extra)")

@@ -45,7 +45,7 @@ public enum NPY {
 
     /// The array in `data`, the bytes of the file `url` (named in errors).
     public static func parse(_ data: Data, from url: URL) throws -> Array {
-        func fail(_ reason: String) -> Error { InputError.invalid("\(url.path): not a readable .npy file: \(reason)") }
+        func fail(_ reason: String) -> Error { InputError.fileFormat(file: url.path, line: nil, reason: "not a readable .npy file: \(reason)") }
         let bytes = [UInt8](data)
         guard bytes.count > 10, bytes[0] == 0x93, String(decoding: bytes[1..<6], as: UTF8.self) == "NUMPY" else {
             throw fail("bad magic")

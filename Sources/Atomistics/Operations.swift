@@ -29,7 +29,7 @@ extension Simulation {
     public func deform(_ reference: Box, by e: [Double]) throws {
         precondition(e.count == 6)
         guard reference.xy == 0, reference.xz == 0, reference.yz == 0 else {
-            throw InputError.invalid("strains are applied to orthogonal cells; this one is triclinic")
+            throw InputError.unsupportedSystem("strains are applied to orthogonal cells; this one is triclinic")
         }
         let lengths = (0..<3).map { reference.high[$0] - reference.low[$0] }
         var command = "change_box all " + (0..<3).map { axis in
@@ -55,7 +55,7 @@ extension Simulation {
     /// Which atoms (atom-ID order) belong to the LAMMPS group `name`.
     public func groupMembership(_ name: String) throws -> [Bool] {
         guard lammps.hasID(category: "group", id: name) else {
-            throw InputError.invalid("the input \(input.lastPathComponent) defines no group '\(name)'")
+            throw InputError.undefined(kind: "group", name: name, input: input.lastPathComponent)
         }
         try lammps.commands("""
             fix ilmp_membership all property/atom d_ilmp_member
@@ -196,15 +196,15 @@ extension Simulation {
         switch selection {
         case .ids(let ids):
             if let bad = ids.first(where: { !(1...lammps.natoms).contains($0) }) {
-                throw InputError.invalid("atom ID \(bad) is not in 1…\(lammps.natoms) of \(input.lastPathComponent)")
+                throw InputError.noSuchAtom(id: bad, atoms: lammps.natoms, input: input.lastPathComponent)
             }
         case .group(let group):
             guard lammps.hasID(category: "group", id: group) else {
-                throw InputError.invalid("the input \(input.lastPathComponent) defines no group '\(group)'")
+                throw InputError.undefined(kind: "group", name: group, input: input.lastPathComponent)
             }
         case .region(let region):
             guard lammps.hasID(category: "region", id: region) else {
-                throw InputError.invalid("the input \(input.lastPathComponent) defines no region '\(region)'")
+                throw InputError.undefined(kind: "region", name: region, input: input.lastPathComponent)
             }
         }
         if lammps.hasID(category: "group", id: name) { try lammps.command("group \(name) delete") }

@@ -22,17 +22,17 @@ public final class OutputLock: @unchecked Sendable {
         for _ in 0..<10 {
             let fd = open(url.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
             guard fd >= 0 else {
-                throw InputError.invalid("--out \(destination.path): cannot create its lock file \(url.path): \(OutputLock.reason())")
+                throw InputError.badValue(.out, value: destination.path, reason: "cannot create its lock file \(url.path): \(OutputLock.reason())")
             }
             guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
                 let busy = errno == EWOULDBLOCK
                 let holder = OutputLock.content(of: fd)
                 close(fd)
-                guard busy else { throw InputError.invalid("--out \(destination.path): cannot lock \(url.path): \(OutputLock.reason())") }
-                throw InputError.invalid("""
-                    --out \(destination.path) is in use by another run that is still going: \
+                guard busy else { throw InputError.badValue(.out, value: destination.path, reason: "cannot lock \(url.path): \(OutputLock.reason())") }
+                throw InputError.badValue(.out, value: destination.path, reason: """
+                    is in use by another run that is still going: \
                     \(holder.isEmpty ? "a process that has not yet said which" : holder) (lock file \(url.path)). \
-                    Wait for it to finish, stop it, or choose another --out.
+                    Wait for it to finish, stop it, or choose another \(setting: .out).
                     """)
             }
             var held = stat(), named = stat()
@@ -50,7 +50,7 @@ public final class OutputLock: @unchecked Sendable {
             OutputLock.write(OutputLock.describeThisProcess(), to: fd)
             return
         }
-        throw InputError.invalid("--out \(destination.path): its lock file \(url.path) keeps being replaced by other runs")
+        throw InputError.badValue(.out, value: destination.path, reason: "its lock file \(url.path) keeps being replaced by other runs")
     }
 
     /// Removes the lock file, then unlocks: whoever opened the file meanwhile sees it is gone and
@@ -90,11 +90,11 @@ public enum OutputPath {
     public static func check(_ destination: URL) throws {
         let path = destination.path
         // Refused before any work rather than at the first `write_data` into it.
-        try requireLAMMPSOpenable(path, option: "--out")
+        try requireLAMMPSOpenable(path, setting: .out)
         if destination.lastPathComponent.hasSuffix(".incomplete") {
             let run = String(path.dropLast(".incomplete".count))
-            throw InputError.invalid("""
-                --out \(path) is the staging folder of a run into \(run): use --out \(run) (with --resume to continue it)
+            throw InputError.badValue(.out, value: path, reason: """
+                is the staging folder of a run into \(run): use \(setting: .out) \(run) (with \(setting: .resume) to continue it)
                 """)
         }
         // The first folder that exists above DIR must be a writable folder.
@@ -102,10 +102,10 @@ public enum OutputPath {
         var isFolder: ObjCBool = false
         _ = FileManager.default.fileExists(atPath: ancestor.path, isDirectory: &isFolder)
         guard isFolder.boolValue else {
-            throw InputError.invalid("--out \(path): \(ancestor.path) is a file, not a folder, so nothing can be created under it")
+            throw InputError.badValue(.out, value: path, reason: "\(ancestor.path) is a file, not a folder, so nothing can be created under it")
         }
         guard access(ancestor.path, W_OK | X_OK) == 0 else {
-            throw InputError.invalid("--out \(path): cannot create it: no permission to write in \(ancestor.path)")
+            throw InputError.badValue(.out, value: path, reason: "cannot create it: no permission to write in \(ancestor.path)")
         }
     }
 }

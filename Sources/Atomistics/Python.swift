@@ -24,8 +24,8 @@ public enum ProvisionedPython {
         process.waitUntilExit()
         let errors = (try? String(contentsOf: scratch.appendingPathExtension("err"), encoding: .utf8)) ?? ""
         guard process.terminationStatus == 0 else {
-            throw InputError.invalid("""
-                \(purpose) failed in \(python.path): \(errors.split(separator: "\n").suffix(3).joined(separator: " | ")). \
+            throw InputError.helperFailed(what: purpose, reason: """
+                failed in \(python.path): \(errors.split(separator: "\n").suffix(3).joined(separator: " | ")). \
                 Run scripts/setup to provision the Python environment.
                 """)
         }

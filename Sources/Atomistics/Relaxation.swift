@@ -184,7 +184,7 @@ extension Simulation {
     public func checkStartingStructure() throws {
         let structure = try self.structure()
         if let report = structure.overlapReport() {
-            throw InputError.invalid("\(report). Overlapping atoms make the energy infinite or meaningless; "
+            throw InputError.unsupportedSystem("\(report). Overlapping atoms make the energy infinite or meaningless; "
                                      + "fix the structure of \(input.lastPathComponent) (a duplicated atom, a wrong "
                                      + "coordinate, or a data file read with the wrong units).")
         }

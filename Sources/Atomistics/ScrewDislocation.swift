@@ -48,7 +48,7 @@ public struct ScrewDislocation: Sendable {
     /// Builds both cores with matscipy in `python` (the provisioned environment's interpreter).
     public func build(python: URL) throws -> Cylinder {
         guard latticeConstant > 0, c11 > c12, c44 > 0, radius > 0, heldWidth > 0 else {
-            throw InputError.invalid("""
+            throw InputError.unsupportedSystem("""
                 a dislocation needs a positive lattice constant, radius and held width, C11 > C12 and C44 > 0 \
                 (got a0 \(latticeConstant), C11 \(c11), C12 \(c12), C44 \(c44), radius \(radius), held width \(heldWidth))
                 """)
@@ -61,7 +61,7 @@ public struct ScrewDislocation: Sendable {
               let cellLengths = result["lengths"] as? [Double], let easy = result["easy"] as? [Double],
               let hard = result["hard"] as? [Double], let centres = result["cores"] as? [[Double]],
               let mass = result["mass"] as? Double, let c44Used = result["c44"] as? Double
-        else { throw InputError.invalid("the dislocation generator returned an unexpected answer") }
+        else { throw InputError.helperFailed(what: "the dislocation generator", reason: "returned an unexpected answer") }
         // Centre the cylinder in a box with `margin` of vacuum in x and y; wrap z into [0, Lz).
         let low = (0..<2).map { axis in stride(from: axis, to: easy.count, by: 3).map { min(easy[$0], hard[$0]) }.min()! - margin }
         let high = (0..<2).map { axis in stride(from: axis, to: easy.count, by: 3).map { max(easy[$0], hard[$0]) }.max()! + margin }

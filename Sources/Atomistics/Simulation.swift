@@ -1,20 +1,48 @@
 import Foundation
 import LAMMPSLibrary
 
-/// Errors about the user's files, raised before LAMMPS sees them.
-public enum InputError: Error, CustomStringConvertible {
+/// Errors about the user's files, settings and systems, raised before LAMMPS sees them. Each case
+/// carries what it is about (the file and line, the setting and its value, the missing name), so
+/// callers can act on it; settings are named (`InputSetting`) and spelled by whoever reports the
+/// error (`description(settings:)`), a command-line flag or a campaign key.
+public enum InputError: SettingError {
     case fileNotFound(String)
     case noAtoms(String)
+    /// A refusal not (yet) given its own case.
     case invalid(String)
     /// A NaN or an infinity where a number must be finite: never carried into results.
     case nonFinite(String)
+    /// A file this tool reads that is not in the form expected; `line` is 1-based, when known.
+    case fileFormat(file: String, line: Int?, reason: String)
+    /// A setting whose value cannot work: the setting, its value as given, and why.
+    case badValue(InputSetting, value: String, reason: SettingMessage)
+    /// A name the input does not define: `kind` is "group", "region", …
+    case undefined(kind: String, name: String, input: String)
+    /// An atom ID outside 1…atoms.
+    case noSuchAtom(id: Int, atoms: Int, input: String)
+    /// A file-system operation that failed (`action` e.g. "create the folder"), with the system's reason.
+    case fileOperation(action: String, path: String, reason: String?)
+    /// A path LAMMPS cannot open or read as written, and the setting it came from, when that helps.
+    case unusablePath(String, reason: String, setting: InputSetting?)
+    /// A system (or generated structure) the tool cannot treat, and why.
+    case unsupportedSystem(String)
+    /// A helper program (e.g. the Python environment's) that failed or answered nonsense.
+    case helperFailed(what: String, reason: String)
 
-    public var description: String {
+    public func description(settings spelling: (any Setting) -> String) -> String {
         switch self {
         case .nonFinite(let text): return "not a number: " + text
         case .fileNotFound(let path): return "input file not found: \(path)"
         case .noAtoms(let path): return "input \(path) defines no atoms (no read_data, create_atoms or read_restart?)"
-        case .invalid(let text): return text
+        case .invalid(let text), .unsupportedSystem(let text): return text
+        case .fileFormat(let file, let line, let reason): return "\(file)\(line.map { ":\($0)" } ?? ""): \(reason)"
+        case .badValue(let setting, let value, let reason): return "\(spelling(setting)) \(value): \(reason.spelled(spelling))"
+        case .undefined(let kind, let name, let input): return "the input \(input) defines no \(kind) '\(name)'"
+        case .noSuchAtom(let id, let atoms, let input): return "atom ID \(id) is not in 1…\(atoms) of \(input)"
+        case .fileOperation(let action, let path, let reason): return "cannot \(action) \(path)" + (reason.map { ": " + $0 } ?? "")
+        case .unusablePath(let path, let reason, let setting):
+            return (setting.map { spelling($0) + ": " } ?? "") + "the path \(path) \(reason)"
+        case .helperFailed(let what, let reason): return "\(what) \(reason)"
         }
     }
 }
@@ -32,9 +60,9 @@ public final class Simulation {
     /// Force evaluations outside relaxations (`evaluate`, `forces(at:)`) so far.
     public private(set) var forceEvaluations = 0
 
-    /// Whether this MPI rank writes files (rank 0); every rank runs the same LAMMPS commands.
-    /// True on the rank that writes files: the first rank of the first partition (or of the job).
-    public var isRoot: Bool { lammps.mpiRank == 0 && (partitions?.index ?? 0) == 0 }
+    /// Whether this process writes the job's files (every rank runs the same LAMMPS commands):
+    /// `MPIJob.isRoot`, the first rank of the first partition (or of the job).
+    public var isRoot: Bool { MPIJob.isRoot }
     /// The partition of the MPI job this instance runs on (nil: the whole job).
     public let partitions: Partitions?
 
@@ -90,7 +118,7 @@ public final class Simulation {
         let previous = FileManager.default.currentDirectoryPath
         let folder = input.deletingLastPathComponent().path
         guard FileManager.default.changeCurrentDirectoryPath(folder) else {
-            throw InputError.invalid("cannot enter the input's folder \(folder)")
+            throw InputError.fileOperation(action: "enter the input's folder", path: folder, reason: nil)
         }
         defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
         return try body()
@@ -178,7 +206,7 @@ public final class Simulation {
         let box = lammps.box()
         let shift = minimumImage(zip(try lammps.gather("x", count: 3), positions).map { $0 - $1 }, in: box)
         guard largestAtomNorm(shift) < 1e-9 else {
-            throw InputError.invalid("""
+            throw InputError.unsupportedSystem("""
                 atoms moved during a force evaluation: the input \(input.path) integrates equations of motion \
                 (fix nve, nvt, npt, langevin, …). Remove time-integration fixes; relaxations and derivatives \
                 need a static potential energy surface.

@@ -29,8 +29,8 @@ public struct TargetStructure: Sendable {
         let scale = systemCell.joined().map(abs).max() ?? 1
         let difference = zip(cell.joined(), systemCell.joined()).map { abs($0 - $1) }.max() ?? 0
         guard difference <= 1e-6 * scale else {
-            throw InputError.invalid("""
-                \(url.path): the target's cell \(cell) differs from system \(system)'s cell \(systemCell) \
+            throw InputError.fileFormat(file: url.path, line: nil, reason: """
+                the target's cell \(cell) differs from system \(system)'s cell \(systemCell) \
                 (by up to \(difference) Å); structure targets are compared in the system's own cell
                 """)
         }
@@ -66,7 +66,7 @@ public struct TargetStructure: Sendable {
     }
 
     private static func invalid(_ file: String, _ line: Int?, _ message: String) -> InputError {
-        .invalid("\(file)\(line.map { ":\($0)" } ?? ""): \(message)")
+        .fileFormat(file: file, line: line, reason: message)
     }
 
     static func lammpsData(_ text: String, file: String) throws -> ([Double], [[Double]]?) {

@@ -1,8 +1,9 @@
+import Atomistics
 import Foundation
 
 /// Why a derivative is refused. The messages name the settings that would help as
 /// `DerivativeSetting`s; `description(spelling:)` spells them as the user gives them.
-public enum DerivativeError: Error, CustomStringConvertible {
+public enum DerivativeError: SettingError {
     /// X* is not a minimum: unconverged, a saddle, or no interactions at all.
     case notAMinimum(EngineMessage)
     /// The linear solve did not reach the accuracy the results need.
@@ -13,7 +14,7 @@ public enum DerivativeError: Error, CustomStringConvertible {
     case unusableSavedDerivative(EngineMessage)
 
     /// The message with each setting spelled by `spelling` (a command-line flag, a campaign key).
-    public func description(spelling: (DerivativeSetting) -> String) -> String {
+    public func description(settings spelling: (any Setting) -> String) -> String {
         switch self {
         case .notAMinimum(let text): return "not a minimum: " + text.spelled(spelling)
         case .inaccurate(let text): return "inaccurate derivative: " + text.spelled(spelling)
@@ -21,13 +22,16 @@ public enum DerivativeError: Error, CustomStringConvertible {
         }
     }
 
-    public var description: String { description(spelling: \.name) }
+    /// The message with the engine's settings spelled by `spelling` (other layers' by name).
+    public func description(spelling: (DerivativeSetting) -> String) -> String {
+        description(settings: { ($0 as? DerivativeSetting).map(spelling) ?? $0.name })
+    }
 }
 
 /// A setting a user can change, or a step to take, to get past a refusal of the engine. The
 /// engine only names it: the command line and the campaign files spell it differently, and they
 /// know how.
-public enum DerivativeSetting: Hashable, Sendable {
+public enum DerivativeSetting: Setting, Hashable {
     /// The force tolerance of the relaxation of X*.
     case ftol
     /// The minimizer.
@@ -63,35 +67,10 @@ public enum DerivativeSetting: Hashable, Sendable {
 }
 
 /// Text of the engine that refers to settings by `DerivativeSetting`, written as an ordinary
-/// string with `\(setting: .ftol)` where a setting is named; interpolating another message
-/// keeps its settings.
-public struct EngineMessage: Sendable, CustomStringConvertible, ExpressibleByStringInterpolation {
-    enum Piece: Sendable {
-        case text(String)
-        case setting(DerivativeSetting)
-    }
-    var pieces: [Piece]
+/// string with `\(setting: .ftol)` where a setting is named: the one mechanism every layer's
+/// refusals use (`SettingMessage`), so a caller spells them all alike.
+public typealias EngineMessage = SettingMessage
 
-    public init(stringLiteral value: String) { pieces = [.text(value)] }
-    public init(stringInterpolation: Interpolation) { pieces = stringInterpolation.pieces }
-
-    public struct Interpolation: StringInterpolationProtocol {
-        var pieces: [Piece] = []
-        public init(literalCapacity: Int, interpolationCount: Int) {}
-        public mutating func appendLiteral(_ literal: String) { pieces.append(.text(literal)) }
-        public mutating func appendInterpolation<T>(_ value: T) { pieces.append(.text(String(describing: value))) }
-        public mutating func appendInterpolation(setting: DerivativeSetting) { pieces.append(.setting(setting)) }
-        public mutating func appendInterpolation(_ message: EngineMessage) { pieces += message.pieces }
-    }
-
-    public func spelled(_ spelling: (DerivativeSetting) -> String) -> String {
-        pieces.map { piece in
-            switch piece {
-            case .text(let text): return text
-            case .setting(let setting): return spelling(setting)
-            }
-        }.joined()
-    }
-
-    public var description: String { spelled(\.name) }
+extension SettingMessage.Interpolation {
+    public mutating func appendInterpolation(setting: DerivativeSetting) { append(setting: setting) }
 }

@@ -74,9 +74,9 @@ extension MinimumDerivatives {
         let theta = try folder.array("theta.npy", shape: [nil], meaning: "Θ: one value per parameter").values
         let p = theta.count
         if let names = record.parameterNames, !names.isEmpty, names.count != p {
-            throw InputError.invalid("""
+            throw DerivativeError.unusableSavedDerivative("""
                 \(folder.url("minimum.json").path) names \(names.count) parameters, but \(folder.url("theta.npy").path) \
-                holds \(p): the folder mixes two derivatives; rerun `derivative`
+                holds \(p): the folder mixes two derivatives; rerun \(setting: .derivativeOutput)
                 """)
         }
         let positions = try folder.array("positions.npy", shape: [nil, 3], meaning: "X*: N atoms × 3")
@@ -90,7 +90,7 @@ extension MinimumDerivatives {
         try SavedArrays.requireCount(record.periodic, 3, "periodic", in: folder)
         let typeCount = Int(types.max() ?? 0)
         guard record.masses.count >= typeCount, types.allSatisfy({ $0 >= 1 }) else {
-            throw InputError.invalid("""
+            throw DerivativeError.unusableSavedDerivative("""
                 \(folder.url("types.npy").path) holds atom types up to \(typeCount) (and none below 1 allowed), but \
                 \(folder.url("minimum.json").path) gives \(record.masses.count) masses
                 """)
@@ -113,7 +113,7 @@ extension MinimumDerivatives {
         let ng = generators.count
         if ng > 0 {
             guard generators.allSatisfy({ $0.count == 6 }) else {
-                throw InputError.invalid("\(folder.url("minimum.json").path): generators must be strains of 6 (or 3) components")
+                throw InputError.fileFormat(file: folder.url("minimum.json").path, line: nil, reason: "generators must be strains of 6 (or 3) components")
             }
             try SavedArrays.requireCount(record.strainCurvature, ng * ng, "strain_curvature", in: folder)
             try SavedArrays.requireCount(record.strainRelaxedCurvature, ng * ng, "strain_relaxed_curvature", in: folder)

@@ -67,7 +67,7 @@ public struct MinimumDerivatives: Sendable {
         let provider = system.forceProvider
         let box = try provider.structure().box
         if cell != .fixed, box.xy != 0 || box.xz != 0 || box.yz != 0 {
-            throw InputError.invalid("strain derivatives need an orthogonal cell; this one is triclinic")
+            throw InputError.unsupportedSystem("strain derivatives need an orthogonal cell; this one is triclinic")
         }
         try provider.evaluate()
         let energy = try provider.energy()

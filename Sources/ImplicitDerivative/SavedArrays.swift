@@ -43,15 +43,15 @@ struct SavedArrays {
         }
         let manifest: Manifest
         do { manifest = try SavedArrays.decoder.decode(Manifest.self, from: data) } catch {
-            throw InputError.invalid("\(manifestURL.path) is not a manifest this tool wrote: \(Files.describe(error))")
+            throw DerivativeError.unusableSavedDerivative("\(manifestURL.path) is not a manifest this tool wrote: \(Files.describe(error))")
         }
         guard manifest.format == SavedArrays.format else {
-            throw InputError.invalid("\(manifestURL.path) is of format '\(manifest.format)', not '\(SavedArrays.format)'")
+            throw DerivativeError.unusableSavedDerivative("\(manifestURL.path) is of format '\(manifest.format)', not '\(SavedArrays.format)'")
         }
         var verified: [String: Data] = [:]
         for (name, entry) in manifest.files.sorted(by: { $0.key < $1.key }) {
             guard let bytes = try? Data(contentsOf: url(name)) else {
-                throw InputError.invalid("\(url(name).path) is missing, though \(manifestURL.path) lists it")
+                throw DerivativeError.unusableSavedDerivative("\(url(name).path) is missing, though \(manifestURL.path) lists it")
             }
             guard Files.fingerprint(bytes) == entry.fnv1a64 else {
                 throw DerivativeError.unusableSavedDerivative("""
@@ -80,7 +80,7 @@ struct SavedArrays {
     func requireManifestAgrees(atoms: Int, parameters: Int, types: [Int32]) throws {
         guard manifest.atoms == atoms, manifest.parameters == parameters,
               manifest.typesFingerprint == SavedArrays.typesFingerprint(types) else {
-            throw InputError.invalid("""
+            throw DerivativeError.unusableSavedDerivative("""
                 \(url("manifest.json").path) describes \(manifest.atoms) atoms and \(manifest.parameters) parameters, the \
                 arrays \(atoms) atoms and \(parameters) parameters (or other atom types): the folder mixes two derivatives
                 """)
@@ -95,7 +95,7 @@ struct SavedArrays {
 
     func record() throws -> MinimumDerivatives.Record {
         do { return try SavedArrays.decoder.decode(MinimumDerivatives.Record.self, from: try bytes("minimum.json")) } catch {
-            throw InputError.invalid("\(url("minimum.json").path) is not a derivative record this tool wrote: \(Files.describe(error))")
+            throw DerivativeError.unusableSavedDerivative("\(url("minimum.json").path) is not a derivative record this tool wrote: \(Files.describe(error))")
         }
     }
 
@@ -106,13 +106,13 @@ struct SavedArrays {
         let expected = "(" + shape.map { $0.map(String.init) ?? "any" }.joined(separator: ", ") + ")"
         let fits = array.shape.count == shape.count && zip(array.shape, shape).allSatisfy { $1 == nil || $0 == $1 }
         guard fits else {
-            throw InputError.invalid("""
-                \(url(name).path): expected shape \(expected) (\(meaning)), found \
+            throw InputError.fileFormat(file: url(name).path, line: nil, reason: """
+                expected shape \(expected) (\(meaning)), found \
                 (\(array.shape.map(String.init).joined(separator: ", ")))
                 """)
         }
         guard array.isInteger == integer else {
-            throw InputError.invalid("\(url(name).path): expected \(integer ? "32-bit integers (<i4)" : "doubles (<f8)"), found \(array.isInteger ? "integers" : "doubles")")
+            throw InputError.fileFormat(file: url(name).path, line: nil, reason: "expected \(integer ? "32-bit integers (<i4)" : "doubles (<f8)"), found \(array.isInteger ? "integers" : "doubles")")
         }
         return array
     }
@@ -124,7 +124,7 @@ struct SavedArrays {
 
     static func requireCount<T>(_ values: [T], _ count: Int, _ key: String, in folder: SavedArrays) throws {
         guard values.count == count else {
-            throw InputError.invalid("\(folder.url("minimum.json").path): \(key) has \(values.count) entries where \(count) are needed")
+            throw InputError.fileFormat(file: folder.url("minimum.json").path, line: nil, reason: "\(key) has \(values.count) entries where \(count) are needed")
         }
     }
 

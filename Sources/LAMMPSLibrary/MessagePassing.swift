@@ -79,12 +79,36 @@ public final class Partitions: @unchecked Sendable {
         return result
     }
 
-    /// Whether this rank writes for its partition (its first rank).
+    /// Whether this rank writes for its partition (its first rank). Code that may run without
+    /// partitions asks `MPIJob.isPartitionRoot`.
     public var isPartitionRoot: Bool { localRank == 0 }
 }
 
-/// The whole MPI job, for the one thing every rank may need before any LAMMPS instance exists.
+/// The whole MPI job, for what every rank may need before any LAMMPS instance exists: which
+/// process it is, and ending the job.
 public enum MPIJob {
+    /// This process's rank in the job and the job's size, as the MPI launcher announced them
+    /// (MPICH/Hydra's PMI or Open MPI's variables): known before MPI or any LAMMPS starts, so
+    /// that the writing process is decided once, the same way, before and after LAMMPS exists.
+    public static var rank: Int {
+        let environment = ProcessInfo.processInfo.environment
+        return Int(environment["PMI_RANK"] ?? environment["OMPI_COMM_WORLD_RANK"] ?? environment["PMIX_RANK"] ?? "0") ?? 0
+    }
+    public static var launchedSize: Int {
+        let environment = ProcessInfo.processInfo.environment
+        return Int(environment["PMI_SIZE"] ?? environment["OMPI_COMM_WORLD_SIZE"] ?? "1") ?? 1
+    }
+
+    /// The process that writes the job's files (outputs, summaries, the lock, messages): the job's
+    /// first rank. Partitions are consecutive ranks, so it is also the first rank of the first
+    /// partition, and rank 0 of a LAMMPS instance on the whole job. (A launcher of another MPI
+    /// would start processes that each see a LAMMPS of one rank: runs refuse that at set-up.)
+    public static var isRoot: Bool { rank == 0 }
+
+    /// The first rank of this process's partition, which writes that partition's own files (its
+    /// share of a checkpoint): the job's first rank when the job is not partitioned.
+    public static var isPartitionRoot: Bool { Partitions.active?.isPartitionRoot ?? isRoot }
+
     /// Ends every rank of the job (initializing MPI first if nothing has yet): for an error that
     /// only one rank meets, while the others go on into collective calls and would wait forever.
     public static func abort(code: Int32 = 1, library: Library? = nil) -> Never {

@@ -38,7 +38,7 @@ public struct AlchemicalSubstitution: Sendable {
         let declared = try PairCoeffScanner(simulation: simulation).snapPairCoeff()
         let newType = declared.elements.count + 1
         guard lammps.setting("ntypes") == newType else {
-            throw InputError.invalid("""
+            throw PotentialError.substitution("""
                 \(simulation.input.lastPathComponent): pair_coeff maps \(declared.elements.count) types to elements, \
                 but the box has \(lammps.setting("ntypes")) types; a substitution adds exactly one
                 """)
@@ -50,7 +50,7 @@ public struct AlchemicalSubstitution: Sendable {
         let oldTypes = ids.isEmpty ? [1] : Set(ids.map { Int(types[$0 - 1]) })
         guard oldTypes.count == 1, let oldType = oldTypes.first, oldType < newType,
               let oldElement = declared.elements[oldType - 1] as String?, oldElement != "NULL" else {
-            throw InputError.invalid("""
+            throw PotentialError.substitution("""
                 the atoms that become \(element) (IDs \(ids.prefix(10).map(String.init).joined(separator: " "))…) \
                 must all be of one SNAP element; they have types \(oldTypes.sorted())
                 """)
@@ -88,7 +88,7 @@ public struct AlchemicalSubstitution: Sendable {
                               largestForceDifference: zip(forcesBefore, forcesAfter).map { abs($0 - $1) }.max() ?? 0,
                               substitutedAtoms: ids, copiedElement: oldElement)
         guard abs(energyAfter - energyBefore) <= 1e-9 * max(1, abs(energyBefore)), check.largestForceDifference <= 1e-9 else {
-            throw InputError.invalid(String(format: """
+            throw PotentialError.substitution(String(format: """
                 the substituted system is not an exact copy of the original: energy %.12g → %.12g eV, forces differ \
                 by up to %.3g eV/Å. Does another part of the potential (a hybrid sub-style with per-type files) \
                 distinguish the new type?
@@ -124,7 +124,7 @@ public struct AlchemicalSubstitution: Sendable {
         let low = parts[0].isEmpty ? 1 : Int(parts[0])
         let high = parts.count == 1 ? low : (parts[1].isEmpty ? count : Int(parts[1]))
         guard let low, let high, parts.count <= 2, low <= high else {
-            throw InputError.invalid("'\(line)': cannot read the atom type range '\(word)'")
+            throw PotentialError.typeRange(line: line, word: word)
         }
         return low...high
     }

@@ -29,25 +29,18 @@ public final class FileFieldParameters: ParameterSource {
             }
         }
         guard let found else {
-            throw InputError.invalid("""
-                --vary: \(simulation.input.path) has no `pair_coeff * * FILE …` line naming a potential file; \
-                --vary changes fields of \(ParameterFile.Style.supportedDescription) files
-                """)
+            throw PotentialError.noPotentialFile(input: simulation.input.path)
         }
         let url = script.resolve(found.words[found.index])
         guard let style = ParameterFile.Style(file: url) else {
-            throw InputError.invalid("""
-                --vary: unsupported parameter-file style: \(url.path) (named by the input's pair_coeff); \
-                --vary supports \(ParameterFile.Style.supportedDescription) files. Other potentials: make the \
-                parameters LAMMPS variables and use --parameters
-                """)
+            throw PotentialError.unsupportedFileStyle(file: url.path)
         }
         file = try ParameterFile(contentsOf: url, style: style)
         var chosen: [ParameterFile.Field] = []
         for selection in selections {
             for name in selection.fields {
                 if style == .tersoff, name == "m" {
-                    throw InputError.invalid("--vary: Tersoff's m is a switch (1 or 3), not a continuous parameter")
+                    throw PotentialError.notContinuous(field: name, style: "Tersoff")
                 }
                 let field = try file.field(entry: selection.entry, name: name)
                 if !chosen.contains(field) { chosen.append(field) }
@@ -90,7 +83,7 @@ public final class FileFieldParameters: ParameterSource {
             for (k, (old, new)) in zip(entry.values, changed.values).enumerated()
             where old != new && !fields.contains(ParameterFile.Field(entry: index, field: k)) {
                 throw PotentialFileError(file: url.path, line: nil, message: """
-                    changes \(entry.key):\(file.style.fields[k]) (\(old) → \(new)), which is not in Θ; add it to --vary, \
+                    changes \(entry.key):\(file.style.fields[k]) (\(old) → \(new)), which is not in Θ; add it to \(setting: .vary), \
                     or the prediction would ignore that change
                     """)
             }

@@ -96,15 +96,13 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
     }
 
     private func measureDifferences(positions: [Double], box: Box) throws -> Differences {
+        // The reference potential and configuration come back whatever happens (errors included).
+        try preservingParameters(reevaluating: true) { try measureDifferencesChangingTheta(positions: positions, box: box) }
+    }
+
+    private func measureDifferencesChangingTheta(positions: [Double], box: Box) throws -> Differences {
         let images = try simulation.lammps.gatherIntegers("image")
         let reference = theta
-        // The reference potential and configuration come back whatever happens (errors included).
-        defer {
-            try? setTheta(reference)
-            try? simulation.lammps.scatter("x", count: 3, values: positions)
-            try? simulation.lammps.scatterIntegers("image", values: images)
-            try? simulation.evaluate()
-        }
         var energy: [Double] = [], virial: [[[Double]]] = []
         var forces = Matrix(rows: positions.count, columns: parameterCount)
         typealias State = (energy: Double, forces: [Double], virial: [[Double]])
@@ -117,10 +115,8 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
                 evaluations += 1
                 return (try simulation.energy(), try simulation.forces(), w)
             } catch {
-                throw InputError.invalid("""
-                    the finite difference in \(parameterNames[l]) (\(reference[l]) → \(theta[l])) failed: \(error). \
-                    Choose a smaller --parameter-step, or leave this parameter out of Θ.
-                    """)
+                throw PotentialError.finiteDifferenceFailed(parameter: parameterNames[l], from: reference[l], to: theta[l],
+                                                            underlying: "\(error)")
             }
         }
         var base: State?  // f(0), shared by the one-sided stencils of parameters at zero
@@ -151,14 +147,11 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
     /// step moves no parameter by more than its own step h_l; parameters at zero (bounds) are
     /// differenced one-sided on their own (three evaluations, the base shared), as in `differences`.
     public func mixedHessianProduct(_ v: [Double]) throws -> [Double] {
+        try preservingParameters(reevaluating: true) { try mixedHessianProductChangingTheta(v) }
+    }
+
+    private func mixedHessianProductChangingTheta(_ v: [Double]) throws -> [Double] {
         let reference = theta, positions = try simulation.lammps.gather("x", count: 3)
-        let images = try simulation.lammps.gatherIntegers("image")
-        defer {
-            try? setTheta(reference)
-            try? simulation.lammps.scatter("x", count: 3, values: positions)
-            try? simulation.lammps.scatterIntegers("image", values: images)
-            try? simulation.evaluate()
-        }
         func forces(_ shift: [Double]) throws -> [Double] {
             try setTheta(zip(reference, shift).map { $0 + $1 })
             evaluations += 1
@@ -199,6 +192,11 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
     /// their round-off is divided by h²): 1 + 2 N_D² energy evaluations, e.g. 73 for N_D = 6.
     /// Cross terms with a parameter at zero use a one-sided difference (first order in its step).
     public func parameterHessian() throws -> Matrix {
+        // Θ and the configuration come back whatever happens (errors included).
+        try preservingParameters(reevaluating: true) { try parameterHessianChangingTheta() }
+    }
+
+    private func parameterHessianChangingTheta() throws -> Matrix {
         let positions = try simulation.lammps.gather("x", count: 3)
         let images = try simulation.lammps.gatherIntegers("image")
         let reference = theta
@@ -217,12 +215,6 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
             try simulation.evaluate()
             evaluations += 1
             return try simulation.energy()
-        }
-        defer {
-            try? setTheta(reference)
-            try? simulation.lammps.scatter("x", count: 3, values: positions)
-            try? simulation.lammps.scatterIntegers("image", values: images)
-            try? simulation.evaluate()
         }
         let base = try energy([])
         var result = Matrix(rows: n, columns: n)

@@ -121,12 +121,10 @@ public struct ParameterChange: Sendable {
         for assignment in assignments {
             let parts = assignment.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             guard parts.count == 2, let value = Double(parts[1]), value.isFinite else {
-                throw InputError.invalid("'\(assignment)' is not NAME=VALUE with a finite number")
+                throw PotentialError.notAnAssignment(assignment)
             }
             guard let index = energy.parameterNames.firstIndex(of: parts[0]) else {
-                throw InputError.invalid("'\(parts[0])' is not a parameter of Θ; the parameters are "
-                                         + energy.parameterNames.prefix(20).joined(separator: ", ")
-                                         + (energy.parameterCount > 20 ? ", …" : ""))
+                throw PotentialError.notAParameter(parts[0], parameters: energy.parameterNames)
             }
             theta[index] = value
         }

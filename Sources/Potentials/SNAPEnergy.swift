@@ -190,13 +190,15 @@ public final class SNAPEnergy: ParametrizedEnergy {
     public func mixedHessianProduct(_ v: [Double]) throws -> [Double] {
         guard norm(v) > 0 else { return [Double](repeating: 0, count: 3 * atomCount) }
         let scale = max(norm(theta), 1) / norm(v)
-        let reference = theta, state = try simulation.structure()
-        defer { try? setTheta(reference); try? simulation.restore(state); try? simulation.evaluate() }
-        try simulation.evaluate()
-        let forces = try simulation.forces()
-        try setTheta(zip(reference, v).map { $0 + scale * $1 })
-        let shifted = try simulation.forces(at: state.positions)
-        return zip(shifted, forces).map { -($0 - $1) / scale }
+        let reference = theta
+        return try preservingParameters(reevaluating: true) {
+            let positions = try simulation.structure().positions
+            try simulation.evaluate()
+            let forces = try simulation.forces()
+            try setTheta(zip(reference, v).map { $0 + scale * $1 })
+            let shifted = try simulation.forces(at: positions)
+            return zip(shifted, forces).map { -($0 - $1) / scale }
+        }
     }
 
     /// (∇²ΘX U)ᵀ w without the matrix: the derivative of ∇Θ U along w, by central differences of
@@ -206,14 +208,15 @@ public final class SNAPEnergy: ParametrizedEnergy {
         guard largest > 0 else { return [Double](repeating: 0, count: parameterCount) }
         let step = 1e-4 / largest
         // Moved atoms may be wrapped into the box (new image flags): restore both afterwards.
-        let state = try simulation.structure()
-        defer { try? simulation.restore(state); try? simulation.evaluate() }
-        func gradient(_ sign: Double) throws -> [Double] {
-            try lammps.scatter("x", count: 3, values: zip(state.positions, w).map { $0 + sign * step * $1 })
-            return try energyGradient()
+        return try simulation.preservingConfiguration(reevaluating: true) {
+            let positions = try simulation.structure().positions
+            func gradient(_ sign: Double) throws -> [Double] {
+                try lammps.scatter("x", count: 3, values: zip(positions, w).map { $0 + sign * step * $1 })
+                return try energyGradient()
+            }
+            let (plus, minus) = (try gradient(1), try gradient(-1))
+            return zip(plus, minus).map { ($0 - $1) / (2 * step) }
         }
-        let (plus, minus) = (try gradient(1), try gradient(-1))
-        return zip(plus, minus).map { ($0 - $1) / (2 * step) }
     }
 
     /// ∂²U/∂Θ∂e_g for homogeneous strains e_g (Voigt, 6 components each). `snav/atom` summed
@@ -263,11 +266,7 @@ struct PairCoeffScanner {
         var found: [Declaration] = []
         try scan(into: &found)
         guard let declaration = found.last else {
-            throw InputError.invalid("""
-                no SNAP pair_coeff found in \(simulation.input.path) or its included files \
-                (expected pair_coeff * * [snap] FILE.snapcoeff FILE.snapparam ELEMENTS…); \
-                name the files with --potential and --snapparam
-                """)
+            throw PotentialError.noSNAPPairCoeff(input: simulation.input.path)
         }
         return declaration
     }

@@ -1,13 +1,16 @@
 import Foundation
+import Atomistics
 
 /// A file error that names the file and line, so a user can go straight to it.
-public struct PotentialFileError: Error, CustomStringConvertible {
+public struct PotentialFileError: SettingError {
     public var file: String
     public var line: Int?
-    public var message: String
+    /// Names the settings that would help (spelled by whoever reports the error).
+    public var message: SettingMessage
 
-    public var description: String {
-        line.map { "\(file):\($0): \(message)" } ?? "\(file): \(message)"
+    public func description(settings spelling: (any Setting) -> String) -> String {
+        let text = message.spelled(spelling)
+        return line.map { "\(file):\($0): \(text)" } ?? "\(file): \(text)"
     }
 
     static func readText(_ url: URL, what: String) throws -> String {
@@ -155,7 +158,7 @@ struct DataLines {
         var tokens: [String]
         var file: String
         func error(_ message: String) -> PotentialFileError {
-            PotentialFileError(file: file, line: number, message: message)
+            PotentialFileError(file: file, line: number, message: "\(message)")
         }
     }
 

@@ -23,13 +23,10 @@ public final class VariableParameters: ParameterSource {
         var values: [Double] = []
         for name in names {
             guard name.range(of: #"^[A-Za-z_][A-Za-z0-9_]*$"#, options: .regularExpression) != nil else {
-                throw InputError.invalid("--parameters: '\(name)' is not a LAMMPS variable name")
+                throw PotentialError.notAVariableName(name)
             }
             guard let text = try? simulation.lammps.expand("$(v_\(name):%.17g)"), let value = Double(text) else {
-                throw InputError.invalid("""
-                    --parameters: \(simulation.input.path) defines no numeric variable '\(name)' (expected e.g. \
-                    `variable \(name) equal 1.0` used in its pair_coeff lines)
-                    """)
+                throw PotentialError.undefinedVariable(name, input: simulation.input.path)
             }
             values.append(value)
         }
@@ -48,10 +45,7 @@ public final class VariableParameters: ParameterSource {
             } else if Self.pairCommands.contains(command) {
                 lines.append(line)
             } else if Self.otherForceFieldCommands.contains(where: { command.hasPrefix($0) }) {
-                throw InputError.invalid("""
-                    --parameters: \(line) uses a parameter; only pair_style, pair_coeff and pair_modify lines are \
-                    re-issued for a new Θ, so this term would silently keep its old value
-                    """)
+                throw PotentialError.parameterOutsidePairLines(line: line)
             }
         }
         // Re-issuing pair_style resets per-pair settings: every later pair line goes with it.

@@ -32,7 +32,7 @@ public struct ElasticConstants: Codable, Sendable {
         let before = hessian.forceEvaluations
         let box = hessian.minimum.box
         guard box.xy == 0, box.xz == 0, box.yz == 0 else {
-            throw InputError.invalid("elastic constants need an orthogonal reference cell; this one is triclinic")
+            throw InputError.unsupportedSystem("elastic constants need an orthogonal reference cell; this one is triclinic")
         }
         let gigapascalsPerEnergyDensity = try energy.forceProvider.gigapascalsPerEnergyDensity()
         // Central-difference Hessian products (a handful of them): C to ~1e-8 rather than the ~1e-5
@@ -128,41 +128,44 @@ public struct ElasticParameterDerivative: Sendable {
         var evaluations = 0, iterations = 0
         var derivative: [[[Double]]] = []
         var steps: [Double] = []
-        defer { try? energy.setTheta(theta); try? system.restore(reference) }
-        func constants(at values: [Double]) throws -> [[Double]] {
-            try energy.setTheta(values)
-            try system.restore(reference)
-            let relaxation = try system.minimize(RelaxationSettings(cell: cell, ftol: ftol), label: "relax", progress: { _ in })
-            if let shortfall = relaxation.shortfall {
-                throw DerivativeError.notAMinimum("re-relaxing for ∇Θ C: \(shortfall)")
-            }
-            iterations += relaxation.steps
-            let hessian = try Hessian(system: system)
-            let measured = try ElasticConstants.measure(energy, hessian: hessian, method: method)
-            evaluations += measured.forceEvaluations + 2  // and the Hessian's set-up
-            return measured.relaxedIon
-        }
-        var base: [[Double]]?  // C(Θ), shared by the one-sided stencils of parameters at zero
-        for l in theta.indices {
-            let h = theta[l] == 0 ? relativeStep : relativeStep * abs(theta[l])
-            steps.append(h)
-            let stencil = DifferenceStencil(value: theta[l], step: h)
-            let states = try stencil.offsets.map { offset -> [Double] in
-                if offset == 0 {
-                    if base == nil { base = try constants(at: theta) }
-                    return base!.flatMap { $0 }
+        // Left at the reference structure with the original Θ, also when a relaxation fails.
+        try system.restore(reference)
+        return try energy.preservingParameters {
+            func constants(at values: [Double]) throws -> [[Double]] {
+                try energy.setTheta(values)
+                try system.restore(reference)
+                let relaxation = try system.minimize(RelaxationSettings(cell: cell, ftol: ftol), label: "relax", progress: { _ in })
+                if let shortfall = relaxation.shortfall {
+                    throw DerivativeError.notAMinimum("re-relaxing for ∇Θ C: \(shortfall)")
                 }
-                var shifted = theta
-                shifted[l] += offset
-                return try constants(at: shifted).flatMap { $0 }
+                iterations += relaxation.steps
+                let hessian = try Hessian(system: system)
+                let measured = try ElasticConstants.measure(energy, hessian: hessian, method: method)
+                evaluations += measured.forceEvaluations + 2  // and the Hessian's set-up
+                return measured.relaxedIon
             }
-            let d = stencil.derivative(states)
-            derivative.append((0..<6).map { i in Array(d[6 * i..<6 * i + 6]) })
-            if clock.isDue() || l + 1 == theta.count {
-                progress("  ∇Θ C: parameter \(l + 1)/\(theta.count), \(evaluations) force evaluations, \(clock.elapsed) s")
+            var base: [[Double]]?  // C(Θ), shared by the one-sided stencils of parameters at zero
+            for l in theta.indices {
+                let h = theta[l] == 0 ? relativeStep : relativeStep * abs(theta[l])
+                steps.append(h)
+                let stencil = DifferenceStencil(value: theta[l], step: h)
+                let states = try stencil.offsets.map { offset -> [Double] in
+                    if offset == 0 {
+                        if base == nil { base = try constants(at: theta) }
+                        return base!.flatMap { $0 }
+                    }
+                    var shifted = theta
+                    shifted[l] += offset
+                    return try constants(at: shifted).flatMap { $0 }
+                }
+                let d = stencil.derivative(states)
+                derivative.append((0..<6).map { i in Array(d[6 * i..<6 * i + 6]) })
+                if clock.isDue() || l + 1 == theta.count {
+                    progress("  ∇Θ C: parameter \(l + 1)/\(theta.count), \(evaluations) force evaluations, \(clock.elapsed) s")
+                }
             }
+            return Result(derivative: derivative, steps: steps, forceEvaluations: evaluations,
+                          relaxationIterations: iterations, seconds: Date().timeIntervalSince(start))
         }
-        return Result(derivative: derivative, steps: steps, forceEvaluations: evaluations,
-                      relaxationIterations: iterations, seconds: Date().timeIntervalSince(start))
     }
 }

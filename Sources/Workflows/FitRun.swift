@@ -33,7 +33,7 @@ public struct FitRun {
             guard saved.key == key else { throw ChangedCampaign() }
             state = saved
             progress("fit: resuming after iteration \(state.history.count - 1)")
-            if MPIEnvironment.rank == 0 { try Files.write(historyCSV(state.history), to: run.url("history.csv")) }
+            if MPIJob.isRoot { try Files.write(historyCSV(state.history), to: run.url("history.csv")) }
         } else {
             if resume { progress("fit: nothing to resume in \(run.staging.path); starting afresh") }
             state = try fit.initialState(key: key, progress: progress)
@@ -50,7 +50,7 @@ public struct FitRun {
                         final.lossRelaxed!, best.lossRelaxed!, best.iteration))
         let warning = FitCampaign.driftWarning(history: state.history, final: final, best: best)
         if let warning { progress("fit: WARNING: " + warning) }
-        if MPIEnvironment.rank == 0 {
+        if MPIJob.isRoot {
             try writeFinal(fit: fit, potential: potential, state: state, final: final, best: best, copyChecks: built.copyChecks,
                            warning: warning, run: run)
             try Files.write(try replay.script(fit, history: state.history, best: best.iteration), to: run.url("commands.lammps"))
@@ -69,12 +69,12 @@ public struct FitRun {
             let simulation = potentials[system.name]!.simulation
             try simulation.restore(structure)
             try simulation.writeData(to: folder.appendingPathComponent("\(system.name).lammps-data"))
-            if MPIEnvironment.rank == 0 {
+            if MPIJob.isRoot {
                 try Files.write(ExtendedXYZ.format(structure), to: folder.appendingPathComponent("\(system.name).extxyz"))
                 try Files.write(LAMMPSDump.format(structure), to: folder.appendingPathComponent("\(system.name).dump"))
             }
         }
-        if MPIEnvironment.rank == 0 {
+        if MPIJob.isRoot {
             _ = try potentials[fit.systems[0].name]!.writePotential(theta: row.theta, to: folder)
             try Files.write(historyCSV(state.history), to: run.url("history.csv"))
             try Files.write(try replay.script(fit, history: state.history), to: run.url("commands.lammps"))
@@ -89,7 +89,7 @@ public struct FitRun {
 
     /// loss.png and loss.svg from history.csv (rank 0); a campaign goes on without them, loudly.
     private func drawLoss(_ fit: FitCampaign, history: [FitRecord], best: Int?, run: RunDirectory) {
-        guard MPIEnvironment.rank == 0 else { return }
+        guard MPIJob.isRoot else { return }
         guard let python = Library.provisionedPython() else {
             if best != nil { progress("fit: WARNING: no provisioned Python (run scripts/setup): loss.png not drawn; history.csv holds its data") }
             return

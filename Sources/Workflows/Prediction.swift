@@ -19,22 +19,24 @@ public struct PredictionWorkflow {
     public static func requireCompatible(_ saved: MinimumDerivatives, with energy: any ParametrizedEnergy,
                                          savedIn directory: String) throws {
         guard energy.theta == saved.theta, energy.atomCount == saved.structure.count else {
-            throw InputError.invalid("""
+            throw DerivativeError.unusableSavedDerivative("""
                 the derivative in \(directory) was computed for another system or reference potential \
-                (\(saved.structure.count) atoms, \(saved.theta.count) parameters); rerun `derivative` for this input
+                (\(saved.structure.count) atoms, \(saved.theta.count) parameters); rerun \(setting: .derivativeStep) for this input
                 """)
         }
         let types = try energy.simulation.structure().types
         if let atom = types.indices.first(where: { types[$0] != saved.structure.types[$0] }) {
-            throw InputError.invalid("""
+            throw DerivativeError.unusableSavedDerivative("""
                 the derivative in \(directory) was computed for another system: atom \(atom + 1) (atom-ID order) is of \
-                type \(saved.structure.types[atom]) there and of type \(types[atom]) in this input; rerun `derivative` for this input
+                type \(saved.structure.types[atom]) there and of type \(types[atom]) in this input; rerun \(setting: .derivativeStep) for this input
                 """)
         }
         let changes = SNAPPotential.differences(saved.hyperparameters, energy.summary.hyperparameters)
         if !saved.hyperparameters.isEmpty, !changes.isEmpty {
-            throw InputError.invalid("the derivative in \(directory) was computed with other potential hyperparameters:\n"
-                                     + changes.map { "  \($0)" }.joined(separator: "\n"))
+            throw DerivativeError.unusableSavedDerivative("""
+                the derivative in \(directory) was computed with other potential hyperparameters:
+                \(changes.map { "  \($0)" }.joined(separator: "\n"))
+                """)
         }
     }
 

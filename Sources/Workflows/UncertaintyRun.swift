@@ -22,8 +22,7 @@ public struct UncertaintyRun {
     public func run(in run: RunDirectory) throws {
         let file = try UncertaintyCampaignFile.read(config)
         let split = try partitions.map { try Partitions(count: $0) }
-        let share = split.map { WorkSharing(partitions: $0) }
-            ?? WorkSharing(index: 0, count: 1, isPartitionRoot: MPIEnvironment.rank == 0, sum: { $0 })
+        let share = split.map { WorkSharing(partitions: $0) } ?? .wholeJob
         let (systems, potentials) = try file.buildSystems(run: run, lammpsArguments: lammpsArguments, partitions: split)
         let ensemble = try file.buildEnsemble(reference: systems[0].energy)
         let quantities = file.quantityList(systems)
@@ -51,7 +50,7 @@ public struct UncertaintyRun {
             progress(String(format: "uq: %@ at Θ̄ = %.8g %@", quantity.name, reference.quantities[quantity.name]!, quantity.unit))
         }
         let save = { (state: UncertaintyCheckpoint) throws in
-            guard split?.isPartitionRoot ?? (MPIEnvironment.rank == 0) else { return }
+            guard MPIJob.isPartitionRoot else { return }
             try FileManager.default.createDirectory(at: checkpointURL.deletingLastPathComponent(), withIntermediateDirectories: true)
             try Files.writeJSON(state, to: checkpointURL)
         }
@@ -66,9 +65,9 @@ public struct UncertaintyRun {
         var derivativeEvaluations = reference.forceEvaluations
         if let split, split.count > 1 {
             derivativeEvaluations = Int(try split.sum([Double(reference.forceEvaluations)])[0])
-            if MPIEnvironment.rank == 0 { try merge(into: &checkpoint, partitions: split.count, campaign: campaign, run: run) }
+            if MPIJob.isRoot { try merge(into: &checkpoint, partitions: split.count, campaign: campaign, run: run) }
         }
-        if MPIEnvironment.rank == 0 {
+        if MPIJob.isRoot {
             try writeResults(campaign, reference: reference, derivativeEvaluations: derivativeEvaluations, checkpoint: checkpoint, run: run)
         }
     }
@@ -104,7 +103,7 @@ public struct UncertaintyRun {
         let start = Date()
         for (index, point) in open.enumerated() {
             let outcome = campaign.truth(point, reference: reference)
-            if potential.simulation.lammps.mpiRank == 0 {  // each partition's first rank
+            if MPIJob.isPartitionRoot {
                 let folder = run.url("truth/" + Self.memberFolder(point))
                 try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
                 _ = try potential.writePotential(theta: campaign.ensemble.theta(sample: point.sample, lambda: point.lambda),

@@ -26,7 +26,7 @@ struct Info: ParsableCommand {
             }
             lines.append("exceptions: \(library.hasExceptions ? "yes" : "no")")
             lines.append("MPI support: \(library.hasMPISupport ? "yes" : "no"), ranks: \(ranks)")
-            if MPIEnvironment.rank == 0 { print(lines.joined(separator: "\n")) }
+            if MPIJob.isRoot { print(lines.joined(separator: "\n")) }
             try library.requireUsable()
         }
     }

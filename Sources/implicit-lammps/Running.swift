@@ -23,7 +23,7 @@ func runReportingErrors(_ body: () throws -> Void) throws {
             }
             partitions.abort()
         }
-        if MPIEnvironment.rank == 0 || abortLike {
+        if MPIJob.isRoot || abortLike {
             FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8))
         }
         if !abortLike { (try? Library.shared())?.finalizeMPI() }
@@ -33,7 +33,7 @@ func runReportingErrors(_ body: () throws -> Void) throws {
 
 private func describe(_ error: Error) -> String {
     let text = error is CocoaError || error is DecodingError ? Files.describe(error)
-        : (error as? DerivativeError)?.description(spelling: \.option) ?? String(describing: error)
+        : (error as? any SettingError)?.description(settings: option) ?? String(describing: error)
     if text.contains("not enabled in this LAMMPS") {
         return text + "\nFix: run scripts/setup and use the provisioned LAMMPS (unset LAMMPS_LIBRARY)."
     }
@@ -52,12 +52,12 @@ func runWritingOutputs(_ output: OutputOptions, resumable: Set<String>? = [], ke
     try runReportingErrors {
         let run: RunDirectory
         do {
-            run = try RunDirectory(output.out, overwrite: output.overwrite, writes: MPIEnvironment.rank == 0,
+            run = try RunDirectory(output.out, overwrite: output.overwrite, writes: MPIJob.isRoot,
                                    resumable: resumable)
-        } catch where MPIEnvironment.launchedSize > 1 {
+        } catch where MPIJob.launchedSize > 1 {
             // Only the writing rank takes the lock: the others, already on their way into LAMMPS's
             // collective calls, would wait for it forever.
-            if MPIEnvironment.rank == 0 { FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8)) }
+            if MPIJob.isRoot { FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8)) }
             MPIJob.abort()
         }
         if let note = run.lock?.staleNote { progress("note: " + note) }
@@ -92,10 +92,10 @@ struct RunFailure: Error, CustomStringConvertible {
 }
 
 /// Runs a campaign, wording a refused --resume for the command-line user and the engine's
-/// refusals with the campaign file's keys (its user changes the file, not options).
+/// refusals (any layer's `SettingError`) with the campaign file's keys (its user changes the file, not options).
 func wordingCampaignErrors(_ config: String, _ body: () throws -> Void) throws {
-    do { try body() } catch let error as DerivativeError {
-        throw InputError.invalid(error.description(spelling: \.campaignKey))
+    do { try body() } catch let error as any SettingError {
+        throw InputError.invalid(error.description(settings: campaignKey))
     } catch is ChangedCampaign {
         throw InputError.invalid("""
             --resume: the campaign in \(config) is not the one that was interrupted (its configuration \
