@@ -15,8 +15,9 @@ struct CubicElasticConstants: ExpressibleByArgument {
     }
 }
 
-struct Dislocation: ParsableCommand {
+struct DislocationCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "dislocation",
         abstract: "Build a ½⟨111⟩ screw dislocation cylinder in a bcc crystal (easy and hard core) with a held outer shell.",
         discussion: """
             The geometry of the paper's Fig. 4: a cylinder along z = [111] (x = [11-2], y = [-110]) one Burgers \

@@ -13,8 +13,9 @@ enum ParameterDerivativeMode: String, CaseIterable, ExpressibleByArgument {
     case none
 }
 
-struct Elastic: ParsableCommand {
+struct ElasticCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "elastic",
         abstract: "Relaxed-ion and clamped-ion elastic constants of a relaxed crystal, and their derivatives in Θ.",
         discussion: """
             Relaxes the input's system (cell and atoms, --box aniso by default), then computes \

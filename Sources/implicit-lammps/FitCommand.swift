@@ -2,8 +2,9 @@ import ArgumentParser
 import Foundation
 import Workflows
 
-struct Fit: ParsableCommand {
+struct FitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "fit",
         abstract: "Change potential parameters until target structures become the relaxed minima (inverse design).",
         discussion: """
             Minimizes the implicit loss L(Θ) = Σ_s w_s ½‖X*_s(Θ) − X_s,target‖² (+ ½μ‖Θ − Θ0‖²) with the paper's \

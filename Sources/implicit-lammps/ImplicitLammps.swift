@@ -10,6 +10,6 @@ struct ImplicitLammps: ParsableCommand {
             scripts/setup, else the system's liblammps. Run in parallel with the MPICH launcher that \
             matches the library, e.g. .venv/bin/mpiexec -n 2 implicit-lammps relax ...
             """,
-        subcommands: [Info.self, Relax.self, Derivative.self, Predict.self, Elastic.self, Fit.self, Uncertainty.self,
-                      Dislocation.self])
+        subcommands: [InfoCommand.self, RelaxCommand.self, DerivativeCommand.self, PredictCommand.self, ElasticCommand.self, FitCommand.self, UncertaintyCommand.self,
+                      DislocationCommand.self])
 }

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Workflows
 
-struct Uncertainty: ParsableCommand {
+struct UncertaintyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "uq",
         abstract: "Propagate an ensemble of potential parameters through relaxed systems (uncertainty quantification).",

@@ -7,8 +7,9 @@ import LAMMPSLibrary
 extension CellRelaxation: ExpressibleByArgument {}
 extension MinimizerStyle: ExpressibleByArgument {}
 
-struct Relax: ParsableCommand {
+struct RelaxCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "relax",
         abstract: "Relax the system of an existing LAMMPS input and write the relaxed structure.",
         discussion: """
             The input runs unchanged from its own folder (it defines units, atoms, potential, groups and \

@@ -6,8 +6,9 @@ import LAMMPSLibrary
 import Potentials
 import Workflows
 
-struct Predict: ParsableCommand {
+struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "predict",
         abstract: "Predict the relaxed energy, volume, strain and positions for changed potential parameters.",
         discussion: """
             Taylor-expands the minimum in δΘ = Θ(perturbed) − Θ(reference) at the levels c, h, ih and h+ih. \

@@ -6,8 +6,9 @@ import ImplicitDerivative
 import LAMMPSLibrary
 import Potentials
 
-struct Derivative: ParsableCommand {
+struct DerivativeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "derivative",
         abstract: "Compute the implicit derivative ∇Θ X* (and strain derivatives) of a relaxed structure.",
         discussion: """
             Relaxes the input's system, then solves H·∇Θ X* = −∇²ΘX U for every parameter in Θ: the SNAP \

@@ -3,8 +3,9 @@ import Foundation
 import Workflows
 import LAMMPSLibrary
 
-struct Info: ParsableCommand {
+struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "info",
         abstract: "Show which LAMMPS library is used and whether it has what implicit-lammps needs.")
 
     func run() throws {
