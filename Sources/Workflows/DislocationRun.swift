@@ -25,7 +25,7 @@ public struct DislocationRun {
 
     public func run(in run: RunDirectory) throws {
         guard let python = Library.provisionedPython() else {
-            throw InputError.invalid("no provisioned Python environment (.venv) found: run scripts/setup")
+            throw EnvironmentError.noPythonEnvironment
         }
         let generator = ScrewDislocation(latticeConstant: latticeConstant, c11: c11, c12: c12,
                                          c44: c44, element: element, radius: radius, heldWidth: heldWidth)

@@ -31,35 +31,28 @@ public final class FitCampaign {
 
     public init(systems: [FitSystem], settings: FitSettings, method: any DerivativeMethod,
                 constraints: Matrix? = nil, propertyTargets: [PropertyTarget] = []) throws {
-        guard let first = systems.first else { throw InputError.invalid("a campaign needs at least one system") }
+        guard let first = systems.first else { throw CampaignError.noSystems }
         for system in systems.dropFirst() where system.energy.parameterNames != first.energy.parameterNames {
-            throw InputError.invalid("""
-                system \(system.name) varies other parameters than \(first.name) \
-                (\(system.energy.parameterCount) against \(first.energy.parameterCount)): every system must share Θ
-                """)
+            throw CampaignError.differentParameters(system: system.name, first: first.name, count: system.energy.parameterCount,
+                                                    firstCount: first.energy.parameterCount)
         }
         for system in systems.dropFirst() where system.energy.theta != first.energy.theta {
-            throw InputError.invalid("""
-                system \(system.name) starts from other parameter values than \(first.name): every system must start \
-                from the same Θ (the same potential files or variable values)
-                """)
+            throw CampaignError.differentStart(system: system.name, first: first.name)
         }
         for system in systems {
             if system.atomWeights != nil, case .structure = system.target {} else if system.atomWeights != nil {
-                throw InputError.invalid("system \(system.name): atom weights apply to structure targets only")
+                throw CampaignError.atomWeightsWithoutStructureTarget(system: system.name)
             }
             if let weights = system.atomWeights, weights.count != system.energy.atomCount || weights.contains(where: { !($0 >= 0) }) {
-                throw InputError.invalid("system \(system.name): \(weights.count) atom weights for \(system.energy.atomCount) atoms, or a negative one")
+                throw CampaignError.atomWeights(system: system.name, weights: weights.count, atoms: system.energy.atomCount)
             }
             if case .structure(let target) = system.target, target.count != 3 * system.energy.atomCount {
-                throw InputError.invalid("""
-                    the target of system \(system.name) has \(target.count / 3) atoms, the system \(system.energy.atomCount)
-                    """)
+                throw CampaignError.targetAtoms(system: system.name, targetAtoms: target.count / 3, atoms: system.energy.atomCount)
             }
         }
         if let problem = SystemOutline.firstProblem(systems.map(\.outline), quantities: propertyTargets.map(\.quantity),
                                                     requireUse: true) {
-            throw InputError.invalid(Self.describe(problem, propertyTargets: propertyTargets))
+            throw CampaignError.fitOutline(problem, propertyTarget: problem.quantityIndex.map { propertyTargets[$0].name })
         }
         self.systems = systems
         self.settings = settings
@@ -68,46 +61,18 @@ public final class FitCampaign {
         self.constraints = constraints
         if let a = constraints {
             guard a.columns == first.energy.parameterCount else {
-                throw InputError.invalid("""
-                    the constraint matrix has \(a.columns) columns; Θ has \(first.energy.parameterCount) parameters
-                    """)
+                throw CampaignError.constraintColumns(columns: a.columns, parameters: first.energy.parameterCount)
             }
-            guard a.rows < a.columns else {
-                throw InputError.invalid("""
-                    the \(a.rows) constraint rows hold all \(a.columns) parameters of Θ fixed: no direction is left for \
-                    the fit to move in; remove rows or vary more parameters
-                    """)
-            }
+            guard a.rows < a.columns else { throw CampaignError.constraintsFixEverything(rows: a.rows, columns: a.columns) }
             let singular = try LAPACK.leftSingularVectors(a).singularValues
             guard let largest = singular.max(), (singular.min() ?? 0) > 1e-10 * largest else {
-                throw InputError.invalid("""
-                    the \(a.rows) constraint rows are (nearly) linearly dependent (singular values \(singular)); \
-                    remove the redundant rows
-                    """)
+                throw CampaignError.dependentConstraints(rows: a.rows, singularValues: singular)
             }
             var gram = a.multiplied(by: a, transposingOther: true)
             gram.symmetrize()
             constraintSolve = try LAPACK.solveSymmetric(gram, a)
         } else {
             constraintSolve = nil
-        }
-    }
-
-    /// A problem of the systems and property targets, in the campaign's terms (a campaign file
-    /// names its keys instead: `FitCampaignFile.fileError`).
-    static func describe(_ problem: OutlineProblem, propertyTargets: [PropertyTarget]) -> String {
-        switch problem {
-        case .unknownSystem(let index, _, let system):
-            return "property target \(propertyTargets[index].name) names system '\(system)', which the campaign does not have"
-        case .fixedVolume(let index, let system):
-            return """
-                property target \(propertyTargets[index].name) uses the volume of system \(system), whose cell is fixed (its volume \
-                cannot change): relax its cell (cell: iso or aniso)
-                """
-        case .structureTargetCell(let system):
-            return "system \(system): a structure target needs a fixed cell (the target's cell)"
-        case .unused(let system):
-            return "system \(system) has no target and no energy target uses it"
         }
     }
 }

@@ -36,10 +36,8 @@ extension FitCampaignFile {
             let target: FitTarget
             if let structure {
                 guard structure.count == simulation.lammps.natoms else {
-                    throw InputError.invalid("""
-                        \(structure.url.path): the target of system \(system.name) has \(structure.count) atoms, its input \
-                        \(simulation.lammps.natoms); targets need the same atoms with the same IDs
-                        """)
+                    throw CampaignError.targetFileAtoms(file: structure.url.path, system: system.name,
+                                                        targetAtoms: structure.count, inputAtoms: simulation.lammps.natoms)
                 }
                 try structure.requireCell(simulation.lammps.box().cell, system: system.name)
                 if system.target?.checkPairing ?? true {
@@ -105,18 +103,9 @@ extension FitCampaignFile {
         // A handful are a rearrangement (an atom hopping into a vacancy): the warning after the
         // first relaxation names the farthest.
         guard atoms.count > max(2, target.count / 20) else { return }
-        let ranks = simulation.lammps.mpiSize
-        throw InputError.invalid(String(format: """
-            %@: system %@: pairing the target's atoms with the input's by atom ID is not trustworthy: %d of %d atoms \
-            (IDs %@) start more than %.3g Å (half the typical neighbour distance) from their own target while another \
-            atom's target lies within that distance, so the two number the same atoms differently. %@Make the input \
-            rank-independent: write its structure once with `write_data` and read it with `read_data` (IDs are then \
-            kept), and make the target from that input. If the pairing is right (a target far from the start by \
-            design), set systems[%@].target.check_pairing: false in %@.
-            """, target.url.path, system, atoms.count, target.count,
-            Simulation.list(atoms.map { $0 + 1 }), threshold,
-            ranks > 1 ? "This run has \(ranks) MPI ranks: create_atoms numbers atoms by the domain decomposition, so IDs differ between rank counts. " : "",
-            system, url.path))
+        throw CampaignError.untrustworthyPairing(file: target.url.path, system: system, atoms: atoms.map { $0 + 1 },
+                                                 count: target.count, threshold: threshold,
+                                                 ranks: simulation.lammps.mpiSize, campaignFile: url.path)
     }
 
     /// The rows of the constraints file, each `width` numbers (comments after `#`).
@@ -126,14 +115,14 @@ extension FitCampaignFile {
         let text = try String(contentsOf: file, encoding: .utf8)
         let rows = try TextRow.rows(of: text).map { row in
             guard let values = row.values, values.count == width else {
-                throw InputError.invalid("""
-                    \(file.path):\(row.line): a constraint row needs \(width) numbers (one per parameter of Θ), \
+                throw InputError.fileFormat(file: file.path, line: row.line, reason: """
+                    a constraint row needs \(width) numbers (one per parameter of Θ), \
                     found \(row.words.count) words\(row.values == nil ? " that are not all finite numbers" : "")
                     """)
             }
             return values
         }
-        guard !rows.isEmpty else { throw InputError.invalid("\(file.path): no constraint row") }
+        guard !rows.isEmpty else { throw InputError.fileFormat(file: file.path, line: nil, reason: "no constraint row") }
         return Matrix(rows: rows)
     }
 }

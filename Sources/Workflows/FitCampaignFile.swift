@@ -229,7 +229,7 @@ struct FitCampaignFile: CampaignFileSchema {
     }
 
     /// A problem of the systems and properties, naming the key of this file to change (the
-    /// campaign's own wording: `FitCampaign.describe`).
+    /// campaign's own wording: `CampaignError.fitOutline`).
     func fileError(_ problem: OutlineProblem) -> CampaignFileError {
         switch problem {
         case .unknownSystem(let index, let key, let system):

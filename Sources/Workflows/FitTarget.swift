@@ -25,19 +25,19 @@ public enum FitTarget: Sendable {
             (tensor[i][j], tensor[j][i], mask[i][j], mask[j][i]) = (value, value, true, true)
         }
         if Set(components.keys) == ["C11", "C12", "C44"] {
-            guard components.values.allSatisfy(\.isFinite) else { throw InputError.invalid("elastic targets must be finite numbers") }
+            guard components.values.allSatisfy(\.isFinite) else { throw CampaignError.cubicElasticNotFinite }
             let (c11, c12, c44) = (components["C11"]!, components["C12"]!, components["C44"]!)
             for i in 0..<6 {
                 for j in 0..<6 { set(i, j, i < 3 && j < 3 ? (i == j ? c11 : c12) : (i == j ? c44 : 0)) }
             }
         } else {
-            guard !components.isEmpty else { throw InputError.invalid("an elastic target needs at least one Cij") }
+            guard !components.isEmpty else { throw CampaignError.noElasticComponent }
             for (key, value) in components {
-                guard value.isFinite else { throw InputError.invalid("elastic target \(key) is \(value), not a finite number") }
+                guard value.isFinite else { throw CampaignError.elasticComponentNotFinite(key: key, value: value) }
                 let digits = key.dropFirst().compactMap { $0.wholeNumberValue }
                 guard key.first == "C", key.count == 3, digits.count == 2, (1...6).contains(digits[0]),
                       (digits[0]...6).contains(digits[1]) else {
-                    throw InputError.invalid("elastic target '\(key)' is not Cij with 1 ≤ i ≤ j ≤ 6 (Voigt)")
+                    throw CampaignError.elasticComponentName(key)
                 }
                 set(digits[0] - 1, digits[1] - 1, value)
             }

