@@ -1,6 +1,6 @@
 /// Standard atomic masses, to name LAMMPS atom types (which only carry a mass) in files that
 /// Python tools such as ASE and OVITO read by chemical symbol.
-enum Element {
+public enum Element {
     private static let table: [(symbol: String, mass: Double)] = """
         H 1.008 He 4.0026 Li 6.94 Be 9.0122 B 10.81 C 12.011 N 14.007 O 15.999 F 18.998 Ne 20.180
         Na 22.990 Mg 24.305 Al 26.982 Si 28.085 P 30.974 S 32.06 Cl 35.45 Ar 39.948 K 39.098 Ca 40.078
@@ -15,9 +15,10 @@ enum Element {
         """.split(whereSeparator: \.isWhitespace).pairs().map { (String($0), Double($1)!) }
 
     /// Atomic number (the table is in order of Z).
-    static func atomicNumber(of symbol: String) -> Int? { table.firstIndex { $0.symbol == symbol }.map { $0 + 1 } }
+    public static func atomicNumber(of symbol: String) -> Int? { table.firstIndex { $0.symbol == symbol }.map { $0 + 1 } }
 
     /// Standard atomic mass of a chemical symbol.
+    public static func standardMass(of symbol: String) -> Double? { mass(of: symbol) }
     static func mass(of symbol: String) -> Double? { table.first { $0.symbol == symbol }?.mass }
 
     /// The element whose standard mass is within 0.05 u of `mass`, if exactly one is.

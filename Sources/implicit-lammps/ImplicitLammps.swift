@@ -11,5 +11,5 @@ struct ImplicitLammps: ParsableCommand {
             matches the library, e.g. .venv/bin/mpiexec -n 2 implicit-lammps relax ...
             """,
         subcommands: [InfoCommand.self, RelaxCommand.self, DerivativeCommand.self, PredictCommand.self, ElasticCommand.self, FitCommand.self, UncertaintyCommand.self,
-                      DislocationCommand.self])
+                      DislocationCommand.self, EvaluateCommand.self])
 }

@@ -1,0 +1,124 @@
+import Atomistics
+import Foundation
+import LAMMPSLibrary
+import Potentials
+
+/// What is added to SNAP when predicting DFT data: FitSNAP fits SNAP to DFT minus a reference
+/// potential, so the fit's errors compare SNAP + reference with DFT.
+public enum EvaluateReference: Sendable {
+    case none
+    /// ZBL between every pair of elements, with their atomic numbers, switched off between inner and outer (Å).
+    case zbl(inner: Double, outer: Double)
+    /// A LAMMPS snippet that defines the whole pair style; ${snapcoeff}, ${snapparam} and ${elements} are set.
+    case file(String)
+
+    public var text: String {
+        switch self {
+        case .none: "none"
+        case .zbl(let inner, let outer): "zbl \(inner) \(outer)"
+        case .file(let path): "file \(path)"
+        }
+    }
+}
+
+/// Errors of a SNAP potential (plus reference) on DFT configurations: one LAMMPS instance for the
+/// whole run, the box and atoms defined anew for each configuration (what `implicit-lammps evaluate` runs).
+public struct EvaluateRun {
+    public var snapcoeff: URL, snapparam: URL
+    public var reference: EvaluateReference
+    public var datasets: [String]
+
+    public init(snapcoeff: URL, snapparam: URL, reference: EvaluateReference, datasets: [String]) {
+        (self.snapcoeff, self.snapparam, self.reference, self.datasets) = (snapcoeff, snapparam, reference, datasets)
+    }
+
+    /// One configuration's prediction, forces in the LAMMPS frame (as are its DFT forces here).
+    public struct Result {
+        public var configuration: Configuration
+        public var energy: Double
+        public var dftForces: [Double], forces: [Double]
+        public var energyErrorPerAtom: Double { (energy - configuration.energy) / Double(configuration.natoms) }
+        public var forceRMSE: Double {
+            (zip(forces, dftForces).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } / Double(forces.count)).squareRoot()
+        }
+    }
+
+    /// Reads and checks every dataset before LAMMPS starts, then predicts each configuration.
+    public func run(in directory: RunDirectory) throws -> EvaluateMetrics {
+        let started = Date()
+        let elements = try SNAPCoefficients(contentsOf: snapcoeff).elements.map(\.name)
+        if case .file(let path) = reference { try requireLAMMPSOpenable(path) }
+        let configurations = try TrainingData.read(datasets, elements: elements)
+        progress("evaluate: \(configurations.count) configurations, \(configurations.reduce(0) { $0 + $1.natoms }) atoms, elements \(elements.joined(separator: " "))")
+        let lammps = try LAMMPS()
+        defer { lammps.close() }
+        try lammps.commands("""
+            variable snapcoeff string \(try lammpsQuoted(snapcoeff.path))
+            variable snapparam string \(try lammpsQuoted(snapparam.path))
+            variable elements string "\(elements.joined(separator: " "))"
+            """)
+        var results: [Result] = []
+        var lastProgress = Date()
+        for (index, configuration) in configurations.enumerated() {
+            results.append(try predict(configuration, elements: elements, lammps: lammps, seed: index + 1))
+            if Date().timeIntervalSince(lastProgress) > 5 {
+                lastProgress = Date()
+                progress(String(format: "evaluate: %d of %d configurations (%.0f s)", index + 1, configurations.count,
+                                Date().timeIntervalSince(started)))
+            }
+        }
+        let seconds = Date().timeIntervalSince(started)
+        progress(String(format: "evaluate: %d configurations predicted in %.1f s", results.count, seconds))
+        let metrics = EvaluateMetrics(results)
+        if directory.writes {
+            try EvaluateOutputs(run: self, results: results, metrics: metrics, seconds: seconds).write(to: directory)
+        }
+        return metrics
+    }
+
+    /// `clear` and a new box per configuration: cells differ in shape and atom count, and a fresh
+    /// box is the one way every LAMMPS version accepts any of them (measured: reading the SNAP files
+    /// again costs little next to the force evaluation).
+    func predict(_ c: Configuration, elements: [String], lammps: LAMMPS, seed: Int) throws -> Result {
+        let cell = LAMMPSCell(lattice: c.lattice)
+        var lines = [
+            "clear", "units metal", "atom_style atomic", "atom_modify map array", "boundary p p p",
+            // Strongly compressed cells hold many neighbours per atom: LAMMPS's default list pages overflow.
+            "neigh_modify one 20000 page 400000",
+            String(format: "region cell prism 0 %.17g 0 %.17g 0 %.17g %.17g %.17g %.17g units box",
+                   cell.lx, cell.ly, cell.lz, cell.xy, cell.xz, cell.yz),
+            "create_box \(elements.count) cell",
+            "create_atoms 1 random \(c.natoms) \(seed) NULL",
+        ]
+        for (index, element) in elements.enumerated() {
+            lines.append("mass \(index + 1) \(Element.standardMass(of: element) ?? 1.0)")
+        }
+        lines += try pairLines(elements: elements)
+        try lammps.commands(lines.joined(separator: "\n"))
+        let types = c.species.map { Int32(elements.firstIndex(of: $0)! + 1) }
+        try lammps.scatterIntegers("type", values: types)
+        try lammps.scatter("x", count: 3, values: c.positions.flatMap { cell.wrap(cell.rotate($0)) })
+        try lammps.command("run 0 post no")
+        let energy = try lammps.thermo("pe")
+        let forces = try lammps.gather("f", count: 3)
+        return Result(configuration: c, energy: energy, dftForces: c.forces.flatMap { cell.rotate($0) }, forces: forces)
+    }
+
+    func pairLines(elements: [String]) throws -> [String] {
+        let snap = "* * snap ${snapcoeff} ${snapparam} ${elements}"
+        switch reference {
+        case .none:
+            return ["pair_style snap", "pair_coeff \(snap)"]
+        case .zbl(let inner, let outer):
+            var lines = ["pair_style hybrid/overlay zbl \(inner) \(outer) snap", "pair_coeff \(snap)"]
+            for i in elements.indices {
+                for j in i..<elements.count {
+                    lines.append("pair_coeff \(i + 1) \(j + 1) zbl \(Element.atomicNumber(of: elements[i]) ?? 0) \(Element.atomicNumber(of: elements[j]) ?? 0)")
+                }
+            }
+            return lines
+        case .file(let path):
+            return ["include \(try lammpsQuoted(path))"]
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import LAMMPSLibrary
+import Workflows
+
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Errors of a SNAP potential (plus a reference potential) on DFT data.",
+        discussion: """
+            Predicts every configuration of the datasets (FitSNAP JSON folders, a folder being a group) with \
+            one LAMMPS instance, cells rotated into LAMMPS's restricted triclinic form with the DFT forces \
+            rotated alike. Writes metrics.csv and metrics.md (MAE and RMSE of energy per atom, eV/atom, and force \
+            components, eV/Å, per group and *ALL), configurations.csv, parity_energy and parity_force \
+            (PNG, SVG, CSV) and summary.json to DIR. Configurations are not spread over MPI ranks.
+            """)
+
+    @Option(help: "SNAP coefficient file (.snapcoeff); its elements are the potential's.") var potential: String
+    @Option(help: "SNAP parameter file (.snapparam).") var snapparam: String
+    @Option(help: "Reference potential added to SNAP: \"zbl INNER OUTER\" (ZBL between every pair of elements) or none.")
+    var reference: String = "none"
+    @Option(help: "LAMMPS snippet defining the whole pair style instead of --reference; ${snapcoeff}, ${snapparam} and ${elements} are set.")
+    var referenceFile: String?
+    @Option(parsing: .upToNextOption, help: "FitSNAP JSON folders (or single JSON files): one group each.") var data: [String]
+    @OptionGroup var output: OutputOptions
+
+    func parsedReference() throws -> EvaluateReference {
+        if let referenceFile {
+            guard reference == "none" else { throw ValidationError("give --reference or --reference-file, not both") }
+            return .file(referenceFile)
+        }
+        let words = reference.split(separator: " ")
+        if words == ["none"] { return .none }
+        guard words.count == 3, words[0] == "zbl", let inner = Double(words[1]), let outer = Double(words[2]),
+              inner > 0, outer > inner else {
+            throw ValidationError("--reference must be \"zbl INNER OUTER\" with 0 < INNER < OUTER (Å) or none, got \"\(reference)\"")
+        }
+        return .zbl(inner: inner, outer: outer)
+    }
+
+    func validate() throws {
+        _ = try parsedReference()
+        guard !data.isEmpty else { throw ValidationError("--data needs at least one dataset") }
+    }
+
+    func run() throws {
+        try runWritingOutputs(output) { run in
+            let evaluate = EvaluateRun(snapcoeff: URL(fileURLWithPath: potential), snapparam: URL(fileURLWithPath: snapparam),
+                                       reference: try parsedReference(), datasets: data)
+            let metrics = try evaluate.run(in: run)
+            if MPIJob.isRoot { print(metrics.markdown, terminator: "") }
+            return nil
+        }
+    }
+}
