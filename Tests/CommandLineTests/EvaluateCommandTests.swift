@@ -1,0 +1,124 @@
+import Foundation
+import XCTest
+
+/// `implicit-lammps evaluate` end to end through the real command line and real LAMMPS, on two
+/// groups of the W–Be training set shipped in inputs/WBe_PRB2019 with their published errors.
+final class EvaluateCommandTests: XCTestCase {
+    let folder = Toolbox.root.appendingPathComponent("inputs/WBe_PRB2019")
+
+    private func evaluate(_ data: [URL], out: URL) throws -> Toolbox.Result {
+        try Toolbox.implicitLammps(["evaluate", "--potential", folder.appendingPathComponent("WBe_pot.snapcoeff").path,
+                                    "--snapparam", folder.appendingPathComponent("WBe_pot.snapparam").path,
+                                    "--reference", "zbl 4.0 4.8", "--data"] + data.map(\.path) + ["--out", out.path])
+    }
+
+    /// group,quantity → (count, mae, rmse) of a metrics CSV.
+    private func metrics(_ url: URL) throws -> [String: (Int, Double, Double)] {
+        let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n").dropFirst()
+        return Dictionary(uniqueKeysWithValues: lines.map { line in
+            let f = line.split(separator: ",").map(String.init)
+            return ("\(f[0]),\(f[1])", (Int(f[2])!, Double(f[3])!, Double(f[4])!))
+        })
+    }
+
+    private func assertFiveDigits(_ a: Double, _ b: Double, _ what: String, line: UInt = #line) {
+        XCTAssertEqual(a, b, accuracy: 5e-5 * abs(b), what, line: line)
+    }
+
+    func testReproducesPublishedErrors() throws {
+        let out = try Toolbox.temporaryDirectory(self).appendingPathComponent("evaluate")
+        let groups = ["BCC_ForceLib_W111", "Divacancy"].map { folder.appendingPathComponent("JSON/\($0)") }
+        let result = try evaluate(groups, out: out)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let ours = try metrics(out.appendingPathComponent("metrics.csv"))
+        let published = try metrics(folder.appendingPathComponent("metrics_published.csv"))
+        XCTAssertEqual(published.count, 4)
+        for (key, (count, mae, rmse)) in published {
+            let mine = try XCTUnwrap(ours[key], key)
+            XCTAssertEqual(mine.0, count, key)
+            assertFiveDigits(mine.1, mae, key + " mae")
+            assertFiveDigits(mine.2, rmse, key + " rmse")
+        }
+        XCTAssertEqual(ours["*ALL,energy"]?.0, 42)
+        for name in ["metrics.md", "configurations.csv", "parity_energy.csv", "parity_force.csv", "parity_energy.png",
+                     "parity_force.svg", "summary.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(name).path), name)
+        }
+        XCTAssertEqual(try Toolbox.json(out.appendingPathComponent("summary.json"))["configurations"] as? Int, 42)
+    }
+
+    /// One configuration's data, as a FitSNAP JSON object to edit.
+    private func configuration() throws -> [String: Any] {
+        var text = try String(contentsOf: folder.appendingPathComponent("JSON/BCC_ForceLib_W111/W111_Flib_1.json"), encoding: .utf8)
+        text = String(text[text.firstIndex(of: "\n")!...])
+        let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+        return ((object["Dataset"] as! [String: Any])["Data"] as! [[String: Any]])[0]
+    }
+
+    private func write(_ entry: [String: Any], to url: URL, replacing: [String: String] = [:]) throws {
+        var text = String(decoding: try JSONSerialization.data(withJSONObject: ["Dataset": ["Data": [entry]]]), as: UTF8.self)
+        for (old, new) in replacing { text = text.replacingOccurrences(of: old, with: new) }
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try ("# test data\n" + text).write(to: url, atomically: true, encoding: .utf8)
+    }
+
+    /// A general cell (the cubic cell rotated, with its positions and DFT forces) gives the same errors.
+    func testRotatedCellGivesTheSameErrors() throws {
+        let directory = try Toolbox.temporaryDirectory(self)
+        let entry = try configuration()
+        let (c, s) = (cos(0.7), sin(0.7)), (c2, s2) = (cos(-0.4), sin(-0.4))
+        // Rows: v' = v · R, R a rotation about z then about x.
+        let rz = [[c, s, 0], [-s, c, 0], [0, 0, 1.0]], rx = [[1.0, 0, 0], [0, c2, s2], [0, -s2, c2]]
+        func rotate(_ v: [Double]) -> [Double] {
+            let a = (0..<3).map { j in (0..<3).reduce(0) { $0 + v[$1] * rz[$1][j] } }
+            return (0..<3).map { j in (0..<3).reduce(0) { $0 + a[$1] * rx[$1][j] } }
+        }
+        var rotated = entry
+        for key in ["Lattice", "Positions", "Forces"] {
+            rotated[key] = (entry[key] as! [[Double]]).map(rotate)
+        }
+        try write(entry, to: directory.appendingPathComponent("plain/a.json"))
+        try write(rotated, to: directory.appendingPathComponent("rotated/a.json"))
+        let plainOut = directory.appendingPathComponent("out-plain"), rotatedOut = directory.appendingPathComponent("out-rotated")
+        XCTAssertEqual(try evaluate([directory.appendingPathComponent("plain")], out: plainOut).status, 0)
+        XCTAssertEqual(try evaluate([directory.appendingPathComponent("rotated")], out: rotatedOut).status, 0)
+        let plain = try metrics(plainOut.appendingPathComponent("metrics.csv"))
+        let turned = try metrics(rotatedOut.appendingPathComponent("metrics.csv"))
+        for quantity in ["energy", "force"] {
+            let (a, b) = (plain["plain,\(quantity)"]!, turned["rotated,\(quantity)"]!)
+            XCTAssertEqual(a.0, b.0)
+            XCTAssertEqual(a.1, b.1, accuracy: 1e-5 * a.1, quantity)
+            XCTAssertEqual(a.2, b.2, accuracy: 1e-5 * a.2, quantity)
+        }
+    }
+
+    /// Bad datasets are refused naming the file, before anything is written to --out.
+    func testBadDatasetsRefusedNamingTheFile() throws {
+        let directory = try Toolbox.temporaryDirectory(self)
+        let entry = try configuration()
+        var noEnergy = entry; noEnergy["Energy"] = nil
+        var noForces = entry; noForces["Forces"] = nil
+        var alien = entry; alien["AtomTypes"] = (entry["AtomTypes"] as! [String]).enumerated().map { $0.offset == 0 ? "Ta" : $0.element }
+        var flat = entry; flat["Lattice"] = [[3.0, 0, 0], [0, 3.0, 0], [0, 0, 0.0]]
+        let cases: [(String, [String: Any], [String: String], String)] = [
+            ("energy", noEnergy, [:], "Energy"), ("forces", noForces, [:], "Forces"), ("element", alien, [:], "Ta"),
+            ("nan", entry, ["\"Energy\":": "\"Energy\":NaN,\"x\":"], "JSON"), ("volume", flat, [:], "zero volume"),
+        ]
+        for (name, data, replacing, reason) in cases {
+            let file = directory.appendingPathComponent("\(name)/bad.json")
+            try write(data, to: file, replacing: replacing)
+            let out = directory.appendingPathComponent("out-\(name)")
+            let result = try evaluate([file.deletingLastPathComponent()], out: out)
+            XCTAssertNotEqual(result.status, 0, name)
+            XCTAssertTrue(result.stderr.contains(file.path), "\(name): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains(reason), "\(name): \(result.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), name)
+        }
+        let empty = directory.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        let result = try evaluate([empty], out: directory.appendingPathComponent("out-empty"))
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains(empty.path), result.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("out-empty").path))
+    }
+}
