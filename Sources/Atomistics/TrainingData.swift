@@ -17,7 +17,8 @@ public struct Configuration: Sendable {
     public var natoms: Int { species.count }
 }
 
-/// Reads datasets given on the command line: a folder of FitSNAP JSON files is one group.
+/// Reads datasets given on the command line: a folder of FitSNAP JSON files is one group, an
+/// extended XYZ file (.xyz, .extxyz) one group or one per config_type.
 public enum TrainingData {
     /// The configurations of each path, checked so that a bad file is refused before any LAMMPS work.
     public static func read(_ paths: [String], elements: [String]) throws -> [Configuration] {
@@ -36,6 +37,8 @@ public enum TrainingData {
                 for file in files {
                     all += try FitSNAPJSON.read(url.appendingPathComponent(file), group: group)
                 }
+            } else if ["xyz", "extxyz"].contains(url.pathExtension) {
+                all += try TrainingXYZ.read(url)
             } else {
                 all += try FitSNAPJSON.read(url, group: url.deletingPathExtension().lastPathComponent)
             }

@@ -8,7 +8,8 @@ struct EvaluateCommand: ParsableCommand {
         commandName: "evaluate",
         abstract: "Errors of a SNAP potential (plus a reference potential) on DFT data.",
         discussion: """
-            Predicts every configuration of the datasets (FitSNAP JSON folders, a folder being a group) with \
+            Predicts every configuration of the datasets (FitSNAP JSON folders, a folder being a group, or extended XYZ \
+            files with energy= and forces, a file or each config_type being a group) with \
             one LAMMPS instance, cells rotated into LAMMPS's restricted triclinic form with the DFT forces \
             rotated alike. Writes metrics.csv and metrics.md (MAE and RMSE of energy per atom, eV/atom, and force \
             components, eV/Å, per group and *ALL), configurations.csv, parity_energy and parity_force \
@@ -21,7 +22,7 @@ struct EvaluateCommand: ParsableCommand {
     var reference: String = "none"
     @Option(help: "LAMMPS snippet defining the whole pair style instead of --reference; ${snapcoeff}, ${snapparam} and ${elements} are set.")
     var referenceFile: String?
-    @Option(parsing: .upToNextOption, help: "FitSNAP JSON folders (or single JSON files): one group each.") var data: [String]
+    @Option(parsing: .upToNextOption, help: "FitSNAP JSON folders (or single JSON files) and extended XYZ files (.xyz, .extxyz).") var data: [String]
     @OptionGroup var output: OutputOptions
 
     func parsedReference() throws -> EvaluateReference {

@@ -62,7 +62,8 @@ final class EvaluateCommandTests: XCTestCase {
         try ("# test data\n" + text).write(to: url, atomically: true, encoding: .utf8)
     }
 
-    /// A general cell (the cubic cell rotated, with its positions and DFT forces) gives the same errors.
+    /// A general cell (the cubic cell rotated, with its positions and DFT forces) gives the same
+    /// errors, from FitSNAP JSON and from an extended XYZ file as ASE writes it.
     func testRotatedCellGivesTheSameErrors() throws {
         let directory = try Toolbox.temporaryDirectory(self)
         let entry = try configuration()
@@ -82,13 +83,26 @@ final class EvaluateCommandTests: XCTestCase {
         let plainOut = directory.appendingPathComponent("out-plain"), rotatedOut = directory.appendingPathComponent("out-rotated")
         XCTAssertEqual(try evaluate([directory.appendingPathComponent("plain")], out: plainOut).status, 0)
         XCTAssertEqual(try evaluate([directory.appendingPathComponent("rotated")], out: rotatedOut).status, 0)
+        let lattice = (rotated["Lattice"] as! [[Double]]).flatMap { $0 }.map { "\($0)" }.joined(separator: " ")
+        var xyz = ["\(entry["NumAtoms"] as! Int)",
+                   "Lattice=\"\(lattice)\" Properties=species:S:1:pos:R:3:forces:R:3 energy=\(entry["Energy"] as! Double) pbc=\"T T T\""]
+        for (symbol, (r, f)) in zip(rotated["AtomTypes"] as! [String], zip(rotated["Positions"] as! [[Double]], rotated["Forces"] as! [[Double]])) {
+            xyz.append(([symbol] + (r + f).map { "\($0)" }).joined(separator: " "))
+        }
+        let xyzFile = directory.appendingPathComponent("turned.extxyz"), xyzOut = directory.appendingPathComponent("out-xyz")
+        try (xyz.joined(separator: "\n") + "\n").write(to: xyzFile, atomically: true, encoding: .utf8)
+        let xyzResult = try evaluate([xyzFile], out: xyzOut)
+        XCTAssertEqual(xyzResult.status, 0, xyzResult.stderr)
         let plain = try metrics(plainOut.appendingPathComponent("metrics.csv"))
         let turned = try metrics(rotatedOut.appendingPathComponent("metrics.csv"))
+        let fromXYZ = try metrics(xyzOut.appendingPathComponent("metrics.csv"))
         for quantity in ["energy", "force"] {
-            let (a, b) = (plain["plain,\(quantity)"]!, turned["rotated,\(quantity)"]!)
-            XCTAssertEqual(a.0, b.0)
-            XCTAssertEqual(a.1, b.1, accuracy: 1e-5 * a.1, quantity)
-            XCTAssertEqual(a.2, b.2, accuracy: 1e-5 * a.2, quantity)
+            let a = plain["plain,\(quantity)"]!
+            for b in [turned["rotated,\(quantity)"]!, fromXYZ["turned,\(quantity)"]!] {
+                XCTAssertEqual(a.0, b.0)
+                XCTAssertEqual(a.1, b.1, accuracy: 1e-5 * a.1, quantity)
+                XCTAssertEqual(a.2, b.2, accuracy: 1e-5 * a.2, quantity)
+            }
         }
     }
 
@@ -120,5 +134,13 @@ final class EvaluateCommandTests: XCTestCase {
         XCTAssertNotEqual(result.status, 0)
         XCTAssertTrue(result.stderr.contains(empty.path), result.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("out-empty").path))
+
+        let xyz = directory.appendingPathComponent("no-energy.extxyz")
+        try "1\nLattice=\"3 0 0 0 3 0 0 0 3\" Properties=species:S:1:pos:R:3:forces:R:3\nW 0 0 0 0 0 0\n"
+            .write(to: xyz, atomically: true, encoding: .utf8)
+        let refused = try evaluate([xyz], out: directory.appendingPathComponent("out-xyz"))
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains(xyz.path) && refused.stderr.contains("energy"), refused.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("out-xyz").path))
     }
 }
