@@ -92,10 +92,11 @@ struct EvaluateOutputs {
         data = rows(f"parity_{stem}.csv")
         fig, ax = plt.subplots(figsize=(5.5, 5))
         groups = sorted({r["group"] for r in data})
-        for group in groups:
+        for number, group in enumerate(groups):
             xs = [float(r["dft"]) for r in data if r["group"] == group]
             ys = [float(r["predicted"]) for r in data if r["group"] == group]
-            ax.scatter(xs, ys, s=4, alpha=0.6, label=group, rasterized=len(xs) > 2000)
+            # tab20: the default cycle repeats its 10 colours, and a training set often has more groups.
+            ax.scatter(xs, ys, s=4, alpha=0.6, label=group, color=plt.cm.tab20(number % 20), rasterized=len(xs) > 2000)
         values = [float(r[k]) for r in data for k in ("dft", "predicted")]
         lo, hi = min(values), max(values)
         ax.plot([lo, hi], [lo, hi], color="black", lw=0.8)

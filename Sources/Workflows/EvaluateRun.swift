@@ -83,7 +83,7 @@ public struct EvaluateRun {
         let cell = LAMMPSCell(lattice: c.lattice)
         let box = String(format: "%.17g %.17g %.17g %.17g %.17g %.17g", cell.lx, cell.ly, cell.lz, cell.xy, cell.xz, cell.yz)
         var lines: [String]
-        if seed == 1 {
+        if seed == 1 {  // the run's first configuration (seeds count configurations from 1)
             let size = box.split(separator: " ")
             lines = [
                 "units metal", "atom_style atomic", "atom_modify map array", "boundary p p p",
