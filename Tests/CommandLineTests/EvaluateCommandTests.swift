@@ -106,6 +106,30 @@ final class EvaluateCommandTests: XCTestCase {
         }
     }
 
+    /// The same periodic crystal described by a strongly tilted cell (b + 2a, c − a − b) gives the
+    /// same errors: LAMMPS gets the tilts reduced and the atoms wrapped into the reduced cell.
+    func testTiltedCellOfTheSameLatticeGivesTheSameErrors() throws {
+        let directory = try Toolbox.temporaryDirectory(self)
+        let entry = try configuration()
+        var tilted = entry
+        let m = entry["Lattice"] as! [[Double]]
+        let b = (0..<3).map { m[1][$0] + 2 * m[0][$0] }
+        tilted["Lattice"] = [m[0], b, (0..<3).map { m[2][$0] - m[0][$0] - m[1][$0] }]
+        try write(entry, to: directory.appendingPathComponent("plain/a.json"))
+        try write(tilted, to: directory.appendingPathComponent("tilted/a.json"))
+        let outs = ["plain", "tilted"].map { directory.appendingPathComponent("out-\($0)") }
+        for (name, out) in zip(["plain", "tilted"], outs) {
+            let result = try evaluate([directory.appendingPathComponent(name)], out: out)
+            XCTAssertEqual(result.status, 0, result.stderr)
+        }
+        let (plain, sheared) = (try metrics(outs[0].appendingPathComponent("metrics.csv")), try metrics(outs[1].appendingPathComponent("metrics.csv")))
+        for quantity in ["energy", "force"] {
+            let (a, t) = (plain["plain,\(quantity)"]!, sheared["tilted,\(quantity)"]!)
+            XCTAssertEqual(a.1, t.1, accuracy: 1e-5 * a.1, quantity)
+            XCTAssertEqual(a.2, t.2, accuracy: 1e-5 * a.2, quantity)
+        }
+    }
+
     /// Bad datasets are refused naming the file, before anything is written to --out.
     func testBadDatasetsRefusedNamingTheFile() throws {
         let directory = try Toolbox.temporaryDirectory(self)
