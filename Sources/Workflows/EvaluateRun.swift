@@ -57,6 +57,8 @@ public struct EvaluateRun {
             variable snapparam string \(try lammpsQuoted(snapparam.path))
             variable elements string "\(elements.joined(separator: " "))"
             """)
+        try lammps.commands(try setUpCommands(firstCell: LAMMPSCell(lattice: configurations[0].lattice), elements: elements)
+                                .joined(separator: "\n"))
         var results: [Result] = []
         var lastProgress = Date()
         for (index, configuration) in configurations.enumerated() {
@@ -76,33 +78,33 @@ public struct EvaluateRun {
         return metrics
     }
 
-    /// The box, pair style and masses are defined once; each configuration then changes the box
-    /// and replaces the atoms. Measured on the W–Be set: `clear` and a whole new definition per
-    /// configuration re-read the SNAP files and cost slightly more (38.3 s against 37.5 s for all 2340 configurations).
+    /// The box, pair style and masses, defined once for the whole run (from the first
+    /// configuration's cell); each configuration then changes the box and replaces the atoms.
+    /// Measured on the W–Be set: `clear` and a whole new definition per configuration re-read the
+    /// SNAP files and cost slightly more (38.3 s against 37.5 s for all 2340 configurations).
+    func setUpCommands(firstCell cell: LAMMPSCell, elements: [String]) throws -> [String] {
+        var lines = [
+            "units metal", "atom_style atomic", "atom_modify map array", "boundary p p p",
+            // Strongly compressed cells hold many neighbours per atom: LAMMPS's default list pages overflow.
+            "neigh_modify one 20000 page 400000",
+            "region cell prism 0 \(cell.lx) 0 \(cell.ly) 0 \(cell.lz) \(cell.xy) \(cell.xz) \(cell.yz) units box",
+            "create_box \(elements.count) cell",
+        ]
+        for (index, element) in elements.enumerated() {
+            lines.append("mass \(index + 1) \(Element.standardMass(of: element) ?? 1.0)")
+        }
+        return lines + (try pairLines(elements: elements))
+    }
+
+    /// Energy and forces of one configuration: the box becomes its cell, its atoms replace the
+    /// previous ones (`seed` numbers the configuration, for LAMMPS's placeholder positions).
     func predict(_ c: Configuration, elements: [String], lammps: LAMMPS, seed: Int) throws -> Result {
         let cell = LAMMPSCell(lattice: c.lattice)
-        let box = String(format: "%.17g %.17g %.17g %.17g %.17g %.17g", cell.lx, cell.ly, cell.lz, cell.xy, cell.xz, cell.yz)
-        var lines: [String]
-        if seed == 1 {  // the run's first configuration (seeds count configurations from 1)
-            let size = box.split(separator: " ")
-            lines = [
-                "units metal", "atom_style atomic", "atom_modify map array", "boundary p p p",
-                // Strongly compressed cells hold many neighbours per atom: LAMMPS's default list pages overflow.
-                "neigh_modify one 20000 page 400000",
-                "region cell prism 0 \(size[0]) 0 \(size[1]) 0 \(size[2]) \(size[3]) \(size[4]) \(size[5]) units box",
-                "create_box \(elements.count) cell",
-            ]
-            for (index, element) in elements.enumerated() {
-                lines.append("mass \(index + 1) \(Element.standardMass(of: element) ?? 1.0)")
-            }
-            lines += try pairLines(elements: elements)
-        } else {
-            let size = box.split(separator: " ")
-            lines = [
-                "delete_atoms group all",
-                "change_box all x final 0 \(size[0]) y final 0 \(size[1]) z final 0 \(size[2]) xy final \(size[3]) xz final \(size[4]) yz final \(size[5]) units box",
-            ]
-        }
+        var lines = [
+            "delete_atoms group all",
+            String(format: "change_box all x final 0 %.17g y final 0 %.17g z final 0 %.17g xy final %.17g xz final %.17g "
+                   + "yz final %.17g units box", cell.lx, cell.ly, cell.lz, cell.xy, cell.xz, cell.yz),
+        ]
         lines.append("create_atoms 1 random \(c.natoms) \(seed) NULL")
         try lammps.commands(lines.joined(separator: "\n"))
         let types = c.species.map { Int32(elements.firstIndex(of: $0)! + 1) }
@@ -120,11 +122,19 @@ public struct EvaluateRun {
         case .none:
             return ["pair_style snap", "pair_coeff \(snap)"]
         case .zbl(let inner, let outer):
+            // ZBL needs each element's nuclear charge: an element name that is not a chemical symbol is refused.
+            let charges = try elements.map { element -> Int in
+                guard let z = Element.atomicNumber(of: element) else {
+                    throw InputError.unsupportedSystem("""
+                        the ZBL reference needs atomic numbers, and the SNAP element '\(element)' of \(snapcoeff.path) is \
+                        not a chemical symbol; give the reference as a LAMMPS snippet instead
+                        """)
+                }
+                return z
+            }
             var lines = ["pair_style hybrid/overlay zbl \(inner) \(outer) snap", "pair_coeff \(snap)"]
             for i in elements.indices {
-                for j in i..<elements.count {
-                    lines.append("pair_coeff \(i + 1) \(j + 1) zbl \(Element.atomicNumber(of: elements[i]) ?? 0) \(Element.atomicNumber(of: elements[j]) ?? 0)")
-                }
+                for j in i..<elements.count { lines.append("pair_coeff \(i + 1) \(j + 1) zbl \(charges[i]) \(charges[j])") }
             }
             return lines
         case .file(let path):
