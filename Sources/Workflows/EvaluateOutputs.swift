@@ -62,10 +62,10 @@ struct EvaluateOutputs {
         for result in results {
             let c = result.configuration
             let n = Double(c.natoms)
-            configurations += "\(c.group),\(csvField(c.name)),\(c.natoms),\(String(format: "%.10g", c.energy / n)),\(String(format: "%.10g", result.energy / n)),\(String(format: "%.6g", result.forceRMSE))\n"
-            energy += "\(c.group),\(String(format: "%.10g", c.energy / n)),\(String(format: "%.10g", result.energy / n))\n"
+            configurations += "\(CSV.field(c.group)),\(CSV.field(c.name)),\(c.natoms),\(String(format: "%.10g", c.energy / n)),\(String(format: "%.10g", result.energy / n)),\(String(format: "%.6g", result.forceRMSE))\n"
+            energy += "\(CSV.field(c.group)),\(String(format: "%.10g", c.energy / n)),\(String(format: "%.10g", result.energy / n))\n"
             for (dft, predicted) in zip(result.dftForces, result.forces) {
-                force += "\(c.group),\(String(format: "%.8g", dft)),\(String(format: "%.8g", predicted))\n"
+                force += "\(CSV.field(c.group)),\(String(format: "%.8g", dft)),\(String(format: "%.8g", predicted))\n"
             }
         }
         try Files.write(configurations, to: directory.url("configurations.csv"))
@@ -76,15 +76,17 @@ struct EvaluateOutputs {
                                     atoms: results.reduce(0) { $0 + $1.configuration.natoms },
                                     forceComponents: results.reduce(0) { $0 + $1.forces.count }, seconds: seconds),
                             to: directory.url("summary.json"))
+        // As in fit and uq, the figures are never worth the run: their CSV data is written either way.
         if let python = Library.provisionedPython() {
-            try Figures.draw(Self.script, in: directory.staging, request: [:], python: python, purpose: "drawing the parity plots (matplotlib)")
+            do {
+                try Figures.draw(Self.script, in: directory.staging, request: [:], python: python,
+                                 purpose: "drawing the parity plots (matplotlib)")
+            } catch {
+                progress("evaluate: WARNING: parity plots not drawn: \(error) (their CSV data is written)")
+            }
         } else {
             progress("note: no provisioned Python (scripts/setup): parity plots not drawn, their CSV data written")
         }
-    }
-
-    func csvField(_ text: String) -> String {
-        text.contains(",") || text.contains("\"") ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
     }
 
     static let script = #"""

@@ -45,13 +45,15 @@ public struct EvaluateRun {
 
     /// Reads and checks every dataset before LAMMPS starts, then predicts each configuration.
     public func run(in directory: RunDirectory) throws -> EvaluateMetrics {
-        let started = Date()
+        let started = Date(), clock = ProgressClock()
+        progress("evaluate: reading \(datasets.count) datasets")
         let elements = try SNAPCoefficients(contentsOf: snapcoeff).elements.map(\.name)
         if case .file(let path) = reference { try requireLAMMPSOpenable(path) }
         let configurations = try TrainingData.read(datasets, elements: elements)
         progress("evaluate: \(configurations.count) configurations, \(configurations.reduce(0) { $0 + $1.natoms }) atoms, elements \(elements.joined(separator: " ")), read in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
         let lammps = try LAMMPS()
         defer { lammps.close() }
+        try MPIEnvironment.check(lammpsSize: lammps.mpiSize)
         try lammps.commands("""
             variable snapcoeff string \(try lammpsQuoted(snapcoeff.path))
             variable snapparam string \(try lammpsQuoted(snapparam.path))
@@ -60,19 +62,17 @@ public struct EvaluateRun {
         try lammps.commands(try setUpCommands(firstCell: LAMMPSCell(lattice: configurations[0].lattice), elements: elements)
                                 .joined(separator: "\n"))
         var results: [Result] = []
-        var lastProgress = Date()
         for (index, configuration) in configurations.enumerated() {
             results.append(try predict(configuration, elements: elements, lammps: lammps, seed: index + 1))
-            if Date().timeIntervalSince(lastProgress) > 5 {
-                lastProgress = Date()
-                progress(String(format: "evaluate: %d of %d configurations (%.0f s)", index + 1, configurations.count,
-                                Date().timeIntervalSince(started)))
+            if clock.isDue() {
+                progress("evaluate: \(index + 1) of \(configurations.count) configurations (\(clock.elapsed) s)")
             }
         }
         let seconds = Date().timeIntervalSince(started)
         progress(String(format: "evaluate: %d configurations predicted in %.1f s", results.count, seconds))
         let metrics = EvaluateMetrics(results)
         if directory.writes {
+            progress("evaluate: writing metrics, per-configuration errors and parity plots")
             try EvaluateOutputs(run: self, results: results, metrics: metrics, seconds: seconds).write(to: directory)
         }
         return metrics
@@ -100,16 +100,15 @@ public struct EvaluateRun {
     /// previous ones (`seed` numbers the configuration, for LAMMPS's placeholder positions).
     func predict(_ c: Configuration, elements: [String], lammps: LAMMPS, seed: Int) throws -> Result {
         let cell = LAMMPSCell(lattice: c.lattice)
-        var lines = [
-            "delete_atoms group all",
-            String(format: "change_box all x final 0 %.17g y final 0 %.17g z final 0 %.17g xy final %.17g xz final %.17g "
-                   + "yz final %.17g units box", cell.lx, cell.ly, cell.lz, cell.xy, cell.xz, cell.yz),
-        ]
-        lines.append("create_atoms 1 random \(c.natoms) \(seed) NULL")
-        try lammps.commands(lines.joined(separator: "\n"))
+        let changeBox = String(format: "change_box all x final 0 %.17g y final 0 %.17g z final 0 %.17g xy final %.17g "
+                               + "xz final %.17g yz final %.17g units box", cell.lx, cell.ly, cell.lz, cell.xy, cell.xz, cell.yz)
+        try lammps.commands("delete_atoms group all\n\(changeBox)\ncreate_atoms 1 random \(c.natoms) \(seed) NULL")
         let types = c.species.map { Int32(elements.firstIndex(of: $0)! + 1) }
         try lammps.scatterIntegers("type", values: types)
         try lammps.scatter("x", count: 3, values: c.positions.flatMap { cell.wrap(cell.rotate($0)) })
+        // The placeholder atoms belong to the rank whose subdomain held their random positions; a run
+        // only hands atoms to neighbouring ranks, so with several ranks every atom is re-homed first.
+        if lammps.mpiSize > 1 { try lammps.command("displace_atoms all move 0 0 0 units box") }
         try lammps.command("run 0 post no")
         let energy = try lammps.thermo("pe")
         let forces = try lammps.gather("f", count: 3)

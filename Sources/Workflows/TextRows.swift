@@ -20,3 +20,12 @@ struct TextRow {
         }
     }
 }
+
+/// A CSV field as spreadsheet and pandas readers take it: one line, quoted when it holds a comma
+/// or a quote (free text such as a failure reason, a configuration's file name).
+enum CSV {
+    static func field(_ text: String) -> String {
+        let line = text.replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ")
+        return line.contains(",") || line.contains("\"") ? "\"" + line.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : line
+    }
+}

@@ -82,7 +82,7 @@ public enum UncertaintyFiles {
         for row in rows {
             lines.append([String(row.point.sample), number(row.point.lambda), row.quantity, row.level.rawValue,
                           number(row.predicted), row.truth.map(number) ?? "", row.error.map(number) ?? "",
-                          row.indicator.map(number) ?? "", csvField(row.excluded ?? "")].joined(separator: ","))
+                          row.indicator.map(number) ?? "", CSV.field(row.excluded ?? "")].joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -95,7 +95,7 @@ public enum UncertaintyFiles {
                 lines.append([String(outcome.point.sample), number(outcome.point.lambda), system,
                               outcome.energies[system].map(number) ?? "", outcome.volumes[system].map(number) ?? "",
                               outcome.systemEvaluations[system].map(String.init) ?? "",
-                              csvField(outcome.failure ?? "")].joined(separator: ","))
+                              CSV.field(outcome.failure ?? "")].joined(separator: ","))
             }
         }
         return lines.joined(separator: "\n") + "\n"
@@ -184,8 +184,4 @@ public enum UncertaintyFiles {
 
     static func number(_ value: Double) -> String { value.isFinite ? "\(value)" : "nan" }
 
-    static func csvField(_ text: String) -> String {
-        let line = text.replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ")
-        return line.contains(",") || line.contains("\"") ? "\"" + line.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : line
-    }
 }
