@@ -13,11 +13,10 @@ extension ImplicitDifferentiation {
                                                   translationAxes: [Int] = [0, 1, 2], ftol: Double = 1e-11,
                                                   forceChange: Double = 1e-3) throws -> Matrix {
         let provider = system.forceProvider
-        let minimum = try provider.structure()
-        let reference = minimum.unwrappedPositions
         let theta = system.theta
-        var result = Matrix(rows: reference.count, columns: parameters.count)
-        try system.preservingParameters {
+        return try system.preservingParameters { minimum in
+            let reference = minimum.unwrappedPositions
+            var result = Matrix(rows: reference.count, columns: parameters.count)
             for (column, l) in parameters.enumerated() {
                 // A parameter that moves no atom (an energy scale) gets a small relative step instead.
                 let scale = mixedHessian.column(l).map(abs).max() ?? 0
@@ -38,7 +37,7 @@ extension ImplicitDifferentiation {
                 let difference = stencil.derivative(relaxed)
                 result.setColumn(column, removingTranslations(difference, axes: translationAxes))
             }
+            return result
         }
-        return result
     }
 }

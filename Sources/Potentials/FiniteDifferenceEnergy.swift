@@ -97,11 +97,12 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
 
     private func measureDifferences(positions: [Double], box: Box) throws -> Differences {
         // The reference potential and configuration come back whatever happens (errors included).
-        try preservingParameters(reevaluating: true) { try measureDifferencesChangingTheta(positions: positions, box: box) }
+        try preservingParameters(reevaluating: true) { saved in
+            try measureDifferencesChangingTheta(positions: positions, box: box, images: Structure.encodeImages(saved.images))
+        }
     }
 
-    private func measureDifferencesChangingTheta(positions: [Double], box: Box) throws -> Differences {
-        let images = try simulation.lammps.gatherIntegers("image")
+    private func measureDifferencesChangingTheta(positions: [Double], box: Box, images: [Int32]) throws -> Differences {
         let reference = theta
         var energy: [Double] = [], virial: [[[Double]]] = []
         var forces = Matrix(rows: positions.count, columns: parameterCount)
@@ -147,11 +148,11 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
     /// step moves no parameter by more than its own step h_l; parameters at zero (bounds) are
     /// differenced one-sided on their own (three evaluations, the base shared), as in `differences`.
     public func mixedHessianProduct(_ v: [Double]) throws -> [Double] {
-        try preservingParameters(reevaluating: true) { try mixedHessianProductChangingTheta(v) }
+        try preservingParameters(reevaluating: true) { saved in try mixedHessianProductChangingTheta(v, positions: saved.positions) }
     }
 
-    private func mixedHessianProductChangingTheta(_ v: [Double]) throws -> [Double] {
-        let reference = theta, positions = try simulation.lammps.gather("x", count: 3)
+    private func mixedHessianProductChangingTheta(_ v: [Double], positions: [Double]) throws -> [Double] {
+        let reference = theta
         func forces(_ shift: [Double]) throws -> [Double] {
             try setTheta(zip(reference, shift).map { $0 + $1 })
             evaluations += 1
@@ -193,12 +194,11 @@ public final class FiniteDifferenceEnergy: ParametrizedEnergy {
     /// Cross terms with a parameter at zero use a one-sided difference (first order in its step).
     public func parameterHessian() throws -> Matrix {
         // Θ and the configuration come back whatever happens (errors included).
-        try preservingParameters(reevaluating: true) { try parameterHessianChangingTheta() }
+        try preservingParameters(reevaluating: true) { saved in try parameterHessianChangingTheta(at: saved) }
     }
 
-    private func parameterHessianChangingTheta() throws -> Matrix {
-        let positions = try simulation.lammps.gather("x", count: 3)
-        let images = try simulation.lammps.gatherIntegers("image")
+    private func parameterHessianChangingTheta(at saved: Structure) throws -> Matrix {
+        let positions = saved.positions, images = Structure.encodeImages(saved.images)
         let reference = theta
         let n = parameterCount
         // Per parameter two offsets (central ±h, or forward h, 2h at Θ_l = 0), as in `differences`.

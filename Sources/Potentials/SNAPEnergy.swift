@@ -191,8 +191,8 @@ public final class SNAPEnergy: ParametrizedEnergy {
         guard norm(v) > 0 else { return [Double](repeating: 0, count: 3 * atomCount) }
         let scale = max(norm(theta), 1) / norm(v)
         let reference = theta
-        return try preservingParameters(reevaluating: true) {
-            let positions = try simulation.structure().positions
+        return try preservingParameters(reevaluating: true) { saved in
+            let positions = saved.positions
             try simulation.evaluate()
             let forces = try simulation.forces()
             try setTheta(zip(reference, v).map { $0 + scale * $1 })
@@ -208,8 +208,8 @@ public final class SNAPEnergy: ParametrizedEnergy {
         guard largest > 0 else { return [Double](repeating: 0, count: parameterCount) }
         let step = 1e-4 / largest
         // Moved atoms may be wrapped into the box (new image flags): restore both afterwards.
-        return try simulation.preservingConfiguration(reevaluating: true) {
-            let positions = try simulation.structure().positions
+        return try simulation.preservingConfiguration(reevaluating: true) { saved in
+            let positions = saved.positions
             func gradient(_ sign: Double) throws -> [Double] {
                 try lammps.scatter("x", count: 3, values: zip(positions, w).map { $0 + sign * step * $1 })
                 return try energyGradient()

@@ -130,7 +130,7 @@ public struct ElasticParameterDerivative: Sendable {
         var steps: [Double] = []
         // Left at the reference structure with the original Θ, also when a relaxation fails.
         try system.restore(reference)
-        return try energy.preservingParameters {
+        return try energy.preservingParameters { _ in
             func constants(at values: [Double]) throws -> [[Double]] {
                 try energy.setTheta(values)
                 try system.restore(reference)

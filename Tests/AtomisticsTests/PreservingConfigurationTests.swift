@@ -15,7 +15,7 @@ final class PreservingConfigurationTests: XCTestCase {
         let simulation = try Simulation(input: input)
         try simulation.evaluate()
         let before = try simulation.structure(), forces = try simulation.forces()
-        XCTAssertThrowsError(try simulation.preservingConfiguration(reevaluating: true) {
+        XCTAssertThrowsError(try simulation.preservingConfiguration(reevaluating: true) { _ in
             try simulation.deform(before.box, by: [0.01, 0, 0, 0.01, 0, 0])
             _ = try simulation.forces(at: before.positions.map { $0 + 0.05 })
             throw Stop()
@@ -27,7 +27,7 @@ final class PreservingConfigurationTests: XCTestCase {
         for (a, b) in zip(after.positions, before.positions) { XCTAssertEqual(a, b, accuracy: 1e-12) }
         XCTAssertEqual(after.images, before.images)
         for (a, b) in zip(try simulation.forces(), forces) { XCTAssertEqual(a, b, accuracy: 1e-10) }
-        let value = try simulation.preservingConfiguration { () -> Int in
+        let value = try simulation.preservingConfiguration { _ -> Int in
             _ = try simulation.forces(at: before.positions.map { $0 + 0.05 })
             return 7
         }
