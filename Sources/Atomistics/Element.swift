@@ -17,9 +17,8 @@ public enum Element {
     /// Atomic number (the table is in order of Z).
     public static func atomicNumber(of symbol: String) -> Int? { table.firstIndex { $0.symbol == symbol }.map { $0 + 1 } }
 
-    /// Standard atomic mass of a chemical symbol.
-    public static func standardMass(of symbol: String) -> Double? { mass(of: symbol) }
-    static func mass(of symbol: String) -> Double? { table.first { $0.symbol == symbol }?.mass }
+    /// Standard atomic mass (u).
+    public static func mass(of symbol: String) -> Double? { table.first { $0.symbol == symbol }?.mass }
 
     /// The element whose standard mass is within 0.05 u of `mass`, if exactly one is.
     static func symbol(forMass mass: Double) -> String? {

@@ -22,6 +22,18 @@ public enum Voigt {
     public static func diagonal(_ d: [Double]) -> [Double] { d + [0, 0, 0] }
 }
 
+extension CellRelaxation {
+    /// The homogeneous strains a cell relaxation moves along (Voigt): iso the one dilation, aniso
+    /// the three axes, fixed none. The engine's strain derivatives and every minimizer share them.
+    public var strainGenerators: [[Double]] {
+        switch self {
+        case .fixed: return []
+        case .iso: return [Voigt.diagonal([1, 1, 1])]
+        case .aniso: return (0..<3).map(Voigt.unit)
+        }
+    }
+}
+
 extension Simulation {
     /// Deforms the cell `reference` (orthogonal) by the strain `e` (Voigt), atoms following at
     /// fixed scaled coordinates; normal strains about the cell's centre. The box becomes

@@ -14,7 +14,7 @@ public struct DenseMethod: DerivativeMethod {
         guard let region else { return [:] }
         return ["center": region.center.map { "\($0)" }.joined(separator: ","), "radius": "\(region.radius)"]
     }
-    public var advice: EngineMessage { "The dense solve is exact up to its finite-difference Hessian; the Hessian is nearly singular." }
+    public var advice: SettingMessage { "The dense solve is exact up to its finite-difference Hessian; the Hessian is nearly singular." }
 
     public func solve(_ hessian: Hessian, _ b: Matrix, progress: (String) -> Void) throws -> (x: Matrix, relativeResiduals: [Double]) {
         try DenseSolver(region: region).solve(hessian, b, progress: progress)

@@ -5,13 +5,13 @@ import Foundation
 /// `DerivativeSetting`s; `description(spelling:)` spells them as the user gives them.
 public enum DerivativeError: SettingError {
     /// X* is not a minimum: unconverged, a saddle, or no interactions at all.
-    case notAMinimum(EngineMessage)
+    case notAMinimum(SettingMessage)
     /// The linear solve did not reach the accuracy the results need.
-    case inaccurate(EngineMessage)
+    case inaccurate(SettingMessage)
     /// A setting that cannot work for this system.
-    case invalidSetting(EngineMessage)
+    case invalidSetting(SettingMessage)
     /// A saved derivative folder that is not a complete, unchanged set as it was written.
-    case unusableSavedDerivative(EngineMessage)
+    case unusableSavedDerivative(SettingMessage)
 
     /// The message with each setting spelled by `spelling` (a command-line flag, a campaign key).
     public func description(settings spelling: (any Setting) -> String) -> String {
@@ -66,11 +66,8 @@ public enum DerivativeSetting: Setting, Hashable {
     }
 }
 
-/// Text of the engine that refers to settings by `DerivativeSetting`, written as an ordinary
-/// string with `\(setting: .ftol)` where a setting is named: the one mechanism every layer's
-/// refusals use (`SettingMessage`), so a caller spells them all alike.
-public typealias EngineMessage = SettingMessage
-
+/// The engine's refusals are `SettingMessage`s (the one mechanism of every layer, so a caller
+/// spells them all alike) that name `DerivativeSetting`s with `\(setting: .ftol)`.
 extension SettingMessage.Interpolation {
     public mutating func appendInterpolation(setting: DerivativeSetting) { append(setting: setting) }
 }

@@ -33,7 +33,7 @@ public struct EnergyMethod: DerivativeMethod {
         return result
     }
     public var costUnit: String { "minimizer iterations" }
-    public var advice: EngineMessage {
+    public var advice: SettingMessage {
         """
         The bias α_l = α0/max|b_l| (α0 = \(alpha0)) moved the atoms outside the range where their \
         response is linear, or the biased minimization did not converge. Use α0 in [1e-6, 1e-3] \

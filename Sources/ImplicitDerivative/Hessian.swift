@@ -131,14 +131,6 @@ public struct StrainResponse: Sendable {
     /// ∂F/∂e_g, 3N × n_strain: the forces a homogeneous strain induces (−∂²U/∂X∂e).
     public var forceDerivative: Matrix
 
-    public static func generators(for cell: CellRelaxation) -> [[Double]] {
-        switch cell {
-        case .fixed: return []
-        case .iso: return [Voigt.diagonal([1, 1, 1])]
-        case .aniso: return (0..<3).map(Voigt.unit)
-        }
-    }
-
     /// - Parameter step: strain of the central differences (1e-4: error ~1e-8 relative).
     public static func measure(_ hessian: Hessian, generators: [[Double]], step: Double = 1e-4) throws -> StrainResponse {
         let system = hessian.system

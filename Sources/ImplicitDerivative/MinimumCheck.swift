@@ -34,7 +34,7 @@ public struct MinimumCheck: Codable, Sendable {
     /// that is not positive on the mobile space.
     mutating func assess(relaxation: RelaxationResult?, curvature: CurvatureCheck?, allowNonMinimum: Bool) throws {
         /// Refused with `advice`, or, when allowed, kept as a warning.
-        func refuseOrRecord(_ finding: String, advice: EngineMessage) throws {
+        func refuseOrRecord(_ finding: String, advice: SettingMessage) throws {
             guard allowNonMinimum else { throw DerivativeError.notAMinimum("\(finding). \(advice)") }
             warnings.append(finding)
         }

@@ -73,7 +73,7 @@ public struct MinimumDerivatives: Sendable {
         let energy = try provider.energy()
         let gradient = try system.energyGradient()
         let mixedHessian = try system.mixedHessian()
-        let generators = StrainResponse.generators(for: cell)
+        let generators = cell.strainGenerators
         let strainMixed = generators.isEmpty ? nil : try system.strainMixedDerivative(strains: generators)
         try provider.evaluate()
         let hessian = try Hessian(system: provider)

@@ -16,7 +16,7 @@ public protocol DerivativeMethod: Sendable {
     /// What `PositionDerivative.forceEvaluations` counts for this method.
     var costUnit: String { get }
     /// What to try when a residual is too large.
-    var advice: EngineMessage { get }
+    var advice: SettingMessage { get }
     /// H X = B for projected right-hand sides; returns X and each column's relative residual.
     func solve(_ hessian: Hessian, _ b: Matrix, progress: (String) -> Void) throws -> (x: Matrix, relativeResiduals: [Double])
     /// ∇Θ X* = −H⁻¹ ∇²ΘX U.

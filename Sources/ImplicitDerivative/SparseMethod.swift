@@ -38,7 +38,7 @@ public struct SparseMethod: DerivativeMethod {
     public var settings: [String: String] {
         ["tolerance": "\(tolerance)", "preconditioner": preconditioning.rawValue, "strategy": strategy.rawValue]
     }
-    public var advice: EngineMessage { "The Krylov solve did not converge; lower \(setting: .tolerance) or try \(setting: .method("dense"))." }
+    public var advice: SettingMessage { "The Krylov solve did not converge; lower \(setting: .tolerance) or try \(setting: .method("dense"))." }
 
     /// `auto` keeps the shared basis while it holds at most this many vectors per column (and at
     /// least 100): symmetric defects finish far below it; a large unsymmetric system, whose shared

@@ -90,14 +90,15 @@ public enum MPIJob {
     /// This process's rank in the job and the job's size, as the MPI launcher announced them
     /// (MPICH/Hydra's PMI or Open MPI's variables): known before MPI or any LAMMPS starts, so
     /// that the writing process is decided once, the same way, before and after LAMMPS exists.
-    public static var rank: Int {
+    /// (Read once: the launcher sets them before the process starts, and every progress line asks.)
+    public static let rank: Int = {
         let environment = ProcessInfo.processInfo.environment
         return Int(environment["PMI_RANK"] ?? environment["OMPI_COMM_WORLD_RANK"] ?? environment["PMIX_RANK"] ?? "0") ?? 0
-    }
-    public static var launchedSize: Int {
+    }()
+    public static let launchedSize: Int = {
         let environment = ProcessInfo.processInfo.environment
         return Int(environment["PMI_SIZE"] ?? environment["OMPI_COMM_WORLD_SIZE"] ?? "1") ?? 1
-    }
+    }()
 
     /// The process that writes the job's files (outputs, summaries, the lock, messages): the job's
     /// first rank. Partitions are consecutive ranks, so it is also the first rank of the first

@@ -12,8 +12,6 @@ public enum PotentialSetting: String, Setting, CaseIterable {
     case parameterStep = "parameter_step"
     /// The SNAP coefficient and parameter files.
     case snapcoeff, snapparam
-    /// The SNAP elements whose coefficients form Θ.
-    case elements
 
     public var name: String { rawValue }
 }

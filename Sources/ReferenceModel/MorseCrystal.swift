@@ -63,7 +63,7 @@ public final class MorseCrystal: ForceProvider, ParameterDerivatives {
         let l = lengths
         precondition(pair.cutoff < l.min()! / 2, "the cutoff must be below half the box for minimum images")
         for i in 0..<atomCount {
-            for j in (i + 1)..<max(atomCount, i + 1) {
+            for j in (i + 1)..<atomCount {
                 var d = SIMD3<Double>(), r2 = 0.0
                 for a in 0..<3 {
                     let x = positions[3 * j + a] - positions[3 * i + a]
@@ -130,7 +130,7 @@ public final class MorseCrystal: ForceProvider, ParameterDerivatives {
     /// Normal strains only: the model's box stays orthogonal.
     public func deform(_ reference: Box, by e: [Double]) throws {
         guard e[3...].allSatisfy({ $0 == 0 }) else {
-            throw InputError.invalid("the reference model applies normal strains only; its box stays orthogonal")
+            throw InputError.unsupportedSystem("the reference model applies normal strains only; its box stays orthogonal")
         }
         var strained = reference
         for a in 0..<3 {

@@ -44,10 +44,10 @@ extension MorseCrystal {
         return steps
     }
 
-    /// Newton on the strains e_g of `StrainResponse.generators(for:)` (positions relaxed at every
+    /// Newton on the strains e_g of `CellRelaxation.strainGenerators` (positions relaxed at every
     /// cell, the Jacobian by forward differences) until ∂U/∂e_g, the cell residual, is below ftol.
     private func relaxCell(_ settings: RelaxationSettings) throws -> (steps: Int, residual: Double) {
-        let generators = settings.cell == .iso ? [Voigt.diagonal([1, 1, 1])] : (0..<3).map(Voigt.unit)
+        let generators = settings.cell.strainGenerators
         let reference = box
         var steps = 0
         func gradient(_ e: [Double]) throws -> [Double] {

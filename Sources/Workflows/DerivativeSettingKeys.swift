@@ -30,7 +30,6 @@ extension PotentialSetting {
         case .parameterStep: return "vary.step"
         case .snapcoeff: return "potential.snapcoeff"
         case .snapparam: return "potential.snapparam"
-        case .elements: return "vary.elements"
         }
     }
 }

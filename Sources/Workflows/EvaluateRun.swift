@@ -91,7 +91,7 @@ public struct EvaluateRun {
             "create_box \(elements.count) cell",
         ]
         for (index, element) in elements.enumerated() {
-            lines.append("mass \(index + 1) \(Element.standardMass(of: element) ?? 1.0)")
+            lines.append("mass \(index + 1) \(Element.mass(of: element) ?? 1.0)")
         }
         return lines + (try pairLines(elements: elements))
     }

@@ -26,7 +26,7 @@ public struct TrueMinimum: Sendable {
         let result = try system.minimize(RelaxationSettings(cell: derivatives.cell, ftol: ftol), label: "validate", progress: progress)
         let relaxed = try system.structure()
         let box = relaxed.box, start = derivatives.structure.box
-        let strain = StrainResponse.generators(for: derivatives.cell).map { generator -> Double in
+        let strain = derivatives.cell.strainGenerators.map { generator -> Double in
             // Strain along the generator's first axis: cell lengths scale as 1 + e.
             let axis = generator.firstIndex { $0 != 0 }!
             return (box.high[axis] - box.low[axis]) / (start.high[axis] - start.low[axis]) - 1

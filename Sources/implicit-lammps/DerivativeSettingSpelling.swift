@@ -31,7 +31,6 @@ extension PotentialSetting {
         case .parameterStep: return "--parameter-step"
         case .snapcoeff: return "--potential"
         case .snapparam: return "--snapparam"
-        case .elements: return "--elements"
         }
     }
 }

@@ -1,3 +1,4 @@
+import Atomistics
 import ImplicitDerivative
 import ReferenceModel
 import XCTest
@@ -5,7 +6,7 @@ import XCTest
 /// Refusals name settings; whoever reports them spells them.
 final class DerivativeErrorTests: XCTestCase {
     func testSettingsAreSpelledByTheCaller() {
-        let advice: EngineMessage = "lower \(setting: .tolerance) or try \(setting: .method("dense"))"
+        let advice: SettingMessage = "lower \(setting: .tolerance) or try \(setting: .method("dense"))"
         let error = DerivativeError.inaccurate("residual \(1e-2). \(advice)")
         XCTAssertEqual(error.description, "inaccurate derivative: residual 0.01. lower tolerance or try method dense")
         let flags = error.description(spelling: { setting in
