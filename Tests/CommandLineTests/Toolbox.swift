@@ -105,12 +105,25 @@ enum Toolbox {
         while case let data = errors.fileHandleForReading.availableData, !data.isEmpty {
             text += String(decoding: data, as: UTF8.self)
             if !killed, text.contains(marker) {
-                for pid in descendants(of: process.processIdentifier) + [process.processIdentifier] { kill(pid, SIGKILL) }
+                killTree(process.processIdentifier)
                 killed = true
             }
         }
         process.waitUntilExit()
         return Result(status: process.terminationStatus, stdout: "", stderr: text)
+    }
+
+    /// SIGKILLs `root` and every process below it. The tree is stopped first, level by level until
+    /// no new child appears (a stopped process cannot fork), so that no rank started between a
+    /// listing and the kills survives to hold the pipe open or write into the folder being resumed.
+    private static func killTree(_ root: pid_t) {
+        var stopped: Set<pid_t> = [root]
+        kill(root, SIGSTOP)
+        while case let new = Set(descendants(of: root)).subtracting(stopped), !new.isEmpty {
+            for pid in new { kill(pid, SIGSTOP) }
+            stopped.formUnion(new)
+        }
+        for pid in stopped { kill(pid, SIGKILL) }
     }
 
     /// Every process below `root` (from each process's parent in /proc/PID/stat).
