@@ -50,7 +50,7 @@ public struct UncertaintyRun {
             progress(String(format: "uq: %@ at Θ̄ = %.8g %@", quantity.name, reference.quantities[quantity.name]!, quantity.unit))
         }
         let save = { (state: UncertaintyCheckpoint) throws in
-            guard MPIJob.isPartitionRoot else { return }
+            guard share.isPartitionRoot else { return }
             try FileManager.default.createDirectory(at: checkpointURL.deletingLastPathComponent(), withIntermediateDirectories: true)
             try Files.writeJSON(state, to: checkpointURL)
         }
@@ -103,7 +103,7 @@ public struct UncertaintyRun {
         let start = Date()
         for (index, point) in open.enumerated() {
             let outcome = campaign.truth(point, reference: reference)
-            if MPIJob.isPartitionRoot {
+            if share.isPartitionRoot {
                 let folder = run.url("truth/" + Self.memberFolder(point))
                 try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
                 _ = try potential.writePotential(theta: campaign.ensemble.theta(sample: point.sample, lambda: point.lambda),
