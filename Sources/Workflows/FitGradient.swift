@@ -16,8 +16,11 @@ extension FitCampaign {
     public func trueLoss(theta: [Double], from state: FitState) throws -> Double {
         var shifted = state
         shifted.theta = theta
-        return loss(try relaxAll(shifted, progress: { _ in }))
+        return loss(try relaxedState(shifted))
     }
+
+    /// `state` with every system relaxed with its Θ from its structures.
+    public func relaxedState(_ state: FitState) throws -> FitState { try relaxAll(state, progress: { _ in }) }
 
     /// What one iteration needs: ∇Θ L, per structure system the position change per unit step
     /// ΔX⁽⁰⁾ = −(∇Θ X*)·∇Θ L, and per elastic system the tensor change per unit step −(∇Θ C)·∇Θ L.

@@ -106,12 +106,15 @@ public struct FitRun {
         let properties = history.first.map { $0.properties.keys.sorted() } ?? []
         let systems = history.first?.energies.map { $0.keys.sorted() } ?? []
         var lines = [(["iteration", "loss_predicted", "loss_relaxed", "step", "max_displacement", "force_evaluations", "seconds",
-                       "true_over_predicted", "backtracks"]
+                       "true_over_predicted", "backtracks", "damping", "rejections"]
                       + properties + systems.map { "energy_\($0)" }).joined(separator: ",")]
         for row in history {
-            let fixed = ["\(row.iteration)", "\(row.lossPredicted)", row.lossRelaxed.map { "\($0)" } ?? "", "\(row.step)",
-                         "\(row.maxDisplacement)", "\(row.forceEvaluations)", "\(row.seconds)",
-                         row.iteration == 0 ? "" : row.trueOverPredicted.map { "\($0)" } ?? "", row.backtracks.map { "\($0)" } ?? ""]
+            let optional: [String?] = [row.lossRelaxed.map { "\($0)" }, row.iteration == 0 ? nil : row.trueOverPredicted.map { "\($0)" },
+                                       row.backtracks.map { "\($0)" }, row.damping.map { "\($0)" }, row.rejections.map { "\($0)" }]
+            let (relaxed, ratio, backtracks, damping, rejections) = (optional[0] ?? "", optional[1] ?? "", optional[2] ?? "",
+                                                                     optional[3] ?? "", optional[4] ?? "")
+            let fixed = ["\(row.iteration)", "\(row.lossPredicted)", relaxed, "\(row.step)", "\(row.maxDisplacement)",
+                         "\(row.forceEvaluations)", "\(row.seconds)", ratio, backtracks, damping, rejections]
             lines.append((fixed + properties.map { row.properties[$0].map { "\($0)" } ?? "" }
                           + systems.map { row.energies?[$0].map { String(format: "%.10f", $0) } ?? "" }).joined(separator: ","))
         }

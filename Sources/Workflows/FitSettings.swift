@@ -9,7 +9,16 @@ public struct FitSettings: Codable, Sendable {
         /// All N_D columns of ∇Θ X*, then eq. 10 (the paper's way).
         case full
     }
+    /// How a step is chosen from the derivatives (`loop.step`).
+    public enum Rule: String, Codable, Sendable {
+        /// Algorithm 1: along −∇Θ L, by eq. 43 (`step` nil) or a fixed multiple (`step`).
+        case steepestDescent = "steepest-descent"
+        /// Levenberg–Marquardt on the stacked residuals, their Jacobian from the columns of ∇Θ X*;
+        /// a step whose true loss rises is rejected and recomputed with more damping.
+        case gaussNewton = "gauss-newton"
+    }
     public var iterations = 20
+    public var rule = Rule.steepestDescent
     /// nil: the adaptive step of eq. 43 (the minimum of the predicted loss along −∇Θ L).
     public var step: Double?
     /// Re-relax every system with LAMMPS after each step (else positions follow eq. 44).
@@ -30,6 +39,10 @@ public struct FitSettings: Codable, Sendable {
     /// linear prediction of eq. 44 is not to be trusted and the step is shortened).
     public static let maxAtomStep = 0.2
     public static let maxParameterStep = 0.2
+    /// Levenberg–Marquardt: the first damping λ (relative to the diagonal of JᵀJ), and how many
+    /// rejected steps in a row end the campaign.
+    public static let initialDamping = 1e-3
+    public static let maxRejections = 8
     /// Force tolerance of every relaxation (eV/Å).
     public var ftol = 1e-10
 

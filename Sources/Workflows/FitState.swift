@@ -18,6 +18,9 @@ public struct FitRecord: Codable, Sendable, Equatable {
     public var energies: [String: Double]?
     /// How often the step was halved because the true loss rose (backtrack).
     public var backtracks: Int?
+    /// Gauss–Newton: the damping λ of the accepted step, and how many steps were rejected before it.
+    public var damping: Double?
+    public var rejections: Int?
     /// Set when the true loss landed far above the prediction and above the previous loss: the
     /// step left the range where eq. 44 holds (the structure may have rearranged).
     public var warning: String?
@@ -44,5 +47,7 @@ public struct FitState: Codable, Sendable {
     /// Per system, its energy at its current structure and Θ (eV).
     public var energies: [String: Double] = [:]
     public var history: [FitRecord]
+    /// Gauss–Newton: the damping λ the next step starts from.
+    public var damping: Double?
     public var done = false
 }

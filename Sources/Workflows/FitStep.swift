@@ -44,6 +44,7 @@ extension FitCampaign {
 
     /// One iteration of Algorithm 1 from `state`.
     public func step(_ state: FitState, progress: (String) -> Void = { _ in }) throws -> FitState {
+        if settings.rule == .gaussNewton { return try gaussNewtonStep(state, progress: progress) }
         try resetSystems(to: state)
         let start = Date()
         let before = evaluationCount
@@ -148,15 +149,8 @@ extension FitCampaign {
                                       seconds: Date().timeIntervalSince(start), theta: next.theta, properties: properties(next),
                                       energies: next.energies, backtracks: settings.backtrack ? backtracks : nil,
                                       warning: warning))
-        let newLoss = relaxedLoss ?? predicted
-        let reachedLoss = newLoss <= settings.lossTolerance
-        // Structure targets stop when no atom moves, property targets when the loss stops changing;
-        // a campaign with both goes on while either still changes.
-        let hasProperties = systems.contains { $0.cell != .fixed } || !propertyTargets.isEmpty
-        let moved = (!direction.dx.isEmpty && largest >= settings.tolerance)
-            || (hasProperties && abs(current - newLoss) > 1e-10 * abs(current))
-        // history.count − 1 steps are done (row 0 is the start).
-        next.done = !moved || reachedLoss || next.history.count - 1 >= settings.iterations
+        next.done = isFinished(next, previousLoss: current, newLoss: relaxedLoss ?? predicted, largest: largest,
+                               hasPositions: !direction.dx.isEmpty)
         return next
     }
 
