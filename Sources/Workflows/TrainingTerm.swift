@@ -72,8 +72,10 @@ public struct TrainingTerm: Codable, Sendable {
 
     /// `element:k` per entry of Θ, as `SNAPEnergy.parameterNames`.
     public var parameterNames: [String]
+    /// The coefficients the data was reduced at: every row is exact relative to them.
     public var theta0: [Double]
     public var groups: [Group]
+    /// The term's weight against the other terms of a fit's loss.
     public var weight: Double
 
     public init(parameterNames: [String], theta0: [Double], groups: [Group], weight: Double) {
