@@ -60,6 +60,7 @@ let package = Package(
         // Workflows too: the fit and uq campaigns run on the reference model (LAMMPS is only loaded at run time).
         .testTarget(name: "UnitTests", dependencies: ["ReferenceModel", "ImplicitDerivative", "Potentials", "Atomistics",
                                                       "LinearAlgebra", "Workflows"]),
-        .testTarget(name: "CommandLineTests", dependencies: ["Potentials", "Atomistics"]),
+        // Workflows too: the training term is checked in process against evaluate's own run.
+        .testTarget(name: "CommandLineTests", dependencies: ["Potentials", "Atomistics", "Workflows", "LinearAlgebra"]),
     ]
 )

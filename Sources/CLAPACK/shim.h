@@ -21,6 +21,10 @@ void dgesdd_(const char *jobz, const int *m, const int *n, double *a, const int 
              double *u, const int *ldu, double *vt, const int *ldvt, double *work, const int *lwork,
              int *iwork, int *info);
 
+/* Minimum-norm least squares min |A X - B| by a singular value decomposition (divide and conquer). */
+void dgelsd_(const int *m, const int *n, const int *nrhs, double *a, const int *lda, double *b, const int *ldb,
+             double *s, const double *rcond, int *rank, double *work, const int *lwork, int *iwork, int *info);
+
 /* Cholesky factorization and solve of a symmetric positive definite band matrix. */
 void dpbtrf_(const char *uplo, const int *n, const int *kd, double *ab, const int *ldab, int *info);
 void dpbtrs_(const char *uplo, const int *n, const int *kd, const int *nrhs, const double *ab, const int *ldab,

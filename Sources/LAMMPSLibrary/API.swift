@@ -90,5 +90,6 @@ enum LMP {
     static let int32: Int32 = 0, double: Int32 = 1
     static let globalInt64Datatype: Int32 = 4
     static let styleGlobal: Int32 = 0
-    static let typeScalar: Int32 = 0, typeVector: Int32 = 1, sizeVector: Int32 = 3
+    static let typeScalar: Int32 = 0, typeVector: Int32 = 1, typeArray: Int32 = 2
+    static let sizeVector: Int32 = 3, sizeRows: Int32 = 4, sizeColumns: Int32 = 5
 }

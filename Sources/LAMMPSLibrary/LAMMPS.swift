@@ -238,6 +238,24 @@ public final class LAMMPS {
         return Array(UnsafeBufferPointer(start: pointer.assumingMemoryBound(to: Double.self), count: count))
     }
 
+    /// The global array of a compute, evaluated if not current, as its rows.
+    public func computeArray(_ id: String) throws -> [[Double]] {
+        let rows = try withHandle { api.extract_compute($0, id, LMP.styleGlobal, LMP.sizeRows) }
+        let columns = try withHandle { api.extract_compute($0, id, LMP.styleGlobal, LMP.sizeColumns) }
+        let pointer = try withHandle { api.extract_compute($0, id, LMP.styleGlobal, LMP.typeArray) }
+        try check("compute \(id) array")
+        guard let rows, let columns, let pointer else { throw LAMMPSError.invalidRequest("compute \(id) has no global array") }
+        let (rowCount, columnCount) = (Int(rows.load(as: Int32.self)), Int(columns.load(as: Int32.self)))
+        // LAMMPS hands out its row pointers (double **), each row contiguous.
+        let rowPointers = pointer.assumingMemoryBound(to: UnsafeMutablePointer<Double>?.self)
+        return try (0..<rowCount).map { row in
+            guard let values = rowPointers[row] else {
+                throw LAMMPSError.invalidRequest("compute \(id) has no row \(row + 1) of \(rowCount)")
+            }
+            return Array(UnsafeBufferPointer(start: values, count: columnCount))
+        }
+    }
+
     // MARK: - Observing long runs
 
     /// Calls `body` with the timestep at every force evaluation of the runs and minimizations

@@ -147,6 +147,33 @@ public enum LAPACK {
         guard info == 0 else { throw LAPACKError(routine: "dgesdd", info: info) }
         return (Matrix(rows: a.rows, columns: k, storage: u), s)
     }
+
+    /// The least-squares solution X of min ‖A X − B‖ (the minimum-norm one where A is rank
+    /// deficient), by an SVD (LAPACK dgelsd), which works on A itself rather than on AᵀA and so
+    /// keeps the accuracy that normal equations lose to the square of A's condition number.
+    /// - Parameter rcond: singular values below rcond·σ_max count as zero; negative: machine precision.
+    public static func leastSquares(_ a: Matrix, _ b: Matrix, rcond: Double = -1) throws
+        -> (solution: Matrix, rank: Int, singularValues: [Double])
+    {
+        precondition(b.rows == a.rows, "A and B need the same number of rows")
+        let leading = max(a.rows, a.columns, 1)
+        var copy = a.storage
+        // B's columns padded to max(rows, columns): dgelsd writes the n-long solutions in their place.
+        var rhs = [Double](repeating: 0, count: leading * b.columns)
+        for j in 0..<b.columns { rhs.replaceSubrange(j * leading..<j * leading + b.rows, with: b.column(j)) }
+        var m = Int32(a.rows), n = Int32(a.columns), nrhs = Int32(b.columns)
+        var lda = Int32(max(a.rows, 1)), ldb = Int32(leading), rcond = rcond, rank: Int32 = 0, info: Int32 = 0
+        var s = [Double](repeating: 0, count: min(a.rows, a.columns))
+        var query = 0.0, lwork: Int32 = -1, iworkSize: Int32 = 0
+        dgelsd_(&m, &n, &nrhs, &copy, &lda, &rhs, &ldb, &s, &rcond, &rank, &query, &lwork, &iworkSize, &info)
+        lwork = Int32(query)
+        var work = [Double](repeating: 0, count: max(Int(lwork), 1))
+        var iwork = [Int32](repeating: 0, count: max(Int(iworkSize), 1))
+        dgelsd_(&m, &n, &nrhs, &copy, &lda, &rhs, &ldb, &s, &rcond, &rank, &work, &lwork, &iwork, &info)
+        guard info == 0 else { throw LAPACKError(routine: "dgelsd", info: info) }
+        let solution = Matrix(columns: (0..<b.columns).map { Array(rhs[$0 * leading..<$0 * leading + a.columns]) }, rows: a.columns)
+        return (solution, Int(rank), s)
+    }
 }
 
 public func scaled(_ m: Matrix, by factor: Double) -> Matrix {

@@ -46,21 +46,9 @@ public struct EvaluateRun {
     /// Reads and checks every dataset before LAMMPS starts, then predicts each configuration.
     public func run(in directory: RunDirectory) throws -> EvaluateMetrics {
         let started = Date(), clock = ProgressClock()
-        progress("evaluate: reading \(datasets.count) datasets")
-        let elements = try SNAPCoefficients(contentsOf: snapcoeff).elements.map(\.name)
-        if case .file(let path) = reference { try requireLAMMPSOpenable(path) }
-        let configurations = try TrainingData.read(datasets, elements: elements)
-        progress("evaluate: \(configurations.count) configurations, \(configurations.reduce(0) { $0 + $1.natoms }) atoms, elements \(elements.joined(separator: " ")), read in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
-        let lammps = try LAMMPS()
+        let (elements, configurations) = try readData(label: "evaluate")
+        let lammps = try startLAMMPS(elements: elements, firstCell: LAMMPSCell(lattice: configurations[0].lattice))
         defer { lammps.close() }
-        try MPIEnvironment.check(lammpsSize: lammps.mpiSize)
-        try lammps.commands("""
-            variable snapcoeff string \(try lammpsQuoted(snapcoeff.path))
-            variable snapparam string \(try lammpsQuoted(snapparam.path))
-            variable elements string "\(elements.joined(separator: " "))"
-            """)
-        try lammps.commands(try setUpCommands(firstCell: LAMMPSCell(lattice: configurations[0].lattice), elements: elements)
-                                .joined(separator: "\n"))
         var results: [Result] = []
         for (index, configuration) in configurations.enumerated() {
             results.append(try predict(configuration, elements: elements, lammps: lammps, seed: index + 1))
@@ -76,6 +64,36 @@ public struct EvaluateRun {
             try EvaluateOutputs(run: self, results: results, metrics: metrics, seconds: seconds).write(to: directory)
         }
         return metrics
+    }
+
+    /// The SNAP file's elements (atom types 1, 2, … in its order) and every configuration of the
+    /// datasets, read and checked (`label` opens the progress lines).
+    func readData(label: String) throws -> (elements: [String], configurations: [Configuration]) {
+        let started = Date()
+        progress("\(label): reading \(datasets.count) datasets")
+        let elements = try SNAPCoefficients(contentsOf: snapcoeff).elements.map(\.name)
+        if case .file(let path) = reference { try requireLAMMPSOpenable(path) }
+        let configurations = try TrainingData.read(datasets, elements: elements)
+        progress("\(label): \(configurations.count) configurations, \(configurations.reduce(0) { $0 + $1.natoms }) atoms, elements \(elements.joined(separator: " ")), read in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+        return (elements, configurations)
+    }
+
+    /// The one LAMMPS instance of a run, with the box, pair style and masses set up; the caller closes it.
+    func startLAMMPS(elements: [String], firstCell: LAMMPSCell) throws -> LAMMPS {
+        let lammps = try LAMMPS()
+        do {
+            try MPIEnvironment.check(lammpsSize: lammps.mpiSize)
+            try lammps.commands("""
+                variable snapcoeff string \(try lammpsQuoted(snapcoeff.path))
+                variable snapparam string \(try lammpsQuoted(snapparam.path))
+                variable elements string "\(elements.joined(separator: " "))"
+                """)
+            try lammps.commands(try setUpCommands(firstCell: firstCell, elements: elements).joined(separator: "\n"))
+        } catch {
+            lammps.close()
+            throw error
+        }
+        return lammps
     }
 
     /// The box, pair style and masses, defined once for the whole run (from the first
@@ -99,6 +117,13 @@ public struct EvaluateRun {
     /// Energy and forces of one configuration: the box becomes its cell, its atoms replace the
     /// previous ones (`seed` numbers the configuration, for LAMMPS's placeholder positions).
     func predict(_ c: Configuration, elements: [String], lammps: LAMMPS, seed: Int) throws -> Result {
+        let cell = try place(c, elements: elements, lammps: lammps, seed: seed)
+        return try evaluate(c, cell: cell, lammps: lammps)
+    }
+
+    /// Makes the box the configuration's cell and its atoms the only ones; the cell it returns
+    /// maps the file's frame to LAMMPS's.
+    func place(_ c: Configuration, elements: [String], lammps: LAMMPS, seed: Int) throws -> LAMMPSCell {
         let cell = LAMMPSCell(lattice: c.lattice)
         let changeBox = String(format: "change_box all x final 0 %.17g y final 0 %.17g z final 0 %.17g xy final %.17g "
                                + "xz final %.17g yz final %.17g units box", cell.lx, cell.ly, cell.lz, cell.xy, cell.xz, cell.yz)
@@ -109,6 +134,11 @@ public struct EvaluateRun {
         // The placeholder atoms belong to the rank whose subdomain held their random positions; a run
         // only hands atoms to neighbouring ranks, so with several ranks every atom is re-homed first.
         if lammps.mpiSize > 1 { try lammps.command("displace_atoms all move 0 0 0 units box") }
+        return cell
+    }
+
+    /// Energy and forces of the configuration `place` put into LAMMPS.
+    func evaluate(_ c: Configuration, cell: LAMMPSCell, lammps: LAMMPS) throws -> Result {
         try lammps.command("run 0 post no")
         let energy = try lammps.thermo("pe")
         let forces = try lammps.gather("f", count: 3)

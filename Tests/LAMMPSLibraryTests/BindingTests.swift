@@ -110,6 +110,25 @@ final class BindingTests: XCTestCase {
         XCTAssertThrowsError(try lammps.computeScalar("nonexistent"))
     }
 
+    /// compute snap's global array: 1 energy row, 3 force rows per atom in atom-ID order, 6 virial
+    /// rows; a column per type and descriptor, then the pair style's own energy, forces and virial.
+    func testGlobalArrayOfAComputeByRows() throws {
+        let lammps = try tungsten()
+        try lammps.commands("""
+            compute snap all snap 4.73442 0.99363 8 0.5 0.5 1 1 rmin0 0 bzeroflag 0
+            compute energy all pe
+            run 0
+            """)
+        let array = try lammps.computeArray("snap")
+        XCTAssertEqual(array.count, 1 + 3 * 16 + 6)
+        XCTAssertTrue(array.allSatisfy { $0.count == 2 * 55 + 1 })
+        XCTAssertEqual(array[0][110], try lammps.thermo("pe"), accuracy: 1e-10)
+        let forces = try lammps.gather("f", count: 3)
+        for (row, force) in forces.enumerated() { XCTAssertEqual(array[1 + row][110], force, accuracy: 1e-12) }
+        XCTAssertThrowsError(try lammps.computeArray("energy"))
+        XCTAssertThrowsError(try lammps.computeArray("nonexistent"))
+    }
+
     func testSNAPDescriptorComputeWithManyColumns() throws {
         let lammps = try tungsten()
         try lammps.commands("""

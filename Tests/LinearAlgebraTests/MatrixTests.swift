@@ -29,4 +29,24 @@ final class MatrixTests: XCTestCase {
         XCTAssertEqual(ata[0, 1], 1 * 3 + 2 * 4)
         XCTAssertEqual(add(a, scaled(a, by: -1)).storage, [Double](repeating: 0, count: 6))
     }
+
+    /// An overdetermined system whose residual is orthogonal to A's columns, and a rank-deficient
+    /// one whose minimum-norm solution is known.
+    func testLeastSquaresSolutionAndMinimumNorm() throws {
+        // Rows (1,0), (0,1), (1,1): b = (1, 2, 4) gives x = (4/3, 7/3), residual (−1/3, −1/3, 1/3).
+        let a = Matrix(rows: [[1, 0], [0, 1], [1, 1]])
+        let b = Matrix(rows: 3, columns: 1, storage: [1, 2, 4])
+        let (x, rank, singular) = try LAPACK.leastSquares(a, b)
+        XCTAssertEqual(rank, 2)
+        XCTAssertEqual(singular.count, 2)
+        XCTAssertEqual(x[0, 0], 4.0 / 3, accuracy: 1e-14)
+        XCTAssertEqual(x[1, 0], 7.0 / 3, accuracy: 1e-14)
+        // Two equal columns: x1 + x2 = 2 in every row, minimum norm x1 = x2 = 1. Rounding leaves
+        // the second singular value near machine precision, so the rank cut is given.
+        let twin = Matrix(rows: [[1, 1], [2, 2], [3, 3]])
+        let fit = try LAPACK.leastSquares(twin, Matrix(rows: 3, columns: 1, storage: [2, 4, 6]), rcond: 1e-12)
+        XCTAssertEqual(fit.rank, 1)
+        XCTAssertEqual(fit.solution[0, 0], 1, accuracy: 1e-12)
+        XCTAssertEqual(fit.solution[1, 0], 1, accuracy: 1e-12)
+    }
 }
