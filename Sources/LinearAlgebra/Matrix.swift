@@ -67,16 +67,22 @@ public struct Matrix: Sendable {
     }
 
     public static func - (lhs: Matrix, rhs: Matrix) -> Matrix {
-        Matrix(rows: lhs.rows, columns: lhs.columns, storage: zip(lhs.storage, rhs.storage).map { $0 - $1 })
+        precondition(lhs.rows == rhs.rows && lhs.columns == rhs.columns, "shapes differ")
+        return Matrix(rows: lhs.rows, columns: lhs.columns, storage: zip(lhs.storage, rhs.storage).map { $0 - $1 })
     }
 
-    /// Replaces each off-diagonal pair by its mean: finite-difference second derivatives are
-    /// symmetric only up to their error, and the LAPACK solvers read one triangle.
+    public static func + (lhs: Matrix, rhs: Matrix) -> Matrix {
+        precondition(lhs.rows == rhs.rows && lhs.columns == rhs.columns, "shapes differ")
+        return Matrix(rows: lhs.rows, columns: lhs.columns, storage: zip(lhs.storage, rhs.storage).map { $0 + $1 })
+    }
+
     /// The given columns, in that order.
     public func selecting(columns indices: [Int]) -> Matrix {
         Matrix(columns: indices.map { column($0) }, rows: rows)
     }
 
+    /// Replaces each off-diagonal pair by its mean: finite-difference second derivatives are
+    /// symmetric only up to their error, and the LAPACK solvers read one triangle.
     public mutating func symmetrize() {
         for i in 0..<rows {
             for j in 0..<i {

@@ -53,9 +53,9 @@ struct EvaluateOutputs {
         var seconds: Double
     }
 
-    func write(to directory: RunDirectory) throws {
-        try Files.write(metrics.csv, to: directory.url("metrics.csv"))
-        try Files.write(metrics.markdown, to: directory.url("metrics.md"))
+    func write(to folder: URL) throws {
+        try Files.write(metrics.csv, to: folder.appendingPathComponent("metrics.csv"))
+        try Files.write(metrics.markdown, to: folder.appendingPathComponent("metrics.md"))
         var configurations = "group,configuration,natoms,energy_per_atom_dft,energy_per_atom_predicted,force_rmse\n"
         var energy = "group,dft,predicted\n"
         var force = "group,dft,predicted\n"
@@ -68,18 +68,18 @@ struct EvaluateOutputs {
                 force += "\(CSV.field(c.group)),\(String(format: "%.8g", dft)),\(String(format: "%.8g", predicted))\n"
             }
         }
-        try Files.write(configurations, to: directory.url("configurations.csv"))
-        try Files.write(energy, to: directory.url("parity_energy.csv"))
-        try Files.write(force, to: directory.url("parity_force.csv"))
+        try Files.write(configurations, to: folder.appendingPathComponent("configurations.csv"))
+        try Files.write(energy, to: folder.appendingPathComponent("parity_energy.csv"))
+        try Files.write(force, to: folder.appendingPathComponent("parity_force.csv"))
         try Files.writeJSON(Summary(potential: run.snapcoeff.path, snapparam: run.snapparam.path, reference: run.reference.text,
                                     datasets: run.datasets, configurations: results.count,
                                     atoms: results.reduce(0) { $0 + $1.configuration.natoms },
                                     forceComponents: results.reduce(0) { $0 + $1.forces.count }, seconds: seconds),
-                            to: directory.url("summary.json"))
+                            to: folder.appendingPathComponent("summary.json"))
         // As in fit and uq, the figures are never worth the run: their CSV data is written either way.
         if let python = Library.provisionedPython() {
             do {
-                try Figures.draw(Self.script, in: directory.staging, request: [:], python: python,
+                try Figures.draw(Self.script, in: folder, request: [:], python: python,
                                  purpose: "drawing the parity plots (matplotlib)")
             } catch {
                 progress("evaluate: WARNING: parity plots not drawn: \(error) (their CSV data is written)")

@@ -12,6 +12,19 @@ public enum EvaluateReference: Sendable {
     /// A LAMMPS snippet that defines the whole pair style; ${snapcoeff}, ${snapparam} and ${elements} are set.
     case file(String)
 
+    /// `zbl INNER OUTER` (0 < INNER < OUTER, Å) or `none`, as `evaluate --reference` and a
+    /// campaign's `training.reference` spell it; nil for anything else.
+    public init?(parsing text: String) {
+        let words = text.split(separator: " ")
+        if words == ["none"] {
+            self = .none
+            return
+        }
+        guard words.count == 3, words[0] == "zbl", let inner = Double(words[1]), let outer = Double(words[2]),
+              inner > 0, outer > inner else { return nil }
+        self = .zbl(inner: inner, outer: outer)
+    }
+
     public var text: String {
         switch self {
         case .none: "none"
@@ -45,6 +58,11 @@ public struct EvaluateRun {
 
     /// Reads and checks every dataset before LAMMPS starts, then predicts each configuration.
     public func run(in directory: RunDirectory) throws -> EvaluateMetrics {
+        try run(writingTo: directory.writes ? directory.staging : nil)
+    }
+
+    /// The same, its outputs written into `folder` (nil: none, on ranks that do not write).
+    public func run(writingTo folder: URL?) throws -> EvaluateMetrics {
         let started = Date(), clock = ProgressClock()
         let (elements, configurations) = try readData(label: "evaluate")
         let lammps = try startLAMMPS(elements: elements, firstCell: LAMMPSCell(lattice: configurations[0].lattice))
@@ -59,9 +77,10 @@ public struct EvaluateRun {
         let seconds = Date().timeIntervalSince(started)
         progress(String(format: "evaluate: %d configurations predicted in %.1f s", results.count, seconds))
         let metrics = EvaluateMetrics(results)
-        if directory.writes {
+        if let folder {
             progress("evaluate: writing metrics, per-configuration errors and parity plots")
-            try EvaluateOutputs(run: self, results: results, metrics: metrics, seconds: seconds).write(to: directory)
+            try Files.createFolder(folder)
+            try EvaluateOutputs(run: self, results: results, metrics: metrics, seconds: seconds).write(to: folder)
         }
         return metrics
     }

@@ -5,9 +5,10 @@ import LinearAlgebra
 import Potentials
 
 
-/// The implicit loss L(Θ) = Σ_s w_s ½‖P(X*_s(Θ) − X_s,target)‖² + ½μ‖Θ − Θ0‖², displacements by
-/// minimum image and P removing the mean displacement of each system (a rigid shift is not a
-/// structural difference), minimized by Algorithm 1.
+/// The implicit loss L(Θ) = Σ_s w_s ½‖P(X*_s(Θ) − X_s,target)‖² + ½μ‖Θ − Θ0‖² (+ elastic and
+/// property terms, + a training term on DFT data), displacements by minimum image and P removing
+/// the mean displacement of each system (a rigid shift is not a structural difference), minimized
+/// by Algorithm 1 or Gauss–Newton.
 public final class FitCampaign {
     public let systems: [FitSystem]
     public let settings: FitSettings
@@ -19,6 +20,12 @@ public final class FitCampaign {
     let constraintSolve: Matrix?
 
     public let propertyTargets: [PropertyTarget]
+    /// FitSNAP's loss on DFT data, exact and quadratic in Θ (linear SNAP): it regularizes a
+    /// fine-tuning towards what the potential was trained to reproduce.
+    public let training: TrainingTerm?
+    /// Θ at the start: the systems' (all equal), or the training term's when there is no system.
+    public let thetaStart: [Double]
+    public let parameterNames: [String]
 
     /// How a system relaxes with the current Θ from its current state.
     public typealias Relaxer = (_ system: FitSystem, _ settings: RelaxationSettings, _ progress: (String) -> Void) throws
@@ -30,15 +37,23 @@ public final class FitCampaign {
     }
 
     public init(systems: [FitSystem], settings: FitSettings, method: any DerivativeMethod,
-                constraints: Matrix? = nil, propertyTargets: [PropertyTarget] = []) throws {
-        guard let first = systems.first else { throw CampaignError.noSystems }
-        for system in systems.dropFirst() where system.energy.parameterNames != first.energy.parameterNames {
-            throw CampaignError.differentParameters(system: system.name, first: first.name, count: system.energy.parameterCount,
-                                                    firstCount: first.energy.parameterCount)
+                constraints: Matrix? = nil, propertyTargets: [PropertyTarget] = [], training: TrainingTerm? = nil) throws {
+        guard let first = systems.first.map({ ($0.name, $0.energy.parameterNames, $0.energy.theta) })
+                ?? training.map({ ("training", $0.parameterNames, $0.theta0) }) else { throw CampaignError.noSystems }
+        for system in systems where system.energy.parameterNames != first.1 {
+            throw CampaignError.differentParameters(system: system.name, first: first.0, count: system.energy.parameterCount,
+                                                    firstCount: first.1.count)
         }
-        for system in systems.dropFirst() where system.energy.theta != first.energy.theta {
-            throw CampaignError.differentStart(system: system.name, first: first.name)
+        for system in systems where system.energy.theta != first.2 {
+            throw CampaignError.differentStart(system: system.name, first: first.0)
         }
+        if let training, training.parameterNames != first.1 {
+            throw CampaignError.differentParameters(system: "training", first: first.0, count: training.parameterNames.count,
+                                                    firstCount: first.1.count)
+        }
+        if let training, training.theta0 != first.2 { throw CampaignError.differentStart(system: "training", first: first.0) }
+        (thetaStart, parameterNames) = (first.2, first.1)
+        self.training = training
         for system in systems {
             if system.atomWeights != nil, case .structure = system.target {} else if system.atomWeights != nil {
                 throw CampaignError.atomWeightsWithoutStructureTarget(system: system.name)
@@ -60,8 +75,8 @@ public final class FitCampaign {
         self.propertyTargets = propertyTargets
         self.constraints = constraints
         if let a = constraints {
-            guard a.columns == first.energy.parameterCount else {
-                throw CampaignError.constraintColumns(columns: a.columns, parameters: first.energy.parameterCount)
+            guard a.columns == first.1.count else {
+                throw CampaignError.constraintColumns(columns: a.columns, parameters: first.1.count)
             }
             guard a.rows < a.columns else { throw CampaignError.constraintsFixEverything(rows: a.rows, columns: a.columns) }
             let singular = try LAPACK.leftSingularVectors(a).singularValues

@@ -19,6 +19,10 @@ extension FitCampaignFile {
         var potentials: [String: any ParametrizedEnergy]
         /// The commands of each system's last relaxation by the campaign (for commands.lammps).
         var journal: RelaxationJournal
+        /// Writes the potential with Θ into a folder (iterations/, final.*), with or without systems.
+        var writePotential: (_ theta: [Double], _ directory: URL) throws -> [URL]
+        /// The training term's datasets and reference, for the `evaluate` of the final potential.
+        var trainingData: (datasets: [String], reference: EvaluateReference)?
     }
 
     func build(run: RunDirectory, lammpsArguments: [String]) throws -> Built {
@@ -72,12 +76,47 @@ extension FitCampaignFile {
                                         atomWeights: try atomWeights(system, simulation),
                                         cell: try system.cellRelaxation(file: url.path)))
         }
+        let training = try trainingTerm()
         let campaign = try FitCampaign(systems: fitSystems, settings: try settings(), method: try method(),
-                                       constraints: try constraintMatrix(width: fitSystems[0].energy.parameterCount),
-                                       propertyTargets: propertyTargets())
+                                       constraints: try constraintMatrix(width: fitSystems.first?.energy.parameterCount
+                                                                            ?? training?.parameterNames.count ?? 0),
+                                       propertyTargets: propertyTargets(), training: training)
         let journal = RelaxationJournal(simulations: potentials.mapValues(\.simulation))
         campaign.relaxer = journal.relax
-        return Built(campaign: campaign, copyChecks: copyChecks, setup: setup, potentials: potentials, journal: journal)
+        let writePotential: ([Double], URL) throws -> [URL]
+        if let first = systems.first {
+            let energy = potentials[first.name]!
+            writePotential = { try energy.writePotential(theta: $0, to: $1) }
+        } else {
+            writePotential = try snapWriter()
+        }
+        return Built(campaign: campaign, copyChecks: copyChecks, setup: setup, potentials: potentials, journal: journal,
+                     writePotential: writePotential,
+                     trainingData: try training.map { _ in (self.training!.data.map { resolve($0).path }, try trainingReference()) })
+    }
+
+    /// The training term, reduced from its datasets with the campaign's SNAP files (nil without one).
+    func trainingTerm() throws -> TrainingTerm? {
+        guard let training, let snapcoeff = potential?.snapcoeff, let snapparam = potential?.snapparam else { return nil }
+        let weights = try training.groups.map { try GroupWeights(contentsOf: resolve($0)) } ?? .uniform
+        return try TrainingTermReduction(snapcoeff: resolve(snapcoeff), snapparam: resolve(snapparam), varyingElements: vary?.elements,
+                                         reference: try trainingReference(), datasets: training.data.map { resolve($0).path },
+                                         groupWeights: weights, weight: training.weight ?? 1).reduce()
+    }
+
+    /// Without systems, the potential files are the campaign's SNAP files with Θ written in.
+    private func snapWriter() throws -> ([Double], URL) throws -> [URL] {
+        let (coefficients, parameters) = (resolve(potential!.snapcoeff!), resolve(potential!.snapparam!))
+        let snap = try SNAPPotential(coefficientFile: coefficients, parameterFile: parameters,
+                                     typeElements: try SNAPCoefficients(contentsOf: coefficients).elements.map(\.name),
+                                     varyingElements: vary?.elements)
+        return { theta, directory in
+            let (c, p) = (directory.appendingPathComponent(coefficients.lastPathComponent),
+                          directory.appendingPathComponent(parameters.lastPathComponent))
+            try snap.with(theta: theta).write(to: c)
+            try Files.write(try String(contentsOf: parameters, encoding: .utf8), to: p)
+            return [c, p]
+        }
     }
 
     /// Per-atom weights of a system (atom-ID order), from IDs and LAMMPS groups of its input.

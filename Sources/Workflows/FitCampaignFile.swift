@@ -102,9 +102,25 @@ struct FitCampaignFile: CampaignFileSchema {
         var weight: Double?
     }
 
+    /// FitSNAP's loss on DFT data (`evaluate`'s datasets), for linear SNAP.
+    struct Training: Decodable {
+        var data: [String]
+        /// FitSNAP's group table as CSV (group, energy_weight, force_weight, …); default weights 1, 1.
+        var groups: String?
+        /// `zbl INNER OUTER` or `none`, as `evaluate --reference`.
+        var reference: String?
+        /// A LAMMPS snippet defining the whole pair style, as `evaluate --reference-file`.
+        var referenceFile: String?
+        var weight: Double?
+        enum CodingKeys: String, CodingKey { case data, groups, reference, referenceFile = "reference_file", weight }
+    }
+
     var potential: PotentialFilesSection?
     var vary: VarySection?
-    var systems: [SystemEntry]
+    /// Optional when there is a training term.
+    private var systemList: [SystemEntry]?
+    var systems: [SystemEntry] { systemList ?? [] }
+    var training: Training?
     var loop: Loop?
     var derivative: DerivativeSection?
     var relax: Relax?
@@ -117,11 +133,14 @@ struct FitCampaignFile: CampaignFileSchema {
     var url = URL(fileURLWithPath: "/")
     var text = ""
 
-    enum CodingKeys: String, CodingKey { case potential, vary, systems, loop, derivative, relax, constraints, properties, alchemy }
+    enum CodingKeys: String, CodingKey {
+        case potential, vary, systemList = "systems", loop, derivative, relax, constraints, properties, alchemy, training
+    }
 
     /// The keys each level accepts.
     static let schema: [String: Set<String>] = [
-        "": ["potential", "vary", "systems", "loop", "derivative", "relax", "constraints", "properties", "alchemy"],
+        "": ["potential", "vary", "systems", "loop", "derivative", "relax", "constraints", "properties", "alchemy", "training"],
+        "training": ["data", "groups", "reference", "reference_file", "weight"],
         "alchemy": ["element", "atoms"],
         "alchemy.atoms": ["ids", "group", "region"],
         "systems[].alchemy_atoms": ["ids", "group", "region"],
@@ -141,13 +160,21 @@ struct FitCampaignFile: CampaignFileSchema {
     /// What identifies the campaign for --resume: the file, every file it names, the LAMMPS arguments.
     func key(lammpsArguments: [String]) -> String {
         let named = systems.flatMap { [$0.input, $0.target?.structure].compactMap { $0 } }
-            + [potential?.snapcoeff, potential?.snapparam, constraints].compactMap { $0 }
-        return YAMLConfig.key(text: text, lammpsArguments: lammpsArguments, files: named.map(resolve))
+            + [potential?.snapcoeff, potential?.snapparam, constraints, training?.groups, training?.referenceFile].compactMap { $0 }
+        // A dataset folder by its files: a changed configuration is another campaign.
+        let data = (training?.data ?? []).map(resolve).flatMap { url -> [URL] in
+            let files = (try? FileManager.default.contentsOfDirectory(at: url, includingPropertiesForKeys: nil)) ?? [url]
+            return files.sorted { $0.path < $1.path }
+        }
+        return YAMLConfig.key(text: text, lammpsArguments: lammpsArguments, files: named.map(resolve) + data)
     }
 
     /// Everything that can be checked without LAMMPS.
     func validate() throws {
-        guard !systems.isEmpty else { throw CampaignFileError(file: url.path, key: "systems", reason: "'systems' is empty") }
+        guard !systems.isEmpty || training != nil else {
+            throw CampaignFileError(file: url.path, key: "systems", reason: "'systems' is empty (and there is no training term)")
+        }
+        try validateTraining()
         var names = Set<String>()
         for system in systems {
             guard names.insert(system.name).inserted else {
@@ -226,6 +253,56 @@ struct FitCampaignFile: CampaignFileSchema {
                                                     quantities: targets.map(\.quantity), requireUse: true) {
             throw fileError(problem)
         }
+    }
+
+    /// The training section: SNAP files to reduce the data with, datasets and files that exist,
+    /// a reference and a weight that parse.
+    private func validateTraining() throws {
+        guard let training else { return }
+        guard potential?.snapcoeff != nil, potential?.snapparam != nil else {
+            throw CampaignFileError(file: url.path, key: "training", reason: """
+                training needs the SNAP files it is linear in: potential.snapcoeff and potential.snapparam \
+                (other potentials are not supported by the training term yet)
+                """)
+        }
+        if alchemy != nil {
+            throw CampaignFileError(file: url.path, key: "training",
+                                    reason: "training does not apply with alchemy: the DFT data has no atoms of the new element")
+        }
+        guard !training.data.isEmpty else {
+            throw CampaignFileError(file: url.path, key: "training.data", reason: "training.data lists no dataset")
+        }
+        for (index, path) in training.data.enumerated() where !FileManager.default.fileExists(atPath: resolve(path).path) {
+            throw CampaignFileError.fileNotFound(file: url.path, key: "training.data[\(index)]", path: resolve(path).path)
+        }
+        for (key, path) in [("training.groups", training.groups), ("training.reference_file", training.referenceFile)] {
+            if let path, !FileManager.default.fileExists(atPath: resolve(path).path) {
+                throw CampaignFileError.fileNotFound(file: url.path, key: key, path: resolve(path).path)
+            }
+        }
+        if let weight = training.weight, !(weight > 0 && weight.isFinite) {
+            throw CampaignFileError(file: url.path, key: "training.weight", value: "\(weight)",
+                                    reason: "training.weight must be positive, got \(weight)")
+        }
+        _ = try trainingReference()
+    }
+
+    /// The reference added to SNAP when predicting the training data.
+    func trainingReference() throws -> EvaluateReference {
+        guard let training else { return .none }
+        if let file = training.referenceFile {
+            guard training.reference == nil else {
+                throw CampaignFileError(file: url.path, key: "training.reference_file",
+                                        reason: "give training.reference or training.reference_file, not both")
+            }
+            return .file(resolve(file).path)
+        }
+        guard let reference = EvaluateReference(parsing: training.reference ?? "none") else {
+            throw CampaignFileError(file: url.path, key: "training.reference", value: training.reference ?? "", reason: """
+                training.reference is "zbl INNER OUTER" with 0 < INNER < OUTER (Å) or none, got "\(training.reference ?? "")"
+                """)
+        }
+        return reference
     }
 
     /// A problem of the systems and properties, naming the key of this file to change (the

@@ -44,6 +44,11 @@ extension FitCampaign {
         var model = GaussNewtonModel(gradient: zip(state.theta, state.thetaInitial).map { mu * ($0 - $1) },
                                      curvature: Matrix(rows: n, columns: n))
         for l in 0..<n { model.curvature[l, l] = mu }
+        if let training {
+            // Its rows are linear in Θ: the term's own gradient and Hessian are exact.
+            model.gradient = zip(model.gradient, training.gradient(state.theta)).map { $0 + $1 }
+            model.curvature = model.curvature + training.hessian()
+        }
         for system in systems {
             let energy = system.energy
             try energy.setTheta(state.theta)
@@ -129,11 +134,15 @@ extension FitCampaign {
         let before = evaluationCount
         let current = loss(state)
         let model = try gaussNewtonModel(state, progress: progress)
-        var damping = state.damping ?? FitSettings.initialDamping
+        // A loss of the training term and the regularizer alone is exactly quadratic: its model is
+        // the loss, and the (all but) undamped step its minimum.
+        let exact = systems.isEmpty && propertyTargets.isEmpty
+        var damping = exact ? FitSettings.exactDamping : state.damping ?? FitSettings.initialDamping
         var growth = 2.0
         var rejections = 0
         while true {
-            let delta = try trustedStep(model, damping: &damping, state: state, progress: progress)
+            let delta = exact ? try dampedStep(model, damping: damping)
+                : try trustedStep(model, damping: &damping, state: state, progress: progress)
             let predicted = current + model.predictedChange(delta)
             var next = state
             next.theta = zip(state.theta, delta).map { $0 + $1 }
@@ -154,7 +163,7 @@ extension FitCampaign {
                                               maxDisplacement: largest, forceEvaluations: evaluationCount - before,
                                               seconds: Date().timeIntervalSince(start), theta: next.theta,
                                               properties: properties(next), energies: next.energies, damping: damping,
-                                              rejections: rejections))
+                                              rejections: rejections, training: trainingColumns(next.theta)))
                 next.done = isFinished(next, previousLoss: current, newLoss: trueLoss, largest: largest,
                                        hasPositions: !model.positionDerivatives.isEmpty)
                 return next
@@ -206,7 +215,8 @@ extension FitCampaign {
         next.history.append(FitRecord(iteration: state.history.count, lossPredicted: current, lossRelaxed: current,
                                       step: 0, maxDisplacement: 0, forceEvaluations: evaluationCount - before,
                                       seconds: Date().timeIntervalSince(start), theta: state.theta, properties: properties(next),
-                                      energies: next.energies, damping: damping, rejections: rejections, warning: warning))
+                                      energies: next.energies, damping: damping, rejections: rejections, warning: warning,
+                                      training: trainingColumns(state.theta)))
         next.done = true
         return next
     }
@@ -215,7 +225,7 @@ extension FitCampaign {
     /// (structure targets: no atom by `tolerance`; property targets: the loss no longer changes),
     /// or the iterations are spent.
     func isFinished(_ next: FitState, previousLoss: Double, newLoss: Double, largest: Double, hasPositions: Bool) -> Bool {
-        let hasProperties = systems.contains { $0.cell != .fixed } || !propertyTargets.isEmpty
+        let hasProperties = systems.contains { $0.cell != .fixed } || !propertyTargets.isEmpty || training != nil
         let moved = (hasPositions && largest >= settings.tolerance)
             || (hasProperties && abs(previousLoss - newLoss) > 1e-10 * abs(previousLoss))
         // history.count − 1 steps are done (row 0 is the start).

@@ -36,6 +36,7 @@ extension FitCampaign {
 
     func gradient(_ state: FitState, progress: (String) -> Void) throws -> Direction {
         var g = zip(state.theta, state.thetaInitial).map { settings.regularization * ($0 - $1) }
+        if let training { g = zip(g, training.gradient(state.theta)).map { $0 + $1 } }
         var hessians: [String: Hessian] = [:]
         var derivatives: [String: Matrix] = [:]
         var elasticDerivatives: [String: [[[Double]]]] = [:]

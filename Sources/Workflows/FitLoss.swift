@@ -15,8 +15,6 @@ extension FitCampaign {
         return zip(v, correction).map { $0 - $1 }
     }
 
-    public var parameterNames: [String] { systems[0].energy.parameterNames }
-
     /// P(X − X_target): minimum-image displacements with their mean removed.
     func residual(_ structure: Structure, target: [Double]) -> [Double] {
         let d = minimumImage(zip(structure.unwrappedPositions, target).map { $0 - $1 }, in: structure.box)
@@ -36,6 +34,7 @@ extension FitCampaign {
     func loss(_ state: FitState, theta: [Double]? = nil) -> Double {
         let theta = theta ?? state.theta
         var total = 0.5 * settings.regularization * zip(theta, state.thetaInitial).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+        total += training?.loss(theta) ?? 0
         for system in systems {
             switch system.target {
             case .structure(let target):
@@ -91,6 +90,18 @@ extension FitCampaign {
         for system in systems {
             guard let c = state.elastic[system.name] else { continue }
             for column in elasticColumns(system) { values[column.name] = c[column.i][column.j] }
+        }
+        return values
+    }
+
+    /// The history columns of the training term: its loss and each group's energy (eV/atom) and
+    /// force (eV/Å) RMSE at Θ, unweighted as `evaluate` reports them.
+    func trainingColumns(_ theta: [Double]) -> [String: Double]? {
+        guard let training else { return nil }
+        var values = ["training_loss": training.loss(theta)]
+        for error in training.errors(theta) {
+            values["rmse_energy_\(error.group)"] = error.energyRMSE
+            values["rmse_force_\(error.group)"] = error.forceRMSE
         }
         return values
     }

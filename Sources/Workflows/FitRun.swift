@@ -23,8 +23,6 @@ public struct FitRun {
         let fit = built.campaign
         let replay = FitReplay(setup: built.setup, destination: run.destination, staging: run.staging,
                                potentials: built.potentials, journal: built.journal)
-        // Every system shares Θ: the first one's potential files are the campaign's.
-        let potential = built.potentials[fit.systems[0].name]!
         let key = campaign.key(lammpsArguments: lammpsArguments)
         let checkpoint = run.url("checkpoint/fit.json")
         let figureClock = ProgressClock()
@@ -37,11 +35,11 @@ public struct FitRun {
         } else {
             if resume { progress("fit: nothing to resume in \(run.staging.path); starting afresh") }
             state = try fit.initialState(key: key, progress: progress)
-            try record(state, fit: fit, potentials: built.potentials, replay: replay, run: run, checkpoint: checkpoint)
+            try record(state, fit: fit, built: built, replay: replay, run: run, checkpoint: checkpoint)
         }
         while !state.done {
             state = try fit.step(state, progress: progress)
-            try record(state, fit: fit, potentials: built.potentials, replay: replay, run: run, checkpoint: checkpoint)
+            try record(state, fit: fit, built: built, replay: replay, run: run, checkpoint: checkpoint)
             // Every ~10 s at most (a drawing takes about a second): a long campaign can be watched.
             if figureClock.isDue() { drawLoss(fit, history: state.history, best: nil, run: run) }
         }
@@ -50,17 +48,26 @@ public struct FitRun {
                         final.lossRelaxed!, best.lossRelaxed!, best.iteration))
         let warning = FitCampaign.driftWarning(history: state.history, final: final, best: best)
         if let warning { progress("fit: WARNING: " + warning) }
+        var report: FitTrainingReport?
+        if let training = fit.training, let data = built.trainingData {
+            report = try FitTrainingReport.measure(training, initial: state.thetaInitial, final: best.theta, data: data.datasets,
+                                                   reference: data.reference, writePotential: built.writePotential,
+                                                   into: MPIJob.isRoot ? run.url("evaluate") : nil)
+            report!.lines.forEach(progress)
+        }
         if MPIJob.isRoot {
-            try writeFinal(fit: fit, potential: potential, state: state, final: final, best: best, copyChecks: built.copyChecks,
-                           warning: warning, run: run)
+            if let report { try Files.write(report.csv, to: run.url("training_errors.csv")) }
+            try writeFinal(fit: fit, built: built, state: state, final: final, best: best, warning: warning, training: report,
+                           run: run)
             try Files.write(try replay.script(fit, history: state.history, best: best.iteration), to: run.url("commands.lammps"))
             drawLoss(fit, history: state.history, best: best.iteration, run: run)
         }
     }
 
     /// After every iteration: history.csv, the iteration's files, the checkpoint, a progress line.
-    private func record(_ state: FitState, fit: FitCampaign, potentials: [String: any ParametrizedEnergy], replay: FitReplay,
+    private func record(_ state: FitState, fit: FitCampaign, built: FitCampaignFile.Built, replay: FitReplay,
                         run: RunDirectory, checkpoint: URL) throws {
+        let potentials = built.potentials
         let row = state.history.last!
         let folder = run.url(FitReplay.iterationFolder(row.iteration))
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -75,7 +82,7 @@ public struct FitRun {
             }
         }
         if MPIJob.isRoot {
-            _ = try potentials[fit.systems[0].name]!.writePotential(theta: row.theta, to: folder)
+            _ = try built.writePotential(row.theta, folder)
             try Files.write(historyCSV(state.history), to: run.url("history.csv"))
             try Files.write(try replay.script(fit, history: state.history), to: run.url("commands.lammps"))
             try FileManager.default.createDirectory(at: checkpoint.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -105,9 +112,11 @@ public struct FitRun {
     private func historyCSV(_ history: [FitRecord]) -> String {
         let properties = history.first.map { $0.properties.keys.sorted() } ?? []
         let systems = history.first?.energies.map { $0.keys.sorted() } ?? []
+        // The training loss first, then each group's energy and force RMSE.
+        let training = history.first?.training.map { $0.keys.sorted { ($0 == "training_loss" ? "" : $0) < ($1 == "training_loss" ? "" : $1) } } ?? []
         var lines = [(["iteration", "loss_predicted", "loss_relaxed", "step", "max_displacement", "force_evaluations", "seconds",
                        "true_over_predicted", "backtracks", "damping", "rejections"]
-                      + properties + systems.map { "energy_\($0)" }).joined(separator: ",")]
+                      + properties + systems.map { "energy_\($0)" } + training).joined(separator: ",")]
         for row in history {
             let optional: [String?] = [row.lossRelaxed.map { "\($0)" }, row.iteration == 0 ? nil : row.trueOverPredicted.map { "\($0)" },
                                        row.backtracks.map { "\($0)" }, row.damping.map { "\($0)" }, row.rejections.map { "\($0)" }]
@@ -116,16 +125,18 @@ public struct FitRun {
             let fixed = ["\(row.iteration)", "\(row.lossPredicted)", relaxed, "\(row.step)", "\(row.maxDisplacement)",
                          "\(row.forceEvaluations)", "\(row.seconds)", ratio, backtracks, damping, rejections]
             lines.append((fixed + properties.map { row.properties[$0].map { "\($0)" } ?? "" }
-                          + systems.map { row.energies?[$0].map { String(format: "%.10f", $0) } ?? "" }).joined(separator: ","))
+                          + systems.map { row.energies?[$0].map { String(format: "%.10f", $0) } ?? "" }
+                          + training.map { row.training?[$0].map { "\($0)" } ?? "" }).joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
     }
 
-    private func writeFinal(fit: FitCampaign, potential: any ParametrizedEnergy, state: FitState, final: FitRecord, best: FitRecord,
-                            copyChecks: [String: AlchemicalSubstitution.CopyCheck], warning: String?, run: RunDirectory) throws {
+    private func writeFinal(fit: FitCampaign, built: FitCampaignFile.Built, state: FitState, final: FitRecord, best: FitRecord,
+                            warning: String?, training: FitTrainingReport?, run: RunDirectory) throws {
+        let copyChecks = built.copyChecks
         let scratch = run.url(".final")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        for file in try potential.writePotential(theta: best.theta, to: scratch) {
+        for file in try built.writePotential(best.theta, scratch) {
             try Files.replace(run.url("final.\(file.pathExtension)"), with: file)
         }
         try? FileManager.default.removeItem(at: scratch)
@@ -136,7 +147,7 @@ public struct FitRun {
             lossInitial: Losses(predicted: first.lossPredicted, true: first.lossRelaxed!),
             lossFinal: Losses(predicted: state.history.last!.lossPredicted, true: final.lossRelaxed!),
             lossBest: best.lossRelaxed!, settings: fit.settings, method: fit.method.name, methodSettings: fit.method.settings,
-            alchemy: copyChecks.isEmpty ? nil : copyChecks, warning: warning,
+            alchemy: copyChecks.isEmpty ? nil : copyChecks, training: training, warning: warning,
             runawaySteps: state.history.compactMap(\.warning),
             forceEvaluations: state.history.reduce(final.forceEvaluations) { $0 + $1.forceEvaluations },
             seconds: state.history.reduce(final.seconds) { $0 + $1.seconds }), to: run.url("summary.json"))
@@ -164,6 +175,8 @@ struct FitSummary: Encodable {
     var methodSettings: [String: String]
     /// Per system with an alchemical substitution: the exact-copy check before the first step.
     var alchemy: [String: AlchemicalSubstitution.CopyCheck]?
+    /// The training term's loss and each group's errors before and after (training_errors.csv).
+    var training: FitTrainingReport?
     /// Set when the final true loss contradicts the predicted one (eq. 44 positions drifted).
     var warning: String?
     /// Steps whose true loss landed far above the prediction and the previous loss (history.csv's

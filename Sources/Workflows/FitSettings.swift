@@ -42,6 +42,9 @@ public struct FitSettings: Codable, Sendable {
     /// Levenberg–Marquardt: the first damping λ (relative to the diagonal of JᵀJ), and how many
     /// rejected steps in a row end the campaign.
     public static let initialDamping = 1e-3
+    /// The damping of an exactly quadratic loss (training term and regularizer alone): only enough
+    /// to keep the solve defined where the data do not determine a combination of parameters.
+    public static let exactDamping = 1e-12
     public static let maxRejections = 8
     /// Force tolerance of every relaxation (eV/Å).
     public var ftol = 1e-10

@@ -24,6 +24,8 @@ public struct FitRecord: Codable, Sendable, Equatable {
     /// Set when the true loss landed far above the prediction and above the previous loss: the
     /// step left the range where eq. 44 holds (the structure may have rearranged).
     public var warning: String?
+    /// The training term's loss and each group's energy and force RMSE at this iteration's Θ.
+    public var training: [String: Double]?
 
     /// The true loss over the predicted one (1: the linear prediction held), when both exist.
     public var trueOverPredicted: Double? {

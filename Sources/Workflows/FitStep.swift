@@ -9,7 +9,7 @@ import Potentials
 extension FitCampaign {
     /// The starting state: every system relaxed with its own Θ (iteration 0 of the history).
     public func initialState(key: String, progress: (String) -> Void = { _ in }) throws -> FitState {
-        let theta = systems[0].energy.theta
+        let theta = thetaStart
         let start = Date()
         let before = evaluationCount
         let state = try relaxAll(FitState(key: key, thetaInitial: theta, theta: theta, structures: [:], history: []),
@@ -33,7 +33,8 @@ extension FitCampaign {
         var result = state
         result.history = [FitRecord(iteration: 0, lossPredicted: l, lossRelaxed: l, step: 0, maxDisplacement: 0,
                                     forceEvaluations: evaluationCount - before, seconds: Date().timeIntervalSince(start),
-                                    theta: theta, properties: properties(state), energies: state.energies)]
+                                    theta: theta, properties: properties(state), energies: state.energies,
+                                    training: trainingColumns(theta))]
         result.done = settings.iterations == 0 || l <= settings.lossTolerance
         return result
     }
@@ -54,6 +55,11 @@ extension FitCampaign {
         // Predicted loss along Θ − h g (eq. 42): L + h A + ½ h² B.
         var a = -settings.regularization * zip(g, zip(state.theta, state.thetaInitial)).reduce(0) { $0 + $1.0 * ($1.1.0 - $1.1.1) }
         var b = settings.regularization * dot(g, g)
+        if let training {
+            // Exactly quadratic: the slope −∇L_trainingᵀ g and curvature gᵀ H g along −g.
+            a -= dot(training.gradient(state.theta), g)
+            b += dot(g, training.hessian().multiplied(by: Matrix(rows: g.count, columns: 1, storage: g)).storage)
+        }
         for system in systems {
             let (u, change): ([Double], [Double])
             switch system.target {
@@ -148,7 +154,7 @@ extension FitCampaign {
                                       step: h, maxDisplacement: largest, forceEvaluations: evaluationCount - before,
                                       seconds: Date().timeIntervalSince(start), theta: next.theta, properties: properties(next),
                                       energies: next.energies, backtracks: settings.backtrack ? backtracks : nil,
-                                      warning: warning))
+                                      warning: warning, training: trainingColumns(next.theta)))
         next.done = isFinished(next, previousLoss: current, newLoss: relaxedLoss ?? predicted, largest: largest,
                                hasPositions: !direction.dx.isEmpty)
         return next
@@ -179,7 +185,7 @@ extension FitCampaign {
         let final = FitRecord(iteration: last.iteration, lossPredicted: last.lossPredicted, lossRelaxed: loss(relaxed),
                               step: 0, maxDisplacement: 0, forceEvaluations: evaluationCount - before,
                               seconds: Date().timeIntervalSince(start), theta: state.theta, properties: properties(relaxed),
-                              energies: relaxed.energies)
+                              energies: relaxed.energies, training: trainingColumns(state.theta))
         let candidates = state.history.filter { $0.lossRelaxed != nil } + [final]
         let best = candidates.min { $0.lossRelaxed! < $1.lossRelaxed! }!
         return (final, best, relaxed)

@@ -13,17 +13,19 @@ import Workflows
 /// - `shared`: the paper's own structures and WX_milady potential from ../shared (1972 atoms).
 /// - `generated`: out/dislocation from the README's `dislocation` command, X by alchemy (2028 atoms).
 /// - `preconditioning`, `relaxEach`: the adjoint solves' preconditioner, and re-relaxing after every step.
+/// - `rule`: Algorithm 1 (steepest descent) or Gauss–Newton (which always re-relaxes).
 func fitDislocationBenchmark(source: String, iterations: Int, energyColumns: Int, preconditioning: Preconditioning,
-                             relaxEach: Bool) throws {
+                             relaxEach: Bool, rule: FitSettings.Rule) throws {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bench-fit-dislocation")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     let (energy, target, label) = try dislocationSystem(source, folder: folder)
     print("fit-dislocation (\(label)): \(energy.atomCount) atoms, \(energy.parameterCount) parameters of X, \(iterations) iterations, "
-          + "preconditioner \(preconditioning.rawValue), relax_each \(relaxEach)")
+          + "preconditioner \(preconditioning.rawValue), relax_each \(relaxEach), step \(rule.rawValue)")
     var settings = FitSettings()
     settings.iterations = iterations
     settings.tolerance = 1e-6
-    settings.relaxEach = relaxEach
+    settings.relaxEach = relaxEach || rule == .gaussNewton
+    settings.rule = rule
     let fit = try FitCampaign(systems: [FitSystem(name: "dislocation", energy: energy, target: .structure(target))],
                               settings: settings, method: SparseMethod(preconditioning: preconditioning))
     let progress: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
@@ -55,20 +57,20 @@ func fitDislocationBenchmark(source: String, iterations: Int, energyColumns: Int
                  energy.parameterCount))
     }
 
-    print("  iteration  loss_predicted  loss_relaxed  step        max_disp_Å  evaluations  seconds")
+    print("  iteration  loss_predicted  loss_relaxed  step        max_disp_Å  evaluations  seconds  damping  rejected")
     while !state.done {
         state = try fit.step(state, progress: progress)
         let row = state.history.last!
-        print(String(format: "  %9d  %14.6g  %12.6g  %10.4g  %10.4g  %11d  %7.1f", row.iteration, row.lossPredicted,
+        print(String(format: "  %9d  %14.6g  %12.6g  %10.4g  %10.4g  %11d  %7.1f  %7.2g  %8d", row.iteration, row.lossPredicted,
                      row.lossRelaxed ?? .nan, row.step,
-                     row.maxDisplacement, row.forceEvaluations, row.seconds))
+                     row.maxDisplacement, row.forceEvaluations, row.seconds, row.damping ?? .nan, row.rejections ?? 0))
     }
     let steps = state.history.dropFirst()
     let meanEvaluations = Double(steps.reduce(0) { $0 + $1.forceEvaluations }) / Double(max(steps.count, 1))
     let meanSeconds = steps.reduce(0) { $0 + $1.seconds } / Double(max(steps.count, 1))
     let (final, _, _) = try fit.finish(state, progress: progress)
     let afterFive = state.history.count > 5 ? state.history[5] : state.history.last!
-    print(String(format: "  adjoint Algorithm 1: %.0f evaluations, %.1f s per iteration (%.0f× fewer evaluations than the energy method); "
+    print(String(format: "  \(rule == .gaussNewton ? "Gauss–Newton" : "adjoint Algorithm 1"): %.0f evaluations, %.1f s per iteration (%.0f× fewer evaluations than the energy method); "
                  + "loss %.4g → %.4g (true %.4g) after 5, %.4g (true %.4g) after %d (predicted), true %.4g after the final relaxation",
                  meanEvaluations, meanSeconds, perColumn * Double(energy.parameterCount) / meanEvaluations,
                  state.history[0].lossRelaxed!, afterFive.lossPredicted, afterFive.lossRelaxed ?? .nan,

@@ -30,13 +30,10 @@ struct EvaluateCommand: ParsableCommand {
             guard reference == "none" else { throw ValidationError("give --reference or --reference-file, not both") }
             return .file(referenceFile)
         }
-        let words = reference.split(separator: " ")
-        if words == ["none"] { return .none }
-        guard words.count == 3, words[0] == "zbl", let inner = Double(words[1]), let outer = Double(words[2]),
-              inner > 0, outer > inner else {
+        guard let parsed = EvaluateReference(parsing: reference) else {
             throw ValidationError("--reference must be \"zbl INNER OUTER\" with 0 < INNER < OUTER (Å) or none, got \"\(reference)\"")
         }
-        return .zbl(inner: inner, outer: outer)
+        return parsed
     }
 
     func validate() throws {

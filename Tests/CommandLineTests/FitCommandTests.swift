@@ -36,7 +36,7 @@ final class FitCommandTests: XCTestCase {
         // σ and B trade off at a vacancy: the target is reached without recovering σ = 2.1051 exactly.
         XCTAssertEqual((summary["theta_final"] as! [Double]).count, 2)
         let history = try String(contentsOf: out.appendingPathComponent("history.csv"), encoding: .utf8)
-        XCTAssertTrue(history.hasPrefix("iteration,loss_predicted,loss_relaxed,step,max_displacement,force_evaluations,seconds,true_over_predicted,backtracks,energy_vacancy\n"))
+        XCTAssertTrue(history.hasPrefix("iteration,loss_predicted,loss_relaxed,step,max_displacement,force_evaluations,seconds,true_over_predicted,backtracks,damping,rejections,energy_vacancy\n"))
         for name in ["final.sw", "iterations/0001/Si.sw", "iterations/0001/vacancy.lammps-data", "iterations/0001/vacancy.extxyz"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(name).path), name)
         }
@@ -224,7 +224,12 @@ final class FitCommandTests: XCTestCase {
             (original.replacingOccurrences(of: "relax_each", with: "relax_every"), "unknown key 'loop.relax_every'"),
             (original.replacingOccurrences(of: "target/relaxed.data", with: "target/missing.data"),
              "systems[vacancy].target.structure: file not found"),
-            (original.replacingOccurrences(of: "step: adaptive", with: "step: fast"), "loop.step is 'adaptive' or a positive number"),
+            (original.replacingOccurrences(of: "step: adaptive", with: "step: fast"), "loop.step is 'adaptive', 'gauss-newton' or a positive number"),
+            (original.replacingOccurrences(of: "step: adaptive", with: "step: gauss-newton"),
+             "loop.step: gauss-newton accepts a step only if the true loss of re-relaxed systems falls"),
+            (original.replacingOccurrences(of: "step: adaptive, relax_each: false", with: "step: gauss-newton, backtrack: true"),
+             "loop.backtrack halves steepest-descent steps"),
+            (original + "training: {data: [nowhere]}\n", "training needs the SNAP files it is linear in"),
             (original.replacingOccurrences(of: "[\"-var\", \"ncell\", \"2\"]", with: "[\"-var\", \"ncell\", \"3\"]"),
              "has 63 atoms, its input 215"),
             ("constraints: constraints.txt\n" + original, "constraints.txt:2: a constraint row needs 2 numbers"),

@@ -1,0 +1,103 @@
+import Foundation
+import LinearAlgebra
+import Workflows
+import XCTest
+
+/// `fit` with `loop.step: gauss-newton` and with a training term, through the command line and
+/// real LAMMPS.
+final class FitTrainingCommandTests: XCTestCase {
+    static let folder = Toolbox.root.appendingPathComponent("inputs/WBe_PRB2019")
+
+    /// history.csv as rows of named columns.
+    private func history(_ out: URL) throws -> [[String: String]] {
+        let lines = try String(contentsOf: out.appendingPathComponent("history.csv"), encoding: .utf8).split(separator: "\n")
+        let columns = lines[0].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        return lines.dropFirst().map { line in
+            Dictionary(uniqueKeysWithValues: zip(columns, line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)))
+        }
+    }
+
+    /// The shipped W vacancy with its exactly reachable target: Gauss–Newton takes the true loss
+    /// below 1e-4 of the start within 5 iterations (Algorithm 1: 3e-2 of it after 20), and no
+    /// accepted step raises it.
+    func testGaussNewtonReachesTheVacancyTarget() throws {
+        let folder = try Toolbox.temporaryDirectory(self)
+        let shipped = try String(contentsOf: Toolbox.root.appendingPathComponent("inputs/fit_W_vacancy.yaml"), encoding: .utf8)
+        let config = folder.appendingPathComponent("campaign.yaml")
+        try shipped.replacingOccurrences(of: "input: W_vacancy.lammps", with: "input: \(Toolbox.root.path)/inputs/W_vacancy.lammps")
+            .replacingOccurrences(of: "structure: W_vacancy_target.data", with: "structure: \(Toolbox.root.path)/inputs/W_vacancy_target.data")
+            .replacingOccurrences(of: "loop: {iterations: 20, step: adaptive, relax_each: true, tolerance: 1e-7}",
+                                  with: "loop: {iterations: 5, step: gauss-newton, tolerance: 1e-9}")
+            .write(to: config, atomically: true, encoding: .utf8)
+        let out = folder.appendingPathComponent("out")
+        let result = try Toolbox.implicitLammps(["fit", "--config", config.path, "--out", out.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let rows = try history(out)
+        let losses = rows.map { Double($0["loss_relaxed"]!)! }
+        print("gauss-newton W vacancy: true losses \(losses), damping \(rows.map { $0["damping"]! })")
+        XCTAssertLessThanOrEqual(rows.count, 6)
+        XCTAssertLessThan(losses.last!, 1e-4 * losses[0], "true losses \(losses)")
+        for k in 1..<losses.count { XCTAssertLessThanOrEqual(losses[k], losses[k - 1], "true losses \(losses)") }
+        XCTAssertEqual(rows[1]["rejections"], "0")
+        XCTAssertNotNil(Double(rows[1]["damping"]!))
+        let settings = try Toolbox.json(out.appendingPathComponent("summary.json"))["settings"] as! [String: Any]
+        XCTAssertEqual(settings["rule"] as? String, "gauss-newton")
+    }
+
+    /// A campaign with only a training term (no system) on linear SNAP lands on the weighted
+    /// least-squares fit of the data's rows over the varied coefficients — solved here
+    /// independently, by an SVD of the stacked rows — and evaluates its final potential.
+    func testTrainingOnlyCampaignReachesTheLeastSquaresFit() throws {
+        let folder = try Toolbox.temporaryDirectory(self)
+        let data = Self.folder.appendingPathComponent("JSON/Divacancy").path
+        let config = folder.appendingPathComponent("campaign.yaml")
+        try """
+            potential: {snapcoeff: \(Self.folder.path)/WBe_pot.snapcoeff, snapparam: \(Self.folder.path)/WBe_pot.snapparam}
+            vary: {elements: [W]}
+            training: {data: [\(data)], groups: \(Self.folder.path)/groups.csv, reference: zbl 4.0 4.8, weight: 2}
+            loop: {iterations: 4, step: gauss-newton}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let out = folder.appendingPathComponent("out")
+        let result = try Toolbox.implicitLammps(["fit", "--config", config.path, "--out", out.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+
+        // The independent solve: every configuration's rows, weighted, stacked and fitted by dgelsd.
+        let weights = try GroupWeights(contentsOf: Self.folder.appendingPathComponent("groups.csv")).weights(of: "Divacancy")
+        var rows: [[Double]] = [], residuals: [Double] = []
+        let term = try TrainingTermReduction(
+            snapcoeff: Self.folder.appendingPathComponent("WBe_pot.snapcoeff"),
+            snapparam: Self.folder.appendingPathComponent("WBe_pot.snapparam"), varyingElements: ["W"],
+            reference: .zbl(inner: 4.0, outer: 4.8), datasets: [data]
+        ).reduce { configuration in
+            for (a, r0, w) in [(configuration.energy, configuration.energyResiduals, weights.energy),
+                               (configuration.force, configuration.forceResiduals, weights.force)] {
+                rows += (0..<a.rows).map { i in (0..<a.columns).map { w * a[i, $0] } }
+                residuals += r0.map { w * $0 }
+            }
+        }
+        let (step, _, _) = try LAPACK.leastSquares(Matrix(rows: rows), Matrix(rows: residuals.count, columns: 1,
+                                                                               storage: residuals.map { -$0 }))
+        let optimum = zip(term.theta0, step.storage).map { $0 + $1 }
+        let summary = try Toolbox.json(out.appendingPathComponent("summary.json"))
+        let fitted = summary["theta_final"] as! [Double]
+        let difference = norm(zip(fitted, optimum).map { $0 - $1 }) / norm(optimum)
+        print(String(format: "training-only fit: ‖Θ_fit − Θ_lstsq‖/‖Θ_lstsq‖ = %.2e after %d iterations", difference,
+                     summary["iterations"] as! Int))
+        XCTAssertLessThan(difference, 1e-7)
+
+        // History: the training loss and each group's RMSE per iteration; the errors before and
+        // after, the final ones from a real evaluate of final.snapcoeff.
+        let history = try history(out)
+        XCTAssertNotNil(Double(history[0]["training_loss"]!))
+        XCTAssertNotNil(Double(history.last!["rmse_force_Divacancy"]!))
+        let report = summary["training"] as! [String: Any]
+        XCTAssertNil(report["warning"], "evaluate disagrees with the training term: \(report)")
+        let groups = report["groups"] as! [[String: Any]]
+        XCTAssertEqual(groups.map { $0["group"] as! String }, ["Divacancy", "*ALL"])
+        let divacancy = groups[0]
+        XCTAssertLessThan(divacancy["force_rmse_final"] as! Double, divacancy["force_rmse_initial"] as! Double)
+        for name in ["training_errors.csv", "evaluate/metrics.csv", "evaluate/parity_force.png", "final.snapcoeff", "final.snapparam"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(name).path), name)
+        }
+    }
+}
