@@ -71,7 +71,7 @@ struct EvaluateOutputs {
         try Files.write(configurations, to: folder.appendingPathComponent("configurations.csv"))
         try Files.write(energy, to: folder.appendingPathComponent("parity_energy.csv"))
         try Files.write(force, to: folder.appendingPathComponent("parity_force.csv"))
-        try Files.writeJSON(Summary(potential: run.snapcoeff.path, snapparam: run.snapparam.path, reference: run.reference.text,
+        try Files.writeJSON(Summary(potential: run.named?.snapcoeff ?? run.snapcoeff.path, snapparam: run.named?.snapparam ?? run.snapparam.path, reference: run.reference.text,
                                     datasets: run.datasets, configurations: results.count,
                                     atoms: results.reduce(0) { $0 + $1.configuration.natoms },
                                     forceComponents: results.reduce(0) { $0 + $1.forces.count }, seconds: seconds),

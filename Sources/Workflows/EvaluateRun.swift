@@ -40,6 +40,9 @@ public struct EvaluateRun {
     public var snapcoeff: URL, snapparam: URL
     public var reference: EvaluateReference
     public var datasets: [String]
+    /// How the outputs name the potential's files, when they are read from a copy (a fit
+    /// evaluates its final.* from a scratch folder).
+    public var named: (snapcoeff: String, snapparam: String)?
 
     public init(snapcoeff: URL, snapparam: URL, reference: EvaluateReference, datasets: [String]) {
         (self.snapcoeff, self.snapparam, self.reference, self.datasets) = (snapcoeff, snapparam, reference, datasets)

@@ -1,6 +1,7 @@
 import Atomistics
 import Foundation
 import ImplicitDerivative
+import LAMMPSLibrary
 import LinearAlgebra
 import Potentials
 
@@ -76,7 +77,7 @@ extension FitCampaignFile {
                                         atomWeights: try atomWeights(system, simulation),
                                         cell: try system.cellRelaxation(file: url.path)))
         }
-        let training = try trainingTerm()
+        let training = try trainingTerm(key: key(lammpsArguments: lammpsArguments), cache: run.url("checkpoint/training.json"))
         let campaign = try FitCampaign(systems: fitSystems, settings: try settings(), method: try method(),
                                        constraints: try constraintMatrix(width: fitSystems.first?.energy.parameterCount
                                                                             ?? training?.parameterNames.count ?? 0),
@@ -95,13 +96,30 @@ extension FitCampaignFile {
                      trainingData: try training.map { _ in (self.training!.data.map { resolve($0).path }, try trainingReference()) })
     }
 
-    /// The training term, reduced from its datasets with the campaign's SNAP files (nil without one).
-    func trainingTerm() throws -> TrainingTerm? {
+    /// The training term with the campaign's identity, kept beside the checkpoint.
+    struct CachedTraining: Codable {
+        var key: String
+        var term: TrainingTerm
+    }
+
+    /// The training term, reduced from its datasets with the campaign's SNAP files (nil without
+    /// one), or read back from `cache` when resuming the same campaign: the pass over the data
+    /// (minutes for thousands of configurations) is not repeated, and its numbers are the same bits.
+    func trainingTerm(key: String, cache: URL) throws -> TrainingTerm? {
         guard let training, let snapcoeff = potential?.snapcoeff, let snapparam = potential?.snapparam else { return nil }
+        if let cached = try loadCheckpoint(CachedTraining.self, from: cache), cached.key == key {
+            progress("fit: training term read from \(cache.lastPathComponent) of the checkpoint (no pass over the data)")
+            return cached.term
+        }
         let weights = try training.groups.map { try GroupWeights(contentsOf: resolve($0)) } ?? .uniform
-        return try TrainingTermReduction(snapcoeff: resolve(snapcoeff), snapparam: resolve(snapparam), varyingElements: vary?.elements,
-                                         reference: try trainingReference(), datasets: training.data.map { resolve($0).path },
-                                         groupWeights: weights, weight: training.weight ?? 1).reduce()
+        let term = try TrainingTermReduction(snapcoeff: resolve(snapcoeff), snapparam: resolve(snapparam), varyingElements: vary?.elements,
+                                             reference: try trainingReference(), datasets: training.data.map { resolve($0).path },
+                                             groupWeights: weights, weight: training.weight ?? 1).reduce()
+        if MPIJob.isRoot {
+            try Files.createFolder(cache.deletingLastPathComponent())
+            try Files.writeJSON(CachedTraining(key: key, term: term), to: cache)
+        }
+        return term
     }
 
     /// Without systems, the potential files are the campaign's SNAP files with Θ written in.

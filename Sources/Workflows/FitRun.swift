@@ -52,7 +52,8 @@ public struct FitRun {
         if let training = fit.training, let data = built.trainingData {
             report = try FitTrainingReport.measure(training, initial: state.thetaInitial, final: best.theta, data: data.datasets,
                                                    reference: data.reference, writePotential: built.writePotential,
-                                                   into: MPIJob.isRoot ? run.url("evaluate") : nil)
+                                                   into: MPIJob.isRoot ? run.url("evaluate") : nil,
+                                                   named: ("final.snapcoeff", "final.snapparam"))
             report!.lines.forEach(progress)
         }
         if MPIJob.isRoot {

@@ -30,15 +30,16 @@ struct FitTrainingReport: Encodable {
     /// Evaluates the potential with `theta` on the training data and sets the table beside the start's.
     static func measure(_ training: TrainingTerm, initial: [Double], final theta: [Double], data: [String],
                         reference: EvaluateReference, writePotential: ([Double], URL) throws -> [URL],
-                        into folder: URL?) throws -> FitTrainingReport {
+                        into folder: URL?, named: (snapcoeff: String, snapparam: String)) throws -> FitTrainingReport {
         progress("fit: evaluating the final potential on the training data\(folder.map { " (\($0.lastPathComponent)/)" } ?? "")")
         let scratch = FileManager.default.temporaryDirectory
             .appendingPathComponent("implicit-lammps-final-\(ProcessInfo.processInfo.processIdentifier)-\(MPIJob.rank)")
         defer { try? FileManager.default.removeItem(at: scratch) }
         try Files.createFolder(scratch)
         let files = try writePotential(theta, scratch)
-        let metrics = try EvaluateRun(snapcoeff: files[0], snapparam: files[1], reference: reference, datasets: data)
-            .run(writingTo: folder)
+        var evaluation = EvaluateRun(snapcoeff: files[0], snapparam: files[1], reference: reference, datasets: data)
+        evaluation.named = named
+        let metrics = try evaluation.run(writingTo: folder)
         func rmse(_ group: String, _ quantity: String) -> Double {
             metrics.rows.first { $0.group == group && $0.quantity == quantity }?.rmse ?? .nan
         }

@@ -100,4 +100,30 @@ final class FitTrainingCommandTests: XCTestCase {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(name).path), name)
         }
     }
+
+    /// Gauss–Newton with a training term and a vacancy formation energy (bulk and vacancy with
+    /// their cells relaxed), killed after an iteration and resumed: every output equals the
+    /// uninterrupted run's, and the resumed run reads the training term from its checkpoint.
+    func testResumedGaussNewtonTrainingCampaignWritesTheSameBytes() throws {
+        let folder = try Toolbox.temporaryDirectory(self)
+        let config = folder.appendingPathComponent("campaign.yaml")
+        let shipped = Self.folder.path
+        try """
+            potential: {snapcoeff: \(shipped)/WBe_pot.snapcoeff, snapparam: \(shipped)/WBe_pot.snapparam}
+            vary: {elements: [W]}
+            systems:
+              - {name: bulk, input: \(shipped)/W_bulk.lammps, lammps_args: ["-var", "ncell", "2"], cell: iso}
+              - {name: vacancy, input: \(shipped)/W_vacancy.lammps, lammps_args: ["-var", "ncell", "2"], cell: iso}
+            properties:
+              - {name: E_vac, energy: {vacancy: 1, bulk: -0.9375}, value: 3.0, weight: 10}
+            training: {data: [\(shipped)/JSON/BCC_ForceLib_W111], groups: \(shipped)/groups.csv, reference: zbl 4.0 4.8, weight: 0.1}
+            loop: {iterations: 3, step: gauss-newton}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let whole = folder.appendingPathComponent("whole"), resumed = folder.appendingPathComponent("resumed")
+        let result = try Toolbox.implicitLammps(["fit", "--config", config.path, "--out", whole.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let second = try Toolbox.killAndResume("fit", config: config, killWhen: "fit: iteration 2,", out: resumed)
+        XCTAssertTrue(second.stderr.contains("training term read from training.json of the checkpoint"), second.stderr)
+        try Toolbox.assertSameOutputs(whole, resumed)
+    }
 }

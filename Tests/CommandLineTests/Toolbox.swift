@@ -80,13 +80,15 @@ enum Toolbox {
     /// Runs `command` (fit or uq) on `config` into `out`, killed (SIGKILL) once its progress shows
     /// `marker` (e.g. the line that reports iteration 2 or truth member 1 done), then continues it
     /// there with --resume.
+    @discardableResult
     static func killAndResume(_ command: String, config: URL, killWhen marker: String, out: URL,
-                              file: StaticString = #filePath, line: UInt = #line) throws {
+                              file: StaticString = #filePath, line: UInt = #line) throws -> Result {
         let killed = try runKilled(tool, [command, "--config", config.path, "--out", out.path], when: marker)
         XCTAssertNotEqual(killed.status, 0, file: file, line: line)
         let result = try implicitLammps([command, "--config", config.path, "--out", out.path, "--resume"])
         XCTAssertEqual(result.status, 0, result.stderr, file: file, line: line)
         XCTAssertTrue(result.stderr.contains("resuming"), result.stderr, file: file, line: line)
+        return result
     }
 
     /// Runs `executable` and kills it like `kill -9` (it and every process it started, e.g.
