@@ -339,27 +339,29 @@ struct FitCampaignFile: CampaignFileSchema {
                                                                      reason: "loop.iterations must be ≥ 0") }
                 settings.iterations = iterations
             }
-            if let step = loop.step, step == "gauss-newton" {
-                settings.rule = .gaussNewton
+            if let step = loop.step, let rule = FitSettings.Rule(rawValue: step), rule != .steepestDescent {
+                settings.rule = rule
             } else if let step = loop.step, step != "adaptive" {
                 guard let value = Double(step), value > 0, value.isFinite else {
-                    throw CampaignFileError(file: url.path, key: "loop.step", value: "\(step)",
-                                            reason: "loop.step is 'adaptive', 'gauss-newton' or a positive number, got '\(step)'")
+                    throw CampaignFileError(file: url.path, key: "loop.step", value: "\(step)", reason: """
+                        loop.step is 'adaptive', 'gauss-newton', 'lbfgs' or a positive number, got '\(step)'
+                        """)
                 }
                 settings.step = value
             }
-            if settings.rule == .gaussNewton {
-                // Its steps are accepted or rejected on the true loss: every step re-relaxes.
+            if settings.rule != .steepestDescent {
+                // Their steps are accepted or rejected on the true loss: every step re-relaxes.
+                let name = settings.rule.rawValue
                 if loop.relaxEach == false {
                     throw CampaignFileError(file: url.path, key: "loop.relax_each", reason: """
-                        loop.step: gauss-newton accepts a step only if the true loss of re-relaxed systems falls: \
+                        loop.step: \(name) accepts a step only if the true loss of re-relaxed systems falls: \
                         it does not apply with loop.relax_each: false
                         """)
                 }
                 if loop.backtrack != nil {
                     throw CampaignFileError(file: url.path, key: "loop.backtrack", reason: """
-                        loop.backtrack halves steepest-descent steps; loop.step: gauss-newton rejects a step that \
-                        raises the true loss and raises its damping instead
+                        loop.backtrack halves steepest-descent steps; loop.step: \(name) judges its steps on the true \
+                        loss itself
                         """)
                 }
                 settings.relaxEach = true
@@ -367,8 +369,10 @@ struct FitCampaignFile: CampaignFileSchema {
             settings.relaxEach = loop.relaxEach ?? settings.relaxEach
             // A re-relaxed step that raises the true loss is halved unless the file asks for the
             // paper's Algorithm 1 (backtrack: false), which takes every step: an overshooting step
-            // otherwise lands the structure wherever the relaxation takes it.
-            settings.backtrack = settings.rule == .gaussNewton ? false : loop.backtrack ?? settings.relaxEach
+            // otherwise lands the structure wherever the relaxation takes it. (L-BFGS's fallback
+            // steepest step always backtracks.)
+            settings.backtrack = settings.rule == .gaussNewton ? false : settings.rule == .lbfgs ? true
+                : loop.backtrack ?? settings.relaxEach
             if settings.backtrack, !settings.relaxEach {
                 throw CampaignFileError(file: url.path, key: "loop.backtrack",
                                         reason: "loop.backtrack compares true losses: it needs loop.relax_each: true")

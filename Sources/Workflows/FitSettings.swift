@@ -16,6 +16,9 @@ public struct FitSettings: Codable, Sendable {
         /// Levenberg–Marquardt on the stacked residuals, their Jacobian from the columns of ∇Θ X*;
         /// a step whose true loss rises is rejected and recomputed with more damping.
         case gaussNewton = "gauss-newton"
+        /// Limited-memory BFGS on the adjoint gradient (no columns of ∇Θ X*: for N_D too large for
+        /// Gauss–Newton), each step accepted on the true loss (Armijo), halved otherwise.
+        case lbfgs
     }
     public var iterations = 20
     public var rule = Rule.steepestDescent
@@ -46,6 +49,8 @@ public struct FitSettings: Codable, Sendable {
     /// to keep the solve defined where the data do not determine a combination of parameters.
     public static let exactDamping = 1e-12
     public static let maxRejections = 8
+    /// L-BFGS: how many (s, y) pairs make its inverse-Hessian estimate.
+    public static let lbfgsMemory = 8
     /// Force tolerance of every relaxation (eV/Å).
     public var ftol = 1e-10
 

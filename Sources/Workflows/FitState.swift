@@ -51,5 +51,7 @@ public struct FitState: Codable, Sendable {
     public var history: [FitRecord]
     /// Gauss–Newton: the damping λ the next step starts from.
     public var damping: Double?
+    /// L-BFGS: its memory of steps and gradient changes, and Θ and ∇Θ L of this state's predecessor.
+    public var lbfgs: LBFGSMemory?
     public var done = false
 }

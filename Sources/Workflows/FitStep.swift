@@ -43,14 +43,24 @@ extension FitCampaign {
         systems.reduce(0) { $0 + $1.provider.forceEvaluations + $1.provider.relaxationIterations }
     }
 
-    /// One iteration of Algorithm 1 from `state`.
+    /// One iteration from `state`, by the campaign's rule.
     public func step(_ state: FitState, progress: (String) -> Void = { _ in }) throws -> FitState {
-        if settings.rule == .gaussNewton { return try gaussNewtonStep(state, progress: progress) }
+        switch settings.rule {
+        case .gaussNewton: return try gaussNewtonStep(state, progress: progress)
+        case .lbfgs: return try lbfgsStep(state, progress: progress)
+        case .steepestDescent: return try steepestStep(state, progress: progress)
+        }
+    }
+
+    /// One iteration of Algorithm 1 from `state`; `given` is ∇Θ L there when already computed
+    /// (since `started`, at `evaluations`).
+    func steepestStep(_ state: FitState, given: (direction: Direction, started: Date, evaluations: Int)? = nil,
+                      progress: (String) -> Void) throws -> FitState {
         try resetSystems(to: state)
-        let start = Date()
-        let before = evaluationCount
+        let start = given?.started ?? Date()
+        let before = given?.evaluations ?? evaluationCount
         let current = loss(state)
-        let direction = try gradient(state, progress: progress)
+        let direction = try given?.direction ?? gradient(state, progress: progress)
         let g = direction.g
         // Predicted loss along Θ − h g (eq. 42): L + h A + ½ h² B.
         var a = -settings.regularization * zip(g, zip(state.theta, state.thetaInitial)).reduce(0) { $0 + $1.0 * ($1.1.0 - $1.1.1) }

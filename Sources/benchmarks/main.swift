@@ -182,6 +182,7 @@ case "fit-dislocation":
                                 preconditioning: rest.contains("exponential") ? .exponential : .none,
                                 relaxEach: rest.contains("relax-each"),
                                 rule: rest.contains("gauss-newton") ? .gaussNewton : .steepestDescent)
+case "fit-steps": try fitStepsBenchmark()
 case "precondition":
     let rest = Array(arguments.dropFirst())
     try preconditionBenchmark(source: rest.first ?? "shared", columns: rest.count > 1 ? Int(rest[1])! : 3)
@@ -201,6 +202,6 @@ case "precondition-band":
 case "uq-ensemble":
     try uncertaintyBenchmark(truthSamples: arguments.dropFirst().first.flatMap { Int($0) } ?? 5)
 default: print("unknown benchmark; available: binding, derivative [3 5 10 alloy] [sparse-only], potentials, "
-               + "fit-dislocation [shared|generated [ITERATIONS [ENERGY_COLUMNS]] [exponential] [relax-each] [gauss-newton]], precondition [shared|generated [COLUMNS]], uq-ensemble [TRUTH_SAMPLES], "
+               + "fit-dislocation [shared|generated [ITERATIONS [ENERGY_COLUMNS]] [exponential] [relax-each] [gauss-newton]], fit-steps, precondition [shared|generated [COLUMNS]], uq-ensemble [TRUTH_SAMPLES], "
                + "derivative-dislocation [shared|generated [STRATEGY:PRECONDITIONER …] [check=N]]")
 }

@@ -210,3 +210,24 @@ final class GaussNewtonStepTests: XCTestCase {
         XCTAssertLessThan(losses.last!, 2 * sdLosses.last!, "Gauss–Newton \(losses), Algorithm 1 \(sdLosses)")
     }
 }
+
+/// `loop.step: lbfgs` on the reference model: steps accepted on the true loss only.
+final class LBFGSStepTests: XCTestCase {
+    /// The reachable target to 1e-4 of its start, the true loss never rising, and the memory
+    /// carried in the state (checkpointed) from the second iteration on.
+    func testReachesAReachableTargetWithoutRaisingTheTrueLoss() throws {
+        var settings = FitSettings()
+        settings.rule = .lbfgs
+        settings.relaxEach = true
+        settings.backtrack = true
+        settings.tolerance = 1e-9
+        let (fit, state) = try FitStepTests.reachable(settings)
+        let states = try FitStepTests.iterate(fit, from: state, limit: 8)
+        let losses = states.last!.history.map { $0.lossRelaxed! }
+        print("lbfgs unit: true losses \(losses), steps \(states.last!.history.map(\.step)), "
+              + "memory \(states.map { $0.lbfgs?.steps.count ?? -1 })")
+        XCTAssertLessThan(losses.last!, 1e-4 * losses[0], "true losses \(losses)")
+        for k in 1..<losses.count { XCTAssertLessThanOrEqual(losses[k], losses[k - 1], "true losses \(losses)") }
+        XCTAssertGreaterThan(states.compactMap { $0.lbfgs?.steps.count }.max() ?? 0, 0, "no pair was ever remembered")
+    }
+}
