@@ -51,9 +51,7 @@ extension FitCampaign {
         }
         for system in systems {
             let energy = system.energy
-            try energy.setTheta(state.theta)
-            try system.provider.restore(state.structures[system.name]!)
-            try system.provider.evaluate()
+            try place(system, at: state)
             switch system.target {
             case .structure(let target):
                 let hessian = try Hessian(system: system.provider)
@@ -77,15 +75,13 @@ extension FitCampaign {
             var column = [Double](repeating: 0, count: n)
             for (name, c) in target.quantity.energy {
                 let system = systems.first { $0.name == name }!
-                try system.energy.setTheta(state.theta)
-                try system.provider.restore(state.structures[name]!)
+                try place(system, at: state, evaluating: false)
                 let gradient = try system.energy.energyGradient()
                 for l in 0..<n { column[l] += c * gradient[l] }
             }
             for (name, d) in target.quantity.volume {
                 let system = systems.first { $0.name == name }!
-                try system.energy.setTheta(state.theta)
-                try system.provider.restore(state.structures[name]!)
+                try place(system, at: state, evaluating: false)
                 let gradient = try volumeGradient(system, progress: progress)
                 for l in 0..<n { column[l] += d * gradient[l] }
             }

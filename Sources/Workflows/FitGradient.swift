@@ -42,9 +42,7 @@ extension FitCampaign {
         var elasticDerivatives: [String: [[[Double]]]] = [:]
         for system in systems {
             let energy = system.energy
-            try energy.setTheta(state.theta)
-            try system.provider.restore(state.structures[system.name]!)
-            try system.provider.evaluate()
+            try place(system, at: state)
             switch system.target {
             case .elastic(let target, let mask):
                 // ∇Θ C by central differences of C in Θ (re-relaxed cells): ∇Θ ½‖E‖² = Σ E_ij M_ij ∇Θ C_ij.
@@ -85,8 +83,7 @@ extension FitCampaign {
         var energyGradients: [String: [Double]] = [:]
         var volumeGradients: [String: [Double]] = [:]
         for system in systems where propertyTargets.contains(where: { $0.quantity.systems.contains(system.name) }) {
-            try system.energy.setTheta(state.theta)
-            try system.provider.restore(state.structures[system.name]!)
+            try place(system, at: state, evaluating: false)
             energyGradients[system.name] = try system.energy.energyGradient()
             if propertyTargets.contains(where: { $0.quantity.volume[system.name] != nil }) {
                 volumeGradients[system.name] = try volumeGradient(system, progress: progress)
@@ -119,6 +116,13 @@ extension FitCampaign {
             }
         }
         return direction
+    }
+
+    /// A system at its structure in `state` with the state's Θ, its forces evaluated unless not asked.
+    func place(_ system: FitSystem, at state: FitState, evaluating: Bool = true) throws {
+        try system.energy.setTheta(state.theta)
+        try system.provider.restore(state.structures[system.name]!)
+        if evaluating { try system.provider.evaluate() }
     }
 
     /// ∇Θ V of a cell-relaxed system at its current minimum: V Σ_g tr(e_g) ∇Θ ε_g (h+ih level).

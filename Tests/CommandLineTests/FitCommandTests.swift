@@ -276,7 +276,7 @@ final class ElasticFitCommandTests: XCTestCase {
         let initial = (summary["loss_initial"] as! [String: Double])["true"]!
         XCTAssertLessThan(summary["loss_best"] as! Double, initial / 10)
         let history = try String(contentsOf: out.appendingPathComponent("history.csv"), encoding: .utf8).split(separator: "\n")
-        XCTAssertTrue(history[0].hasSuffix("seconds,true_over_predicted,backtracks,si_C11,si_C12,si_C44,energy_si"),
+        XCTAssertTrue(history[0].hasSuffix("seconds,true_over_predicted,backtracks,damping,rejections,si_C11,si_C12,si_C44,energy_si"),
                       String(history[0]))
         let columns = history[0].split(separator: ",").map(String.init)
         try Toolbox.assertFigure(out, "loss", says: ["fit: loss per iteration", "property and elastic targets against their goals",
