@@ -106,6 +106,56 @@ final class EvaluateCommandTests: XCTestCase {
         }
     }
 
+    /// Frames of one extended XYZ file grouped by their `config_type`, and the reference given as
+    /// a LAMMPS snippet (`--reference-file`) giving the errors of `--reference "zbl 4.0 4.8"`.
+    func testConfigTypeGroupsAndReferenceFile() throws {
+        let directory = try Toolbox.temporaryDirectory(self)
+        let entry = try configuration()
+        try write(entry, to: directory.appendingPathComponent("plain/a.json"))
+        let lattice = (entry["Lattice"] as! [[Double]]).flatMap { $0 }.map { "\($0)" }.joined(separator: " ")
+        var frames: [String] = []
+        for (type, shift) in [("first", 0.0), ("second", 0.01), ("first", -0.01)] {
+            frames += ["\(entry["NumAtoms"] as! Int)", """
+                Lattice="\(lattice)" Properties=species:S:1:pos:R:3:forces:R:3 energy=\(entry["Energy"] as! Double) \
+                config_type=\(type) pbc="T T T"
+                """]
+            for (index, (symbol, (r, f))) in zip(entry["AtomTypes"] as! [String],
+                                                 zip(entry["Positions"] as! [[Double]], entry["Forces"] as! [[Double]])).enumerated() {
+                let moved = index == 0 ? r.map { $0 + shift } : r
+                frames.append(([symbol] + (moved + f).map { "\($0)" }).joined(separator: " "))
+            }
+        }
+        let xyz = directory.appendingPathComponent("frames.extxyz")
+        try (frames.joined(separator: "\n") + "\n").write(to: xyz, atomically: true, encoding: .utf8)
+        let grouped = directory.appendingPathComponent("out-grouped")
+        let result = try evaluate([xyz], out: grouped)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let rows = try metrics(grouped.appendingPathComponent("metrics.csv"))
+        XCTAssertEqual(rows["first,energy"]?.0, 2)
+        XCTAssertEqual(rows["second,energy"]?.0, 1)
+        XCTAssertEqual(rows["*ALL,energy"]?.0, 3)
+
+        let snippet = directory.appendingPathComponent("reference.lammps")
+        try """
+            pair_style hybrid/overlay zbl 4.0 4.8 snap
+            pair_coeff * * snap ${snapcoeff} ${snapparam} ${elements}
+            pair_coeff 1 1 zbl 74 74
+            pair_coeff 1 2 zbl 74 4
+            pair_coeff 2 2 zbl 4 4
+            """.write(to: snippet, atomically: true, encoding: .utf8)
+        let (zblOut, fileOut) = (directory.appendingPathComponent("out-zbl"), directory.appendingPathComponent("out-file"))
+        XCTAssertEqual(try evaluate([directory.appendingPathComponent("plain")], out: zblOut).status, 0)
+        let fromFile = try Toolbox.implicitLammps([
+            "evaluate", "--potential", folder.appendingPathComponent("WBe_pot.snapcoeff").path,
+            "--snapparam", folder.appendingPathComponent("WBe_pot.snapparam").path, "--reference-file", snippet.path,
+            "--data", directory.appendingPathComponent("plain").path, "--out", fileOut.path])
+        XCTAssertEqual(fromFile.status, 0, fromFile.stderr)
+        let (zbl, file) = (try metrics(zblOut.appendingPathComponent("metrics.csv")), try metrics(fileOut.appendingPathComponent("metrics.csv")))
+        for key in ["plain,energy", "plain,force"] {
+            XCTAssertEqual(zbl[key]!.2, file[key]!.2, accuracy: 1e-12 * zbl[key]!.2, key)
+        }
+    }
+
     /// The same periodic crystal described by a strongly tilted cell (b + 2a, c − a − b) gives the
     /// same errors: LAMMPS gets the tilts reduced and the atoms wrapped into the reduced cell.
     func testTiltedCellOfTheSameLatticeGivesTheSameErrors() throws {
