@@ -285,6 +285,14 @@ struct FitCampaignFile: CampaignFileSchema {
                                     reason: "training.weight must be positive, got \(weight)")
         }
         _ = try trainingReference()
+        // Every configuration read and checked, and every group weighted, before LAMMPS starts
+        // (seconds for thousands of configurations; the pass over them with LAMMPS takes minutes).
+        let elements = try SNAPCoefficients(contentsOf: resolve(potential!.snapcoeff!)).elements.map(\.name)
+        let configurations = try TrainingData.read(training.data.map { resolve($0).path }, elements: elements)
+        if let groups = training.groups {
+            let weights = try GroupWeights(contentsOf: resolve(groups))
+            for group in Set(configurations.map(\.group)) { _ = try weights.weights(of: group) }
+        }
     }
 
     /// The reference added to SNAP when predicting the training data.

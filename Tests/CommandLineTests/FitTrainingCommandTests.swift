@@ -126,4 +126,36 @@ final class FitTrainingCommandTests: XCTestCase {
         XCTAssertTrue(second.stderr.contains("training term read from training.json of the checkpoint"), second.stderr)
         try Toolbox.assertSameOutputs(whole, resumed)
     }
+
+    /// Bad training data and group tables are refused naming the file, before LAMMPS starts and
+    /// with nothing written.
+    func testBadTrainingDataRefusedBeforeLAMMPS() throws {
+        let folder = try Toolbox.temporaryDirectory(self)
+        let source = Self.folder.appendingPathComponent("JSON/BCC_ForceLib_W111/W111_Flib_1.json")
+        let bad = folder.appendingPathComponent("bad")
+        try FileManager.default.createDirectory(at: bad, withIntermediateDirectories: true)
+        try String(contentsOf: source, encoding: .utf8).replacingOccurrences(of: "\"Energy\"", with: "\"Energie\"")
+            .write(to: bad.appendingPathComponent("a.json"), atomically: true, encoding: .utf8)
+        try "group,energy_weight,force_weight\nDivacancy,1,1\n".write(to: folder.appendingPathComponent("groups.csv"),
+                                                                     atomically: true, encoding: .utf8)
+        let potential = "potential: {snapcoeff: \(Self.folder.path)/WBe_pot.snapcoeff, snapparam: \(Self.folder.path)/WBe_pot.snapparam}"
+        let cases: [(String, String)] = [
+            ("training: {data: [bad]}", "a.json"),
+            ("training: {data: [\(Self.folder.path)/JSON/BCC_ForceLib_W111], groups: groups.csv}", "BCC_ForceLib_W111"),
+            ("training: {data: [missing]}", "training.data[0]"),
+            ("training: {data: [bad], weight: -1}", "training.weight must be positive"),
+            ("training: {data: [bad], reference: lj}", "training.reference is \"zbl INNER OUTER\""),
+        ]
+        for (index, (training, message)) in cases.enumerated() {
+            let config = folder.appendingPathComponent("bad\(index).yaml")
+            try "\(potential)\nvary: {elements: [W]}\n\(training)\nloop: {step: gauss-newton}\n"
+                .write(to: config, atomically: true, encoding: .utf8)
+            let out = folder.appendingPathComponent("out")
+            let result = try Toolbox.implicitLammps(["fit", "--config", config.path, "--out", out.path])
+            XCTAssertNotEqual(result.status, 0, message)
+            XCTAssertTrue(result.stderr.contains(message), "\(message): \(result.stderr)")
+            XCTAssertFalse(result.stderr.contains("training term: reading"), result.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), message)
+        }
+    }
 }
