@@ -43,6 +43,9 @@ public struct EvaluateRun {
     /// How the outputs name the potential's files, when they are read from a copy (a fit
     /// evaluates its final.* from a scratch folder).
     public var named: (snapcoeff: String, snapparam: String)?
+    /// Partitions of the MPI job (`--partitions`): each predicts every N-th configuration on its
+    /// own LAMMPS instance, and the predictions are summed across them.
+    public var partitions: Partitions?
 
     public init(snapcoeff: URL, snapparam: URL, reference: EvaluateReference, datasets: [String]) {
         (self.snapcoeff, self.snapparam, self.reference, self.datasets) = (snapcoeff, snapparam, reference, datasets)
@@ -70,12 +73,31 @@ public struct EvaluateRun {
         let (elements, configurations) = try readData(label: "evaluate")
         let lammps = try startLAMMPS(elements: elements, firstCell: LAMMPSCell(lattice: configurations[0].lattice))
         defer { lammps.close() }
-        var results: [Result] = []
+        let sharing = partitions.map(WorkSharing.init) ?? .wholeJob
+        // Each configuration's energy and forces at fixed offsets of one vector, zeros where
+        // another partition predicts it: the sum across partitions holds every prediction.
+        var offsets: [Int] = [], total = 0
+        for configuration in configurations {
+            offsets.append(total)
+            total += 1 + 3 * configuration.natoms
+        }
+        var predictions = [Double](repeating: 0, count: total)
+        var dftForces: [[Double]] = []
         for (index, configuration) in configurations.enumerated() {
-            results.append(try predict(configuration, elements: elements, lammps: lammps, seed: index + 1))
+            dftForces.append(configuration.forces.flatMap { LAMMPSCell(lattice: configuration.lattice).rotate($0) })
+            guard sharing.takes(index) else { continue }
+            let result = try predict(configuration, elements: elements, lammps: lammps, seed: index + 1)
+            predictions.replaceSubrange(offsets[index]..<offsets[index] + 1 + 3 * configuration.natoms,
+                                        with: [result.energy] + result.forces)
             if clock.isDue() {
                 progress("evaluate: \(index + 1) of \(configurations.count) configurations (\(clock.elapsed) s)")
             }
+        }
+        predictions = try sharing.sum(predictions)
+        let results = configurations.enumerated().map { index, configuration in
+            let start = offsets[index]
+            return Result(configuration: configuration, energy: predictions[start], dftForces: dftForces[index],
+                          forces: Array(predictions[start + 1..<start + 1 + 3 * configuration.natoms]))
         }
         let seconds = Date().timeIntervalSince(started)
         progress(String(format: "evaluate: %d configurations predicted in %.1f s", results.count, seconds))
@@ -102,9 +124,9 @@ public struct EvaluateRun {
 
     /// The one LAMMPS instance of a run, with the box, pair style and masses set up; the caller closes it.
     func startLAMMPS(elements: [String], firstCell: LAMMPSCell) throws -> LAMMPS {
-        let lammps = try LAMMPS()
+        let lammps = try LAMMPS(partitions: partitions)
         do {
-            try MPIEnvironment.check(lammpsSize: lammps.mpiSize)
+            try MPIEnvironment.check(lammpsSize: lammps.mpiSize * (partitions?.count ?? 1))
             try lammps.commands("""
                 variable snapcoeff string \(try lammpsQuoted(snapcoeff.path))
                 variable snapparam string \(try lammpsQuoted(snapparam.path))

@@ -13,7 +13,8 @@ struct EvaluateCommand: ParsableCommand {
             one LAMMPS instance, cells rotated into LAMMPS's restricted triclinic form with the DFT forces \
             rotated alike. Writes metrics.csv and metrics.md (MAE and RMSE of energy per atom, eV/atom, and force \
             components, eV/Å, per group and *ALL), configurations.csv, parity_energy and parity_force \
-            (PNG, SVG, CSV) and summary.json to DIR. Configurations are not spread over MPI ranks.
+            (PNG, SVG, CSV) and summary.json to DIR. Under mpiexec, --partitions N spreads the configurations \
+            over N LAMMPS instances (each on its share of the ranks); without it every rank shares each configuration.
             """)
 
     @Option(help: "SNAP coefficient file (.snapcoeff); its elements are the potential's.") var potential: String
@@ -22,6 +23,7 @@ struct EvaluateCommand: ParsableCommand {
     var reference: String = "none"
     @Option(help: "LAMMPS snippet defining the whole pair style instead of --reference; ${snapcoeff}, ${snapparam} and ${elements} are set.")
     var referenceFile: String?
+    @Option(help: "Split the MPI job into N partitions, each predicting every N-th configuration.") var partitions: Int?
     @Option(parsing: .upToNextOption, help: "FitSNAP JSON folders (or single JSON files) and extended XYZ files (.xyz, .extxyz).") var data: [String]
     @OptionGroup var output: OutputOptions
 
@@ -38,13 +40,15 @@ struct EvaluateCommand: ParsableCommand {
 
     func validate() throws {
         _ = try parsedReference()
+        if let partitions, partitions < 1 { throw ValidationError("--partitions must be at least 1, got \(partitions)") }
         guard !data.isEmpty else { throw ValidationError("--data needs at least one dataset") }
     }
 
     func run() throws {
         try runWritingOutputs(output) { run in
-            let evaluate = EvaluateRun(snapcoeff: URL(fileURLWithPath: potential), snapparam: URL(fileURLWithPath: snapparam),
+            var evaluate = EvaluateRun(snapcoeff: URL(fileURLWithPath: potential), snapparam: URL(fileURLWithPath: snapparam),
                                        reference: try parsedReference(), datasets: data)
+            evaluate.partitions = try partitions.map { try Partitions(count: $0) }
             let metrics = try evaluate.run(in: run)
             if MPIJob.isRoot { print(metrics.markdown, terminator: "") }
             return nil

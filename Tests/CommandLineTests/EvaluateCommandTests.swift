@@ -47,6 +47,27 @@ final class EvaluateCommandTests: XCTestCase {
         XCTAssertEqual(try Toolbox.json(out.appendingPathComponent("summary.json"))["configurations"] as? Int, 42)
     }
 
+    /// Two partitions of a 2-rank job share the configurations out and write the serial run's
+    /// metrics, byte for byte (each configuration is predicted by one single-rank instance, as serially).
+    func testTwoPartitionsWriteTheSerialMetrics() throws {
+        let mpiexec = Toolbox.venv.appendingPathComponent("bin/mpiexec").path
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: mpiexec), "no MPICH mpiexec in .venv")
+        let directory = try Toolbox.temporaryDirectory(self)
+        let groups = ["BCC_ForceLib_W111", "Divacancy"].map { folder.appendingPathComponent("JSON/\($0)") }
+        let (serial, parallel) = (directory.appendingPathComponent("serial"), directory.appendingPathComponent("parallel"))
+        XCTAssertEqual(try evaluate(groups, out: serial).status, 0)
+        let run = try Toolbox.run(mpiexec, ["-n", "2", Toolbox.tool, "evaluate",
+                                            "--potential", folder.appendingPathComponent("WBe_pot.snapcoeff").path,
+                                            "--snapparam", folder.appendingPathComponent("WBe_pot.snapparam").path,
+                                            "--reference", "zbl 4.0 4.8", "--partitions", "2", "--data"]
+                                  + groups.map(\.path) + ["--out", parallel.path])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        for name in ["metrics.csv", "configurations.csv", "parity_force.csv"] {
+            XCTAssertEqual(try String(contentsOf: serial.appendingPathComponent(name), encoding: .utf8),
+                           try String(contentsOf: parallel.appendingPathComponent(name), encoding: .utf8), name)
+        }
+    }
+
     /// One configuration's data, as a FitSNAP JSON object to edit.
     private func configuration() throws -> [String: Any] {
         var text = try String(contentsOf: folder.appendingPathComponent("JSON/BCC_ForceLib_W111/W111_Flib_1.json"), encoding: .utf8)
