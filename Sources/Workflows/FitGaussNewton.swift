@@ -123,7 +123,8 @@ extension FitCampaign {
     }
 
     /// One Levenberg–Marquardt iteration from `state`: the model once, then steps of rising
-    /// damping until one lowers the true loss (at most `FitSettings.maxRejections` rejected).
+    /// damping (a halved trust radius where atoms move) until one lowers the true loss (at most
+    /// `FitSettings.maxRejections` rejected).
     func gaussNewtonStep(_ state: FitState, progress: (String) -> Void) throws -> FitState {
         try resetSystems(to: state)
         let start = Date()
@@ -134,11 +135,12 @@ extension FitCampaign {
         // the loss, and the (all but) undamped step its minimum.
         let exact = systems.isEmpty && propertyTargets.isEmpty
         var damping = exact ? FitSettings.exactDamping : state.damping ?? FitSettings.initialDamping
+        var radius = state.trustRadius ?? settings.trustRadius
         var growth = 2.0
         var rejections = 0
         while true {
             let delta = exact ? try dampedStep(model, damping: damping)
-                : try trustedStep(model, damping: &damping, state: state, progress: progress)
+                : try trustedStep(model, damping: &damping, radius: radius, state: state, progress: progress)
             let predicted = current + model.predictedChange(delta)
             var next = state
             next.theta = zip(state.theta, delta).map { $0 + $1 }
@@ -154,6 +156,7 @@ extension FitCampaign {
                 // Nielsen's update: less damping when the model predicted the decrease well.
                 let ratio = current > predicted ? (current - trueLoss) / (current - predicted) : 0
                 next.damping = damping * max(1.0 / 3, 1 - pow(2 * ratio - 1, 3))
+                next.trustRadius = updatedRadius(radius, ratio: ratio, largest: largest, progress: progress)
                 next.history.append(FitRecord(iteration: state.history.count, lossPredicted: predicted, lossRelaxed: trueLoss,
                                               step: norm(delta) / max(norm(state.theta), .leastNonzeroMagnitude),
                                               maxDisplacement: largest, forceEvaluations: evaluationCount - before,
@@ -171,16 +174,37 @@ extension FitCampaign {
                 return stalled(state, current: current, damping: damping, rejections: rejections, before: before,
                                start: start)
             }
-            damping *= growth
-            growth *= 2
+            if largest > 0 {
+                // The linear prediction failed at this displacement: trust half of it.
+                radius = largest / 2
+            } else {
+                damping *= growth
+                growth *= 2
+            }
         }
     }
 
+    /// The trust radius after an accepted step, judged by the ratio of true to predicted decrease:
+    /// doubled (to `largestTrustRadius`) when the prediction held for a step that used the radius,
+    /// halved when it did not.
+    private func updatedRadius(_ radius: Double, ratio: Double, largest: Double, progress: (String) -> Void) -> Double {
+        var next = radius
+        if ratio > 0.75 && largest > radius / 2 {
+            next = min(2 * radius, FitSettings.largestTrustRadius)
+        } else if ratio < 0.25 {
+            next = radius / 2
+        }
+        if next != radius {
+            progress(String(format: "  trust radius %.3g → %.3g Å (true decrease %.2f of the predicted)", radius, next, ratio))
+        }
+        return next
+    }
+
     /// The damped step, with the damping raised until the linear prediction can be trusted for
-    /// it: no atom moves more than `maxAtomStep`, the parameters by at most `maxParameterStep` of
+    /// it: no atom moves more than `radius` (Å), the parameters by at most `maxParameterStep` of
     /// |Θ|. (Raising λ rather than shortening the step keeps it a Levenberg–Marquardt step: it
     /// turns towards −g as it shrinks.)
-    private func trustedStep(_ model: GaussNewtonModel, damping: inout Double, state: FitState,
+    private func trustedStep(_ model: GaussNewtonModel, damping: inout Double, radius: Double, state: FitState,
                              progress: (String) -> Void) throws -> [Double] {
         let start = damping
         var delta = try dampedStep(model, damping: damping)
@@ -189,13 +213,13 @@ extension FitCampaign {
                 largestAtomNorm(d.multiplied(by: Matrix(rows: delta.count, columns: 1, storage: delta)).storage)
             }.max() ?? 0
             let thetaStep = norm(delta) / max(norm(state.theta), .leastNonzeroMagnitude)
-            guard atomStep > FitSettings.maxAtomStep || thetaStep > FitSettings.maxParameterStep else { break }
+            guard atomStep > radius || thetaStep > FitSettings.maxParameterStep else { break }
             damping *= 2
             delta = try dampedStep(model, damping: damping)
         }
         if damping > start {
             progress(String(format: "  damping raised %.3g → %.3g: at most %.2g Å per atom and %.2g of |Θ| per step",
-                            start, damping, FitSettings.maxAtomStep, FitSettings.maxParameterStep))
+                            start, damping, radius, FitSettings.maxParameterStep))
         }
         return delta
     }

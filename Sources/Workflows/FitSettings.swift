@@ -49,8 +49,15 @@ public struct FitSettings: Codable, Sendable {
     /// to keep the solve defined where the data do not determine a combination of parameters.
     public static let exactDamping = 1e-12
     public static let maxRejections = 8
+    /// Gauss–Newton's trust radius on the linear prediction of eq. 44 (Å, the largest atomic
+    /// displacement a step may predict): it starts at `trustRadius`, doubles after a step whose true
+    /// loss fell at least 3/4 as much as predicted, up to `largestTrustRadius`, and halves after a
+    /// poor or rejected one.
+    public static let largestTrustRadius = 1.6
     /// L-BFGS: how many (s, y) pairs make its inverse-Hessian estimate.
     public static let lbfgsMemory = 8
+    /// Gauss–Newton's first trust radius (Å).
+    public var trustRadius = FitSettings.maxAtomStep
     /// Force tolerance of every relaxation (eV/Å).
     public var ftol = 1e-10
 

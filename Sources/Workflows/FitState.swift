@@ -51,6 +51,8 @@ public struct FitState: Codable, Sendable {
     public var history: [FitRecord]
     /// Gauss–Newton: the damping λ the next step starts from.
     public var damping: Double?
+    /// Gauss–Newton: the largest atomic displacement (Å) the next step may predict.
+    public var trustRadius: Double?
     /// L-BFGS: its memory of steps and gradient changes, and Θ and ∇Θ L of this state's predecessor.
     public var lbfgs: LBFGSMemory?
     public var done = false

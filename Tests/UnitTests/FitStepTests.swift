@@ -209,6 +209,28 @@ final class GaussNewtonStepTests: XCTestCase {
         for k in 1..<losses.count { XCTAssertLessThanOrEqual(losses[k], losses[k - 1], "true losses \(losses)") }
         XCTAssertLessThan(losses.last!, 2 * sdLosses.last!, "Gauss–Newton \(losses), Algorithm 1 \(sdLosses)")
     }
+
+    /// A trust radius small enough to bind: no step predicts a larger displacement than the radius
+    /// it was taken under, the radius doubles after each well-predicted step (this model is smooth),
+    /// and the target is still reached, never raising the true loss.
+    func testTrustRadiusBindsAndGrowsOnWellPredictedSteps() throws {
+        var settings = Self.settings()
+        settings.trustRadius = 1e-3
+        settings.iterations = 12
+        let (fit, state) = try FitStepTests.reachable(settings)
+        let states = try FitStepTests.iterate(fit, from: state, limit: 12)
+        let radii = [settings.trustRadius] + states.dropFirst().map { $0.trustRadius! }
+        let history = states.last!.history
+        print("gauss-newton unit: radii \(radii), displacements \(history.map(\.maxDisplacement)), "
+              + "true losses \(history.map { $0.lossRelaxed! })")
+        for k in 1..<history.count {
+            XCTAssertLessThanOrEqual(history[k].maxDisplacement, radii[k - 1] * (1 + 1e-12), "step \(k)")
+            XCTAssertLessThanOrEqual(history[k].lossRelaxed!, history[k - 1].lossRelaxed!, "step \(k)")
+        }
+        XCTAssertEqual(history[1].maxDisplacement, 1e-3, accuracy: 5e-4, "the first step uses the radius")
+        XCTAssertEqual(radii[1], 2e-3, "a well-predicted step that used the radius doubles it")
+        XCTAssertLessThan(history.last!.lossRelaxed!, 1e-4 * history[0].lossRelaxed!)
+    }
 }
 
 /// `loop.step: lbfgs` on the reference model: steps accepted on the true loss only.
