@@ -127,6 +127,50 @@ final class FitTrainingCommandTests: XCTestCase {
         try Toolbox.assertSameOutputs(whole, resumed)
     }
 
+    /// On 2 MPI ranks the training term is reduced by one LAMMPS over both (compute snap's array
+    /// summed over them), the systems relaxed on both, and the Gauss–Newton campaign repeats the
+    /// serial one: the same Θ, losses and errors per group.
+    func testTwoRanksRepeatTheSerialTrainingCampaign() throws {
+        let mpiexec = Toolbox.venv.appendingPathComponent("bin/mpiexec").path
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: mpiexec), "no MPICH mpiexec in .venv")
+        let folder = try Toolbox.temporaryDirectory(self)
+        let config = folder.appendingPathComponent("campaign.yaml")
+        let shipped = Self.folder.path
+        try """
+            potential: {snapcoeff: \(shipped)/WBe_pot.snapcoeff, snapparam: \(shipped)/WBe_pot.snapparam}
+            vary: {elements: [W]}
+            systems:
+              - {name: bulk, input: \(shipped)/W_bulk.lammps, lammps_args: ["-var", "ncell", "2"], cell: iso}
+              - {name: vacancy, input: \(shipped)/W_vacancy.lammps, lammps_args: ["-var", "ncell", "2"], cell: iso}
+            properties:
+              - {name: E_vac, energy: {vacancy: 1, bulk: -0.9375}, value: 3.0, weight: 10}
+            training: {data: [\(shipped)/JSON/BCC_ForceLib_W111, \(shipped)/JSON/BCC_ForceLib_WTet], groups: \(shipped)/groups.csv,
+                       reference: zbl 4.0 4.8, weight: 0.1}
+            loop: {iterations: 2, step: gauss-newton}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let serial = folder.appendingPathComponent("serial"), parallel = folder.appendingPathComponent("parallel")
+        let one = try Toolbox.implicitLammps(["fit", "--config", config.path, "--out", serial.path])
+        XCTAssertEqual(one.status, 0, one.stderr)
+        let two = try Toolbox.run(mpiexec, ["-n", "2", Toolbox.tool, "fit", "--config", config.path, "--out", parallel.path])
+        XCTAssertEqual(two.status, 0, two.stderr)
+        let a = try Toolbox.json(serial.appendingPathComponent("summary.json"))
+        let b = try Toolbox.json(parallel.appendingPathComponent("summary.json"))
+        XCTAssertEqual(a["iterations"] as? Int, b["iterations"] as? Int)
+        for (x, y) in zip(a["theta_final"] as! [Double], b["theta_final"] as! [Double]) {
+            XCTAssertEqual(x, y, accuracy: 1e-7 * max(abs(x), 1e-3))
+        }
+        let (rowsA, rowsB) = (try history(serial), try history(parallel))
+        XCTAssertEqual(rowsA.count, rowsB.count)
+        for (x, y) in zip(rowsA, rowsB) {
+            for column in ["loss_relaxed", "training_loss", "E_vac", "rmse_energy_BCC_ForceLib_WTet", "rmse_force_*ALL"] {
+                let (u, v) = (Double(x[column]!)!, Double(y[column]!)!)
+                XCTAssertEqual(u, v, accuracy: 1e-7 * abs(u), column)
+            }
+        }
+        let errors = { (out: URL) in try String(contentsOf: out.appendingPathComponent("training_errors.csv"), encoding: .utf8) }
+        XCTAssertEqual(try errors(serial).split(separator: "\n").count, try errors(parallel).split(separator: "\n").count)
+    }
+
     /// Bad training data and group tables are refused naming the file, before LAMMPS starts and
     /// with nothing written.
     func testBadTrainingDataRefusedBeforeLAMMPS() throws {
