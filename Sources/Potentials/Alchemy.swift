@@ -57,6 +57,13 @@ public struct AlchemicalSubstitution: Sendable {
         }
         // The new element: a copy of the old one's block, radius and weight included.
         let sourceFile = coefficientFile ?? declared.coefficientFile
+        if try SNAPParameters(contentsOf: parameterFile ?? declared.parameterFile).chemflag != 0 {
+            throw PotentialFileError(file: (parameterFile ?? declared.parameterFile).path, line: nil, message: """
+                alchemical substitution copies an element's block, which explicit multi-element SNAP (chemflag 1) \
+                cannot do: each element's descriptors run over all ordered element triples (K·n³), so a new \
+                element changes every block
+                """)
+        }
         var coefficients = try SNAPCoefficients(contentsOf: sourceFile)
         guard coefficients.element(named: element) == nil else {
             throw PotentialFileError(file: sourceFile.path, line: nil, message: """

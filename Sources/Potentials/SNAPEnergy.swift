@@ -91,8 +91,16 @@ public final class SNAPEnergy: ParametrizedEnergy {
     }
 
     public func parameterChange(readingPotentialFrom url: URL) throws -> ParameterChange {
-        let change = try potential.perturbation(to: try SNAPCoefficients(contentsOf: url), file: url.path)
+        let other = try SNAPCoefficients(contentsOf: url)
+        let change = try potential.perturbation(to: other, file: url.path)
         var notes: [String] = []
+        if let broken = potential.untiedCoefficients(in: other) {
+            notes.append("""
+                \(url.lastPathComponent): coefficients of identical descriptors differ (\(broken)); LAMMPS's forces \
+                for such a file are not the gradient of its energy, so the prediction and its validation use the \
+                file with each tied group at its mean (the same energy)
+                """)
+        }
         if !change.unused.isEmpty {
             notes.append("\(url.lastPathComponent) also defines \(change.unused.joined(separator: ", ")), which this system's potential does not use")
         }

@@ -1,10 +1,19 @@
 import Foundation
 
-/// A linear SNAP potential as used by one LAMMPS system: its two files, which element each atom
-/// type is, and which elements' coefficients form the parameter vector Θ.
+/// A SNAP potential, linear or quadratic, as used by one LAMMPS system: its two files, which
+/// element each atom type is, and which elements' coefficients form the parameter vector Θ.
 ///
 /// Θ holds, element by element in `.snapcoeff` order, each selected element's coefficients after
 /// beta0 (2J = 8 gives 55 per element). beta0 is a constant energy per atom: it moves no atom.
+///
+/// Quadratic SNAP (`quadraticflag 1`) is linear in its coefficients too: E_i = β0 + Σ β_k B_k +
+/// ½ Σ α_kk B_k² + Σ_{k<l} α_kl B_k B_l. With `quadraticflag 1` the descriptor computes add the
+/// columns ½B_k², B_k B_l in the order the file lists α (k, then l > k), so Θ = (β, α) per element
+/// in file order (2J = 8: 55 + 1 540 = 1 595) and every derivative stays exact.
+///
+/// Explicit multi-element SNAP (`chemflag 1`) has one bispectrum component per ordered triple of
+/// elements (K·n³ per element, 30·8 = 240 for InP); the computes take the `chem` keyword with the
+/// element of each type, and Θ is again each element's coefficients after beta0 in file order.
 public struct SNAPPotential: Sendable {
     public var coefficients: SNAPCoefficients
     public var parameters: SNAPParameters
@@ -36,22 +45,20 @@ public struct SNAPPotential: Sendable {
     }
 
     private func validate() throws {
-        let file = parameterFile.path
-        if parameters.quadraticflag != 0 {
-            throw PotentialFileError(file: file, line: nil, message: """
-                quadratic SNAP (quadraticflag 1) is not supported: its energy is not linear in the \
-                coefficients, so the descriptor computes do not give its parameter derivatives
+        if parameters.chemflag != 0 && parameters.quadraticflag != 0 {
+            throw PotentialFileError(file: parameterFile.path, line: nil, message: """
+                quadratic explicit multi-element SNAP (chemflag 1 with quadraticflag 1) is not supported: \
+                its products of identical descriptors are not worked out
                 """)
-        }
-        if parameters.chemflag != 0 {
-            throw PotentialFileError(file: file, line: nil,
-                                     message: "explicit multi-element SNAP (chemflag 1) is not supported")
         }
         let expected = descriptorCount + 1
         guard coefficients.coefficientsPerElement == expected else {
+            let settings = ["twojmax \(parameters.twojmax)"] + (parameters.quadraticflag != 0 ? ["quadraticflag 1"] : [])
+                + (parameters.chemflag != 0 ? ["chemflag 1 with \(coefficients.elements.count) elements"] : [])
             throw PotentialFileError(file: coefficientFile.path, line: nil, message: """
-                \(coefficients.coefficientsPerElement) coefficients per element, but twojmax \(parameters.twojmax) \
-                in \(parameterFile.lastPathComponent) gives \(descriptorCount) descriptors + beta0 = \(expected)
+                \(coefficients.coefficientsPerElement) coefficients per element, but \(settings.joined(separator: ", ")) in \
+                \(parameterFile.lastPathComponent) \(settings.count == 1 ? "gives" : "give") \(descriptorCount) descriptors \
+                + beta0 = \(expected)
                 """)
         }
         for case let name? in typeElements where coefficients.element(named: name) == nil {
@@ -60,18 +67,29 @@ public struct SNAPPotential: Sendable {
         }
     }
 
-    /// Bispectrum components per atom for linear SNAP: (J+1)(J+2)(J+3/2)/3-type count for 2J = twojmax.
+    /// Coefficients per element after beta0: the bispectrum components (K, or K·n³ for n elements
+    /// with chemflag), and for quadratic SNAP their products (k(k+1)/2 more for k of those).
     public var descriptorCount: Int {
+        let elements = coefficients.elements.count
+        let k = bispectrumCount * (parameters.chemflag != 0 ? elements * elements * elements : 1)
+        return parameters.quadraticflag != 0 ? k + k * (k + 1) / 2 : k
+    }
+
+    /// Bispectrum components per atom for 2J = twojmax (55 for 2J = 8).
+    public var bispectrumCount: Int { bispectrumIndices.count }
+
+    /// (2j1, 2j2, 2j) of each bispectrum component, in LAMMPS's order (j2 ≤ j1 ≤ j).
+    public var bispectrumIndices: [(j1: Int, j2: Int, j: Int)] {
         let twojmax = parameters.twojmax
-        var count = 0
+        var indices: [(j1: Int, j2: Int, j: Int)] = []
         for j1 in 0...twojmax {
             for j2 in 0...j1 {
                 for j in stride(from: j1 - j2, through: min(twojmax, j1 + j2), by: 2) where j >= j1 {
-                    count += 1
+                    indices.append((j1, j2, j))
                 }
             }
         }
-        return count
+        return indices
     }
 
     // MARK: - Parameter vector Θ
@@ -89,7 +107,7 @@ public struct SNAPPotential: Sendable {
         precondition(newTheta.count == parameterCount, "Θ has \(parameterCount) entries")
         var result = coefficients
         for (slot, element) in varying.enumerated() {
-            let values = newTheta[slot * descriptorCount..<(slot + 1) * descriptorCount]
+            let values = tyingIdenticalDescriptors(Array(newTheta[slot * descriptorCount..<(slot + 1) * descriptorCount]))
             result.elements[element].coefficients.replaceSubrange(1..., with: values)
         }
         return result
@@ -185,8 +203,14 @@ public struct SNAPPotential: Sendable {
         let p = parameters
         var arguments = ["\(p.rcutfac)", "\(p.rfac0)", "\(p.twojmax)"] + radii + weights + [
             "rmin0", "\(p.rmin0)", "switchflag", "\(p.switchflag)", "bzeroflag", "\(p.bzeroflag)",
-            "quadraticflag", "0", "bnormflag", "\(p.bnormflag)", "wselfallflag", "\(p.wselfallflag)",
+            "quadraticflag", "\(p.quadraticflag)", "bnormflag", "\(p.bnormflag)", "wselfallflag", "\(p.wselfallflag)",
         ]
+        if p.chemflag != 0 {
+            // Each type's element as its index in the coefficient file (LAMMPS's pair snap map).
+            let names = coefficients.elements.map(\.name)
+            let map = typeElements.map { $0.flatMap { names.firstIndex(of: $0) } ?? 0 }
+            arguments += ["chem", "\(names.count)"] + map.map(String.init)
+        }
         if p.switchinnerflag != 0 {
             let inner = elementOfType.map { $0?.extra.first ?? "0" }
             let depth = elementOfType.map { $0?.extra.dropFirst().first ?? "0" }

@@ -41,7 +41,7 @@ public struct TrainingTermReduction {
         let started = Date(), clock = ProgressClock()
         let run = EvaluateRun(snapcoeff: snapcoeff, snapparam: snapparam, reference: reference, datasets: datasets)
         let (elements, configurations) = try run.readData(label: Self.label)
-        // Refuses quadratic and explicit multi-element SNAP, whose rows are not linear in this Θ.
+        // Refuses a coefficient file whose count does not match its hyperparameters.
         let potential = try SNAPPotential(coefficientFile: snapcoeff, parameterFile: snapparam, typeElements: elements,
                                           varyingElements: varyingElements)
         var groups = try emptyGroups(configurations, parameters: potential.parameterCount)

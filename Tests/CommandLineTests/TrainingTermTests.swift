@@ -121,9 +121,75 @@ final class TrainingTermTests: XCTestCase {
         XCTAssertLessThan(term.loss(thetaFit), term.loss(term.theta0))
     }
 
-    /// Refusals come before LAMMPS starts: quadratic SNAP (its rows are not linear in these
-    /// coefficients), and a group table that lacks a group of the data.
-    func testQuadraticSNAPAndUnweightedGroupsRefused() throws {
+    /// Quadratic SNAP: WBe_pot with small seeded quadratic coefficients added (55 + 1 540 per
+    /// element, as FitSNAP writes a quadratic SNAP). LAMMPS's pair snap is the truth: the training
+    /// term's errors are `evaluate`'s at Θ0 and at a Θ1 that changes linear and quadratic parts.
+    func testQuadraticSNAPTermIsEvaluates() throws {
+        try checkAgainstEvaluate(flag: "quadraticflag", count: 1595, changed: [0, 10, 54, 55, 56, 700, 1594]) { linear in
+            var random = SplitMix64(seed: 7)
+            return linear + (0..<1540).map { _ in 1e-3 * random.nextSign() }
+        }
+    }
+
+    /// Explicit multi-element SNAP: WBe_pot's descriptors made chemflag (bnormflag 1: 55·2³ = 440
+    /// per element), each element's block its linear coefficients repeated over the element
+    /// triples and scaled by 1/8 ± 10 %, written with tied coefficients equal.
+    func testChemflagSNAPTermIsEvaluates() throws {
+        try checkAgainstEvaluate(flag: "chemflag", extra: "bnormflag 1\n", count: 440, changed: [0, 10, 54, 100, 300, 439]) { linear in
+            var random = SplitMix64(seed: 11)
+            return (0..<8).flatMap { _ in linear.map { $0 / 8 * (1 + 0.1 * random.nextSign()) } }
+        }
+    }
+
+    /// WBe_pot with `flag` set to 1 and each element's coefficients after beta0 made by `extend`;
+    /// W varied. The term's errors against `evaluate` at Θ0 and after changing `changed`.
+    private func checkAgainstEvaluate(flag: String, extra: String = "", count: Int, changed indices: [Int],
+                                      extend: ([Double]) -> [Double], line: UInt = #line) throws {
+        let directory = try Toolbox.temporaryDirectory(self)
+        let snapparam = directory.appendingPathComponent("\(flag).snapparam")
+        try (String(contentsOf: Self.snapparam, encoding: .utf8).replacingOccurrences(of: "\(flag) 0", with: "\(flag) 1") + extra)
+            .write(to: snapparam, atomically: true, encoding: .utf8)
+        var coefficients = try SNAPCoefficients(contentsOf: Self.snapcoeff)
+        for element in coefficients.elements.indices {
+            let values = coefficients.elements[element].coefficients
+            coefficients.elements[element].coefficients = [values[0]] + extend(Array(values.dropFirst()))
+        }
+        // Tied as FitSNAP writes them (chemflag), through the potential's own writer.
+        let untied = directory.appendingPathComponent("untied.snapcoeff")
+        try coefficients.write(to: untied)
+        let written = try SNAPPotential(coefficientFile: untied, parameterFile: snapparam, typeElements: ["W", "Be"])
+        let snapcoeff = directory.appendingPathComponent("\(flag).snapcoeff")
+        try written.with(theta: written.theta).write(to: snapcoeff)
+        let datasets = Self.datasets(["BCC_ForceLib_W111"])
+        let term = try TrainingTermReduction(snapcoeff: snapcoeff, snapparam: snapparam, varyingElements: ["W"],
+                                             reference: Self.reference, datasets: datasets).reduce()
+        XCTAssertEqual(term.parameterNames.count, count, line: line)
+        func evaluate(_ file: URL) throws -> [String: (energy: Double, force: Double)] {
+            let run = EvaluateRun(snapcoeff: file, snapparam: snapparam, reference: Self.reference, datasets: datasets)
+            let rows = try run.run(in: try RunDirectory("/nonexistent", overwrite: false, writes: false)).rows
+            return Dictionary(grouping: rows, by: \.group).mapValues { rows in
+                (rows.first { $0.quantity == "energy" }!.rmse, rows.first { $0.quantity == "force" }!.rmse)
+            }
+        }
+        try assertErrors(term, at: term.theta0, equal: try evaluate(snapcoeff), relative: 1e-10, line: line)
+        var random = SplitMix64(seed: 3)
+        var theta1 = term.theta0
+        for index in indices { theta1[index] += 2e-3 * random.nextSign() }
+        let potential = try SNAPPotential(coefficientFile: snapcoeff, parameterFile: snapparam, typeElements: ["W", "Be"],
+                                          varyingElements: ["W"])
+        theta1 = potential.tyingIdenticalDescriptors(theta1)
+        let file = directory.appendingPathComponent("changed.snapcoeff")
+        try potential.with(theta: theta1).write(to: file)
+        let truth = try evaluate(file)
+        XCTAssertEqual(term.errors(term.theta0)[0].group, "BCC_ForceLib_W111", line: line)
+        XCTAssertGreaterThan(abs(truth["BCC_ForceLib_W111"]!.force / term.errors(term.theta0)[0].forceRMSE - 1), 1e-4,
+                             "a visible change", line: line)
+        try assertErrors(term, at: theta1, equal: truth, relative: 1e-8, line: line)
+    }
+
+    /// Refusals come before LAMMPS starts: a quadratic `.snapparam` with a linear coefficient file
+    /// (the count does not match), and a group table that lacks a group of the data.
+    func testMismatchedQuadraticFileAndUnweightedGroupsRefused() throws {
         let directory = try Toolbox.temporaryDirectory(self)
         let quadratic = directory.appendingPathComponent("quadratic.snapparam")
         try String(contentsOf: Self.snapparam, encoding: .utf8).replacingOccurrences(of: "quadraticflag 0", with: "quadraticflag 1")
@@ -132,7 +198,8 @@ final class TrainingTermTests: XCTestCase {
         XCTAssertThrowsError(try TrainingTermReduction(snapcoeff: Self.snapcoeff, snapparam: quadratic, reference: Self.reference,
                                                        datasets: datasets).reduce()) { error in
             let text = "\(error)"
-            XCTAssertTrue(text.contains(quadratic.path) && text.contains("quadratic"), text)
+            XCTAssertTrue(text.contains(Self.snapcoeff.path) && text.contains("twojmax 8, quadraticflag 1 in quadratic.snapparam give 1595 descriptors")
+, text)
         }
         let table = directory.appendingPathComponent("groups.csv")
         try "group,energy_weight,force_weight\nDivacancy,1,1\n".write(to: table, atomically: true, encoding: .utf8)

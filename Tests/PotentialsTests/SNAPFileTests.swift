@@ -68,7 +68,7 @@ final class SNAPFileTests: XCTestCase {
         }
     }
 
-    func testParameterVectorLayoutAndQuadraticRefusal() throws {
+    func testParameterVectorLayoutAndCountRefusals() throws {
         let folder = try temporaryFolder()
         let coefficientFile = folder.appendingPathComponent("two.snapcoeff")
         // 2J = 2 gives 5 bispectrum components: 6 coefficients per element with beta0.
@@ -97,7 +97,14 @@ final class SNAPFileTests: XCTestCase {
         try "rcutfac 4.7\ntwojmax 2\nquadraticflag 1\n".write(to: parameterFile, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try SNAPPotential(coefficientFile: coefficientFile, parameterFile: parameterFile,
                                                typeElements: ["W", "X"])) { error in
-            XCTAssertTrue("\(error)".contains("quadratic SNAP (quadraticflag 1) is not supported"), "\(error)")
+            XCTAssertTrue("\(error)".contains("twojmax 2, quadraticflag 1 in two.snapparam give 20 descriptors + beta0 = 21"),
+                          "\(error)")
+        }
+        // Quadratic and explicit multi-element SNAP count their coefficients like LAMMPS.
+        try "rcutfac 4.7\ntwojmax 2\nquadraticflag 1\nchemflag 1\n".write(to: parameterFile, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try SNAPPotential(coefficientFile: coefficientFile, parameterFile: parameterFile,
+                                               typeElements: ["W", "X"])) { error in
+            XCTAssertTrue("\(error)".contains("chemflag 1 with quadraticflag 1) is not supported"), "\(error)")
         }
     }
 
@@ -112,6 +119,18 @@ final class SNAPFileTests: XCTestCase {
         XCTAssertThrowsError(try SNAPPotential(coefficientFile: coefficientFile, parameterFile: parameterFile,
                                                typeElements: ["W"])) { error in
             XCTAssertTrue("\(error)".contains("twojmax 6 in p.snapparam gives 30 descriptors + beta0 = 31"), "\(error)")
+        }
+        try "rcutfac 4.73442\ntwojmax 8\nquadraticflag 1\n".write(to: parameterFile, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try SNAPPotential(coefficientFile: coefficientFile, parameterFile: parameterFile,
+                                               typeElements: ["W"])) { error in
+            XCTAssertTrue("\(error)".contains("twojmax 8, quadraticflag 1 in p.snapparam give 1595 descriptors + beta0 = 1596"),
+                          "\(error)")
+        }
+        try "rcutfac 4.73442\ntwojmax 6\nchemflag 1\n".write(to: parameterFile, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try SNAPPotential(coefficientFile: coefficientFile, parameterFile: parameterFile,
+                                               typeElements: ["W"])) { error in
+            XCTAssertTrue("\(error)".contains("twojmax 6, chemflag 1 with 1 elements in p.snapparam give 30 descriptors"),
+                          "\(error)")
         }
     }
 }
