@@ -49,7 +49,8 @@ public protocol PotentialFiles: AnyObject {
 
 /// A LAMMPS potential with parameters Θ: the engine's derivatives and the workflows' files.
 ///
-/// Conformers: `SNAPEnergy` (linear in its coefficients, analytic descriptor derivatives) and
+/// Conformers: `SNAPEnergy` (linear in its coefficients, analytic descriptor derivatives),
+/// `MLIAPEnergy` (ML-IAP linear and quadratic models, analytic through compute mliap) and
 /// `FiniteDifferenceEnergy` (any LAMMPS potential, central differences in Θ).
 public protocol ParametrizedEnergy: ParameterDerivatives, PotentialFiles {}
 
@@ -154,6 +155,10 @@ public enum PotentialChoice: Sendable {
         }
         switch self {
         case .snap(let coefficients, let parameters, let elements):
+            // An input whose pair style is an ML-IAP model gets its parameters as Θ.
+            if coefficients == nil, parameters == nil, let declaration = try MLIAPDeclaration.scan(simulation) {
+                return try MLIAPEnergy(simulation: simulation, declaration: declaration, varyingElements: elements)
+            }
             return try SNAPEnergy(simulation: simulation, coefficientFile: coefficients, parameterFile: parameters,
                                   varyingElements: elements)
         case .variables(let names):

@@ -1,0 +1,129 @@
+import Foundation
+import Potentials
+import XCTest
+
+/// ML-IAP models through the command line, on LAMMPS's W.quadratic (quadratic model, SNAP
+/// descriptor, with ZBL): derivative → predict --validate → fit → uq, with the model file as Θ;
+/// an NN model refused with the reason.
+final class MLIAPCommandTests: XCTestCase {
+    private func potentials() throws -> String { try Toolbox.lammpsPackage.appendingPathComponent("share/lammps/potentials").path }
+
+    private func input(_ name: String, model: String, vacancy: Bool = true, in folder: URL) throws -> URL {
+        let url = folder.appendingPathComponent(name)
+        try """
+            units metal
+            boundary p p p
+            atom_style atomic
+            lattice bcc 3.1803
+            region cell block 0 3 0 3 0 3
+            create_box 1 cell
+            create_atoms 1 region cell
+            mass 1 183.84
+            \(vacancy ? "group vacancy id 1\ndelete_atoms group vacancy" : "")
+            pair_style hybrid/overlay zbl 4 4.8 mliap model quadratic \(model) descriptor sna \(try potentials())/W.quadratic.mliap.descriptor
+            pair_coeff 1 1 zbl 74 74
+            pair_coeff * * mliap W
+            """.write(to: url, atomically: true, encoding: .utf8)
+        return url
+    }
+
+    func testQuadraticModelChain() throws {
+        let folder = try Toolbox.temporaryDirectory(self)
+        let original = "\(try potentials())/W.quadratic.mliap.model"
+        let vacancy = try input("vacancy.lammps", model: original, in: folder)
+        // Every parameter after the constant changed by up to ±0.2 % (seeded).
+        var model = try MLIAPModel(contentsOf: URL(fileURLWithPath: original))
+        var state: UInt64 = 9
+        for k in 1..<model.parametersPerElement {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            model.parameters[0][k] *= 1 + 0.002 * (Double(state >> 11) / Double(1 << 53) * 2 - 1)
+        }
+        let changed = folder.appendingPathComponent("perturbed.mliap.model")
+        try model.write(to: changed)
+
+        let derivative = folder.appendingPathComponent("derivative")
+        let made = try Toolbox.implicitLammps(["derivative", "--input", vacancy.path, "--out", derivative.path])
+        XCTAssertEqual(made.status, 0, made.stderr)
+        let summary = try Toolbox.json(derivative.appendingPathComponent("summary.json"))
+        XCTAssertEqual(summary["parameters"] as? Int, 495)
+        XCTAssertEqual((summary["potential"] as? [String: Any])?["kind"] as? String, "ML-IAP quadratic (sna)")
+
+        let predicted = folder.appendingPathComponent("predict")
+        let predict = try Toolbox.implicitLammps(["predict", "--input", vacancy.path, "--perturbed", changed.path,
+                                                  "--derivative", derivative.path, "--validate", "--out", predicted.path])
+        XCTAssertEqual(predict.status, 0, predict.stderr)
+        let levels = try XCTUnwrap(try Toolbox.json(predicted.appendingPathComponent("summary.json"))["levels"] as? [[String: Any]])
+        let error = { (name: String, key: String) in levels.first { $0["level"] as? String == name }?[key] as? Double ?? .nan }
+        XCTAssertLessThan(error("ih", "energy_error"), 0.1 * error("c", "energy_error"), "\(levels)")
+        XCTAssertLessThan(error("ih", "position_error"), 0.05, "\(levels)")
+
+        let target = folder.appendingPathComponent("target")
+        let relax = try Toolbox.implicitLammps(["relax", "--input", try input("target.lammps", model: changed.path, in: folder).path,
+                                                "--out", target.path])
+        XCTAssertEqual(relax.status, 0, relax.stderr)
+        let config = folder.appendingPathComponent("fit.yaml")
+        try """
+            systems:
+              - {name: vacancy, input: \(vacancy.path), target: {structure: \(target.path)/relaxed.data}}
+            loop: {iterations: 3, step: gauss-newton}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let fitted = folder.appendingPathComponent("fit")
+        let fit = try Toolbox.implicitLammps(["fit", "--config", config.path, "--out", fitted.path])
+        XCTAssertEqual(fit.status, 0, fit.stderr)
+        let fitSummary = try Toolbox.json(fitted.appendingPathComponent("summary.json"))
+        let loss = { (key: String) in (fitSummary[key] as? [String: Any])?["true"] as? Double ?? .nan }
+        XCTAssertLessThan(loss("loss_final"), 1e-2 * loss("loss_initial"), "\(loss("loss_initial")) → \(loss("loss_final"))")
+        let final = try MLIAPModel(contentsOf: fitted.appendingPathComponent("final.model"))
+        XCTAssertEqual(final.parametersPerElement, 496)
+        XCTAssertEqual(final.parameters[0][0], model.parameters[0][0], "the constant is not in Θ")
+        // The native replay loads each iteration's model file through the same pair_style line.
+        let replay = try Toolbox.nativeLammps(input: fitted.appendingPathComponent("commands.lammps"), in: folder)
+        XCTAssertEqual(replay.status, 0, replay.stdout + replay.stderr)
+        let last = try XCTUnwrap(replay.stdout.split(separator: "\n").last { $0.hasPrefix("replay: vacancy iteration") },
+                                 replay.stdout).split(separator: " ")
+        let (iteration, replayed) = (Int(last[3])!, Double(last[5])!)
+        let history = try String(contentsOf: fitted.appendingPathComponent("history.csv"), encoding: .utf8)
+            .split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let column = try XCTUnwrap(history[0].firstIndex(of: "energy_vacancy"))
+        XCTAssertGreaterThan(iteration, 0)
+        XCTAssertEqual(replayed, Double(history[iteration + 1][column])!, accuracy: 1e-6)
+
+        let bulk = try input("bulk.lammps", model: original, vacancy: false, in: folder)
+        let uqConfig = folder.appendingPathComponent("uq.yaml")
+        try """
+            ensemble:
+              draws: {count: 3, seed: 1, relative_sd: 0.002}
+            systems:
+              - {name: vacancy, input: \(vacancy.path), box: fixed}
+              - {name: bulk, input: \(bulk.path), box: fixed}
+            quantities:
+              - {name: E_f, energy: {vacancy: 1, bulk: -0.9814814814814815}}
+            truth: 2
+            """.write(to: uqConfig, atomically: true, encoding: .utf8)
+        let uq = try Toolbox.implicitLammps(["uq", "--config", uqConfig.path, "--out", folder.appendingPathComponent("uq").path])
+        XCTAssertEqual(uq.status, 0, uq.stderr)
+    }
+
+    func testNeuralNetworkModelIsRefusedWithTheReason() throws {
+        let folder = try Toolbox.temporaryDirectory(self)
+        let input = folder.appendingPathComponent("nn.lammps")
+        try """
+            units metal
+            boundary p p p
+            atom_style atomic
+            lattice bcc 3.3
+            region cell block 0 2 0 2 0 2
+            create_box 1 cell
+            create_atoms 1 region cell
+            mass 1 180.95
+            pair_style mliap model nn \(try potentials())/Ta06A.nn.mliap.model descriptor sna \(try potentials())/Ta06A.mliap.descriptor
+            pair_coeff * * Ta
+            """.write(to: input, atomically: true, encoding: .utf8)
+        let out = folder.appendingPathComponent("out")
+        let refused = try Toolbox.implicitLammps(["derivative", "--input", input.path, "--out", out.path])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("the ML-IAP nn model is not supported") && refused.stderr.contains("nonlinearly"),
+                      refused.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+    }
+}
