@@ -17,6 +17,7 @@ final class SNAPKindCommandTests: XCTestCase {
         create_box 1 cell
         create_atoms 1 region cell
         mass 1 95.95
+        group core id 2
         """
     private static let indiumPhosphide = """
         lattice diamond 5.87
@@ -131,7 +132,23 @@ final class SNAPKindCommandTests: XCTestCase {
     }
 
     func testQuadraticSNAPChain() throws {
-        let (folder, _) = try chain("Mo_Zuo_JPCA2020.quadratic", Self.molybdenum, elements: "Mo", parameters: 495, perturbation: 0.01)
+        let (folder, vacancy) = try chain("Mo_Zuo_JPCA2020.quadratic", Self.molybdenum, elements: "Mo", parameters: 495,
+                                          perturbation: 0.01)
+        // Alchemy: atom 2 becomes X, a copy of Mo's linear and quadratic block (exact: same energy and forces).
+        let alchemy = folder.appendingPathComponent("alchemy.yaml")
+        try """
+            alchemy: {element: X, atoms: {group: core}}
+            systems:
+              - {name: vacancy, input: \(vacancy.path), target: {structure: \(folder.path)/target/relaxed.data}}
+            loop: {iterations: 1, step: gauss-newton}
+            """.write(to: alchemy, atomically: true, encoding: .utf8)
+        let substituted = folder.appendingPathComponent("alchemy")
+        let fit = try Toolbox.implicitLammps(["fit", "--config", alchemy.path, "--out", substituted.path])
+        XCTAssertEqual(fit.status, 0, fit.stderr)
+        XCTAssertTrue(fit.stderr.contains("a copy of Mo") && fit.stderr.contains("forces changed by 0 eV/Å"), fit.stderr)
+        let written = try SNAPCoefficients(contentsOf: substituted.appendingPathComponent("final.snapcoeff"))
+        XCTAssertEqual(written.elements.map(\.name), ["Mo", "X"])
+        XCTAssertEqual(written.coefficientsPerElement, 496)
         // uq: an ensemble around the quadratic SNAP, two members truly relaxed.
         let uqConfig = folder.appendingPathComponent("uq.yaml")
         try """
