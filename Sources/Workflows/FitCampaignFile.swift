@@ -82,10 +82,11 @@ struct FitCampaignFile: CampaignFileSchema {
         var lossTolerance: Double?
         var gradient: String?
         var regularization: Double?
+        var relaxFromTarget: Bool?
 
         enum CodingKeys: String, CodingKey {
             case iterations, step, relaxEach = "relax_each", backtrack, tolerance, lossTolerance = "loss_tolerance", gradient,
-                 regularization
+                 regularization, relaxFromTarget = "relax_from_target"
         }
     }
     struct Relax: Decodable {
@@ -150,7 +151,8 @@ struct FitCampaignFile: CampaignFileSchema {
         "systems[]": ["name", "input", "lammps_args", "atom_weights", "target", "weight", "alchemy_atoms", "cell"],
         "systems[].atom_weights[]": ["ids", "group", "weight"],
         "systems[].target": ["structure", "elastic", "check_pairing"],
-        "loop": ["iterations", "step", "relax_each", "backtrack", "tolerance", "loss_tolerance", "gradient", "regularization"],
+        "loop": ["iterations", "step", "relax_each", "backtrack", "tolerance", "loss_tolerance", "gradient", "regularization",
+                 "relax_from_target"],
         "derivative": DerivativeSection.keys,
         "relax": ["ftol"],
     ]
@@ -388,6 +390,14 @@ struct FitCampaignFile: CampaignFileSchema {
             settings.tolerance = try positive(loop.tolerance, "loop.tolerance") ?? settings.tolerance
             settings.lossTolerance = try nonNegative(loop.lossTolerance, "loop.loss_tolerance") ?? settings.lossTolerance
             settings.regularization = try nonNegative(loop.regularization, "loop.regularization") ?? settings.regularization
+            if loop.relaxFromTarget == true {
+                guard (systems ?? []).contains(where: { $0.target?.structure != nil }) else {
+                    throw CampaignFileError(file: url.path, key: "loop.relax_from_target", reason: """
+                        loop.relax_from_target relaxes each system also from its target structure: no system has one
+                        """)
+                }
+                settings.relaxFromTarget = true
+            }
             if let gradient = loop.gradient {
                 guard let value = FitSettings.Gradient(rawValue: gradient) else {
                     throw CampaignFileError(file: url.path, key: "loop.gradient", value: "\(gradient)",

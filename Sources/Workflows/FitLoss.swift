@@ -75,12 +75,44 @@ extension FitCampaign {
             }
             result.structures[system.name] = try provider.structure()
             result.energies[system.name] = relaxation.energy
+            result.starts?[system.name] = nil
+            if settings.relaxFromTarget, case .structure(let target) = system.target {
+                try relaxFromTarget(system, target: target, into: &result, progress: progress)
+            }
             if case .elastic = system.target {
                 let hessian = try Hessian(system: provider)
                 result.elastic[system.name] = try ElasticConstants.measure(system.energy, hessian: hessian, method: method).relaxedIon
             }
         }
         return result
+    }
+
+    /// The minimum reached from the target's positions replaces the one in `state` when it lies
+    /// closer to the target; the system is left at the one kept.
+    private func relaxFromTarget(_ system: FitSystem, target: [Double], into state: inout FitState,
+                                 progress: (String) -> Void) throws {
+        let provider = system.provider
+        let kept = state.structures[system.name]!
+        var start = kept
+        start.positions = target
+        start.images = [Int32](repeating: 0, count: kept.images.count)
+        try provider.restore(start)
+        let relaxation = try relaxer(system, RelaxationSettings(cell: system.cell, ftol: settings.ftol), progress)
+        let reached = try provider.structure()
+        let distance = { (s: Structure) -> Double in
+            let r = self.residual(s, target: target)
+            return 0.5 * dot(r, system.weighted(r))
+        }
+        let (fromTarget, fromPrediction) = (distance(reached), distance(kept))
+        progress(String(format: "  %@: relaxed from the prediction %.6g, from the target %.6g", system.name,
+                        fromPrediction, fromTarget))
+        if relaxation.shortfall == nil && fromTarget < fromPrediction {
+            state.structures[system.name] = reached
+            state.energies[system.name] = relaxation.energy
+            state.starts = (state.starts ?? [:]).merging([system.name: start]) { $1 }
+        } else {
+            try provider.restore(kept)
+        }
     }
 
     /// The history columns of the property targets, for a state.

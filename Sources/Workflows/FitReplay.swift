@@ -46,6 +46,21 @@ public struct FitReplay {
     }
 
     public static func iterationFolder(_ iteration: Int) -> String { String(format: "iterations/%04d", iteration) }
+    /// Where the final relaxation's starts from the target are (`loop.relax_from_target`).
+    public static let finalFolder = "iterations/final"
+
+    /// The start of a relaxation that began at the target's positions (`loop.relax_from_target`).
+    public static func startDump(_ system: String, in folder: URL) -> URL {
+        folder.appendingPathComponent("\(system).start.dump")
+    }
+
+    /// `read_dump` of the start from the target in `folder`, if that relaxation began there.
+    private func startFromTarget(_ system: String, in folder: URL, box: String) -> [String] {
+        let dump = Self.startDump(system, in: folder)
+        guard FileManager.default.fileExists(atPath: dump.path) else { return [] }
+        return ["# relaxed from the target's positions (loop.relax_from_target), whose minimum lies closer to the target",
+                "read_dump \(dump.path) 0 x y z box \(box) replace yes"]
+    }
 
     /// The script for `history` (row 0 the start) and, when given, the final relaxation with the
     /// potential of iteration `best`.
@@ -65,7 +80,9 @@ public struct FitReplay {
             let box = system.cell == .fixed ? "no" : "yes"
             lines += ["", "# ==== system \(system.name): set-up as implicit-lammps ran it ====", "clear"]
             lines += setup[system.name] ?? []
-            lines += ["# iteration 0: relaxed with the initial potential"] + relax + [print(system.name, "iteration 0")]
+            lines += ["# iteration 0: relaxed with the initial potential"]
+                + startFromTarget(system.name, in: staging.appendingPathComponent(Self.iterationFolder(0)), box: box)
+                + relax + [print(system.name, "iteration 0")]
             for record in history.dropFirst() {
                 let folder = staging.appendingPathComponent(Self.iterationFolder(record.iteration))
                 let relaxed = record.lossRelaxed != nil || system.cell != .fixed
@@ -74,14 +91,15 @@ public struct FitReplay {
                 lines += try potential.loadingCommands(theta: record.theta, writtenTo: folder)
                 let start = relaxed ? record.iteration - 1 : record.iteration
                 lines.append("read_dump \(dumps(start)) 0 x y z box \(box) replace yes")
-                lines += relaxed ? relax : ["run 0"]
+                lines += relaxed ? startFromTarget(system.name, in: folder, box: box) + relax : ["run 0"]
                 lines.append(print(system.name, "iteration \(record.iteration)"))
             }
             if let best, let last = history.last {
                 let folder = staging.appendingPathComponent(Self.iterationFolder(best))
                 lines.append("# final: the potential of iteration \(best) (final.*), relaxed from the last structure")
                 lines += try potential.loadingCommands(theta: history[best].theta, writtenTo: folder)
-                lines += ["read_dump \(dumps(last.iteration)) 0 x y z box \(box) replace yes"] + relax
+                lines += ["read_dump \(dumps(last.iteration)) 0 x y z box \(box) replace yes"]
+                    + startFromTarget(system.name, in: staging.appendingPathComponent(Self.finalFolder), box: box) + relax
                 lines.append(print(system.name, "final"))
             }
         }

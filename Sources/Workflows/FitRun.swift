@@ -43,7 +43,12 @@ public struct FitRun {
             // Every ~10 s at most (a drawing takes about a second): a long campaign can be watched.
             if figureClock.isDue() { drawLoss(fit, history: state.history, best: nil, run: run) }
         }
-        let (final, best, _) = try fit.finish(state, progress: progress)
+        let (final, best, finished) = try fit.finish(state, progress: progress)
+        if MPIJob.isRoot, let starts = finished.starts, !starts.isEmpty {
+            let folder = run.url(FitReplay.finalFolder)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            for (name, start) in starts { try Files.write(LAMMPSDump.format(start), to: FitReplay.startDump(name, in: folder)) }
+        }
         progress(String(format: "fit: final relaxation, true loss %.6g (best %.6g at iteration %d)",
                         final.lossRelaxed!, best.lossRelaxed!, best.iteration))
         let warning = FitCampaign.driftWarning(history: state.history, final: final, best: best)
@@ -80,6 +85,9 @@ public struct FitRun {
             if MPIJob.isRoot {
                 try Files.write(ExtendedXYZ.format(structure), to: folder.appendingPathComponent("\(system.name).extxyz"))
                 try Files.write(LAMMPSDump.format(structure), to: folder.appendingPathComponent("\(system.name).dump"))
+                if let start = state.starts?[system.name] {
+                    try Files.write(LAMMPSDump.format(start), to: FitReplay.startDump(system.name, in: folder))
+                }
             }
         }
         if MPIJob.isRoot {

@@ -58,6 +58,11 @@ public struct FitSettings: Codable, Sendable {
     public static let lbfgsMemory = 8
     /// Gauss–Newton's first trust radius (Å).
     public var trustRadius = FitSettings.maxAtomStep
+    /// Structure targets: relax each system also from the target's positions and keep whichever
+    /// minimum lies closer to the target (`loop.relax_from_target`). A fit that is to stabilize a
+    /// structure another basin holds (the paper's hard dislocation core, from the easy one) needs
+    /// it: relaxations from eq. 44's prediction stay in the starting basin up to its edge.
+    public var relaxFromTarget = false
     /// Force tolerance of every relaxation (eV/Å).
     public var ftol = 1e-10
 

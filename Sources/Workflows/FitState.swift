@@ -53,6 +53,9 @@ public struct FitState: Codable, Sendable {
     public var damping: Double?
     /// Gauss–Newton: the largest atomic displacement (Å) the next step may predict.
     public var trustRadius: Double?
+    /// `loop.relax_from_target`: per system whose current minimum was reached from the target's
+    /// positions, that start (the replay script relaxes from it).
+    public var starts: [String: Structure]?
     /// L-BFGS: its memory of steps and gradient changes, and Θ and ∇Θ L of this state's predecessor.
     public var lbfgs: LBFGSMemory?
     public var done = false

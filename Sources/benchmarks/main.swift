@@ -180,7 +180,7 @@ case "fit-dislocation":
     try fitDislocationBenchmark(source: rest.first ?? "shared", iterations: numbers.first ?? 20,
                                 energyColumns: numbers.count > 1 ? numbers[1] : 3,
                                 preconditioning: rest.contains("exponential") ? .exponential : .none,
-                                relaxEach: rest.contains("relax-each"),
+                                relaxEach: rest.contains("relax-each"), fromTarget: rest.contains("from-target"),
                                 rule: rest.contains("gauss-newton") ? .gaussNewton : .steepestDescent)
 case "fit-steps": try fitStepsBenchmark()
 case "precondition":
@@ -202,6 +202,6 @@ case "precondition-band":
 case "uq-ensemble":
     try uncertaintyBenchmark(truthSamples: arguments.dropFirst().first.flatMap { Int($0) } ?? 5)
 default: print("unknown benchmark; available: binding, derivative [3 5 10 alloy] [sparse-only], potentials, "
-               + "fit-dislocation [shared|generated [ITERATIONS [ENERGY_COLUMNS]] [exponential] [relax-each] [gauss-newton]], fit-steps, precondition [shared|generated [COLUMNS]], uq-ensemble [TRUTH_SAMPLES], "
+               + "fit-dislocation [shared|generated [ITERATIONS [ENERGY_COLUMNS]] [exponential] [relax-each] [gauss-newton] [from-target]], fit-steps, precondition [shared|generated [COLUMNS]], uq-ensemble [TRUTH_SAMPLES], "
                + "derivative-dislocation [shared|generated [STRATEGY:PRECONDITIONER …] [check=N]]")
 }
