@@ -123,6 +123,9 @@ final class SNAPKindTests: XCTestCase {
 
     /// ∇Θ X* by the sparse solve against central differences of true re-relaxations.
     private func checkPositionDerivative(_ kind: Kind) throws {
+        // Re-relaxations are the cost: every other parameter of the spread (both kinds, both elements).
+        var kind = kind
+        kind.spread = stride(from: 0, to: kind.spread.count, by: 2).map { kind.spread[$0] }
         let system = try vacancy(kind)
         let all = try system.mixedHessian()
         let mixedHessian = Matrix(columns: kind.spread.map { all.column($0) }, rows: all.rows)
