@@ -104,14 +104,7 @@ final class FitCommandTests: XCTestCase {
         XCTAssertEqual(block(final, "X")[0], block(original, "W")[0])  // β0 is not in Θ
 
         // The native replay prints the energies the tool reports in history.csv.
-        let replay = try Toolbox.nativeLammps(input: out.appendingPathComponent("commands.lammps"), in: folder)
-        XCTAssertEqual(replay.status, 0, replay.stdout + replay.stderr)
-        let printed = replay.stdout.split(separator: "\n").filter { $0.hasPrefix("replay: dislocation iteration") }
-            .map { Double($0.split(separator: " ")[5])! }
-        let history = try String(contentsOf: out.appendingPathComponent("history.csv"), encoding: .utf8)
-            .split(separator: "\n").dropFirst().map { Double($0.split(separator: ",").last!)! }
-        XCTAssertEqual(printed.count, 3)
-        for (native, tool) in zip(printed, history) { XCTAssertEqual(native, tool, accuracy: 1e-7) }
+        XCTAssertEqual(try Toolbox.assertReplayPrintsTheHistory(out, system: "dislocation", in: folder), 3)
     }
 
     /// Killed (SIGKILL) after iteration 2, resumed: the same history and final potential as an

@@ -51,14 +51,7 @@ final class FitFromTargetTests: XCTestCase {
         // two minima are symmetric images) and prints the tool's energies.
         let script = try String(contentsOf: closerOut.appendingPathComponent("commands.lammps"), encoding: .utf8)
         XCTAssertTrue(script.contains("read_dump \(closerOut.path)/iterations/0000/vacancy.start.dump"), script)
-        let replay = try Toolbox.nativeLammps(input: closerOut.appendingPathComponent("commands.lammps"), in: folder)
-        XCTAssertEqual(replay.status, 0, replay.stdout + replay.stderr)
-        let printed = replay.stdout.split(separator: "\n").filter { $0.hasPrefix("replay: vacancy iteration") }
-            .map { Double($0.split(separator: " ")[5])! }
-        let history = try String(contentsOf: closerOut.appendingPathComponent("history.csv"), encoding: .utf8)
-            .split(separator: "\n").dropFirst().map { Double($0.split(separator: ",").last!)! }
-        XCTAssertEqual(printed.count, history.count)
-        for (native, tool) in zip(printed, history) { XCTAssertEqual(native, tool, accuracy: 1e-7) }
+        try Toolbox.assertReplayPrintsTheHistory(closerOut, system: "vacancy", in: folder)
 
         // Without any structure target the key is refused, naming it.
         let config = folder.appendingPathComponent("none.yaml")

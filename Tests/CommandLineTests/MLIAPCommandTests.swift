@@ -57,36 +57,13 @@ final class MLIAPCommandTests: XCTestCase {
         XCTAssertLessThan(error("ih", "energy_error"), 0.1 * error("c", "energy_error"), "\(levels)")
         XCTAssertLessThan(error("ih", "position_error"), 0.05, "\(levels)")
 
-        let target = folder.appendingPathComponent("target")
-        let relax = try Toolbox.implicitLammps(["relax", "--input", try input("target.lammps", model: changed.path, in: folder).path,
-                                                "--out", target.path])
-        XCTAssertEqual(relax.status, 0, relax.stderr)
-        let config = folder.appendingPathComponent("fit.yaml")
-        try """
-            systems:
-              - {name: vacancy, input: \(vacancy.path), target: {structure: \(target.path)/relaxed.data}}
-            loop: {iterations: 3, step: gauss-newton}
-            """.write(to: config, atomically: true, encoding: .utf8)
-        let fitted = folder.appendingPathComponent("fit")
-        let fit = try Toolbox.implicitLammps(["fit", "--config", config.path, "--out", fitted.path])
-        XCTAssertEqual(fit.status, 0, fit.stderr)
-        let fitSummary = try Toolbox.json(fitted.appendingPathComponent("summary.json"))
-        let loss = { (key: String) in (fitSummary[key] as? [String: Any])?["true"] as? Double ?? .nan }
-        XCTAssertLessThan(loss("loss_final"), 1e-2 * loss("loss_initial"), "\(loss("loss_initial")) → \(loss("loss_final"))")
+        let fitted = try Toolbox.fitBackToTarget(input: vacancy, targetInput: try input("target.lammps", model: changed.path,
+                                                                                     in: folder), in: folder)
         let final = try MLIAPModel(contentsOf: fitted.appendingPathComponent("final.model"))
         XCTAssertEqual(final.parametersPerElement, 496)
         XCTAssertEqual(final.parameters[0][0], model.parameters[0][0], "the constant is not in Θ")
         // The native replay loads each iteration's model file through the same pair_style line.
-        let replay = try Toolbox.nativeLammps(input: fitted.appendingPathComponent("commands.lammps"), in: folder)
-        XCTAssertEqual(replay.status, 0, replay.stdout + replay.stderr)
-        let last = try XCTUnwrap(replay.stdout.split(separator: "\n").last { $0.hasPrefix("replay: vacancy iteration") },
-                                 replay.stdout).split(separator: " ")
-        let (iteration, replayed) = (Int(last[3])!, Double(last[5])!)
-        let history = try String(contentsOf: fitted.appendingPathComponent("history.csv"), encoding: .utf8)
-            .split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
-        let column = try XCTUnwrap(history[0].firstIndex(of: "energy_vacancy"))
-        XCTAssertGreaterThan(iteration, 0)
-        XCTAssertEqual(replayed, Double(history[iteration + 1][column])!, accuracy: 1e-6)
+        try Toolbox.assertReplayPrintsTheHistory(fitted, system: "vacancy", in: folder, accuracy: 1e-6)
 
         let bulk = try input("bulk.lammps", model: original, vacancy: false, in: folder)
         let uqConfig = folder.appendingPathComponent("uq.yaml")

@@ -235,4 +235,49 @@ enum Toolbox {
         let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n").dropFirst(2)
         return lines.flatMap { $0.split(separator: " ")[1...3].map { Double($0)! } }
     }
+
+    /// A Gauss–Newton `fit` of the system `input` back to the relaxed structure of `targetInput`
+    /// (a perturbed potential's minimum: reachable), in `folder`/fit; asserts that the true loss fell
+    /// more than 100× and returns the output folder.
+    static func fitBackToTarget(input: URL, targetInput: URL, in folder: URL, file: StaticString = #filePath,
+                                line: UInt = #line) throws -> URL {
+        let target = folder.appendingPathComponent("target")
+        let relax = try implicitLammps(["relax", "--input", targetInput.path, "--out", target.path])
+        XCTAssertEqual(relax.status, 0, relax.stderr, file: file, line: line)
+        let config = folder.appendingPathComponent("fit.yaml")
+        try """
+            systems:
+              - {name: vacancy, input: \(input.path), target: {structure: \(target.path)/relaxed.data}}
+            loop: {iterations: 3, step: gauss-newton}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let fitted = folder.appendingPathComponent("fit")
+        let fit = try implicitLammps(["fit", "--config", config.path, "--out", fitted.path])
+        XCTAssertEqual(fit.status, 0, fit.stderr, file: file, line: line)
+        let summary = try json(fitted.appendingPathComponent("summary.json"))
+        let loss = { (key: String) in (summary[key] as? [String: Any])?["true"] as? Double ?? .nan }
+        XCTAssertLessThan(loss("loss_final"), 1e-2 * loss("loss_initial"), "\(loss("loss_initial")) → \(loss("loss_final"))",
+                          file: file, line: line)
+        return fitted
+    }
+
+    /// Replays a fit's `commands.lammps` with the native `lmp` and checks that every energy it
+    /// prints for `system` equals the tool's in history.csv (`energy_<system>`); returns how many.
+    @discardableResult
+    static func assertReplayPrintsTheHistory(_ fitted: URL, system: String, in folder: URL, accuracy: Double = 1e-7,
+                                             file: StaticString = #filePath, line: UInt = #line) throws -> Int {
+        let replay = try nativeLammps(input: fitted.appendingPathComponent("commands.lammps"), in: folder)
+        XCTAssertEqual(replay.status, 0, replay.stdout + replay.stderr, file: file, line: line)
+        let rows = try String(contentsOf: fitted.appendingPathComponent("history.csv"), encoding: .utf8)
+            .split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let column = try XCTUnwrap(rows[0].firstIndex(of: "energy_\(system)"), file: file, line: line)
+        let printed = replay.stdout.split(separator: "\n").filter { $0.hasPrefix("replay: \(system) iteration ") }
+            .map { $0.split(separator: " ") }
+        for words in printed {
+            let (iteration, energy) = (Int(words[3])!, Double(words[5])!)
+            XCTAssertEqual(energy, Double(rows[iteration + 1][column])!, accuracy: accuracy, "iteration \(iteration)",
+                           file: file, line: line)
+        }
+        XCTAssertEqual(printed.count, rows.count - 1, "one printed energy per iteration", file: file, line: line)
+        return printed.count
+    }
 }

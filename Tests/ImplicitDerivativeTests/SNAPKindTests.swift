@@ -86,59 +86,20 @@ final class SNAPKindTests: XCTestCase {
         let energy = try system.simulation.energy()
         let reference = kind.potential.contains("zbl") ? try zblEnergy(system) : 0
         XCTAssertEqual(reference + beta0 + dot(system.theta, try system.energyGradient()), energy, accuracy: 1e-10 * abs(energy))
-        // Half the coefficients doubled: U moves by their share of Θ·∇Θ U again.
-        let gradient = try system.energyGradient()
-        let chosen = stride(from: 0, to: system.parameterCount, by: 2)
-        let original = system.theta
-        var theta = original
-        for l in chosen { theta[l] *= 2 }
-        try system.setTheta(theta)
-        try system.simulation.evaluate()
-        let expected = energy + chosen.reduce(0) { $0 + original[$1] * gradient[$1] }
-        XCTAssertEqual(try system.simulation.energy(), expected, accuracy: 1e-10 * abs(energy))
+        try PotentialKindChecks.energyChangeIsLinear(system, tolerance: 1e-10)
     }
 
     /// ∇²ΘX U (snad/atom) against LAMMPS's force change, and ∂²U/∂Θ∂e (snav/atom) against its
     /// virial change, for a change of the spread's coefficients.
     private func checkMixedDerivatives(_ kind: Kind) throws {
-        let system = try vacancy(kind, relaxed: false)
-        let theta = system.theta
-        var delta = [Double](repeating: 0, count: theta.count)
-        for (n, l) in kind.spread.enumerated() { delta[l] = 1e-3 * Double(n % 3 - 1) + 2e-2 * abs(theta[l]) }
-        let predicted = try system.mixedHessian().multiplied(by: Matrix(rows: delta.count, columns: 1, storage: delta)).storage
-        let strains = try system.strainMixedDerivative(strains: (0..<6).map(Voigt.unit))
-        let (f0, w0) = (try system.simulation.forces(), try system.simulation.virial())
-        try system.setTheta(zip(theta, delta).map { $0 + $1 })
-        try system.simulation.evaluate()
-        let (f1, w1) = (try system.simulation.forces(), try system.simulation.virial())
-        let change = zip(f1, f0).map { -($0 - $1) }
-        XCTAssertGreaterThan(norm(change), 1e-5)
-        XCTAssertLessThan(distance(predicted, change) / norm(change), 1e-7)
-        for (g, (a, b)) in Voigt.entries.enumerated() {
-            let expected = -(w1[a][b] - w0[a][b])
-            let value = (0..<theta.count).reduce(0) { $0 + strains[$1, g] * delta[$1] }
-            XCTAssertEqual(value, expected, accuracy: 1e-9 + 1e-7 * abs(expected), Voigt.labels[g])
-        }
+        try PotentialKindChecks.mixedDerivativesMatchLAMMPS(try vacancy(kind, relaxed: false), spread: kind.spread, minimumChange: 1e-5)
     }
 
     /// ∇Θ X* by the sparse solve against central differences of true re-relaxations.
     private func checkPositionDerivative(_ kind: Kind) throws {
         // Re-relaxations are the cost: every other parameter of the spread (both kinds, both elements).
-        var kind = kind
-        kind.spread = stride(from: 0, to: kind.spread.count, by: 2).map { kind.spread[$0] }
-        let system = try vacancy(kind)
-        let all = try system.mixedHessian()
-        let mixedHessian = Matrix(columns: kind.spread.map { all.column($0) }, rows: all.rows)
-        let result = try ImplicitDifferentiation.positionDerivative(system, hessian: try Hessian(system: system.simulation),
-                                                                    mixedHessian: mixedHessian, method: SparseMethod())
-        let truth = try ImplicitDifferentiation.finiteDifferenceDerivative(system, mixedHessian: all, parameters: kind.spread)
-        for column in 0..<kind.spread.count {
-            let (a, b) = (result.matrix.column(column), truth.column(column))
-            XCTAssertGreaterThan(norm(b), 0)
-            let error = distance(a, b) / norm(b)
-            print("\(kind.files) parameter \(kind.spread[column]): relative error against re-relaxations \(error)")
-            XCTAssertLessThan(error, 1e-3, "parameter \(kind.spread[column])")
-        }
+        let spread = stride(from: 0, to: kind.spread.count, by: 2).map { kind.spread[$0] }
+        try PotentialKindChecks.positionDerivativeMatchesReRelaxations(try vacancy(kind), spread: spread, label: kind.files)
     }
 
     /// chemflag's tied coefficients are exactly the descriptors that are identical on every atom
