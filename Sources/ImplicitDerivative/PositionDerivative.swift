@@ -114,7 +114,10 @@ public enum ImplicitDifferentiation {
     /// Also columns 1e-8 below the largest one on the same relative scale (a parameter that
     /// moves atoms only through the minimum's own round-off, such as SW's λ at a vacancy).
     static func activeColumns(_ mixedHessian: Matrix, theta: [Double], hessian: Hessian) -> [Int] {
-        let typical = (theta.reduce(0) { $0 + $1 * $1 } / Double(max(theta.count, 1))).squareRoot()
+        // Parameters all at zero have no scale of their own (`ProjectedParameters`' coordinates,
+        // where 1 is a member's whole deviation): a unit change.
+        let rms = (theta.reduce(0) { $0 + $1 * $1 } / Double(max(theta.count, 1))).squareRoot()
+        let typical = rms > 0 ? rms : 1
         let scaled = (0..<mixedHessian.columns).map { l in
             (hessian.degreesOfFreedom.project(mixedHessian.column(l)).map(abs).max() ?? 0) * max(abs(theta[l]), typical)
         }

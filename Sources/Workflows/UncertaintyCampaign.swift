@@ -34,39 +34,64 @@ public final class UncertaintyCampaign {
 
     /// Every system relaxed with Θ̄ and differentiated there.
     public struct Reference {
+        /// Per system; with `projected`, in the members' directions (φ = λ e_m for member m).
         public var derivatives: [String: MinimumDerivatives]
+        /// The derivatives were taken along the M members' deviations only (M well below N_D).
+        public var projected = false
         public var quantities: [String: Double]
         public var forceEvaluations: Int
         public var seconds: Double
+    }
+
+    /// The members' deviations from Θ̄ when differentiating along them alone is cheaper: M well
+    /// below N_D (a quarter), none zero. nil: all N_D columns.
+    var memberDirections: [[Double]]? {
+        let deviations = ensemble.samples.map { zip($0, ensemble.mean).map { $0 - $1 } }
+        guard 4 * deviations.count <= ensemble.mean.count, deviations.allSatisfy({ $0.contains { $0 != 0 } }) else { return nil }
+        return deviations
     }
 
     public func reference(progress: @escaping (String) -> Void) throws -> Reference {
         let start = Date()
         var derivatives: [String: MinimumDerivatives] = [:]
         var evaluations = 0
+        let directions = memberDirections
         for system in systems {
             let provider = system.energy.forceProvider
             let before = provider.forceEvaluations + provider.relaxationIterations
             try system.energy.setTheta(ensemble.mean)
-            progress("uq: system \(system.name): relaxing with Θ̄ (cell \(system.cell.rawValue)) and differentiating")
+            progress("uq: system \(system.name): relaxing with Θ̄ (cell \(system.cell.rawValue)) and differentiating"
+                     + (directions.map { " along the \($0.count) members' deviations (not all \(ensemble.mean.count) parameters)" } ?? ""))
             let relaxation = try provider.minimize(RelaxationSettings(cell: system.cell, ftol: ftol), label: "relax", progress: progress)
-            derivatives[system.name] = try MinimumDerivatives.compute(system.energy, cell: system.cell, method: method,
+            let differentiated: any ParameterDerivatives = directions.map {
+                ProjectedParameters(system.energy, origin: ensemble.mean, directions: $0)
+            } ?? system.energy
+            derivatives[system.name] = try MinimumDerivatives.compute(differentiated, cell: system.cell, method: method,
                                                                       relaxation: relaxation, progress: progress)
+            try system.energy.setTheta(ensemble.mean)
             evaluations += provider.forceEvaluations + provider.relaxationIterations - before
         }
         let energies = derivatives.mapValues(\.energy), volumes = derivatives.mapValues(\.volume)
-        return Reference(derivatives: derivatives,
+        return Reference(derivatives: derivatives, projected: directions != nil,
                          quantities: Dictionary(uniqueKeysWithValues: quantities.map { ($0.name, $0.value(energies: energies, volumes: volumes)) }),
                          forceEvaluations: evaluations, seconds: Date().timeIntervalSince(start))
     }
 
+    /// The parameter change of `point` in the derivatives' parameters: λ e_m along the members'
+    /// directions, or Θ(λ, m) − Θ̄.
+    func change(_ point: EnsemblePoint, reference: Reference) -> [Double] {
+        guard reference.projected else {
+            return zip(ensemble.theta(sample: point.sample, lambda: point.lambda), ensemble.mean).map { $0 - $1 }
+        }
+        return ensemble.samples.indices.map { $0 == point.sample ? point.lambda : 0 }
+    }
+
     /// Quantity → level → predicted value at `point`: linear algebra on the stored derivatives only.
     public func predict(_ point: EnsemblePoint, reference: Reference) -> [String: [ExpansionLevel: Double]] {
-        let theta = ensemble.theta(sample: point.sample, lambda: point.lambda)
         var energies: [ExpansionLevel: [String: Double]] = [:], volumes: [ExpansionLevel: [String: Double]] = [:]
         for system in systems {
             let derivatives = reference.derivatives[system.name]!
-            for prediction in derivatives.predict(zip(theta, derivatives.theta).map { $0 - $1 }) {
+            for prediction in derivatives.predict(change(point, reference: reference)) {
                 energies[prediction.level, default: [:]][system.name] = prediction.energy
                 volumes[prediction.level, default: [:]][system.name] = prediction.volume
             }
@@ -114,9 +139,9 @@ public final class UncertaintyCampaign {
             let derivatives = reference.derivatives[system.name]!
             let energy = system.energy
             try energy.setTheta(theta)
-            defer { try? energy.setTheta(derivatives.theta) }
+            defer { try? energy.setTheta(ensemble.mean) }
             var done: [[Double]: (Double, Double)] = [:]
-            for prediction in derivatives.predict(zip(theta, derivatives.theta).map { $0 - $1 }) {
+            for prediction in derivatives.predict(change(point, reference: reference)) {
                 predicted[prediction.level, default: ([:], [:])].energies[system.name] = prediction.energy
                 predicted[prediction.level, default: ([:], [:])].volumes[system.name] = prediction.volume
                 let key = prediction.positions + prediction.strain

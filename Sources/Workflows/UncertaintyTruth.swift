@@ -29,7 +29,7 @@ extension UncertaintyCampaign {
             } catch {
                 outcome.failure = "system \(system.name): the relaxation failed: \(error)"
             }
-            try? system.energy.setTheta(derivatives.theta)
+            try? system.energy.setTheta(ensemble.mean)
             try? provider.restore(derivatives.structure)
             outcome.systemEvaluations[system.name] = provider.forceEvaluations + provider.relaxationIterations - before
             outcome.forceEvaluations += outcome.systemEvaluations[system.name]!
