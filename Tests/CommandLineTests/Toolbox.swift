@@ -239,16 +239,18 @@ enum Toolbox {
     /// A Gauss–Newton `fit` of the system `input` back to the relaxed structure of `targetInput`
     /// (a perturbed potential's minimum: reachable), in `folder`/fit; asserts that the true loss fell
     /// more than 100× and returns the output folder.
-    static func fitBackToTarget(input: URL, targetInput: URL, in folder: URL, file: StaticString = #filePath,
+    static func fitBackToTarget(input: URL, targetInput: URL, in folder: URL, ftol: Double? = nil, file: StaticString = #filePath,
                                 line: UInt = #line) throws -> URL {
         let target = folder.appendingPathComponent("target")
-        let relax = try implicitLammps(["relax", "--input", targetInput.path, "--out", target.path])
+        let relax = try implicitLammps(["relax", "--input", targetInput.path, "--out", target.path]
+                                       + (ftol.map { ["--ftol", "\($0)"] } ?? []))
         XCTAssertEqual(relax.status, 0, relax.stderr, file: file, line: line)
         let config = folder.appendingPathComponent("fit.yaml")
         try """
             systems:
               - {name: vacancy, input: \(input.path), target: {structure: \(target.path)/relaxed.data}}
             loop: {iterations: 3, step: gauss-newton}
+            \(ftol.map { "relax: {ftol: \($0)}" } ?? "")
             """.write(to: config, atomically: true, encoding: .utf8)
         let fitted = folder.appendingPathComponent("fit")
         let fit = try implicitLammps(["fit", "--config", config.path, "--out", fitted.path])
