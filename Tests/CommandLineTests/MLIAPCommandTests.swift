@@ -66,19 +66,7 @@ final class MLIAPCommandTests: XCTestCase {
         try Toolbox.assertReplayPrintsTheHistory(fitted, system: "vacancy", in: folder, accuracy: 1e-6)
 
         let bulk = try input("bulk.lammps", model: original, vacancy: false, in: folder)
-        let uqConfig = folder.appendingPathComponent("uq.yaml")
-        try """
-            ensemble:
-              draws: {count: 3, seed: 1, relative_sd: 0.002}
-            systems:
-              - {name: vacancy, input: \(vacancy.path), box: fixed}
-              - {name: bulk, input: \(bulk.path), box: fixed}
-            quantities:
-              - {name: E_f, energy: {vacancy: 1, bulk: -0.9814814814814815}}
-            truth: 2
-            """.write(to: uqConfig, atomically: true, encoding: .utf8)
-        let uq = try Toolbox.implicitLammps(["uq", "--config", uqConfig.path, "--out", folder.appendingPathComponent("uq").path])
-        XCTAssertEqual(uq.status, 0, uq.stderr)
+        try Toolbox.uqOnVacancy(vacancy, bulk: bulk, bulkAtoms: 54, draws: 3, spread: 0.002, truth: 2, in: folder)
     }
 
     /// The SO3 descriptor (LAMMPS's Ni_Mo, two elements, 36 parameters) on a 31-atom Ni–Mo cell
@@ -130,20 +118,7 @@ final class MLIAPCommandTests: XCTestCase {
         let fitted = try Toolbox.fitBackToTarget(input: bulk, targetInput: try input("target.lammps", model: changed.path, vacancy: false),
                                                  in: folder, ftol: 1e-6)
         XCTAssertEqual(try MLIAPModel(contentsOf: fitted.appendingPathComponent("final.model")).parametersPerElement, 19)
-        let uqConfig = folder.appendingPathComponent("uq.yaml")
-        try """
-            ensemble:
-              draws: {count: 2, seed: 1, relative_sd: 0.002}
-            systems:
-              - {name: vacancy, input: \(vacancy.path), box: fixed}
-              - {name: bulk, input: \(bulk.path), box: fixed}
-            quantities:
-              - {name: E_f, energy: {vacancy: 1, bulk: -0.96875}}
-            truth: 1
-            relax: {ftol: 1e-6}
-            """.write(to: uqConfig, atomically: true, encoding: .utf8)
-        let uq = try Toolbox.implicitLammps(["uq", "--config", uqConfig.path, "--out", folder.appendingPathComponent("uq").path])
-        XCTAssertEqual(uq.status, 0, uq.stderr)
+        try Toolbox.uqOnVacancy(vacancy, bulk: bulk, bulkAtoms: 32, draws: 2, spread: 0.002, truth: 1, ftol: 1e-6, in: folder)
     }
 
     func testNeuralNetworkModelIsRefusedWithTheReason() throws {

@@ -178,19 +178,7 @@ final class SNAPKindCommandTests: XCTestCase {
         let (snapcoeff, snapparam) = (try potential("InP_JCPA2020.snapcoeff"), try potential("InP_JCPA2020.snapparam"))
         let bulk = try input("bulk.lammps", Self.indiumPhosphide, snapcoeff: snapcoeff, snapparam: snapparam, elements: "In P",
                              vacancy: false, in: folder)
-        let uqConfig = folder.appendingPathComponent("uq.yaml")
-        try """
-            ensemble:
-              draws: {count: 2, seed: 1, relative_sd: 0.0005}
-            systems:
-              - {name: vacancy, input: \(vacancy.path), box: fixed}
-              - {name: bulk, input: \(bulk.path), box: fixed}
-            quantities:
-              - {name: E_f, energy: {vacancy: 1, bulk: -0.984375}}
-            truth: 1
-            """.write(to: uqConfig, atomically: true, encoding: .utf8)
-        let uq = try Toolbox.implicitLammps(["uq", "--config", uqConfig.path, "--out", folder.appendingPathComponent("uq").path])
-        XCTAssertEqual(uq.status, 0, uq.stderr)
-        XCTAssertTrue(uq.stderr.contains("along the 2 members' deviations (not all 480 parameters)"), uq.stderr)
+        let stderr = try Toolbox.uqOnVacancy(vacancy, bulk: bulk, bulkAtoms: 64, draws: 2, spread: 0.0005, truth: 1, in: folder)
+        XCTAssertTrue(stderr.contains("along the 2 members' deviations (not all 480 parameters)"), stderr)
     }
 }

@@ -282,4 +282,27 @@ enum Toolbox {
         XCTAssertEqual(printed.count, rows.count - 1, "one printed energy per iteration", file: file, line: line)
         return printed.count
     }
+
+    /// `uq` on a vacancy and its perfect cell (fixed cells) with `draws` seeded members of relative
+    /// spread `spread`, the vacancy formation energy E_vac − (N−1)/N E_bulk, and `truth` members
+    /// truly relaxed; asserts success and returns its standard error.
+    @discardableResult
+    static func uqOnVacancy(_ vacancy: URL, bulk: URL, bulkAtoms: Int, draws: Int, spread: Double, truth: Int, ftol: Double? = nil,
+                            in folder: URL, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        let config = folder.appendingPathComponent("uq.yaml")
+        try """
+            ensemble:
+              draws: {count: \(draws), seed: 1, relative_sd: \(spread)}
+            systems:
+              - {name: vacancy, input: \(vacancy.path), box: fixed}
+              - {name: bulk, input: \(bulk.path), box: fixed}
+            quantities:
+              - {name: E_f, energy: {vacancy: 1, bulk: \(-Double(bulkAtoms - 1) / Double(bulkAtoms))}}
+            truth: \(truth)
+            \(ftol.map { "relax: {ftol: \($0)}" } ?? "")
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let uq = try implicitLammps(["uq", "--config", config.path, "--out", folder.appendingPathComponent("uq").path])
+        XCTAssertEqual(uq.status, 0, uq.stderr, file: file, line: line)
+        return uq.stderr
+    }
 }
