@@ -73,13 +73,13 @@ extension FitCampaign {
         }
         for target in propertyTargets {
             var column = [Double](repeating: 0, count: n)
-            for (name, c) in target.quantity.energy {
+            for (name, c) in target.quantity.energyTerms {
                 let system = systems.first { $0.name == name }!
                 try place(system, at: state, evaluating: false)
                 let gradient = try system.energy.energyGradient()
                 for l in 0..<n { column[l] += c * gradient[l] }
             }
-            for (name, d) in target.quantity.volume {
+            for (name, d) in target.quantity.volumeTerms {
                 let system = systems.first { $0.name == name }!
                 try place(system, at: state, evaluating: false)
                 let gradient = try volumeGradient(system, progress: progress)

@@ -91,10 +91,10 @@ extension FitCampaign {
         }
         for target in propertyTargets {
             let u = combination(target, state) - target.value
-            for (name, c) in target.quantity.energy {
+            for (name, c) in target.quantity.energyTerms {
                 for l in g.indices { g[l] += target.weight * u * c * energyGradients[name]![l] }
             }
-            for (name, d) in target.quantity.volume {
+            for (name, d) in target.quantity.volumeTerms {
                 for l in g.indices { g[l] += target.weight * u * d * volumeGradients[name]![l] }
             }
         }

@@ -56,8 +56,8 @@ extension FitCampaign {
 
     /// Σ_s c_s E_s + Σ_s d_s V_s of a property target.
     public func combination(_ target: PropertyTarget, _ state: FitState) -> Double {
-        target.quantity.energy.reduce(0) { $0 + $1.value * (state.energies[$1.key] ?? .nan) }
-            + target.quantity.volume.reduce(0) { $0 + $1.value * (state.structures[$1.key]?.box.volume ?? .nan) }
+        target.quantity.energyTerms.reduce(0) { $0 + $1.coefficient * (state.energies[$1.system] ?? .nan) }
+            + target.quantity.volumeTerms.reduce(0) { $0 + $1.coefficient * (state.structures[$1.system]?.box.volume ?? .nan) }
     }
 
     /// Relaxes every system with `state.theta` from `state`'s structures (or, without them, from

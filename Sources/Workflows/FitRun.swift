@@ -47,7 +47,7 @@ public struct FitRun {
         if MPIJob.isRoot, let starts = finished.starts, !starts.isEmpty {
             let folder = run.url(FitReplay.finalFolder)
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            for (name, start) in starts { try Files.write(LAMMPSDump.format(start), to: FitReplay.startDump(name, in: folder)) }
+            for (name, start) in starts.sorted(by: { $0.key < $1.key }) { try Files.write(LAMMPSDump.format(start), to: FitReplay.startDump(name, in: folder)) }
         }
         progress(String(format: "fit: final relaxation, true loss %.6g (best %.6g at iteration %d)",
                         final.lossRelaxed!, best.lossRelaxed!, best.iteration))

@@ -19,8 +19,14 @@ public struct SystemQuantity: Codable, Sendable, Equatable {
 
     public var systems: Set<String> { Set(energy.keys).union(volume.keys) }
 
+    /// The coefficients by system name, in name order. A dictionary's own order differs from one
+    /// process to the next: on MPI ranks it would place the systems (collective LAMMPS calls) in
+    /// different orders and deadlock (seen), and sum round-off differently everywhere.
+    public var energyTerms: [(system: String, coefficient: Double)] { energy.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+    public var volumeTerms: [(system: String, coefficient: Double)] { volume.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+
     public func value(energies: [String: Double], volumes: [String: Double]) -> Double {
-        energy.reduce(0) { $0 + $1.value * energies[$1.key]! } + volume.reduce(0) { $0 + $1.value * volumes[$1.key]! }
+        energyTerms.reduce(0) { $0 + $1.coefficient * energies[$1.system]! } + volumeTerms.reduce(0) { $0 + $1.coefficient * volumes[$1.system]! }
     }
 
     /// E_f = E_vac − (N−1)/N E_bulk and V_f = V_vac − (N−1)/N V_bulk, N the atoms of the bulk cell.
