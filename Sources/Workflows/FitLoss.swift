@@ -21,6 +21,13 @@ extension FitCampaign {
         return removingTranslations(d, axes: [0, 1, 2])
     }
 
+    /// ½ (X − X_target)ᵀ W (X − X_target) with the system's atom weights: a structure target's term
+    /// of the loss before the system's weight.
+    func distance(_ structure: Structure, from target: [Double], _ system: FitSystem) -> Double {
+        let r = residual(structure, target: target)
+        return 0.5 * dot(r, system.weighted(r))
+    }
+
     /// The target's components of a tensor in Mandel notation (`ElasticConstants.mandel`), flattened
     /// (others zero): ½‖components(C) − components(C_target)‖² is an elastic term of the loss.
     func mandelComponents(_ c: [[Double]], _ mask: [[Bool]]) -> [Double] {
@@ -38,8 +45,7 @@ extension FitCampaign {
         for system in systems {
             switch system.target {
             case .structure(let target):
-                let r = residual(state.structures[system.name]!, target: target)
-                total += system.weight * 0.5 * dot(r, system.weighted(r))
+                total += system.weight * distance(state.structures[system.name]!, from: target, system)
             case .elastic(let target, let mask):
                 let e = elasticDifference(state.elastic[system.name]!, target, mask)
                 total += system.weight * 0.5 * dot(e, e)
@@ -99,11 +105,7 @@ extension FitCampaign {
         try provider.restore(start)
         let relaxation = try relaxer(system, RelaxationSettings(cell: system.cell, ftol: settings.ftol), progress)
         let reached = try provider.structure()
-        let distance = { (s: Structure) -> Double in
-            let r = self.residual(s, target: target)
-            return 0.5 * dot(r, system.weighted(r))
-        }
-        let (fromTarget, fromPrediction) = (distance(reached), distance(kept))
+        let (fromTarget, fromPrediction) = (distance(reached, from: target, system), distance(kept, from: target, system))
         progress(String(format: "  %@: relaxed from the prediction %.6g, from the target %.6g", system.name,
                         fromPrediction, fromTarget))
         if relaxation.shortfall == nil && fromTarget < fromPrediction {

@@ -101,11 +101,9 @@ final class FitTrainingCommandTests: XCTestCase {
         }
     }
 
-    /// Gauss–Newton with a training term and a vacancy formation energy (bulk and vacancy with
-    /// their cells relaxed), killed after an iteration and resumed: every output equals the
-    /// uninterrupted run's, and the resumed run reads the training term from its checkpoint.
-    func testResumedGaussNewtonTrainingCampaignWritesTheSameBytes() throws {
-        let folder = try Toolbox.temporaryDirectory(self)
+    /// A Gauss–Newton campaign on the shipped W–Be files: the vacancy formation energy 3.0 eV over a
+    /// bulk and a vacancy cell (16 sites, cells relaxed iso) with a training term on `groups`.
+    private func formationEnergyCampaign(in folder: URL, groups: [String], iterations: Int) throws -> URL {
         let config = folder.appendingPathComponent("campaign.yaml")
         let shipped = Self.folder.path
         try """
@@ -116,9 +114,19 @@ final class FitTrainingCommandTests: XCTestCase {
               - {name: vacancy, input: \(shipped)/W_vacancy.lammps, lammps_args: ["-var", "ncell", "2"], cell: iso}
             properties:
               - {name: E_vac, energy: {vacancy: 1, bulk: -0.9375}, value: 3.0, weight: 10}
-            training: {data: [\(shipped)/JSON/BCC_ForceLib_W111], groups: \(shipped)/groups.csv, reference: zbl 4.0 4.8, weight: 0.1}
-            loop: {iterations: 3, step: gauss-newton}
+            training: {data: [\(groups.map { "\(shipped)/JSON/\($0)" }.joined(separator: ", "))], groups: \(shipped)/groups.csv,
+                       reference: zbl 4.0 4.8, weight: 0.1}
+            loop: {iterations: \(iterations), step: gauss-newton}
             """.write(to: config, atomically: true, encoding: .utf8)
+        return config
+    }
+
+    /// Gauss–Newton with a training term and a vacancy formation energy (bulk and vacancy with
+    /// their cells relaxed), killed after an iteration and resumed: every output equals the
+    /// uninterrupted run's, and the resumed run reads the training term from its checkpoint.
+    func testResumedGaussNewtonTrainingCampaignWritesTheSameBytes() throws {
+        let folder = try Toolbox.temporaryDirectory(self)
+        let config = try formationEnergyCampaign(in: folder, groups: ["BCC_ForceLib_W111"], iterations: 3)
         let whole = folder.appendingPathComponent("whole"), resumed = folder.appendingPathComponent("resumed")
         let result = try Toolbox.implicitLammps(["fit", "--config", config.path, "--out", whole.path])
         XCTAssertEqual(result.status, 0, result.stderr)
@@ -134,20 +142,7 @@ final class FitTrainingCommandTests: XCTestCase {
         let mpiexec = Toolbox.venv.appendingPathComponent("bin/mpiexec").path
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: mpiexec), "no MPICH mpiexec in .venv")
         let folder = try Toolbox.temporaryDirectory(self)
-        let config = folder.appendingPathComponent("campaign.yaml")
-        let shipped = Self.folder.path
-        try """
-            potential: {snapcoeff: \(shipped)/WBe_pot.snapcoeff, snapparam: \(shipped)/WBe_pot.snapparam}
-            vary: {elements: [W]}
-            systems:
-              - {name: bulk, input: \(shipped)/W_bulk.lammps, lammps_args: ["-var", "ncell", "2"], cell: iso}
-              - {name: vacancy, input: \(shipped)/W_vacancy.lammps, lammps_args: ["-var", "ncell", "2"], cell: iso}
-            properties:
-              - {name: E_vac, energy: {vacancy: 1, bulk: -0.9375}, value: 3.0, weight: 10}
-            training: {data: [\(shipped)/JSON/BCC_ForceLib_W111, \(shipped)/JSON/BCC_ForceLib_WTet], groups: \(shipped)/groups.csv,
-                       reference: zbl 4.0 4.8, weight: 0.1}
-            loop: {iterations: 2, step: gauss-newton}
-            """.write(to: config, atomically: true, encoding: .utf8)
+        let config = try formationEnergyCampaign(in: folder, groups: ["BCC_ForceLib_W111", "BCC_ForceLib_WTet"], iterations: 2)
         let serial = folder.appendingPathComponent("serial"), parallel = folder.appendingPathComponent("parallel")
         let one = try Toolbox.implicitLammps(["fit", "--config", config.path, "--out", serial.path])
         XCTAssertEqual(one.status, 0, one.stderr)

@@ -116,19 +116,24 @@ final class SNAPKindCommandTests: XCTestCase {
         return (folder, vacancy)
     }
 
-    func testQuadraticSNAPChain() throws {
-        let (folder, vacancy) = try chain("Mo_Zuo_JPCA2020.quadratic", Self.molybdenum, elements: "Mo", parameters: 495,
-                                          perturbation: 0.01)
-        // Alchemy: atom 2 becomes X, a copy of Mo's linear and quadratic block (exact: same energy and forces).
-        let alchemy = folder.appendingPathComponent("alchemy.yaml")
+    /// One Gauss–Newton iteration of the chain's fit with atom 2 (group core) turned into a new element X.
+    private func alchemyFit(_ vacancy: URL, in folder: URL) throws -> (Toolbox.Result, URL) {
+        let config = folder.appendingPathComponent("alchemy.yaml")
         try """
             alchemy: {element: X, atoms: {group: core}}
             systems:
               - {name: vacancy, input: \(vacancy.path), target: {structure: \(folder.path)/target/relaxed.data}}
             loop: {iterations: 1, step: gauss-newton}
-            """.write(to: alchemy, atomically: true, encoding: .utf8)
-        let substituted = folder.appendingPathComponent("alchemy")
-        let fit = try Toolbox.implicitLammps(["fit", "--config", alchemy.path, "--out", substituted.path])
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let out = folder.appendingPathComponent("alchemy")
+        return (try Toolbox.implicitLammps(["fit", "--config", config.path, "--out", out.path]), out)
+    }
+
+    func testQuadraticSNAPChain() throws {
+        let (folder, vacancy) = try chain("Mo_Zuo_JPCA2020.quadratic", Self.molybdenum, elements: "Mo", parameters: 495,
+                                          perturbation: 0.01)
+        // Alchemy: atom 2 becomes X, a copy of Mo's linear and quadratic block (exact: same energy and forces).
+        let (fit, substituted) = try alchemyFit(vacancy, in: folder)
         XCTAssertEqual(fit.status, 0, fit.stderr)
         XCTAssertTrue(fit.stderr.contains("a copy of Mo") && fit.stderr.contains("forces changed by 0 eV/Å"), fit.stderr)
         let written = try SNAPCoefficients(contentsOf: substituted.appendingPathComponent("final.snapcoeff"))
@@ -161,14 +166,7 @@ final class SNAPKindCommandTests: XCTestCase {
     func testExplicitMultiElementSNAPChainAndAlchemyRefused() throws {
         let (folder, vacancy) = try chain("InP_JCPA2020", Self.indiumPhosphide, elements: "In P", parameters: 480,
                                           perturbation: 0.001)
-        let config = folder.appendingPathComponent("alchemy.yaml")
-        try """
-            alchemy: {element: X, atoms: {group: core}}
-            systems:
-              - {name: vacancy, input: \(vacancy.path), target: {structure: \(folder.path)/target/relaxed.data}}
-            """.write(to: config, atomically: true, encoding: .utf8)
-        let out = folder.appendingPathComponent("alchemy")
-        let refused = try Toolbox.implicitLammps(["fit", "--config", config.path, "--out", out.path])
+        let (refused, out) = try alchemyFit(vacancy, in: folder)
         XCTAssertNotEqual(refused.status, 0)
         XCTAssertTrue(refused.stderr.contains("InP_JCPA2020.snapparam") && refused.stderr.contains("chemflag 1"), refused.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
