@@ -28,6 +28,9 @@ public protocol ForceProvider: AnyObject {
     func forces() throws -> [Double]
     /// Moves the atoms to `positions` and returns their forces (the inner loop of Hessian products).
     func forces(at positions: [Double]) throws -> [Double]
+    /// Moves the atoms to `positions` (unwrapped are fine) and evaluates the energy and forces
+    /// there, and the virial W if asked: one step of a minimizer.
+    func evaluation(at positions: [Double], virial: Bool) throws -> PointEvaluation
     /// W = Σ r ⊗ f (energy units, 3×3; ∂U/∂F = −W F⁻ᵀ for a deformation F): evaluates.
     func virial() throws -> [[Double]]
     /// Deforms the orthogonal cell `reference` by the Voigt strain `e`, atoms following at fixed
@@ -37,6 +40,10 @@ public protocol ForceProvider: AnyObject {
     /// Relaxes from the current state as `settings` ask. Named apart from `Simulation.relax`,
     /// which also returns the commands it sent, so that a call never has two candidates.
     func minimize(_ settings: RelaxationSettings, label: String, progress: (String) -> Void) throws -> RelaxationResult
+    /// Evaluates at the current state and reports it as the end of a relaxation by the rule every
+    /// minimizer shares (largest per-atom force and cell residual |P|·V within `settings.ftol`):
+    /// how a minimizer outside the provider reports its result.
+    func relaxationReport(_ settings: RelaxationSettings, steps: Int) throws -> RelaxationResult
     /// Adds the energy b·(X − reference) (b starts at zero) until the bias is removed: the energy
     /// method's constrained minimizations.
     func linearBias(about reference: [Double]) throws -> any LinearBias
@@ -61,6 +68,18 @@ extension ForceProvider {
     public func reset(to structure: Structure) throws { try restore(structure) }
 }
 
+/// Energy, forces (3 per atom, held components zero) and, when asked, the virial W = Σ r ⊗ f
+/// (energy units) of one evaluation.
+public struct PointEvaluation: Sendable {
+    public var energy: Double
+    public var forces: [Double]
+    public var virial: [[Double]]?
+
+    public init(energy: Double, forces: [Double], virial: [[Double]]?) {
+        (self.energy, self.forces, self.virial) = (energy, forces, virial)
+    }
+}
+
 /// A linear energy term b·(X − X0) added to a system's potential.
 public protocol LinearBias: AnyObject {
     /// Sets the gradient b (3 per atom): the added force is −b.
@@ -77,6 +96,13 @@ extension Simulation: ForceProvider {
 
     public func linearBias(about reference: [Double]) throws -> any LinearBias {
         try BiasForce(self, reference: reference)
+    }
+
+    public func relaxationReport(_ settings: RelaxationSettings, steps: Int) throws -> RelaxationResult {
+        try evaluate()
+        var result = try summarize(settings, cycles: 1, steps: steps)
+        if !result.converged { result.stop = steps >= settings.maxIterations ? .iterationLimit : .stagnated }
+        return result
     }
 
     public var workSharing: WorkSharing? {

@@ -6,9 +6,18 @@ public enum CellRelaxation: String, CaseIterable, Codable, Sendable {
     case fixed, iso, aniso
 }
 
-/// LAMMPS `min_style` choices offered for relaxations.
+/// The minimizers offered for relaxations: LAMMPS's own `min_style`s, run by its `minimize`
+/// command, and the engine's preconditioned L-BFGS (`PreconditionedLBFGS`), which drives LAMMPS
+/// one force evaluation at a time through the library.
 public enum MinimizerStyle: String, CaseIterable, Codable, Sendable {
     case cg, fire, sd
+    case preconLBFGS = "precon-lbfgs"
+
+    /// Whether LAMMPS's `minimize` runs this style (else the engine's minimizer does).
+    public var isLAMMPS: Bool { self != .preconLBFGS }
+    /// The `min_style` a native replay uses: the style itself, or CG for the engine's minimizer
+    /// (another path to the same minimum within the tolerance).
+    public var lammpsStyle: MinimizerStyle { isLAMMPS ? self : .cg }
 }
 
 public struct RelaxationSettings: Codable, Sendable {
@@ -34,13 +43,27 @@ public struct RelaxationSettings: Codable, Sendable {
 
     /// The LAMMPS commands of one `minimize` chunk: small, explicit, and replayable with `lmp`.
     var chunkCommands: [String] {
-        var commands = ["min_style \(minStyle.rawValue)", "min_modify norm max"]
+        var commands = ["min_style \(minStyle.lammpsStyle.rawValue)", "min_modify norm max"]
         if cell != .fixed { commands.append("fix ilmp_cell all box/relax \(cell.rawValue) 0.0 vmax 0.001") }
         commands.append("minimize 0.0 \(ftol) \(chunkIterations) \(10 * chunkIterations)")
         if cell != .fixed { commands.append("unfix ilmp_cell") }
         // Fresh energy, forces and pressure at the final geometry, for reporting.
         commands.append("run 0")
         return commands
+    }
+
+    /// How many `minimize` commands a native replay issues after a relaxation by the engine's
+    /// minimizer: CG restarted this often converges wherever it did here (one that has
+    /// converged returns at once).
+    public static let nativeReplayCycles = 10
+
+    /// Commands with which the native `lmp` relaxes as these settings ask: the relaxation itself
+    /// for LAMMPS's styles is replayed by the commands `relax` returns; for the engine's
+    /// minimizer, LAMMPS's CG restarted `nativeReplayCycles` times reaches the same minimum
+    /// within the tolerance by another path.
+    public var nativeCommands: [String] {
+        Simulation.thermoCommands + ["# relaxed by \(minStyle.rawValue) through the library; here LAMMPS's CG reaches the same minimum"]
+            + (0..<RelaxationSettings.nativeReplayCycles).flatMap { _ in chunkCommands }
     }
 }
 
@@ -69,7 +92,9 @@ public struct RelaxationResult: Codable, Sendable {
     public var pressure: [Double]
     /// Minimizer iterations in total.
     public var steps: Int
-    /// `minimize` commands issued.
+    /// Energy and force evaluations the relaxation made (line searches and the final report included).
+    public var forceEvaluations: Int = 0
+    /// `minimize` commands issued (1 for the engine's minimizer).
     public var cycles: Int
     public var converged: Bool
     public var stop: RelaxationStop
@@ -108,6 +133,8 @@ extension Simulation {
     @discardableResult
     public func relax(_ settings: RelaxationSettings, label: String = "relax",
                       progress: (String) -> Void = { _ in }) throws -> (result: RelaxationResult, commands: [String]) {
+        // The engine's minimizer lives above this layer: `ForceProvider.relaxation` chooses.
+        precondition(settings.minStyle.isLAMMPS, "relax runs LAMMPS's minimize; use relaxation(_:) for \(settings.minStyle)")
         try tallyEnergy(true)
         try lammps.commands(Simulation.thermoCommands.joined(separator: "\n"))
         try checkStartingStructure()
@@ -115,11 +142,16 @@ extension Simulation {
         return try withoutActuallyEscaping(progress) { progress in
             let clock = ProgressClock()
             let firstStep = try lammps.global("ntimestep")
+            // The observer is a `fix external` whose callback runs at every force evaluation of the
+            // minimizer (line-search trials included): the only count LAMMPS gives the library.
+            var evaluations = 0
             try lammps.observeSteps { step in
+                evaluations += 1
                 if clock.isDue() { progress("  \(label): iteration \(Int(Double(step) - firstStep)), \(clock.elapsed) s") }
             }
             defer { try? lammps.stopObservingSteps() }
-            let relaxed = try minimizeInChunks(settings, label: label, firstStep: firstStep, clock: clock, progress: progress)
+            var relaxed = try minimizeInChunks(settings, label: label, firstStep: firstStep, clock: clock, progress: progress)
+            relaxed.result.forceEvaluations = evaluations
             relaxationIterations += relaxed.result.steps
             return relaxed
         }
@@ -156,7 +188,10 @@ extension Simulation {
         }
     }
 
-    private func summarize(_ settings: RelaxationSettings, cycles: Int, steps: Int) throws -> RelaxationResult {
+    /// The state now as a relaxation result, by the rule every minimizer shares: converged when
+    /// the largest per-atom force and the cell residual |P|·V are both within `settings.ftol`.
+    /// Reads the last evaluation (a `run 0` made it: pressure needs it).
+    func summarize(_ settings: RelaxationSettings, cycles: Int, steps: Int) throws -> RelaxationResult {
         let forces = try forces()
         let energy = try energy()
         try requireFinite(energy: energy, forces: forces, context: "after \(steps) minimizer iterations")

@@ -200,6 +200,27 @@ public final class Simulation {
     }
     private var commandCountAfterEvaluation = -1
 
+    /// Energy, forces and (if asked) the virial at `positions`. Energy tallying stays on, so a
+    /// sequence of these reuses LAMMPS's set-up and neighbour lists like `forces(at:)` does; the
+    /// virial needs a full `run 0` (its compute is only invoked then).
+    public func evaluation(at positions: [Double], virial withVirial: Bool) throws -> PointEvaluation {
+        try tallyEnergy(true)
+        try lammps.scatter("x", count: 3, values: positions)
+        var virial: [[Double]]?
+        if withVirial {
+            virial = try self.virial()
+        } else {
+            let steady = lammps.commandCount == commandCountAfterEvaluation
+            try lammps.command(steady ? "run 1 pre no post no" : "run 0")
+            forceEvaluations += 1
+            if steady { try requireStaticAtoms(at: positions) }
+        }
+        commandCountAfterEvaluation = lammps.commandCount
+        let (energy, forces) = (try energy(), try forces())
+        try requireFinite(energy: energy, forces: forces, context: "in a minimizer step")
+        return PointEvaluation(energy: energy, forces: forces, virial: virial)
+    }
+
     /// A one-step run moves atoms if the input integrates equations of motion (fix nve, nvt …),
     /// which has no place in a study of minima: detect it rather than return shifted forces.
     private func requireStaticAtoms(at positions: [Double]) throws {

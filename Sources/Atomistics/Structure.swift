@@ -33,6 +33,28 @@ public struct Structure: Sendable, Codable {
         return result
     }
 
+    /// The same atoms with `unwrapped` positions (continued from this structure's, e.g. by a
+    /// minimizer) put back into the cell along periodic axes, their image counts following, as
+    /// LAMMPS's re-neighbouring does (restricted triclinic cell: c along z, b in the xy plane).
+    public func wrapping(_ unwrapped: [Double]) -> Structure {
+        let cell = box.cell
+        var result = self
+        result.positions = unwrapped
+        for atom in 0..<count {
+            let r: [Double] = (0..<3).map { unwrapped[3 * atom + $0] - box.low[$0] }
+            let fz = r[2] / cell[2][2]
+            let fy = (r[1] - fz * cell[2][1]) / cell[1][1]
+            let fx = (r[0] - fz * cell[2][0] - fy * cell[1][0]) / cell[0][0]
+            for (axis, fraction) in [fx, fy, fz].enumerated() where box.periodic[axis] {
+                let shift = fraction.rounded(.down)
+                guard shift != 0 else { continue }
+                for k in 0..<3 { result.positions[3 * atom + k] -= shift * cell[axis][k] }
+                result.images[3 * atom + axis] += Int32(shift)
+            }
+        }
+        return result
+    }
+
     /// Chemical symbol per atom type, guessed from its mass; "X<type>" when no element matches.
     public var typeSymbols: [String] {
         masses.enumerated().map { Element.symbol(forMass: $0.element) ?? "X\($0.offset + 1)" }

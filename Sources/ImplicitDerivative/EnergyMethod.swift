@@ -79,7 +79,7 @@ public struct EnergyMethod: DerivativeMethod {
             let alpha = alpha0 / largest
             try bias.set(b.map { alpha * $0 })
             try hessian.restoreMinimum()
-            let result = try system.minimize(relaxation, label: "energy method, parameter \(l + 1)/\(mixedHessian.columns)", progress: progress)
+            let result = try system.relaxation(relaxation, label: "energy method, parameter \(l + 1)/\(mixedHessian.columns)", progress: progress)
             let displaced = try system.structure().unwrappedPositions
             done[l] = Checkpoint.Column(values: dofs.project(zip(displaced, reference).map { ($0 - $1) / alpha }),
                                         residual: result.maxForce / alpha0, iterations: result.steps)

@@ -31,7 +31,7 @@ extension ImplicitDifferentiation {
                     perturbed[l] += offset
                     try system.setTheta(perturbed)
                     try provider.restore(minimum)
-                    _ = try provider.minimize(RelaxationSettings(ftol: ftol), label: "relax", progress: { _ in })
+                    _ = try provider.relaxation(RelaxationSettings(ftol: ftol), label: "relax", progress: { _ in })
                     return try provider.structure().unwrappedPositions
                 }
                 let difference = stencil.derivative(relaxed)

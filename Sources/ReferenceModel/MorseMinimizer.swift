@@ -8,23 +8,35 @@ import LinearAlgebra
 /// (iso or aniso, to zero pressure) wraps it in Newton steps on the strain.
 extension MorseCrystal {
     public func minimize(_ settings: RelaxationSettings, label: String, progress: (String) -> Void) throws -> RelaxationResult {
-        var steps = 0
-        var cellResidual = 0.0
-        if settings.cell == .fixed {
-            steps = try relaxPositions(settings)
-        } else {
-            (steps, cellResidual) = try relaxCell(settings)
-        }
+        let steps = settings.cell == .fixed ? try relaxPositions(settings) : try relaxCell(settings).steps
         wrap()
         relaxationIterations += steps
+        return try relaxationReport(settings, steps: steps)
+    }
+
+    public func relaxationReport(_ settings: RelaxationSettings, steps: Int) throws -> RelaxationResult {
         let maxForce = try largestForce()
+        let w = try virial()
+        // |P|·V as LAMMPS's relaxations report it: the mean pressure (iso) or each axis's (aniso).
+        let cellResidual: Double
+        switch settings.cell {
+        case .fixed: cellResidual = 0
+        case .iso: cellResidual = abs(w[0][0] + w[1][1] + w[2][2]) / 3
+        case .aniso: cellResidual = (0..<3).map { abs(w[$0][$0]) }.max()!
+        }
         let converged = maxForce <= settings.ftol && cellResidual <= settings.ftol
-        let virial = try virial()
-        return RelaxationResult.finished(
+        var result = RelaxationResult.finished(
             energy: try energy(), volume: box.volume, cell: box.cell, natoms: atomCount, maxForce: maxForce,
-            cellResidual: cellResidual, pressure: (0..<3).map { virial[$0][$0] / box.volume }, steps: steps, cycles: 1,
+            cellResidual: cellResidual, pressure: (0..<3).map { w[$0][$0] / box.volume }, steps: steps, cycles: 1,
             converged: converged, stop: converged ? .converged : (steps >= settings.maxIterations ? .iterationLimit : .stagnated),
             units: "metal", settings: settings)
+        result.forceEvaluations = steps
+        return result
+    }
+
+    public func evaluation(at positions: [Double], virial withVirial: Bool) throws -> PointEvaluation {
+        setPositions(positions)
+        return PointEvaluation(energy: try energy(), forces: try forces(), virial: withVirial ? try virial() : nil)
     }
 
     /// At fixed cell; returns the steps taken. Newton starts once FIRE has brought the forces to

@@ -134,7 +134,7 @@ public struct ElasticParameterDerivative: Sendable {
             func constants(at values: [Double]) throws -> [[Double]] {
                 try energy.setTheta(values)
                 try system.restore(reference)
-                let relaxation = try system.minimize(RelaxationSettings(cell: cell, ftol: ftol), label: "relax", progress: { _ in })
+                let relaxation = try system.relaxation(RelaxationSettings(cell: cell, ftol: ftol), label: "relax", progress: { _ in })
                 if let shortfall = relaxation.shortfall {
                     throw DerivativeError.notAMinimum("re-relaxing for ∇Θ C: \(shortfall)")
                 }

@@ -33,7 +33,7 @@ public final class FitCampaign {
     /// Its force provider's minimizer, unless a runner wraps it (on LAMMPS, to keep each
     /// relaxation's commands for the replay script): the campaign never needs to know.
     public var relaxer: Relaxer = { system, settings, progress in
-        try system.provider.minimize(settings, label: "fit \(system.name)", progress: progress)
+        try system.provider.relaxation(settings, label: "fit \(system.name)", progress: progress)
     }
 
     public init(systems: [FitSystem], settings: FitSettings, method: any DerivativeMethod,

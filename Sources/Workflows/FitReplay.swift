@@ -13,7 +13,8 @@ public final class RelaxationJournal {
 
     /// A `FitCampaign.Relaxer`.
     public func relax(_ system: FitSystem, _ settings: RelaxationSettings, _ progress: (String) -> Void) throws -> RelaxationResult {
-        let (result, commands) = try simulations[system.name]!.relax(settings, label: "fit \(system.name)", progress: progress)
+        let (result, commands) = try simulations[system.name]!.relaxationWithReplay(settings, label: "fit \(system.name)",
+                                                                                     progress: progress)
         self.commands[system.name] = commands
         return result
     }

@@ -16,7 +16,7 @@ public enum SystemSetup {
         let description = system.summary
         progress("minimum: \(system.atomCount) atoms, \(description.kind) \(description.files.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: " ")), "
                  + "Θ = \(system.parameterCount) parameters; relaxing (cell \(cell.rawValue), ftol \(ftol))")
-        let (result, _) = try system.simulation.relax(RelaxationSettings(cell: cell, ftol: ftol), progress: progress)
+        let result = try system.simulation.relaxation(RelaxationSettings(cell: cell, ftol: ftol), progress: progress)
         progress("  E* = \(result.energy) eV, V* = \(result.volume) Å³, max|F| = \(result.maxForce), \(result.steps) steps"
                  + (result.converged ? "" : " (NOT converged: \(result.stop.rawValue))"))
         if let problem = try RelaxedStructureCheck.problem(of: system.simulation) {

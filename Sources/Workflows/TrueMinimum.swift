@@ -23,7 +23,7 @@ public struct TrueMinimum: Sendable {
         defer { try? energy.setTheta(reference) }
         let system = energy.forceProvider
         try system.restore(derivatives.structure)
-        let result = try system.minimize(RelaxationSettings(cell: derivatives.cell, ftol: ftol), label: "validate", progress: progress)
+        let result = try system.relaxation(RelaxationSettings(cell: derivatives.cell, ftol: ftol), label: "validate", progress: progress)
         let relaxed = try system.structure()
         let box = relaxed.box, start = derivatives.structure.box
         let strain = derivatives.cell.strainGenerators.map { generator -> Double in

@@ -62,7 +62,7 @@ public final class UncertaintyCampaign {
             try system.energy.setTheta(ensemble.mean)
             progress("uq: system \(system.name): relaxing with Θ̄ (cell \(system.cell.rawValue)) and differentiating"
                      + (directions.map { " along the \($0.count) members' deviations (not all \(ensemble.mean.count) parameters)" } ?? ""))
-            let relaxation = try provider.minimize(RelaxationSettings(cell: system.cell, ftol: ftol), label: "relax", progress: progress)
+            let relaxation = try provider.relaxation(RelaxationSettings(cell: system.cell, ftol: ftol), label: "relax", progress: progress)
             let differentiated: any ParameterDerivatives = directions.map {
                 ProjectedParameters(system.energy, origin: ensemble.mean, directions: $0)
             } ?? system.energy

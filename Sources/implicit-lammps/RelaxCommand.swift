@@ -23,7 +23,10 @@ struct RelaxCommand: ParsableCommand {
     @Option(help: "Cell degrees of freedom to relax: fixed, iso or aniso.") var box: CellRelaxation = .fixed
     @Option(parsing: .unconditional, help: "Force tolerance: largest per-atom force norm at convergence (eV/Å in metal units).")
     var ftol: Double = 1e-6
-    @Option(help: "LAMMPS min_style: cg, fire or sd.") var minStyle: MinimizerStyle = .cg
+    @Option(help: """
+        Minimizer: LAMMPS's min_style cg, fire or sd, or precon-lbfgs (L-BFGS preconditioned like the derivative \
+        solves, through the library; relax.lammps then replays with CG to the same minimum).
+        """) var minStyle: MinimizerStyle = .cg
     @OptionGroup var output: OutputOptions
     @OptionGroup var lammpsOptions: LammpsOptions
 
@@ -40,7 +43,7 @@ struct RelaxCommand: ParsableCommand {
                      + "\(minStyle.rawValue), ftol \(ftol), \(simulation.lammps.mpiSize) MPI rank(s)")
             let started = Date()
             let settings = RelaxationSettings(cell: box, ftol: ftol, minStyle: minStyle)
-            let (result, commands) = try simulation.relax(settings, progress: progress)
+            let (result, commands) = try simulation.relaxationWithReplay(settings, progress: progress)
             let structure = try simulation.structure()
             let forces = try simulation.forces()
             try simulation.writeData(to: run.url("relaxed.data"))

@@ -1,0 +1,300 @@
+import Atomistics
+import Foundation
+import LinearAlgebra
+
+/// Relaxation by L-BFGS whose initial inverse Hessian is the exponential preconditioner the
+/// solves use (ASE's `PreconLBFGS`; Packwood et al., J. Chem. Phys. 144, 164109 (2016)), driving
+/// the system one evaluation at a time. The preconditioner resolves the soft long-wavelength
+/// modes that take LAMMPS's CG hundreds of iterations in a large or defected cell.
+///
+/// Coordinates q = (y, e): atoms y in the starting cell's frame and, for `iso`/`aniso` cells, the
+/// normal strains e of `CellRelaxation.strainGenerators`; the system sits at r = c + F(y − c),
+/// cell F·h₀, F = I + diag(strain), c the cell's centre (as `deform` strains). Then
+/// ∂U/∂y = −F f and ∂U/∂F = −W F⁻ᵀ (W = Σ r ⊗ f), so pressure drives e as forces drive y.
+/// Convergence is the rule every relaxation shares (`relaxationReport`): largest per-atom force
+/// and cell residual |P|·V within `ftol`.
+public struct PreconditionedLBFGS: Sendable {
+    public var settings: RelaxationSettings
+    /// (s, y) pairs kept.
+    public var memory = 20
+    /// Largest atomic displacement (Å) and largest strain of one step: a line search starts
+    /// no farther.
+    public var maximumDisplacement = 0.2
+    public var maximumStrain = 0.02
+    /// Armijo's sufficient-decrease constant (ASE's PreconLBFGS uses 0.23 with a cruder search).
+    public static let armijo = 1e-4
+    /// Energy differences below this fraction of |E| are round-off: the line search then judges
+    /// a step by the directional derivative alone (LAMMPS's CG does the same near convergence).
+    public static let energyNoise = 1e-12
+    /// A preconditioner built at y is rebuilt once an atom has moved this fraction of r_nn.
+    public static let rebuildDistance = 0.25
+    /// Iterations without halving the best residual before the relaxation is declared stagnated.
+    public static let stallIterations = 100
+
+    public init(settings: RelaxationSettings) { self.settings = settings }
+
+    public func relax(_ system: any ForceProvider, label: String = "relax",
+                      progress: (String) -> Void = { _ in }) throws -> RelaxationResult {
+        var walk = try Walk(system: system, settings: settings, memory: memory,
+                            limits: (maximumDisplacement, maximumStrain))
+        let clock = ProgressClock()
+        var (iteration, best, bestIteration) = (0, Double.infinity, 0)
+        var stop: RelaxationStop = .converged
+        while true {
+            let residual = walk.point.residual
+            if residual <= settings.ftol { stop = .converged; break }
+            if residual < 0.5 * best { (best, bestIteration) = (residual, iteration) }
+            if iteration >= settings.maxIterations { stop = .iterationLimit; break }
+            if iteration - bestIteration >= Self.stallIterations { stop = .stagnated; break }
+            guard try step(&walk) else { stop = .stagnated; break }
+            iteration += 1
+            if clock.isDue() {
+                progress("  \(label): iteration \(iteration), E = \(walk.point.energy), max|F| = \(walk.point.maxForce)"
+                         + (settings.cell == .fixed ? "" : ", cell residual \(walk.point.cellResidual)") + ", \(clock.elapsed) s")
+            }
+        }
+        try walk.settle()
+        var result = try system.relaxationReport(settings, steps: iteration)
+        result.forceEvaluations = walk.evaluations + 1
+        if stop != .converged, !result.converged { result.stop = stop }
+        return result
+    }
+
+    /// One accepted step along the L-BFGS direction, with a backtracking line search; false when
+    /// neither that direction nor, after forgetting the history, the preconditioned steepest
+    /// descent finds a lower point (the floating-point floor, or a stuck minimizer).
+    private func step(_ walk: inout Walk) throws -> Bool {
+        for attempt in 0..<2 {
+            if attempt == 1 {
+                guard !walk.history.isEmpty else { return false }
+                walk.history.removeAll()
+            }
+            var direction = walk.direction()
+            var slope = dot(direction, walk.point.gradient)
+            if slope >= 0 {
+                walk.history.removeAll()
+                direction = walk.direction()
+                slope = dot(direction, walk.point.gradient)
+                guard slope < 0 else { return false }
+            }
+            direction = walk.limited(direction)
+            slope = dot(direction, walk.point.gradient)
+            if let trial = try lineSearch(&walk, direction: direction, slope: slope) {
+                try walk.accept(trial)
+                return true
+            }
+        }
+        return false
+    }
+
+    /// Backtracking from the full step: Armijo on the energy, or, where energy differences are
+    /// round-off, a directional derivative that has not overshot the line minimum twofold.
+    private func lineSearch(_ walk: inout Walk, direction: [Double], slope: Double) throws -> Walk.Point? {
+        let start: Walk.Point = walk.point
+        let noise = Self.energyNoise * max(abs(start.energy), 1)
+        var alpha = 1.0
+        for _ in 0..<10 {
+            let trial = try walk.evaluate(zip(start.q, direction).map { $0 + alpha * $1 })
+            let rise = trial.energy - start.energy
+            let trialSlope = dot(trial.gradient, direction)
+            if rise <= Self.armijo * alpha * slope, trial.energy.isFinite { return trial }
+            if abs(rise) <= noise, trialSlope <= -0.9 * slope { return trial }
+            // Next trial: the minimum of the quadratic through E(0), E'(0), E(α), or the secant
+            // root of the directional derivative when the energies are round-off; kept in [0.1α, 0.5α].
+            let quadratic = abs(rise) > noise
+                ? -slope * alpha * alpha / (2 * (rise - slope * alpha))
+                : alpha * -slope / (trialSlope - slope)
+            alpha = quadratic.isFinite ? min(max(quadratic, 0.1 * alpha), 0.5 * alpha) : 0.5 * alpha
+        }
+        return nil
+    }
+}
+
+extension PreconditionedLBFGS {
+    /// The state of one relaxation: the system, its coordinates, the preconditioner and history.
+    struct Walk {
+        struct Point {
+            var q: [Double]
+            var energy: Double
+            var gradient: [Double]
+            var maxForce: Double
+            var cellResidual: Double
+            var residual: Double { max(maxForce, cellResidual) }
+        }
+
+        let system: any ForceProvider
+        let settings: RelaxationSettings
+        let memory: Int
+        let limits: (displacement: Double, strain: Double)
+        let start: Structure
+        let degreesOfFreedom: DegreesOfFreedom
+        let center: [Double]
+        /// Dimension of y (3N); q has the strains after it.
+        let atomComponents: Int
+        var preconditioner: ExponentialPreconditioner
+        var builtAt: [Double]
+        /// Scale of the atom block (P ≈ H/μ) and curvature of each strain, from one probe each.
+        var mu = 1.0
+        var cellCurvature: [Double] = []
+        var history: [(s: [Double], y: [Double], rho: Double)] = []
+        var point: Point!
+        var evaluations = 0
+        private var appliedStrain: [Double]
+
+        init(system: any ForceProvider, settings: RelaxationSettings, memory: Int,
+             limits: (displacement: Double, strain: Double)) throws {
+            (self.system, self.settings, self.memory, self.limits) = (system, settings, memory, limits)
+            start = try system.structure()
+            let box = start.box
+            if settings.cell != .fixed, box.xy != 0 || box.xz != 0 || box.yz != 0 {
+                throw InputError.unsupportedSystem("""
+                    the precon-lbfgs minimizer relaxes orthogonal cells only; this cell is triclinic (use a LAMMPS \
+                    min_style, e.g. cg, for its cell relaxation)
+                    """)
+            }
+            atomComponents = start.positions.count
+            center = (0..<3).map { (box.low[$0] + box.high[$0]) / 2 }
+            degreesOfFreedom = try Hessian.detectDegreesOfFreedom(system, at: start)
+            evaluations = 1
+            preconditioner = try ExponentialPreconditioner(minimum: start, degreesOfFreedom: degreesOfFreedom)
+            builtAt = start.positions
+            appliedStrain = [0, 0, 0]
+            try system.restore(start)
+            let q0 = start.positions + [Double](repeating: 0, count: settings.cell.strainGenerators.count)
+            point = try evaluate(q0)
+            try estimateScales()
+        }
+
+        /// F − I on the diagonal for the strains in q.
+        private func strain(_ q: [Double]) -> [Double] {
+            let e = Array(q[atomComponents...])
+            switch settings.cell {
+            case .fixed: return [0, 0, 0]
+            case .iso: return [e[0], e[0], e[0]]
+            case .aniso: return e
+            }
+        }
+
+        func positions(_ q: [Double]) -> [Double] {
+            let d = strain(q)
+            return (0..<atomComponents).map { k -> Double in
+                let axis = k % 3
+                // y + d(y − c), not c + (1 + d)(y − c): exactly y where the cell does not move.
+                return q[k] + d[axis] * (q[k] - center[axis])
+            }
+        }
+
+        mutating func evaluate(_ q: [Double]) throws -> Point {
+            let d = strain(q)
+            if d != appliedStrain {
+                try system.deform(start.box, by: Voigt.diagonal(d))
+                appliedStrain = d
+            }
+            let cellMoves = settings.cell != .fixed
+            let result = try system.evaluation(at: positions(q), virial: cellMoves)
+            evaluations += 1
+            var gradient = degreesOfFreedom.project((0..<atomComponents).map { -(1 + d[$0 % 3]) * result.forces[$0] })
+            var cellResidual = 0.0
+            if let w = result.virial, cellMoves {
+                // ∂U/∂e_g = Σ_a g_a ∂U/∂F_aa, ∂U/∂F = −W F⁻ᵀ.
+                gradient += settings.cell.strainGenerators.map { g in (0..<3).reduce(0) { $0 - g[$1] * w[$1][$1] / (1 + d[$1]) } }
+                cellResidual = settings.cell == .iso ? abs(w[0][0] + w[1][1] + w[2][2]) / 3 : (0..<3).map { abs(w[$0][$0]) }.max()!
+            }
+            return Point(q: q, energy: result.energy, gradient: gradient, maxForce: largestAtomNorm(result.forces),
+                         cellResidual: cellResidual)
+        }
+
+        /// μ by a smooth probe v = P⁻¹w (as ASE's `estimate_mu`): μ = vᵀ(∇U(y + v) − ∇U(y)) / vᵀPv,
+        /// at least 1 (ASE's floor: far from a minimum the probe can see negative curvature). Each
+        /// strain's curvature by a 1e-4 strain at fixed y, floored at a tenth of the bond estimate.
+        private mutating func estimateScales() throws {
+            let base = point!
+            let rnn = preconditioner.nearestNeighbourDistance
+            let lengths = (0..<3).map { start.box.high[$0] - start.box.low[$0] }
+            let wave: [Double] = (0..<atomComponents).map { k -> Double in
+                let axis = k % 3
+                let fraction = (start.positions[k] - start.box.low[axis]) / lengths[axis]
+                return sin(2 * Double.pi * fraction + 0.3 * Double(axis + 1))
+            }
+            let w = degreesOfFreedom.project(wave)
+            var v = preconditioner.apply(w)
+            let largest = largestAtomNorm(v)
+            if largest > 0 {
+                let scale = 1e-2 * rnn / largest
+                v = v.map { $0 * scale }
+                let probe = try evaluate(zip(base.q, v + [Double](repeating: 0, count: base.q.count - atomComponents)).map { $0 + $1 })
+                let curvature = dot(v, zip(probe.gradient, base.gradient).map { $0 - $1 }) / (scale * dot(v, w))
+                if curvature.isFinite { mu = max(curvature, 1) }
+            }
+            let floor = 0.1 * Double(start.count) * mu * rnn * rnn
+            cellCurvature = try settings.cell.strainGenerators.indices.map { g in
+                var q = base.q
+                q[atomComponents + g] += 1e-4
+                let probe = try evaluate(q)
+                let curvature = (probe.gradient[atomComponents + g] - base.gradient[atomComponents + g]) / 1e-4
+                return curvature.isFinite ? max(curvature, floor) : floor
+            }
+        }
+
+        /// H₀⁻¹ g: P⁻¹/μ on the atoms, 1/curvature on each strain.
+        private func initialInverse(_ g: [Double]) -> [Double] {
+            preconditioner.apply(Array(g[..<atomComponents])).map { $0 / mu }
+                + cellCurvature.enumerated().map { g[atomComponents + $0.offset] / $0.element }
+        }
+
+        /// −H g by the two-loop recursion.
+        func direction() -> [Double] {
+            var q = point.gradient
+            var alphas = [Double](repeating: 0, count: history.count)
+            for i in history.indices.reversed() {
+                alphas[i] = history[i].rho * dot(history[i].s, q)
+                for k in q.indices { q[k] -= alphas[i] * history[i].y[k] }
+            }
+            var r = initialInverse(q)
+            for i in history.indices {
+                let beta = history[i].rho * dot(history[i].y, r)
+                for k in r.indices { r[k] += history[i].s[k] * (alphas[i] - beta) }
+            }
+            return r.map { -$0 }
+        }
+
+        /// The direction scaled down so that no atom moves farther than `maximumDisplacement`
+        /// and no strain changes by more than `maximumStrain`.
+        func limited(_ direction: [Double]) -> [Double] {
+            let atoms = largestAtomNorm(Array(direction[..<atomComponents]))
+            let cell = direction[atomComponents...].map(abs).max() ?? 0
+            let factor = min(1, limits.displacement / max(atoms, 1e-300), limits.strain / max(cell, 1e-300))
+            return direction.map { $0 * factor }
+        }
+
+        /// Moves to `trial`, keeping the curvature pair when it is positive (else L-BFGS's
+        /// inverse would lose positivity), and rebuilds the preconditioner after large moves.
+        mutating func accept(_ trial: Point) throws {
+            let s = zip(trial.q, point.q).map { $0 - $1 }
+            let y = zip(trial.gradient, point.gradient).map { $0 - $1 }
+            let sy = dot(s, y)
+            if sy > 0 {
+                history.append((s, y, 1 / sy))
+                if history.count > memory { history.removeFirst() }
+            }
+            point = trial
+            let moved = largestAtomNorm(zip(trial.q[..<atomComponents], builtAt).map { $0 - $1 })
+            if moved > PreconditionedLBFGS.rebuildDistance * preconditioner.nearestNeighbourDistance {
+                var now = start
+                now.positions = Array(trial.q[..<atomComponents])
+                preconditioner = try ExponentialPreconditioner(minimum: now, degreesOfFreedom: degreesOfFreedom)
+                builtAt = now.positions
+            }
+        }
+
+        /// Leaves the system at the accepted point, positions wrapped into the cell and image
+        /// counts continued from the start, as LAMMPS's own minimizer leaves it.
+        mutating func settle() throws {
+            let d = strain(point.q)
+            if d != appliedStrain { try system.deform(start.box, by: Voigt.diagonal(d)); appliedStrain = d }
+            var end = start
+            end.box = try system.structure().box
+            try system.restore(end.wrapping(positions(point.q)))
+        }
+    }
+}
