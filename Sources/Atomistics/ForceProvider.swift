@@ -52,6 +52,8 @@ public protocol ForceProvider: AnyObject {
     /// campaigns report (history.csv, uq's truth rows).
     var forceEvaluations: Int { get }
     var relaxationIterations: Int { get }
+    /// Every force evaluation so far, those inside LAMMPS's own minimizer included (`Phases`).
+    var allForceEvaluations: Int { get }
 
     /// One energy unit per volume unit in GPa (eV/Å³ = 160.2 GPa): elastic constants. Throws for
     /// unit systems that have no such conversion.
@@ -89,6 +91,7 @@ public protocol LinearBias: AnyObject {
 
 extension Simulation: ForceProvider {
     public var atomCount: Int { lammps.natoms }
+    public var allForceEvaluations: Int { forceEvaluations + minimizerEvaluations }
 
     public func minimize(_ settings: RelaxationSettings, label: String, progress: (String) -> Void) throws -> RelaxationResult {
         try relax(settings, label: label, progress: progress).result

@@ -152,6 +152,7 @@ extension Simulation {
             defer { try? lammps.stopObservingSteps() }
             var relaxed = try minimizeInChunks(settings, label: label, firstStep: firstStep, clock: clock, progress: progress)
             relaxed.result.forceEvaluations = evaluations
+            minimizerEvaluations += evaluations
             relaxationIterations += relaxed.result.steps
             return relaxed
         }

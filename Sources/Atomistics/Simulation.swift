@@ -59,6 +59,8 @@ public final class Simulation {
     public internal(set) var relaxationIterations = 0
     /// Force evaluations outside relaxations (`evaluate`, `forces(at:)`) so far.
     public private(set) var forceEvaluations = 0
+    /// Force evaluations inside LAMMPS's own `minimize` so far.
+    public internal(set) var minimizerEvaluations = 0
 
     /// Whether this process writes the job's files (every rank runs the same LAMMPS commands):
     /// `MPIJob.isRoot`, the first rank of the first partition (or of the job).

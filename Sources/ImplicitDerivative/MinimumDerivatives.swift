@@ -63,35 +63,45 @@ public struct MinimumDerivatives: Sendable {
     /// it is a minimum: `relaxation` converged, and the Hessian has no negative curvature.
     public static func compute(_ system: any ParameterDerivatives, cell: CellRelaxation, method: any DerivativeMethod,
                                checks: DerivativeChecks = DerivativeChecks(), relaxation: RelaxationResult? = nil,
-                               progress: (String) -> Void = { _ in }) throws -> MinimumDerivatives {
+                               phases: Phases = Phases(), progress: (String) -> Void = { _ in }) throws -> MinimumDerivatives {
         let provider = system.forceProvider
         let box = try provider.structure().box
         if cell != .fixed, box.xy != 0 || box.xz != 0 || box.yz != 0 {
             throw InputError.unsupportedSystem("strain derivatives need an orthogonal cell; this one is triclinic")
         }
-        try provider.evaluate()
-        let energy = try provider.energy()
-        let gradient = try system.energyGradient()
-        let mixedHessian = try system.mixedHessian()
         let generators = cell.strainGenerators
-        let strainMixed = generators.isEmpty ? nil : try system.strainMixedDerivative(strains: generators)
-        try provider.evaluate()
-        let hessian = try Hessian(system: provider)
-        let check = try MinimumCheck.verify(hessian, relaxation: relaxation, checks: checks, progress: progress)
-        progress("derivative: \(system.atomCount) atoms, \(hessian.degreesOfFreedom.mobileCount) mobile components, "
+        let (energy, gradient, mixedHessian, strainMixed, parameterHessian) = try phases.measure("descriptors") {
+            try provider.evaluate()
+            let energy = try provider.energy()
+            return (energy, try system.energyGradient(), try system.mixedHessian(),
+                    generators.isEmpty ? nil : try system.strainMixedDerivative(strains: generators), try system.parameterHessian())
+        }
+        let hessian = try phases.measure("start_checks") {
+            try provider.evaluate()
+            return try Hessian(system: provider)
+        }
+        let check = try phases.measure("curvature_check") {
+            progress("curvature check: Lanczos on H at X*")
+            return try MinimumCheck.verify(hessian, relaxation: relaxation, checks: checks, progress: progress)
+        }
+        progress("solves: \(system.atomCount) atoms, \(hessian.degreesOfFreedom.mobileCount) mobile components, "
                  + "\(system.parameterCount) parameters, method \(method.name)")
-        let derivative = try ImplicitDifferentiation.positionDerivative(system, hessian: hessian, mixedHessian: mixedHessian,
-                                                                        method: method, checks: checks, progress: progress)
+        let derivative = try phases.measure("solves") {
+            try ImplicitDifferentiation.positionDerivative(system, hessian: hessian, mixedHessian: mixedHessian,
+                                                           method: method, checks: checks, progress: progress)
+        }
         let d = derivative.matrix
         // ½∇²ΘΘU at fixed positions (zero for SNAP) enters every level.
-        let direct = scaled(try system.parameterHessian(), by: 0.5)
+        let direct = scaled(parameterHessian, by: 0.5)
         let ih = add(direct, scaled(mixedHessian.multiplied(by: d, transposingSelf: true), by: 0.5))
         var curvatures: [ExpansionLevel: Matrix] = [.c: direct, .ih: ih]
         var strain: StrainDerivatives?
         if let strainMixed {
-            let response = try StrainResponse.measure(hessian, generators: generators)
-            strain = try strainDerivatives(response, mixed: strainMixed, positionDerivative: d, hessian: hessian,
-                                           method: method)
+            progress("strain derivatives: \(generators.count) strain(s)")
+            strain = try phases.measure("strain_derivatives") {
+                let response = try StrainResponse.measure(hessian, generators: generators)
+                return try strainDerivatives(response, mixed: strainMixed, positionDerivative: d, hessian: hessian, method: method)
+            }
             curvatures[.h] = add(direct, scaled(strainMixed.multiplied(by: strain!.homogeneous), by: 0.5))
             curvatures[.hih] = add(direct, scaled(
                 add(mixedHessian.multiplied(by: strain!.fullPositionDerivative, transposingSelf: true),

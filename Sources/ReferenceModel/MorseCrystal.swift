@@ -154,6 +154,7 @@ public final class MorseCrystal: ForceProvider, ParameterDerivatives {
         return installed
     }
 
+    public var allForceEvaluations: Int { forceEvaluations }
     public var isRoot: Bool { true }
     public var workSharing: WorkSharing? { nil }
 

@@ -19,10 +19,11 @@ public struct ElasticRun {
     }
 
     /// The tensors and the check of the minimum they were measured at; the files on the root rank.
-    public func run(_ system: any ParametrizedEnergy, relaxation: RelaxationResult, started: Date,
+    public func run(_ system: any ParametrizedEnergy, relaxation: RelaxationResult, phases: Phases,
                     in run: RunDirectory) throws -> (ElasticConstants, MinimumCheck) {
-        let (constants, check, reference) = try ElasticWorkflow.run(system, relaxation: relaxation, method: method,
-                                                                    checks: checks, progress: progress)
+        let (constants, check, reference) = try phases.measure("elastic_constants") {
+            try ElasticWorkflow.run(system, relaxation: relaxation, method: method, checks: checks, progress: progress)
+        }
         progress(String(format: "elastic: C measured with %d force evaluations (method %@)", constants.forceEvaluations, method.name))
         var derivative: ElasticParameterDerivative.Result?
         if let thetaStep, system.parameterCount > 0 {
@@ -30,7 +31,9 @@ public struct ElasticRun {
             computation.relativeStep = thetaStep
             progress("elastic: ∇Θ C by central differences of C in Θ (relative step \(thetaStep)), "
                      + "2 re-relaxations per parameter, \(system.parameterCount) parameters")
-            derivative = try computation.compute(system, reference: reference, method: method, progress: progress)
+            derivative = try phases.measure("parameter_derivative") {
+                try computation.compute(system, reference: reference, method: method, progress: progress)
+            }
         }
         let record = ElasticRecord(
             input: system.simulation.input.path, potential: system.summary, natoms: system.atomCount,
@@ -45,10 +48,9 @@ public struct ElasticRun {
                                           parameterNames: system.parameterNames, steps: result.steps,
                                           forceEvaluations: result.forceEvaluations,
                                           relaxationIterations: result.relaxationIterations, seconds: result.seconds)
-            },
-            wallSeconds: Date().timeIntervalSince(started))
+            })
         if system.simulation.isRoot {
-            try Files.writeJSON(record, to: run.url("elastic.json"))
+            try Files.writeJSON(PhasedSummary(record, phases: phases), to: run.url("elastic.json"))
             try NPY.write(constants.relaxedIon.flatMap { $0 }, shape: [6, 6], to: run.url("C.npy"))
             try NPY.write(constants.clampedIon.flatMap { $0 }, shape: [6, 6], to: run.url("C_clamped.npy"))
             try NPY.write(system.theta, shape: [system.parameterCount], to: run.url("theta.npy"))
@@ -88,5 +90,4 @@ struct ElasticRecord: Encodable {
     var methodSettings: [String: String]
     var forceEvaluations: Int
     var parameterDerivative: ParameterDerivativeRecord?
-    var wallSeconds: Double
 }

@@ -114,8 +114,7 @@ public struct PredictionReport: Codable, Sendable {
     public var truth: TruthSummary?
 
     /// summary.json, predictions.csv, positions_<level>.npy and true_positions.npy.
-    public func write(predictions: [Prediction], truth: TrueMinimum?, natoms: Int, to directory: URL) throws {
-        try Files.writeJSON(self, to: directory.appendingPathComponent("summary.json"))
+    public func write(predictions: [Prediction], truth: TrueMinimum?, natoms: Int, phases: Phases, to directory: URL) throws {
         for prediction in predictions {
             let name = prediction.level.rawValue.replacingOccurrences(of: "+", with: "")
             try NPY.write(prediction.positions, shape: [natoms, 3], to: directory.appendingPathComponent("positions_\(name).npy"))
@@ -130,6 +129,7 @@ public struct PredictionReport: Codable, Sendable {
                         row.volumeError.map { "\($0)" } ?? "", row.positionError.map { "\($0)" } ?? ""].joined(separator: ","))
         }
         try Files.write(csv.joined(separator: "\n") + "\n", to: directory.appendingPathComponent("predictions.csv"))
+        try Files.writeJSON(PhasedSummary(self, phases: phases), to: directory.appendingPathComponent("summary.json"))
     }
 
     /// The table the command prints.

@@ -9,14 +9,19 @@ import Potentials
 public enum SystemSetup {
     /// A relaxed system with its parametrized energy, ready for derivatives.
     public static func relaxed(input: String, run: RunDirectory, choice: PotentialChoice, relativeStep: Double?, snapFiles: String,
-                               cell: CellRelaxation, ftol: Double, lammpsArguments: [String],
-                               partitions: Partitions? = nil) throws -> (any ParametrizedEnergy, RelaxationResult) {
-        let system = try parametrized(input: input, run: run, choice: choice, relativeStep: relativeStep, snapFiles: snapFiles,
-                                      lammpsArguments: lammpsArguments, partitions: partitions)
+                               cell: CellRelaxation, ftol: Double, minStyle: MinimizerStyle = .cg, lammpsArguments: [String],
+                               partitions: Partitions? = nil, phases: Phases = Phases()) throws -> (any ParametrizedEnergy, RelaxationResult) {
+        let system = try phases.measure("set_up") {
+            try parametrized(input: input, run: run, choice: choice, relativeStep: relativeStep, snapFiles: snapFiles,
+                             lammpsArguments: lammpsArguments, partitions: partitions)
+        }
+        phases.evaluationCount = { [provider = system.forceProvider] in provider.allForceEvaluations }
         let description = system.summary
         progress("minimum: \(system.atomCount) atoms, \(description.kind) \(description.files.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: " ")), "
-                 + "Θ = \(system.parameterCount) parameters; relaxing (cell \(cell.rawValue), ftol \(ftol))")
-        let result = try system.simulation.relaxation(RelaxationSettings(cell: cell, ftol: ftol), progress: progress)
+                 + "Θ = \(system.parameterCount) parameters; relaxation (cell \(cell.rawValue), \(minStyle.rawValue), ftol \(ftol))")
+        let result = try phases.measure("relaxation") {
+            try system.simulation.relaxation(RelaxationSettings(cell: cell, ftol: ftol, minStyle: minStyle), progress: progress)
+        }
         progress("  E* = \(result.energy) eV, V* = \(result.volume) Å³, max|F| = \(result.maxForce), \(result.steps) steps"
                  + (result.converged ? "" : " (NOT converged: \(result.stop.rawValue))"))
         if let problem = try RelaxedStructureCheck.problem(of: system.simulation) {

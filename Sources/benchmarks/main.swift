@@ -5,7 +5,7 @@ import LAMMPSLibrary
 import LinearAlgebra
 import Potentials
 
-// Benchmarks print figures; they are not tests. Run: swift run -c release benchmarks binding|derivative|potentials|fit-dislocation|precondition|uq-ensemble
+// Benchmarks print figures; they are not tests. Run: swift run -c release benchmarks binding|derivative|potentials|fit-dislocation|precondition|uq-ensemble|relaxation
 
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
@@ -199,9 +199,14 @@ case "derivative-dislocation":
 case "precondition-band":
     try preconditionerBandBenchmark(cells: arguments.dropFirst().compactMap { Int($0) }.isEmpty ? [5, 10, 20]
                                         : arguments.dropFirst().compactMap { Int($0) })
+case "relaxation":
+    // relaxation [CASE …] [ftol=X]
+    let rest = arguments.dropFirst()
+    let ftol = rest.first { $0.hasPrefix("ftol=") }.flatMap { Double($0.dropFirst(5)) } ?? 1e-8
+    try relaxationBenchmark(only: Set(rest.filter { !$0.hasPrefix("ftol=") }), ftol: ftol)
 case "uq-ensemble":
     try uncertaintyBenchmark(truthSamples: arguments.dropFirst().first.flatMap { Int($0) } ?? 5)
 default: print("unknown benchmark; available: binding, derivative [3 5 10 alloy] [sparse-only], potentials, "
                + "fit-dislocation [shared|generated [ITERATIONS [ENERGY_COLUMNS]] [exponential] [relax-each] [gauss-newton] [from-target]], fit-steps, precondition [shared|generated [COLUMNS]], uq-ensemble [TRUTH_SAMPLES], "
-               + "derivative-dislocation [shared|generated [STRATEGY:PRECONDITIONER …] [check=N]]")
+               + "derivative-dislocation [shared|generated [STRATEGY:PRECONDITIONER …] [check=N]], relaxation [CASE …] [ftol=X]")
 }

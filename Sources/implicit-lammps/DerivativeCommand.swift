@@ -45,16 +45,15 @@ struct DerivativeCommand: ParsableCommand {
 
     func run() throws {
         try runWritingOutputs(output) { run in
-            let started = Date()
-            let input = try self.system.inputPath(in: run, potential: potential)
+            let phases = Phases()
+            let input = try phases.measure("set_up") { try self.system.inputPath(in: run, potential: potential) }
             let split = try partitions.map { try Partitions(count: $0) }
             let (system, relaxation) = try relaxedSystem(input: input, run: run, potential: potential, cell: minimum.cell,
-                                                         ftol: minimum.ftol, lammps: lammpsOptions, partitions: split)
-            let relaxSeconds = Date().timeIntervalSince(started)
+                                                         ftol: minimum.ftol, lammps: lammpsOptions, partitions: split, phases: phases)
             // Long per-parameter runs of the energy method resume from the checkpoint after an interruption.
             let method = minimum.derivativeMethod(checkpoint: run.url("checkpoint"))
             let derivatives = try MinimumDerivatives.compute(system, cell: minimum.cell, method: method, checks: minimum.checks,
-                                                             relaxation: relaxation, progress: progress)
+                                                             relaxation: relaxation, phases: phases, progress: progress)
             warnIndependent(derivatives)
             let derivative = derivatives.positionDerivative
             let summary = DerivativeSummary(
@@ -68,14 +67,15 @@ struct DerivativeCommand: ParsableCommand {
                 forceEvaluationsPerParameter: Double(derivative.forceEvaluations) / Double(max(system.parameterCount, 1)),
                 strainCurvature: derivatives.strain?.curvature.storage,
                 relaxedStrainCurvature: derivatives.strain?.relaxedCurvature.storage,
-                mpiRanks: system.simulation.lammps.mpiSize * (system.simulation.partitions?.count ?? 1),
-                wallSeconds: ["relax": relaxSeconds, "derivative": derivative.seconds,
-                              "total": Date().timeIntervalSince(started)])
+                mpiRanks: system.simulation.lammps.mpiSize * (system.simulation.partitions?.count ?? 1))
             if system.simulation.isRoot {
-                try derivatives.write(to: run.staging)
-                try Files.writeJSON(summary, to: run.url("summary.json"))
-                try writeWarnings(derivatives.check, to: run)
+                try phases.measure("writing") {
+                    try derivatives.write(to: run.staging)
+                    try writeWarnings(derivatives.check, to: run)
+                }
+                try Files.writeJSON(PhasedSummary(summary, phases: phases), to: run.url("summary.json"))
             }
+            progress(phases.summaryLine)
             let worst = derivative.residuals.max() ?? 0
             progress("derivative: \(method.name), \(derivative.forceEvaluations) \(method.costUnit)"
                      + String(format: " (%.1f per parameter), %.1f s, largest residual %.1e; wrote %@",
@@ -125,5 +125,4 @@ struct DerivativeSummary: Encodable {
     var strainCurvature: [Double]?
     var relaxedStrainCurvature: [Double]?
     var mpiRanks: Int
-    var wallSeconds: [String: Double]
 }

@@ -139,10 +139,10 @@ struct MinimumOptions: ParsableArguments {
 /// A relaxed system with its parametrized energy, ready for derivatives: shared by `derivative`,
 /// `predict` and `elastic`.
 func relaxedSystem(input: String, run: RunDirectory, potential: PotentialOptions, cell: CellRelaxation, ftol: Double,
-                   lammps: LammpsOptions, partitions: Partitions? = nil) throws -> (any ParametrizedEnergy, RelaxationResult) {
+                   lammps: LammpsOptions, partitions: Partitions? = nil, phases: Phases) throws -> (any ParametrizedEnergy, RelaxationResult) {
     try SystemSetup.relaxed(input: input, run: run, choice: potential.choice, relativeStep: potential.parameterStep,
                             snapFiles: "--potential/--snapparam", cell: cell,
-                            ftol: ftol, lammpsArguments: lammps.arguments, partitions: partitions)
+                            ftol: ftol, lammpsArguments: lammps.arguments, partitions: partitions, phases: phases)
 }
 
 /// The input's system with its parametrized energy.

@@ -44,17 +44,17 @@ struct ElasticCommand: ParsableCommand {
 
     func run() throws {
         try runWritingOutputs(output) { run in
-            let started = Date()
+            let phases = Phases()
             let cell = minimum.box ?? .aniso
             if cell == .fixed {
                 progress("note: --box fixed: the cell is not relaxed, and any residual stress enters C at first order")
             }
-            let input = try self.system.inputPath(in: run, potential: potential)
+            let input = try phases.measure("set_up") { try self.system.inputPath(in: run, potential: potential) }
             let (system, relaxation) = try relaxedSystem(input: input, run: run, potential: potential, cell: cell,
-                                                         ftol: minimum.ftol, lammps: lammpsOptions)
+                                                         ftol: minimum.ftol, lammps: lammpsOptions, phases: phases)
             let elastic = ElasticRun(cell: cell, ftol: minimum.ftol, method: minimum.derivativeMethod(), checks: minimum.checks,
                                      thetaStep: parameterDerivative == .finiteDifferences ? thetaStep : nil)
-            let (constants, check) = try elastic.run(system, relaxation: relaxation, started: started, in: run)
+            let (constants, check) = try elastic.run(system, relaxation: relaxation, phases: phases, in: run)
             if system.simulation.isRoot {
                 try writeWarnings(check, to: run)
                 print(constants.text)

@@ -47,8 +47,9 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         try runWritingOutputs(output) { run in
-            let input = try self.system.inputPath(in: run, potential: potential)
-            let (system, derivatives) = try referenceDerivatives(input: input, run: run)
+            let phases = Phases()
+            let input = try phases.measure("set_up") { try self.system.inputPath(in: run, potential: potential) }
+            let (system, derivatives) = try referenceDerivatives(input: input, run: run, phases: phases)
             let change = try parameterChange(for: system)
             change.notes.forEach { progress("note: \($0)") }
             let workflow = PredictionWorkflow(derivatives: derivatives, change: change)
@@ -57,12 +58,15 @@ struct PredictCommand: ParsableCommand {
             var truth: TrueMinimum?
             if relaxToValidate {
                 progress("validate: relaxing with the perturbed potential (cell \(derivatives.cell.rawValue), ftol \(minimum.ftol))")
-                truth = try TrueMinimum.relax(system, theta: change.theta, from: derivatives, ftol: minimum.ftol, progress: progress)
+                truth = try phases.measure("validation") {
+                    try TrueMinimum.relax(system, theta: change.theta, from: derivatives, ftol: minimum.ftol, progress: progress)
+                }
             }
             let (report, predictions) = workflow.report(input: system.simulation.input.path, perturbed: perturbed, truth: truth)
             if system.simulation.isRoot {
-                try report.write(predictions: predictions, truth: truth, natoms: derivatives.structure.count, to: run.staging)
                 try writeWarnings(derivatives.check, to: run)
+                try report.write(predictions: predictions, truth: truth, natoms: derivatives.structure.count, phases: phases,
+                                 to: run.staging)
                 print(report.table)
             }
             system.simulation.lammps.close()
@@ -87,7 +91,9 @@ struct PredictCommand: ParsableCommand {
         return try system.parameterChange(readingPotentialFrom: url)
     }
 
-    private func referenceDerivatives(input: String, run: RunDirectory) throws -> (any ParametrizedEnergy, MinimumDerivatives) {
+    private func referenceDerivatives(input: String, run: RunDirectory, phases: Phases) throws
+        -> (any ParametrizedEnergy, MinimumDerivatives)
+    {
         if let derivative {
             let saved = try MinimumDerivatives(contentsOf: URL(fileURLWithPath: derivative))
             if let box = minimum.box, box != saved.cell {
@@ -96,7 +102,10 @@ struct PredictCommand: ParsableCommand {
                     \(saved.cell.rawValue); rerun `derivative --box \(box.rawValue)` or drop --box
                     """)
             }
-            let system = try parametrizedSystem(input: input, run: run, potential: potential, lammps: lammpsOptions)
+            let system = try phases.measure("set_up") {
+                try parametrizedSystem(input: input, run: run, potential: potential, lammps: lammpsOptions)
+            }
+            phases.evaluationCount = { [provider = system.forceProvider] in provider.allForceEvaluations }
             try PredictionWorkflow.requireCompatible(saved, with: system, savedIn: derivative)
             progress("predict: reusing the derivative in \(derivative) (cell \(saved.cell.rawValue))")
             if !saved.check.isMinimum {
@@ -105,9 +114,10 @@ struct PredictCommand: ParsableCommand {
             return (system, saved)
         }
         let (system, relaxation) = try relaxedSystem(input: input, run: run, potential: potential, cell: minimum.cell,
-                                                     ftol: minimum.ftol, lammps: lammpsOptions)
+                                                     ftol: minimum.ftol, lammps: lammpsOptions, phases: phases)
         let derivatives = try MinimumDerivatives.compute(system, cell: minimum.cell, method: minimum.derivativeMethod(),
-                                                         checks: minimum.checks, relaxation: relaxation, progress: progress)
+                                                         checks: minimum.checks, relaxation: relaxation, phases: phases,
+                                                         progress: progress)
         warnIndependent(derivatives)
         return (system, derivatives)
     }

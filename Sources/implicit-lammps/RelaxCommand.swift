@@ -36,37 +36,44 @@ struct RelaxCommand: ParsableCommand {
 
     func run() throws {
         try runWritingOutputs(output) { run in
-            let simulation = try Simulation(input: input, logFile: run.url("log.lammps"),
-                                            extraArguments: lammpsOptions.arguments)
+            let phases = Phases()
+            let simulation = try phases.measure("set_up") {
+                try Simulation(input: input, logFile: run.url("log.lammps"), extraArguments: lammpsOptions.arguments)
+            }
+            phases.evaluationCount = { simulation.allForceEvaluations }
             try MPIEnvironment.check(lammpsSize: simulation.lammps.mpiSize)
             progress("relax: \(simulation.lammps.natoms) atoms from \(simulation.input.path), cell \(box.rawValue), "
                      + "\(minStyle.rawValue), ftol \(ftol), \(simulation.lammps.mpiSize) MPI rank(s)")
-            let started = Date()
             let settings = RelaxationSettings(cell: box, ftol: ftol, minStyle: minStyle)
-            let (result, commands) = try simulation.relaxationWithReplay(settings, progress: progress)
-            let structure = try simulation.structure()
-            let forces = try simulation.forces()
-            try simulation.writeData(to: run.url("relaxed.data"))
+            let (result, commands) = try phases.measure("relaxation") { try simulation.relaxationWithReplay(settings, progress: progress) }
+            try phases.measure("writing") { try write(simulation, result: result, commands: commands, to: run) }
             if simulation.isRoot {
-                try Files.write(ExtendedXYZ.format(structure, forces: forces, energy: result.energy),
-                                to: run.url("relaxed.extxyz"))
-                try Files.write(try replayScript(simulation.input, variables: lammpsOptions.variables, commands: commands),
-                                to: run.url("relax.lammps"))
-                try Files.writeJSON(Summary(result: result, input: simulation.input.path,
-                                            lammpsLibrary: simulation.lammps.library.path,
-                                            lammpsVersion: simulation.lammps.version,
-                                            mpiRanks: simulation.lammps.mpiSize,
-                                            wallSeconds: Date().timeIntervalSince(started)),
+                try Files.writeJSON(PhasedSummary(Summary(result: result, input: simulation.input.path,
+                                                          lammpsLibrary: simulation.lammps.library.path,
+                                                          lammpsVersion: simulation.lammps.version,
+                                                          mpiRanks: simulation.lammps.mpiSize), phases: phases),
                                     to: run.url("summary.json"))
             }
-            progress("relax: \(result.converged ? "converged" : "NOT converged") after \(result.steps) steps; "
-                     + "E = \(result.energy), V = \(result.volume); wrote \(run.destination.path)")
+            progress(phases.summaryLine)
+            progress("relax: \(result.converged ? "converged" : "NOT converged") after \(result.steps) steps, "
+                     + "\(result.forceEvaluations) force evaluations; E = \(result.energy), V = \(result.volume); wrote \(run.destination.path)")
             simulation.lammps.close()
             return result.shortfall.map {
                 "the relaxation did not converge: \($0). Its outputs are in \(run.destination.path), marked "
                     + "\"converged\": false in summary.json."
             }
         }
+    }
+
+    /// relaxed.data, relaxed.extxyz and relax.lammps.
+    private func write(_ simulation: Simulation, result: RelaxationResult, commands: [String], to run: RunDirectory) throws {
+        let structure = try simulation.structure()
+        let forces = try simulation.forces()
+        try simulation.writeData(to: run.url("relaxed.data"))
+        guard simulation.isRoot else { return }
+        try Files.write(ExtendedXYZ.format(structure, forces: forces, energy: result.energy), to: run.url("relaxed.extxyz"))
+        try Files.write(try replayScript(simulation.input, variables: lammpsOptions.variables, commands: commands),
+                        to: run.url("relax.lammps"))
     }
 
     private func replayScript(_ input: URL, variables: [VariableAssignment], commands: [String]) throws -> String {
@@ -87,16 +94,14 @@ struct Summary: Encodable {
     var lammpsLibrary: String
     var lammpsVersion: Int
     var mpiRanks: Int
-    var wallSeconds: Double
 
     func encode(to encoder: Encoder) throws {
         try result.encode(to: encoder)
-        enum Keys: String, CodingKey { case input, lammpsLibrary, lammpsVersion, mpiRanks, wallSeconds }
+        enum Keys: String, CodingKey { case input, lammpsLibrary, lammpsVersion, mpiRanks }
         var container = encoder.container(keyedBy: Keys.self)
         try container.encode(input, forKey: .input)
         try container.encode(lammpsLibrary, forKey: .lammpsLibrary)
         try container.encode(lammpsVersion, forKey: .lammpsVersion)
         try container.encode(mpiRanks, forKey: .mpiRanks)
-        try container.encode(wallSeconds, forKey: .wallSeconds)
     }
 }
