@@ -135,6 +135,7 @@ extension Simulation {
                       progress: (String) -> Void = { _ in }) throws -> (result: RelaxationResult, commands: [String]) {
         // The engine's minimizer lives above this layer: `ForceProvider.relaxation` chooses.
         precondition(settings.minStyle.isLAMMPS, "relax runs LAMMPS's minimize; use relaxation(_:) for \(settings.minStyle)")
+        let evaluationsBefore = allForceEvaluations
         try tallyEnergy(true)
         try lammps.commands(Simulation.thermoCommands.joined(separator: "\n"))
         try checkStartingStructure()
@@ -151,8 +152,8 @@ extension Simulation {
             }
             defer { try? lammps.stopObservingSteps() }
             var relaxed = try minimizeInChunks(settings, label: label, firstStep: firstStep, clock: clock, progress: progress)
-            relaxed.result.forceEvaluations = evaluations
             minimizerEvaluations += evaluations
+            relaxed.result.forceEvaluations = allForceEvaluations - evaluationsBefore
             relaxationIterations += relaxed.result.steps
             return relaxed
         }

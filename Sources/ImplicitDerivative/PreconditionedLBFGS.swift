@@ -35,6 +35,7 @@ public struct PreconditionedLBFGS: Sendable {
 
     public func relax(_ system: any ForceProvider, label: String = "relax",
                       progress: (String) -> Void = { _ in }) throws -> RelaxationResult {
+        let evaluationsBefore = system.allForceEvaluations
         var walk = try Walk(system: system, settings: settings, memory: memory,
                             limits: (maximumDisplacement, maximumStrain))
         let clock = ProgressClock()
@@ -55,7 +56,7 @@ public struct PreconditionedLBFGS: Sendable {
         }
         try walk.settle()
         var result = try system.relaxationReport(settings, steps: iteration)
-        result.forceEvaluations = walk.evaluations + 1
+        result.forceEvaluations = system.allForceEvaluations - evaluationsBefore
         if stop != .converged, !result.converged { result.stop = stop }
         return result
     }
@@ -138,7 +139,6 @@ extension PreconditionedLBFGS {
         var cellCurvature: [Double] = []
         var history: [(s: [Double], y: [Double], rho: Double)] = []
         var point: Point!
-        var evaluations = 0
         private var appliedStrain: [Double]
 
         init(system: any ForceProvider, settings: RelaxationSettings, memory: Int,
@@ -155,7 +155,6 @@ extension PreconditionedLBFGS {
             atomComponents = start.positions.count
             center = (0..<3).map { (box.low[$0] + box.high[$0]) / 2 }
             degreesOfFreedom = try Hessian.detectDegreesOfFreedom(system, at: start)
-            evaluations = 1
             preconditioner = try ExponentialPreconditioner(minimum: start, degreesOfFreedom: degreesOfFreedom)
             builtAt = start.positions
             appliedStrain = [0, 0, 0]
@@ -192,7 +191,6 @@ extension PreconditionedLBFGS {
             }
             let cellMoves = settings.cell != .fixed
             let result = try system.evaluation(at: positions(q), virial: cellMoves)
-            evaluations += 1
             var gradient = degreesOfFreedom.project((0..<atomComponents).map { -(1 + d[$0 % 3]) * result.forces[$0] })
             var cellResidual = 0.0
             if let w = result.virial, cellMoves {

@@ -41,7 +41,11 @@ final class DerivativeCommandTests: XCTestCase {
         XCTAssertEqual(summary["method"] as? String, "sparse")
         XCTAssertEqual(summary["parameters"] as? Int, 55)
         XCTAssertLessThan((summary["parameter_residuals"] as! [Double]).max()!, 1e-4)
-        XCTAssertNotNil(summary["wall_seconds"] as? [String: Double])
+        Toolbox.assertPhases(summary, include: ["set_up", "relaxation", "descriptors", "start_checks", "curvature_check",
+                                                "solves", "writing"])
+        let phases = summary["phases"] as! [String: [String: Any]]
+        XCTAssertEqual(phases["relaxation"]?["force_evaluations"] as? Int,
+                       (summary["relaxation"] as? [String: Any])?["force_evaluations"] as? Int, "the relaxation's own count")
     }
 
     /// The energy method through the command line, on the 15-atom cell to keep it short.
@@ -69,7 +73,9 @@ final class DerivativeCommandTests: XCTestCase {
             ] + small)
             XCTAssertEqual(result.status, 0, result.stderr)
             XCTAssertTrue(result.stdout.contains("true "), result.stdout)
-            let levels = try Toolbox.json(out.appendingPathComponent("summary.json"))["levels"] as! [[String: Any]]
+            let summary = try Toolbox.json(out.appendingPathComponent("summary.json"))
+            Toolbox.assertPhases(summary, include: ["set_up", "validation"])
+            let levels = summary["levels"] as! [[String: Any]]
             let ih = levels.first { $0["level"] as? String == "ih" }!
             let c = levels.first { $0["level"] as? String == "c" }!
             XCTAssertLessThan(ih["energy_error"] as! Double, c["energy_error"] as! Double)

@@ -74,6 +74,7 @@ final class PotentialCommandTests: XCTestCase {
         let record = try Toolbox.json(out.appendingPathComponent("elastic.json"))
         let c = record["relaxed_ion"] as! [[Double]]
         let mandel = record["relaxed_ion_mandel"] as! [[Double]]
+        Toolbox.assertPhases(record, include: ["set_up", "relaxation", "elastic_constants", "parameter_derivative"])
         // Field notes: SW silicon C11 151.42, C12 76.42, C44 56.45 GPa (LAMMPS finite strains).
         XCTAssertEqual(c[0][0], 151.42, accuracy: 0.05)
         XCTAssertEqual(c[0][1], 76.42, accuracy: 0.05)

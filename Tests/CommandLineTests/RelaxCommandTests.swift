@@ -24,6 +24,8 @@ final class RelaxCommandTests: XCTestCase {
         XCTAssertEqual(summary["natoms"] as? Int, 53)
         XCTAssertEqual(summary["converged"] as? Bool, true)
         XCTAssertLessThanOrEqual(summary["max_force"] as! Double, 1e-8)
+        Toolbox.assertPhases(summary, include: ["set_up", "relaxation", "writing"])
+        XCTAssertGreaterThan(summary["force_evaluations"] as! Int, summary["steps"] as! Int, "LAMMPS's line-search evaluations counted")
 
         // The replay script, run by the native executable with two lines appended to read the result.
         let native = out.appendingPathComponent("native.lammps")
@@ -45,6 +47,28 @@ final class RelaxCommandTests: XCTestCase {
         XCTAssertEqual(nativePositions.count, positions.count)
         let largest = zip(positions, nativePositions).map { abs($0 - $1) }.max()!
         XCTAssertLessThan(largest, 1e-8)
+    }
+
+    /// precon-lbfgs through the command line on a compressed cell: it converges in a fraction of
+    /// CG's evaluations, and relax.lammps (LAMMPS's CG, restarted) reaches the same minimum natively.
+    func testPreconditionedRelaxationReplaysToTheSameMinimum() throws {
+        let options = ["--box", "iso", "--ftol", "1e-8", "--var", "ncell=3", "--var", "a0=3.15"]
+        let (result, out) = try relax(shippedInput, options + ["--min-style", "precon-lbfgs"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let summary = try Toolbox.json(out.appendingPathComponent("summary.json"))
+        XCTAssertEqual(summary["converged"] as? Bool, true)
+        XCTAssertLessThan(summary["force_evaluations"] as! Int, 60)
+        Toolbox.assertPhases(summary, include: ["set_up", "relaxation", "writing"])
+        let native = out.appendingPathComponent("native.lammps")
+        try (String(contentsOf: out.appendingPathComponent("relax.lammps"), encoding: .utf8) + """
+            print "$(pe:%.15e) $(vol:%.15e)" file \(out.path)/native.txt
+            """).write(to: native, atomically: true, encoding: .utf8)
+        let lmp = try Toolbox.nativeLammps(input: native, in: shippedInput.deletingLastPathComponent())
+        XCTAssertEqual(lmp.status, 0, lmp.stdout)
+        let values = try String(contentsOf: out.appendingPathComponent("native.txt"), encoding: .utf8)
+            .split(separator: " ").map { Double($0.trimmingCharacters(in: .whitespacesAndNewlines))! }
+        XCTAssertEqual(summary["energy"] as! Double, values[0], accuracy: 1e-8)
+        XCTAssertEqual(summary["volume"] as! Double, values[1], accuracy: 1e-6)
     }
 
     func testTwoMPIRanksGiveTheSerialEnergyAndWriteEachFileOnce() throws {

@@ -77,6 +77,21 @@ enum Toolbox {
         try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
     }
 
+    /// A summary's `phases`: `expected` among them, each with its seconds and force evaluations,
+    /// together the wall time (within 2 % or 0.05 s).
+    static func assertPhases(_ summary: [String: Any], include expected: [String],
+                             file: StaticString = #filePath, line: UInt = #line) {
+        guard let phases = summary["phases"] as? [String: [String: Any]], let wall = summary["wall_seconds"] as? Double else {
+            return XCTFail("no phases or wall_seconds in \(summary.keys.sorted())", file: file, line: line)
+        }
+        for name in expected + ["other"] {
+            XCTAssertNotNil(phases[name]?["seconds"] as? Double, "phase \(name) in \(phases.keys.sorted())", file: file, line: line)
+            XCTAssertNotNil(phases[name]?["force_evaluations"] as? Int, "phase \(name)", file: file, line: line)
+        }
+        let total = phases.values.compactMap { $0["seconds"] as? Double }.reduce(0, +)
+        XCTAssertEqual(total, wall, accuracy: max(0.02 * wall, 0.05), "phases sum to the wall time", file: file, line: line)
+    }
+
     /// Runs `command` (fit or uq) on `config` into `out`, killed (SIGKILL) once its progress shows
     /// `marker` (e.g. the line that reports iteration 2 or truth member 1 done), then continues it
     /// there with --resume.
