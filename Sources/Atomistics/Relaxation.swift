@@ -24,6 +24,11 @@ public struct RelaxationSettings: Codable, Sendable {
     public var cell: CellRelaxation = .fixed
     /// Force tolerance: the largest per-atom force norm at convergence (`min_modify norm max`).
     public var ftol: Double = 1e-6
+    /// LAMMPS's CG unless asked otherwise: the minimizer of the native replays (relax.lammps, a
+    /// fit's commands.lammps), so that a replay reaches the same minimum. precon-lbfgs reaches
+    /// CG's minimum in 3–25× fewer evaluations from a relaxed or near-relaxed start (README,
+    /// `benchmarks relaxation`), but from a perturbed one it follows another path and may end in
+    /// another basin (seen: SW silicon's vacancy from a fit step's predicted structure).
     public var minStyle: MinimizerStyle = .cg
     /// Minimizer iterations in total.
     public var maxIterations: Int = 100_000

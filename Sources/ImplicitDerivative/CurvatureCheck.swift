@@ -14,6 +14,9 @@ public struct CurvatureCheck: Codable, Sendable {
     public var steps: Int
     /// Atom IDs with the largest amplitude in the softest Ritz vector (where a saddle would open).
     public var softestModeAtoms: [Int]
+    /// Where the Ritz values come from: "lanczos" (its own products from a random start) or
+    /// "solves" (the Krylov basis the solves built, seeded with the same random start).
+    public var source = "lanczos"
 
     /// Curvatures this far below zero, relative to the largest, are beyond the ~1e-6 relative
     /// error of forward-difference Hessian products: negative curvature, not noise.
@@ -24,7 +27,8 @@ public struct CurvatureCheck: Codable, Sendable {
     public var vanishes: Bool { highest == 0 && lowest == 0 }
 
     public var summary: String {
-        String(format: "lowest curvature %.4g, highest %.4g eV/Å² (%d Lanczos steps)", lowest, highest, steps)
+        String(format: "lowest curvature %.4g, highest %.4g eV/Å² (%d %@)", lowest, highest, steps,
+               source == "lanczos" ? "Lanczos steps" : "Ritz values from the solves' Krylov basis")
     }
 }
 
@@ -33,10 +37,8 @@ extension Hessian {
     /// evaluation per step. A saddle point (negative curvature) shows up within a few tens of
     /// steps unless its negative mode is very shallow.
     public func curvatureCheck(steps requested: Int = 30, seed: UInt64 = 7) throws -> CurvatureCheck {
-        let dimension = degreesOfFreedom.mobileCount - degreesOfFreedom.translationAxes.count
-        let steps = min(requested, max(dimension, 1))
-        var generator = SplitMix64(seed: seed)
-        var q = degreesOfFreedom.project(minimum.positions.map { _ in Double.random(in: -1...1, using: &generator) })
+        let steps = min(requested, max(mobileDimension, 1))
+        var q = randomStart(seed: seed)
         var basis: [[Double]] = []
         var alphas: [Double] = [], betas: [Double] = []
         var norm = q.reduce(0) { $0 + $1 * $1 }.squareRoot()
@@ -68,7 +70,53 @@ extension Hessian {
             tridiagonal[i, i] = alphas[i]
             if i + 1 < k { tridiagonal[i, i + 1] = betas[i]; tridiagonal[i + 1, i] = betas[i] }
         }
-        let (values, vectors) = try LAPACK.symmetricEigen(tridiagonal)
+        return try ritzCheck(tridiagonal, basis: basis, source: "lanczos")
+    }
+
+    /// The mobile dimension less the translational zero modes.
+    var mobileDimension: Int { degreesOfFreedom.mobileCount - degreesOfFreedom.translationAxes.count }
+
+    /// The seeded random start of the check, projected (not normalized).
+    func randomStart(seed: UInt64 = 7) -> [Double] {
+        var generator = SplitMix64(seed: seed)
+        return degreesOfFreedom.project(minimum.positions.map { _ in Double.random(in: -1...1, using: &generator) })
+    }
+
+    /// The check from a space the solves already built: V orthonormal with H V stored (products
+    /// made anyway). Rayleigh–Ritz on VᵀHV gives the same kind of evidence as Lanczos — Ritz values
+    /// lie inside the spectrum, a negative one proves a saddle — in a space that also holds the
+    /// random start, the right-hand sides and their preconditioned residuals (where soft and
+    /// negative modes of a defect appear first). A space smaller than `requested` is first
+    /// extended by Krylov steps from its last vectors (one product each).
+    public func curvatureCheck(space basis: Matrix, image: Matrix, steps requested: Int = 30) throws -> CurvatureCheck {
+        var (v, hv) = (basis, image)
+        let wanted = min(requested, max(mobileDimension, 1))
+        var last = v.columns - 1
+        while v.columns < wanted, last >= 0 {
+            var w = hv.column(last)
+            for _ in 0..<2 {
+                let c = v.multiplied(by: Matrix(rows: w.count, columns: 1, storage: w), transposingSelf: true)
+                let along = v.multiplied(by: c).storage
+                for i in w.indices { w[i] -= along[i] }
+            }
+            let size = norm(w)
+            // An invariant space: every eigenvalue its vectors touch is already seen.
+            // Forward-difference products carry ~1e-6 relative noise: "zero" is 1e-4, as in Lanczos.
+            guard size > 1e-4 * norm(hv.column(last)) else { break }
+            let q = w.map { $0 / size }
+            v = v.appending(columnsOf: Matrix(columns: [q], rows: q.count))
+            hv = hv.appending(columnsOf: Matrix(columns: [try apply(q)], rows: q.count))
+            last = v.columns - 1
+        }
+        var projected = v.multiplied(by: hv, transposingSelf: true)
+        projected.symmetrize()
+        return try ritzCheck(projected, basis: (0..<v.columns).map { v.column($0) }, source: "solves")
+    }
+
+    /// Lowest and highest Ritz values of `projected` (the basis's Rayleigh quotient matrix), and
+    /// the atoms where its softest Ritz vector is largest.
+    private func ritzCheck(_ projected: Matrix, basis: [[Double]], source: String) throws -> CurvatureCheck {
+        let (values, vectors) = try LAPACK.symmetricEigen(projected)
         var mode = [Double](repeating: 0, count: minimum.positions.count)
         for (j, v) in basis.enumerated() { for i in mode.indices { mode[i] += vectors[j, 0] * v[i] } }
         let amplitudes: [Double] = stride(from: 0, to: mode.count, by: 3).map { start -> Double in
@@ -76,6 +124,8 @@ extension Hessian {
             return x * x + y * y + z * z
         }
         let atoms = amplitudes.indices.sorted { amplitudes[$0] > amplitudes[$1] }.prefix(5).map { $0 + 1 }
-        return CurvatureCheck(lowest: values.first!, highest: values.last!, steps: k, softestModeAtoms: atoms)
+        var check = CurvatureCheck(lowest: values.first!, highest: values.last!, steps: projected.rows, softestModeAtoms: atoms)
+        check.source = source
+        return check
     }
 }

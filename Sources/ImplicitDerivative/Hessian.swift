@@ -50,6 +50,11 @@ public final class Hessian {
     /// the softest mode.
     public var displacement = 1e-6
     public private(set) var forceEvaluations = 0
+    /// A random start the next shared-basis solve adds to its basis, so that the curvature check
+    /// can use that basis (`curvatureCheck(space:image:)`); the solve takes it (nil afterwards).
+    public var spectrumProbe: [Double]?
+    /// The basis V and its image H V of the solve that took `spectrumProbe`.
+    public var probedSpace: (basis: Matrix, image: Matrix)?
 
     public init(system: any ForceProvider) throws {
         self.system = system

@@ -27,6 +27,8 @@ public struct KrylovSolver {
 
     /// Splits each sweep's products over partitions (nil: all here).
     public var sharing: WorkSharing?
+    /// An extra direction of the first sweep (a random start whose Ritz values the curvature check reads).
+    public var probe: [Double]?
 
     public init(tolerance: Double = 1e-5, preconditioner: (([Double]) -> [Double])? = nil, sharing: WorkSharing? = nil) {
         self.tolerance = tolerance
@@ -38,6 +40,9 @@ public struct KrylovSolver {
         public var x: Matrix
         public var relativeResiduals: [Double]
         public var products: Int
+        /// The orthonormal basis V and H V.
+        public var basis: Matrix
+        public var image: Matrix
         public var converged: Bool { relativeResiduals.allSatisfy { $0.isFinite } }
     }
 
@@ -52,6 +57,10 @@ public struct KrylovSolver {
         var x = Matrix(rows: b.rows, columns: b.columns)
         var residualNorms = norms
         var candidates = preconditioned(b)
+        if let probe, norm(probe) > 0 {
+            // Unit length, as the (unit) right-hand sides: the deflation keeps it.
+            candidates = candidates.appending(columnsOf: Matrix(columns: [probe.map { $0 / norm(probe) * largest }], rows: b.rows))
+        }
         var best = (x: x, residualNorms: norms, worst: Double.infinity)
         var stalled = 0, stallReference = Double.infinity, productsAtReference = 0
         /// After each Galerkin solve: the basis size, the worst relative residual, the open columns.
@@ -109,7 +118,7 @@ public struct KrylovSolver {
         }
         if best.worst.isFinite { (x, residualNorms) = (best.x, best.residualNorms) }
         let relative = zip(residualNorms, norms).map { $1 > 0 ? $0 / $1 : 0 }
-        return Solution(x: x, relativeResiduals: relative, products: basis.columns)
+        return Solution(x: x, relativeResiduals: relative, products: basis.columns, basis: basis, image: image)
     }
 
     /// The products the basis will hold when the worst residual reaches the tolerance, if the

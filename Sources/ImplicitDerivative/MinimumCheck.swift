@@ -15,14 +15,20 @@ public struct MinimumCheck: Codable, Sendable {
 
     public init() {}
 
-    /// Checks the minimum behind `hessian`: the relaxation converged and the curvature (Lanczos,
-    /// `checks.curvatureSteps`) is positive; refuses, or with `allowNonMinimum` records, otherwise.
+    /// Checks the minimum behind `hessian`: the relaxation converged and the curvature is
+    /// positive — Ritz values of the solves' own Krylov basis (`hessian.probedSpace`, extended to
+    /// `checks.curvatureSteps` vectors if smaller), else `checks.curvatureSteps` Lanczos steps;
+    /// refuses, or with `allowNonMinimum` records, otherwise.
     public static func verify(_ hessian: Hessian, relaxation: RelaxationResult?, checks: DerivativeChecks,
                               progress: (String) -> Void = { _ in }) throws -> MinimumCheck {
         var check = MinimumCheck()
         var curvature: CurvatureCheck?
         if checks.curvatureSteps > 0 {
-            curvature = try hessian.curvatureCheck(steps: checks.curvatureSteps)
+            if let space = hessian.probedSpace {
+                curvature = try hessian.curvatureCheck(space: space.basis, image: space.image, steps: checks.curvatureSteps)
+            } else {
+                curvature = try hessian.curvatureCheck(steps: checks.curvatureSteps)
+            }
             try hessian.restoreMinimum()
             progress("  curvature at X*: \(curvature!.summary)")
         }

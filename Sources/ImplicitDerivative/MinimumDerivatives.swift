@@ -80,15 +80,27 @@ public struct MinimumDerivatives: Sendable {
             try provider.evaluate()
             return try Hessian(system: provider)
         }
-        let check = try phases.measure("curvature_check") {
-            progress("curvature check: Lanczos on H at X*")
-            return try MinimumCheck.verify(hessian, relaxation: relaxation, checks: checks, progress: progress)
-        }
+        // The solves run first: a shared Krylov basis seeded with the check's random start gives
+        // the curvature check its Ritz values for (almost) nothing. A solve that fails at a saddle
+        // is diagnosed by the Lanczos check, whose refusal says what is wrong.
+        if checks.curvatureSteps > 0 { hessian.spectrumProbe = hessian.randomStart() }
         progress("solves: \(system.atomCount) atoms, \(hessian.degreesOfFreedom.mobileCount) mobile components, "
                  + "\(system.parameterCount) parameters, method \(method.name)")
-        let derivative = try phases.measure("solves") {
-            try ImplicitDifferentiation.positionDerivative(system, hessian: hessian, mixedHessian: mixedHessian,
-                                                           method: method, checks: checks, progress: progress)
+        let derivative: PositionDerivative
+        do {
+            derivative = try phases.measure("solves") {
+                try ImplicitDifferentiation.positionDerivative(system, hessian: hessian, mixedHessian: mixedHessian,
+                                                               method: method, checks: checks, progress: progress)
+            }
+        } catch {
+            hessian.probedSpace = nil
+            _ = try phases.measure("curvature_check") {
+                try MinimumCheck.verify(hessian, relaxation: relaxation, checks: checks, progress: progress)
+            }
+            throw error
+        }
+        let check = try phases.measure("curvature_check") {
+            try MinimumCheck.verify(hessian, relaxation: relaxation, checks: checks, progress: progress)
         }
         let d = derivative.matrix
         // ½∇²ΘΘU at fixed positions (zero for SNAP) enters every level.
@@ -201,6 +213,21 @@ extension MinimumDerivatives {
             return Prediction(level: level, energy: energy + linear + quadratic, energyChange: linear + quadratic,
                               volume: volume * scales.reduce(1, *), strain: strainValues, positions: positions)
         }
+    }
+
+    /// Where a true relaxation for Θ + δΘ should start: the h+ih prediction (predicted atoms in
+    /// the predicted cell), when it lies within the range where the expansion is to be trusted —
+    /// no strain beyond `maximumStrain` and no atom displaced beyond `maximumDisplacement` Å
+    /// relative to the strained X* — else nil (start from X*: far outside that range, as for a
+    /// member that destroys the crystal, the prediction is no better a start and may lead into
+    /// another basin).
+    public func warmStart(for deltaTheta: [Double], maximumStrain: Double = 0.01,
+                          maximumDisplacement: Double = 0.25) -> Structure? {
+        guard let prediction = predict(deltaTheta).first(where: { $0.level == .hih }),
+              prediction.strain.allSatisfy({ abs($0) <= maximumStrain }) else { return nil }
+        let followed = strained(structure.unwrappedPositions, by: prediction.strain)
+        let moved = largestAtomNorm(zip(prediction.positions, followed).map { $0 - $1 })
+        return moved <= maximumDisplacement ? predictedStructure(prediction) : nil
     }
 
     /// The predicted atoms in the predicted cell (scaled about the reference cell's centre, as

@@ -19,8 +19,8 @@ public struct PreconditionedLBFGS: Sendable {
     public var memory = 20
     /// Largest atomic displacement (Å) and largest strain of one step: a line search starts
     /// no farther.
-    public var maximumDisplacement = 0.2
-    public var maximumStrain = 0.02
+    public var maximumDisplacement = 0.1
+    public var maximumStrain = 0.01
     /// Armijo's sufficient-decrease constant (ASE's PreconLBFGS uses 0.23 with a cruder search).
     public static let armijo = 1e-4
     /// Energy differences below this fraction of |E| are round-off: the line search then judges
@@ -28,8 +28,14 @@ public struct PreconditionedLBFGS: Sendable {
     public static let energyNoise = 1e-12
     /// A preconditioner built at y is rebuilt once an atom has moved this fraction of r_nn.
     public static let rebuildDistance = 0.25
-    /// Iterations without halving the best residual before the relaxation is declared stagnated.
+    /// Iterations without halving the best residual before the relaxation is declared stagnated,
+    /// and before its scales are measured afresh (at most `refreshes` times): a relaxation that
+    /// starts far from its minimum (a fit's large step in Θ: |P|·V of 300 eV) measures a cell
+    /// curvature there 300× below the one near the minimum, and L-BFGS's memory does not recover
+    /// the tight end (seen: SW silicon stalling at 1e-7 eV/Å).
     public static let stallIterations = 100
+    public static let refreshIterations = 25
+    public static let refreshes = 3
 
     public init(settings: RelaxationSettings) { self.settings = settings }
 
@@ -40,6 +46,7 @@ public struct PreconditionedLBFGS: Sendable {
                             limits: (maximumDisplacement, maximumStrain))
         let clock = ProgressClock()
         var (iteration, best, bestIteration) = (0, Double.infinity, 0)
+        var (refreshed, lastRefresh) = (0, 0)
         var stop: RelaxationStop = .converged
         while true {
             let residual = walk.point.residual
@@ -47,6 +54,10 @@ public struct PreconditionedLBFGS: Sendable {
             if residual < 0.5 * best { (best, bestIteration) = (residual, iteration) }
             if iteration >= settings.maxIterations { stop = .iterationLimit; break }
             if iteration - bestIteration >= Self.stallIterations { stop = .stagnated; break }
+            if iteration - max(bestIteration, lastRefresh) >= Self.refreshIterations, refreshed < Self.refreshes {
+                try walk.refresh()
+                (refreshed, lastRefresh) = (refreshed + 1, iteration)
+            }
             guard try step(&walk) else { stop = .stagnated; break }
             iteration += 1
             if clock.isDue() {
@@ -68,7 +79,7 @@ public struct PreconditionedLBFGS: Sendable {
         for attempt in 0..<2 {
             if attempt == 1 {
                 guard !walk.history.isEmpty else { return false }
-                walk.history.removeAll()
+                try walk.refresh()
             }
             var direction = walk.direction()
             var slope = dot(direction, walk.point.gradient)
@@ -128,7 +139,7 @@ extension PreconditionedLBFGS {
         let memory: Int
         let limits: (displacement: Double, strain: Double)
         let start: Structure
-        let degreesOfFreedom: DegreesOfFreedom
+        var degreesOfFreedom: DegreesOfFreedom
         let center: [Double]
         /// Dimension of y (3N); q has the strains after it.
         let atomComponents: Int
@@ -152,8 +163,15 @@ extension PreconditionedLBFGS {
                     min_style, e.g. cg, for its cell relaxation)
                     """)
             }
+            if let report = start.overlapReport() {
+                throw InputError.unsupportedSystem("\(report). Overlapping atoms make the energy infinite or meaningless; "
+                                                   + "fix the starting structure (a duplicated atom or a wrong coordinate).")
+            }
             atomComponents = start.positions.count
             center = (0..<3).map { (box.low[$0] + box.high[$0]) / 2 }
+            // An energy evaluation first, as LAMMPS's minimizer makes: ML-IAP's SO3 descriptor
+            // crashes (LAMMPS 2025.7.22) when the first run of an instance computes forces only.
+            try system.evaluate()
             degreesOfFreedom = try Hessian.detectDegreesOfFreedom(system, at: start)
             preconditioner = try ExponentialPreconditioner(minimum: start, degreesOfFreedom: degreesOfFreedom)
             builtAt = start.positions
@@ -191,6 +209,7 @@ extension PreconditionedLBFGS {
             }
             let cellMoves = settings.cell != .fixed
             let result = try system.evaluation(at: positions(q), virial: cellMoves)
+            try releaseForcedComponents(result.forces)
             var gradient = degreesOfFreedom.project((0..<atomComponents).map { -(1 + d[$0 % 3]) * result.forces[$0] })
             var cellResidual = 0.0
             if let w = result.virial, cellMoves {
@@ -202,6 +221,34 @@ extension PreconditionedLBFGS {
                          cellResidual: cellResidual)
         }
 
+        /// Held components read exactly zero force whatever the positions; the detection at the
+        /// start also takes atoms that had no neighbour within the cutoff there (a fit's large step
+        /// in Θ can swell a cell that far). A component that reads a force is not held: it is
+        /// released, and the preconditioner and history start again.
+        private mutating func releaseForcedComponents(_ forces: [Double]) throws {
+            let released = forces.indices.filter { !degreesOfFreedom.mobile[$0] && forces[$0] != 0 }
+            guard !released.isEmpty else { return }
+            var mobile = degreesOfFreedom.mobile
+            for k in released { mobile[k] = true }
+            let axes = (0..<3).filter { axis in stride(from: axis, to: mobile.count, by: 3).allSatisfy { mobile[$0] } }
+            degreesOfFreedom = DegreesOfFreedom(mobile: mobile, translationAxes: axes)
+            history.removeAll()
+            var now = start
+            now.positions = Array(point?.q[..<atomComponents] ?? start.positions[...])
+            preconditioner = try ExponentialPreconditioner(minimum: now, degreesOfFreedom: degreesOfFreedom)
+            builtAt = now.positions
+        }
+
+        /// Forgets the history and measures the preconditioner and the scales again where the walk is.
+        mutating func refresh() throws {
+            history.removeAll()
+            var now = start
+            now.positions = Array(point.q[..<atomComponents])
+            preconditioner = try ExponentialPreconditioner(minimum: now, degreesOfFreedom: degreesOfFreedom)
+            builtAt = now.positions
+            try estimateScales()
+        }
+
         /// μ by a smooth probe v = P⁻¹w (as ASE's `estimate_mu`): μ = vᵀ(∇U(y + v) − ∇U(y)) / vᵀPv,
         /// at least 1 (ASE's floor: far from a minimum the probe can see negative curvature). Each
         /// strain's curvature by a 1e-4 strain at fixed y, floored at a tenth of the bond estimate.
@@ -211,7 +258,7 @@ extension PreconditionedLBFGS {
             let lengths = (0..<3).map { start.box.high[$0] - start.box.low[$0] }
             let wave: [Double] = (0..<atomComponents).map { k -> Double in
                 let axis = k % 3
-                let fraction = (start.positions[k] - start.box.low[axis]) / lengths[axis]
+                let fraction = (base.q[k] - start.box.low[axis]) / lengths[axis]
                 return sin(2 * Double.pi * fraction + 0.3 * Double(axis + 1))
             }
             let w = degreesOfFreedom.project(wave)

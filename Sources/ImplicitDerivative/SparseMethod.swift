@@ -64,8 +64,10 @@ public struct SparseMethod: DerivativeMethod {
         var solution: (x: Matrix, residuals: [Double])
         switch strategy {
         case .shared:
-            let shared = try KrylovSolver(tolerance: tolerance, preconditioner: preconditioner, sharing: sharing)
-                .solve(unit, progress: progress) { try hessian.apply($0) }
+            var solver = KrylovSolver(tolerance: tolerance, preconditioner: preconditioner, sharing: sharing)
+            solver.probe = hessian.spectrumProbe
+            let shared = try solver.solve(unit, progress: progress) { try hessian.apply($0) }
+            hessian.keepProbedSpace(shared)
             solution = (shared.x, shared.relativeResiduals)
         case .cg:
             solution = try columnByColumn(unit, start: nil, hessian: hessian, preconditioner: preconditioner, sharing: sharing,
@@ -78,7 +80,9 @@ public struct SparseMethod: DerivativeMethod {
             let cap = max(100, SparseMethod.sharedBasisPerColumn * active.count)
             let mobile = hessian.degreesOfFreedom.mobileCount
             solver.maximumBasis = mobile <= cap + 10 * active.count ? mobile + active.count : cap
+            solver.probe = hessian.spectrumProbe
             let shared = try solver.solve(unit, progress: progress) { try hessian.apply($0) }
+            hessian.keepProbedSpace(shared)
             solution = (shared.x, shared.relativeResiduals)
             let open = (0..<active.count).filter { !(shared.relativeResiduals[$0] <= tolerance) }
             // Columns still open when the basis stopped (at its cap, or on a plateau of the
@@ -195,5 +199,14 @@ public struct SparseMethod: DerivativeMethod {
         let all = try sharing.combine(mine)
         let x = Matrix(columns: (0..<b.columns).map { Array(all.column($0).dropLast()) }, rows: b.rows)
         return (x, (0..<b.columns).map { all[b.rows, $0] })
+    }
+}
+
+extension Hessian {
+    /// Takes the basis of a solve that carried `spectrumProbe`, for the curvature check.
+    func keepProbedSpace(_ solution: KrylovSolver.Solution) {
+        guard spectrumProbe != nil else { return }
+        spectrumProbe = nil
+        probedSpace = (solution.basis, solution.image)
     }
 }

@@ -195,6 +195,26 @@ struct DerivativeSection: Decodable {
     }
 }
 
+/// `relax:` how a campaign's relaxations run: their force tolerance and minimizer (`min_style`,
+/// as `relax --min-style`: LAMMPS's cg by default, fire, sd, or precon-lbfgs).
+struct RelaxSection: Decodable {
+    var ftol: Double?
+    var minStyle: String?
+    enum CodingKeys: String, CodingKey { case ftol, minStyle = "min_style" }
+    static let keys: Set<String> = ["ftol", "min_style"]
+
+    /// The minimizer, checked (nil: the default).
+    func style(file: String) throws -> MinimizerStyle? {
+        try minStyle.map { name in
+            guard let style = MinimizerStyle(rawValue: name) else {
+                throw CampaignFileError.notOneOf(file: file, key: "relax.min_style", value: name,
+                                                 choices: MinimizerStyle.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            return style
+        }
+    }
+}
+
 extension CellRelaxation {
     /// A cell key of a campaign file (`systems[…].cell` of fit, `box` of uq), `fallback` when the
     /// key is absent: each campaign says its own default.

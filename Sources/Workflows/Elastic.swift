@@ -103,10 +103,10 @@ public struct ElasticParameterDerivative: Sendable {
     public var relativeStep = 1e-3
     public var cell: CellRelaxation
     public var ftol: Double
+    public var minStyle: MinimizerStyle
 
-    public init(cell: CellRelaxation, ftol: Double) {
-        self.cell = cell
-        self.ftol = ftol
+    public init(cell: CellRelaxation, ftol: Double, minStyle: MinimizerStyle = .cg) {
+        (self.cell, self.ftol, self.minStyle) = (cell, ftol, minStyle)
     }
 
     public struct Result: Sendable {
@@ -134,7 +134,8 @@ public struct ElasticParameterDerivative: Sendable {
             func constants(at values: [Double]) throws -> [[Double]] {
                 try energy.setTheta(values)
                 try system.restore(reference)
-                let relaxation = try system.relaxation(RelaxationSettings(cell: cell, ftol: ftol), label: "relax", progress: { _ in })
+                let relaxation = try system.relaxation(RelaxationSettings(cell: cell, ftol: ftol, minStyle: minStyle), label: "relax",
+                                                        progress: { _ in })
                 if let shortfall = relaxation.shortfall {
                     throw DerivativeError.notAMinimum("re-relaxing for ∇Θ C: \(shortfall)")
                 }

@@ -9,6 +9,8 @@ import Potentials
 public struct ElasticRun {
     public var cell: CellRelaxation
     public var ftol: Double
+    /// Minimizer of the re-relaxations at Θ ± h.
+    public var minStyle = MinimizerStyle.cg
     public var method: any DerivativeMethod
     public var checks: DerivativeChecks
     /// The relative step in Θ of ∇Θ C (nil: no derivative).
@@ -27,7 +29,7 @@ public struct ElasticRun {
         progress(String(format: "elastic: C measured with %d force evaluations (method %@)", constants.forceEvaluations, method.name))
         var derivative: ElasticParameterDerivative.Result?
         if let thetaStep, system.parameterCount > 0 {
-            var computation = ElasticParameterDerivative(cell: cell, ftol: ftol)
+            var computation = ElasticParameterDerivative(cell: cell, ftol: ftol, minStyle: minStyle)
             computation.relativeStep = thetaStep
             progress("elastic: ∇Θ C by central differences of C in Θ (relative step \(thetaStep)), "
                      + "2 re-relaxations per parameter, \(system.parameterCount) parameters")

@@ -89,9 +89,6 @@ struct FitCampaignFile: CampaignFileSchema {
                  regularization, relaxFromTarget = "relax_from_target"
         }
     }
-    struct Relax: Decodable {
-        var ftol: Double?
-    }
 
     struct Property: Decodable {
         var name: String?
@@ -124,7 +121,7 @@ struct FitCampaignFile: CampaignFileSchema {
     var training: Training?
     var loop: Loop?
     var derivative: DerivativeSection?
-    var relax: Relax?
+    var relax: RelaxSection?
     /// A text file of rows of A (N_D numbers each): A Θ is held at its initial value.
     var constraints: String?
     var properties: [Property]?
@@ -154,7 +151,7 @@ struct FitCampaignFile: CampaignFileSchema {
         "loop": ["iterations", "step", "relax_each", "backtrack", "tolerance", "loss_tolerance", "gradient", "regularization",
                  "relax_from_target"],
         "derivative": DerivativeSection.keys,
-        "relax": ["ftol"],
+        "relax": RelaxSection.keys,
     ]
 
     static let what = "a campaign is a mapping of keys (potential, vary, systems, loop, …)"
@@ -407,6 +404,7 @@ struct FitCampaignFile: CampaignFileSchema {
             }
         }
         settings.ftol = try positive(relax?.ftol, "relax.ftol") ?? settings.ftol
+        settings.minStyle = try relax?.style(file: url.path) ?? settings.minStyle
         if let step = vary?.step, !(step > 0 && step < 0.1) {
             throw CampaignFileError(file: url.path, key: "vary.step", value: "\(step)",
                                     reason: "vary.step is a relative step in (0, 0.1), got \(step)")

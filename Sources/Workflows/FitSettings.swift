@@ -1,3 +1,4 @@
+import Atomistics
 import Foundation
 
 /// How the implicit loss is minimized (paper Algorithm 1, supplement eq. 41–44).
@@ -65,6 +66,8 @@ public struct FitSettings: Codable, Sendable {
     public var relaxFromTarget = false
     /// Force tolerance of every relaxation (eV/Å).
     public var ftol = 1e-10
+    /// Minimizer of every relaxation (`relax.min_style`).
+    public var minStyle = MinimizerStyle.cg
 
     public init() {}
 }

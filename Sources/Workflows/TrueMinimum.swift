@@ -14,16 +14,19 @@ public struct TrueMinimum: Sendable {
     public var positions: [Double]
     public var relaxation: RelaxationResult
 
-    /// Relaxes `energy` with parameters `theta` from the minimum of `derivatives` (cell as it was
-    /// relaxed there), then puts the reference parameters back.
+    /// Relaxes `energy` with parameters `theta` (cell as it was relaxed at the minimum of
+    /// `derivatives`), then puts the reference parameters back. It starts from `start` — a warm
+    /// start, the h+ih prediction for `theta`, nearer the new minimum than X* is — or from X*.
     public static func relax(_ energy: any ParameterDerivatives, theta: [Double], from derivatives: MinimumDerivatives,
-                             ftol: Double, progress: @escaping (String) -> Void = { _ in }) throws -> TrueMinimum {
+                             start: Structure? = nil, ftol: Double, minStyle: MinimizerStyle = .cg,
+                             progress: @escaping (String) -> Void = { _ in }) throws -> TrueMinimum {
         let reference = energy.theta
         try energy.setTheta(theta)
         defer { try? energy.setTheta(reference) }
         let system = energy.forceProvider
-        try system.restore(derivatives.structure)
-        let result = try system.relaxation(RelaxationSettings(cell: derivatives.cell, ftol: ftol), label: "validate", progress: progress)
+        try system.restore(start ?? derivatives.structure)
+        let result = try system.relaxation(RelaxationSettings(cell: derivatives.cell, ftol: ftol, minStyle: minStyle),
+                                           label: "validate", progress: progress)
         let relaxed = try system.structure()
         let box = relaxed.box, start = derivatives.structure.box
         let strain = derivatives.cell.strainGenerators.map { generator -> Double in

@@ -13,10 +13,13 @@ public final class UncertaintyCampaign {
     public let ensemble: ParameterEnsemble
     public let method: any DerivativeMethod
     public let ftol: Double
+    /// Minimizer of every relaxation (`relax.min_style`).
+    public let minStyle: MinimizerStyle
 
     public init(systems: [UncertaintySystem], quantities: [SystemQuantity], ensemble: ParameterEnsemble,
-                method: any DerivativeMethod, ftol: Double = 1e-10) throws {
+                method: any DerivativeMethod, ftol: Double = 1e-10, minStyle: MinimizerStyle = .cg) throws {
         (self.systems, self.quantities, self.ensemble, self.method, self.ftol) = (systems, quantities, ensemble, method, ftol)
+        self.minStyle = minStyle
         let outlines = systems.map { SystemOutline(name: $0.name, cell: $0.cell, target: .none) }
         if let problem = SystemOutline.firstProblem(outlines, quantities: quantities, requireUse: false) {
             throw CampaignError.uqOutline(problem, quantity: problem.quantityIndex.map { quantities[$0].name })
@@ -62,7 +65,8 @@ public final class UncertaintyCampaign {
             try system.energy.setTheta(ensemble.mean)
             progress("uq: system \(system.name): relaxing with Θ̄ (cell \(system.cell.rawValue)) and differentiating"
                      + (directions.map { " along the \($0.count) members' deviations (not all \(ensemble.mean.count) parameters)" } ?? ""))
-            let relaxation = try provider.relaxation(RelaxationSettings(cell: system.cell, ftol: ftol), label: "relax", progress: progress)
+            let relaxation = try provider.relaxation(RelaxationSettings(cell: system.cell, ftol: ftol, minStyle: minStyle),
+                                                     label: "relax", progress: progress)
             let differentiated: any ParameterDerivatives = directions.map {
                 ProjectedParameters(system.energy, origin: ensemble.mean, directions: $0)
             } ?? system.energy

@@ -47,7 +47,6 @@ struct UncertaintyCampaignFile: CampaignFileSchema {
         var energy: [String: Double]?
         var volume: [String: Double]?
     }
-    struct Relax: Decodable { var ftol: Double? }
 
     var potential: PotentialFilesSection?
     var vary: VarySection?
@@ -61,7 +60,7 @@ struct UncertaintyCampaignFile: CampaignFileSchema {
     var truth: TruthSelection?
     var indicator: Bool?
     var derivative: DerivativeSection?
-    var relax: Relax?
+    var relax: RelaxSection?
 
     var url = URL(fileURLWithPath: "/")
     var text = ""
@@ -81,7 +80,7 @@ struct UncertaintyCampaignFile: CampaignFileSchema {
         "systems[]": ["name", "input", "box", "lammps_args", "check_elastic"],
         "quantities[]": ["name", "unit", "energy", "volume"],
         "derivative": DerivativeSection.keys,
-        "relax": ["ftol"],
+        "relax": RelaxSection.keys,
     ]
 
     /// Which ensemble rows are truly relaxed.
@@ -227,6 +226,7 @@ struct UncertaintyCampaignFile: CampaignFileSchema {
             throw CampaignFileError(file: file, key: "relax.ftol", value: "\(ftol)",
                                     reason: "relax.ftol must be positive, got \(ftol)")
         }
+        _ = try relax?.style(file: file)
     }
 
     /// The systems as the checks shared with `UncertaintyCampaign` see them.

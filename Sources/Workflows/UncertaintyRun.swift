@@ -34,7 +34,8 @@ public struct UncertaintyRun {
         }
         let campaign = try UncertaintyCampaign(systems: systems, quantities: quantities, ensemble: ensemble,
                                                method: try (file.derivative ?? DerivativeSection()).method(file: file.url.path),
-                                               ftol: file.relax?.ftol ?? 1e-10)
+                                               ftol: file.relax?.ftol ?? 1e-10,
+                                               minStyle: try file.relax?.style(file: file.url.path) ?? .cg)
         let checkpointURL = run.url(share.index == 0 ? "checkpoint/uq.json" : "checkpoint/uq.p\(share.index).json")
         // The partition count is part of the key: each partition checkpoints only its own members.
         var checkpoint = UncertaintyCheckpoint(key: file.key(lammpsArguments: lammpsArguments + ["partitions \(share.count)"]))

@@ -23,7 +23,9 @@ extension UncertaintyCampaign {
                 // From the state the reference structure alone determines (not the box style or
                 // timestep the previous member left): a resumed campaign repeats the uninterrupted one.
                 try provider.reset(to: derivatives.structure)
-                if let failure = try relaxAndCheck(system, theta: theta, derivatives: derivatives, into: &outcome) {
+                // A warm start: the h+ih prediction for this member, nearer its minimum than Θ̄'s is.
+                let start = derivatives.warmStart(for: change(point, reference: reference))
+                if let failure = try relaxAndCheck(system, theta: theta, derivatives: derivatives, start: start, into: &outcome) {
                     outcome.failure = "system \(system.name): \(failure)"
                 }
             } catch {
@@ -47,8 +49,9 @@ extension UncertaintyCampaign {
     /// Relaxes one system with `theta`, records its energy and volume, and returns why the
     /// result is not a usable minimum (nil when it is).
     private func relaxAndCheck(_ system: UncertaintySystem, theta: [Double], derivatives: MinimumDerivatives,
-                               into outcome: inout TruthOutcome) throws -> String? {
-        let minimum = try TrueMinimum.relax(system.energy, theta: theta, from: derivatives, ftol: ftol)
+                               start: Structure?, into outcome: inout TruthOutcome) throws -> String? {
+        let minimum = try TrueMinimum.relax(system.energy, theta: theta, from: derivatives, start: start, ftol: ftol,
+                                            minStyle: minStyle)
         outcome.energies[system.name] = minimum.energy
         outcome.volumes[system.name] = minimum.volume
         if let shortfall = minimum.relaxation.shortfall { return "the relaxation did not converge (\(shortfall))" }

@@ -72,7 +72,7 @@ func potentialBenchmark() throws {
                         shifted[l] += offset
                         try energy.setTheta(shifted)
                         try simulation.restore(reference)
-                        try simulation.relax(RelaxationSettings(cell: .aniso, ftol: 1e-11))
+                        try simulation.relax(RelaxationSettings(cell: .aniso, ftol: 1e-11, minStyle: .cg))
                         constants.append(try elasticByFiniteStrains(simulation))
                     }
                     let derivative = stencil.derivative(constants.map { $0.flatMap { $0 } })
@@ -99,7 +99,7 @@ func relaxedSilicon(_ input: String, cells: Int, fields: [String], cell: CellRel
                                     extraArguments: ["-var", "ncell", "\(cells)"])
     let energy = try FiniteDifferenceEnergy(
         simulation: simulation, source: try FileFieldParameters(selections: [("Si,Si,Si", fields)], simulation: simulation))
-    try simulation.relax(RelaxationSettings(cell: cell, ftol: 1e-11))
+    try simulation.relax(RelaxationSettings(cell: cell, ftol: 1e-11, minStyle: .cg))
     return energy
 }
 
@@ -112,7 +112,7 @@ func elasticByFiniteStrains(_ simulation: Simulation) throws -> [[Double]] {
         var pressures: [[Double]] = []
         for sign in [1.0, -1.0] {
             try simulation.deform(reference.box, by: Voigt.unit(j).map { $0 * sign * 1e-4 })
-            try simulation.relax(RelaxationSettings(ftol: 1e-12))
+            try simulation.relax(RelaxationSettings(ftol: 1e-12, minStyle: .cg))
             pressures.append(try ["pxx", "pyy", "pzz", "pyz", "pxz", "pxy"].map { try simulation.lammps.thermo($0) })
             try simulation.restore(reference)
         }

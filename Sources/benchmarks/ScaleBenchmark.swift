@@ -68,7 +68,7 @@ func dislocationDerivativeBenchmark(source: String, runs: [(KrylovStrategy, Prec
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     let (energy, _, label) = try dislocationSystem(source, folder: folder)
     let progress: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
-    let (relaxation, _) = try energy.simulation.relax(RelaxationSettings(ftol: 1e-10), progress: progress)
+    let (relaxation, _) = try energy.simulation.relax(RelaxationSettings(ftol: 1e-10, minStyle: .cg), progress: progress)
     try energy.simulation.evaluate()
     let hessian = try Hessian(system: energy.simulation)
     let mixed = try energy.mixedHessian()

@@ -125,7 +125,7 @@ func derivativeBenchmark(sizes: Set<String>) throws {
     for benchmark in cases {
         let simulation = try Simulation(input: benchmark.input, extraArguments: benchmark.arguments)
         let system = try SNAPEnergy(simulation: simulation)
-        try simulation.relax(RelaxationSettings(ftol: benchmark.finiteDifferenceTolerance))
+        try simulation.relax(RelaxationSettings(ftol: benchmark.finiteDifferenceTolerance, minStyle: .cg))
         try simulation.evaluate()
         let mixedHessian = try system.mixedHessian()
         let hessian = try Hessian(system: simulation)

@@ -87,6 +87,11 @@ struct MinimumOptions: ParsableArguments {
     @Option(parsing: .unconditional,
             help: "Force tolerance of the relaxation to X* (eV/Å); derivatives are only as good as the minimum.")
     var ftol: Double = 1e-10
+    @Option(help: """
+        Minimizer of every relaxation (to X*, --validate's, elastic's re-relaxations): LAMMPS's cg (default), fire, \
+        sd, or precon-lbfgs, as relax --min-style.
+        """)
+    var relaxStyle: MinimizerStyle = .cg
     @Option(help: "∇Θ X* method: sparse (shared Krylov, default), energy (constrained minimization), dense (LAPACK).")
     var method: MethodName?
     @Option(help: "Energy method: minimizer, cg (default), fire or sd.") var minStyle: MinimizerStyle?
@@ -138,11 +143,11 @@ struct MinimumOptions: ParsableArguments {
 
 /// A relaxed system with its parametrized energy, ready for derivatives: shared by `derivative`,
 /// `predict` and `elastic`.
-func relaxedSystem(input: String, run: RunDirectory, potential: PotentialOptions, cell: CellRelaxation, ftol: Double,
+func relaxedSystem(input: String, run: RunDirectory, potential: PotentialOptions, cell: CellRelaxation, minimum: MinimumOptions,
                    lammps: LammpsOptions, partitions: Partitions? = nil, phases: Phases) throws -> (any ParametrizedEnergy, RelaxationResult) {
     try SystemSetup.relaxed(input: input, run: run, choice: potential.choice, relativeStep: potential.parameterStep,
-                            snapFiles: "--potential/--snapparam", cell: cell,
-                            ftol: ftol, lammpsArguments: lammps.arguments, partitions: partitions, phases: phases)
+                            snapFiles: "--potential/--snapparam", cell: cell, ftol: minimum.ftol, minStyle: minimum.relaxStyle,
+                            lammpsArguments: lammps.arguments, partitions: partitions, phases: phases)
 }
 
 /// The input's system with its parametrized energy.

@@ -51,9 +51,10 @@ struct ElasticCommand: ParsableCommand {
             }
             let input = try phases.measure("set_up") { try self.system.inputPath(in: run, potential: potential) }
             let (system, relaxation) = try relaxedSystem(input: input, run: run, potential: potential, cell: cell,
-                                                         ftol: minimum.ftol, lammps: lammpsOptions, phases: phases)
-            let elastic = ElasticRun(cell: cell, ftol: minimum.ftol, method: minimum.derivativeMethod(), checks: minimum.checks,
+                                                         minimum: minimum, lammps: lammpsOptions, phases: phases)
+            var elastic = ElasticRun(cell: cell, ftol: minimum.ftol, method: minimum.derivativeMethod(), checks: minimum.checks,
                                      thetaStep: parameterDerivative == .finiteDifferences ? thetaStep : nil)
+            elastic.minStyle = minimum.relaxStyle
             let (constants, check) = try elastic.run(system, relaxation: relaxation, phases: phases, in: run)
             if system.simulation.isRoot {
                 try writeWarnings(check, to: run)

@@ -58,8 +58,11 @@ struct PredictCommand: ParsableCommand {
             var truth: TrueMinimum?
             if relaxToValidate {
                 progress("validate: relaxing with the perturbed potential (cell \(derivatives.cell.rawValue), ftol \(minimum.ftol))")
+                // A warm start: the h+ih prediction, nearer the new minimum than X* is.
+                let start = derivatives.warmStart(for: workflow.deltaTheta)
                 truth = try phases.measure("validation") {
-                    try TrueMinimum.relax(system, theta: change.theta, from: derivatives, ftol: minimum.ftol, progress: progress)
+                    try TrueMinimum.relax(system, theta: change.theta, from: derivatives, start: start, ftol: minimum.ftol,
+                                          minStyle: minimum.relaxStyle, progress: progress)
                 }
             }
             let (report, predictions) = workflow.report(input: system.simulation.input.path, perturbed: perturbed, truth: truth)
@@ -114,7 +117,7 @@ struct PredictCommand: ParsableCommand {
             return (system, saved)
         }
         let (system, relaxation) = try relaxedSystem(input: input, run: run, potential: potential, cell: minimum.cell,
-                                                     ftol: minimum.ftol, lammps: lammpsOptions, phases: phases)
+                                                     minimum: minimum, lammps: lammpsOptions, phases: phases)
         let derivatives = try MinimumDerivatives.compute(system, cell: minimum.cell, method: minimum.derivativeMethod(),
                                                          checks: minimum.checks, relaxation: relaxation, phases: phases,
                                                          progress: progress)

@@ -52,7 +52,7 @@ final class StructureTests: XCTestCase {
         let simulation = try smallVacancy()
         try simulation.evaluate()
         let unrelaxed = try simulation.energy()
-        let (result, commands) = try simulation.relax(RelaxationSettings(ftol: 1e-8))
+        let (result, commands) = try simulation.relax(RelaxationSettings(ftol: 1e-8, minStyle: .cg))
         XCTAssertTrue(result.converged)
         XCTAssertLessThanOrEqual(result.maxForce, 1e-8)
         XCTAssertLessThan(result.energy, unrelaxed)

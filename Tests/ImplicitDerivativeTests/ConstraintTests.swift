@@ -21,7 +21,7 @@ final class ConstraintTests: XCTestCase {
             """).write(to: input, atomically: true, encoding: .utf8)
         let simulation = try Simulation(input: input.path, extraArguments: ["-var", "ncell", "3"])
         let system = try SNAPEnergy(simulation: simulation)
-        try simulation.relax(RelaxationSettings(ftol: 1e-11))
+        try simulation.relax(RelaxationSettings(ftol: 1e-11, minStyle: .cg))
         return system
     }
 

@@ -31,7 +31,7 @@ final class ExpansionTests: XCTestCase {
         let file = Fixtures.temporaryFile("perturbed.snapcoeff", self)
         try system.use(system.potential.with(theta: zip(derivatives.theta, delta).map { $0 + $1 }), writingTo: file)
         try system.simulation.restore(derivatives.structure)
-        let (result, _) = try system.simulation.relax(RelaxationSettings(cell: cell, ftol: 1e-10))
+        let (result, _) = try system.simulation.relax(RelaxationSettings(cell: cell, ftol: 1e-10, minStyle: .cg))
         let positions = try system.simulation.structure().unwrappedPositions
         try system.use(coefficientsAt: originalFile)
         try system.simulation.restore(derivatives.structure)

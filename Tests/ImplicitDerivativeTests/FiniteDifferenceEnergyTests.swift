@@ -12,7 +12,7 @@ final class FiniteDifferenceEnergyTests: XCTestCase {
     private func relaxed(_ input: String, source: (Simulation) throws -> ParameterSource) throws -> FiniteDifferenceEnergy {
         let simulation = try Simulation(input: Fixtures.root.appendingPathComponent("inputs/\(input)").path)
         let energy = try FiniteDifferenceEnergy(simulation: simulation, source: try source(simulation))
-        try simulation.relax(RelaxationSettings(ftol: 1e-11))
+        try simulation.relax(RelaxationSettings(ftol: 1e-11, minStyle: .cg))
         try simulation.evaluate()
         return energy
     }
@@ -65,7 +65,7 @@ final class FiniteDifferenceEnergyTests: XCTestCase {
         let energy = try FiniteDifferenceEnergy(
             simulation: simulation, source: try FileFieldParameters(selections: [("Si,Si,Si", ["lambda2", "B", "beta"])],
                                                                     simulation: simulation))
-        try simulation.relax(RelaxationSettings(ftol: 1e-11))
+        try simulation.relax(RelaxationSettings(ftol: 1e-11, minStyle: .cg))
         try simulation.evaluate()
         XCTAssertEqual(energy.theta, [1.3258, 95.373, 0.33675])
         try checkAgainstRelaxations(energy)
@@ -134,7 +134,7 @@ final class MixedHessianProductTests: XCTestCase {
     /// SW's q is 0 and LAMMPS refuses it negative: a product along −q must difference one-sided.
     func testFiniteDifferenceProductAlongAParameterAtItsBound() throws {
         let energy = try Fixtures.silicon(fields: ["sigma", "q"])
-        try energy.simulation.relax(RelaxationSettings(ftol: 1e-10))
+        try energy.simulation.relax(RelaxationSettings(ftol: 1e-10, minStyle: .cg))
         try energy.simulation.evaluate()
         let matrix = try energy.mixedHessian()
         let v = [0.3, -1.0]
@@ -146,7 +146,7 @@ final class MixedHessianProductTests: XCTestCase {
         let simulation = try Simulation(input: Fixtures.root.appendingPathComponent("inputs/Cu_morse_vacancy.lammps").path)
         let energy = try FiniteDifferenceEnergy(simulation: simulation,
                                                 source: try VariableParameters(names: ["D0", "alpha", "r0"], simulation: simulation))
-        try simulation.relax(RelaxationSettings(ftol: 1e-10))
+        try simulation.relax(RelaxationSettings(ftol: 1e-10, minStyle: .cg))
         try check(energy, tolerance: 1e-6)
     }
 }

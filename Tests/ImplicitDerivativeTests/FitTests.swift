@@ -17,7 +17,7 @@ final class FitTests: XCTestCase {
         let theta = energy.theta
         let start = try simulation.structure()
         try energy.setTheta(zip(theta, delta).map { $0 + $1 })
-        try simulation.relax(RelaxationSettings(ftol: 1e-11))
+        try simulation.relax(RelaxationSettings(ftol: 1e-11, minStyle: .cg))
         let target = try simulation.structure().unwrappedPositions
         try energy.setTheta(theta)
         try simulation.restore(start)

@@ -14,7 +14,7 @@ enum Fixtures {
     static func relaxedVacancy(cells: Int = 3, cell: CellRelaxation = .fixed, ftol: Double = 1e-11) throws -> SNAPEnergy {
         let simulation = try Simulation(input: input, extraArguments: ["-var", "ncell", "\(cells)"])
         let system = try SNAPEnergy(simulation: simulation)
-        try simulation.relax(RelaxationSettings(cell: cell, ftol: ftol))
+        try simulation.relax(RelaxationSettings(cell: cell, ftol: ftol, minStyle: .cg))
         return system
     }
 

@@ -76,7 +76,7 @@ final class MLIAPTests: XCTestCase {
         let system = try XCTUnwrap(energy as? MLIAPEnergy)
         XCTAssertEqual(system.parameterCount, kind.parameterCount)
         system.scratch = folder.appendingPathComponent("scratch")
-        if relaxed { try simulation.relax(RelaxationSettings(ftol: 1e-11)) }
+        if relaxed { try simulation.relax(RelaxationSettings(ftol: 1e-11, minStyle: .cg)) }
         try simulation.evaluate()
         return system
     }

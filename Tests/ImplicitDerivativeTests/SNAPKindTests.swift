@@ -69,7 +69,7 @@ final class SNAPKindTests: XCTestCase {
         let simulation = try Simulation(input: input.path)
         let system = try SNAPEnergy(simulation: simulation, scratch: folder.appendingPathComponent("scratch"))
         XCTAssertEqual(system.parameterCount, kind.parameterCount)
-        if relaxed { try simulation.relax(RelaxationSettings(ftol: 1e-11)) }
+        if relaxed { try simulation.relax(RelaxationSettings(ftol: 1e-11, minStyle: .cg)) }
         try simulation.evaluate()
         return system
     }
