@@ -29,7 +29,34 @@ public struct DislocationRun {
         }
         let generator = ScrewDislocation(latticeConstant: latticeConstant, c11: c11, c12: c12,
                                          c44: c44, element: element, radius: radius, heldWidth: heldWidth)
-        let cylinder = try generator.build(python: python)
+        let phases = Phases()
+        var evaluations = 0
+        phases.evaluationCount = { evaluations }
+        let cylinder = try phases.measure("generation") { try generator.build(python: python) }
+        try phases.measure("writing") { try write(cylinder, into: run) }
+        // The input must run as written: load both cores and evaluate them.
+        try phases.measure("input_check") {
+            for core in ["easy", "hard"] {
+                let simulation = try Simulation(input: run.url("dislocation.lammps").path, logFile: run.url("log.lammps"),
+                                                extraArguments: lammpsArguments + ["-var", "structure", "\(core).lammps-data"])
+                try simulation.evaluate()
+                evaluations += 1
+                progress(String(format: "dislocation: %@ core, %d atoms (%d held), energy %.6f eV (elastic field, unrelaxed)",
+                                core, simulation.lammps.natoms, cylinder.heldAtoms, try simulation.energy()))
+                simulation.lammps.close()
+            }
+        }
+        try Files.writeJSON(PhasedSummary(Summary(element: element, latticeConstant: latticeConstant, c11: c11, c12: c12,
+                                                  c44: c44, c44Field: cylinder.c44Used, radius: radius, heldWidth: heldWidth,
+                                                  atoms: cylinder.count, heldAtoms: cylinder.heldAtoms, coreAtom: cylinder.coreAtom,
+                                                  easyCore: cylinder.easyCore, hardCore: cylinder.hardCore, box: cylinder.lengths),
+                                          phases: phases),
+                            to: run.url("dislocation.json"))
+        progress("dislocation: core atom ID \(cylinder.coreAtom) (group core); inputs in \(run.destination.path)")
+    }
+
+    /// The potential, both cores as data and extended XYZ, and the input.
+    private func write(_ cylinder: ScrewDislocation.Cylinder, into run: RunDirectory) throws {
         try copyPotential(potential, into: run)
         for (core, positions) in [("easy", cylinder.easy), ("hard", cylinder.hard)] {
             try Files.write(ScrewDislocation.dataFile(cylinder, positions: positions,
@@ -42,21 +69,6 @@ public struct DislocationRun {
             try Files.write(ExtendedXYZ.format(structure), to: run.url("\(core).extxyz"))
         }
         try Files.write(input(cylinder), to: run.url("dislocation.lammps"))
-        try Files.writeJSON(Summary(element: element, latticeConstant: latticeConstant, c11: c11, c12: c12,
-                                    c44: c44, c44Field: cylinder.c44Used, radius: radius, heldWidth: heldWidth,
-                                    atoms: cylinder.count, heldAtoms: cylinder.heldAtoms, coreAtom: cylinder.coreAtom,
-                                    easyCore: cylinder.easyCore, hardCore: cylinder.hardCore, box: cylinder.lengths),
-                            to: run.url("dislocation.json"))
-        // The input must run as written: load both cores and evaluate them.
-        for core in ["easy", "hard"] {
-            let simulation = try Simulation(input: run.url("dislocation.lammps").path, logFile: run.url("log.lammps"),
-                                            extraArguments: lammpsArguments + ["-var", "structure", "\(core).lammps-data"])
-            try simulation.evaluate()
-            progress(String(format: "dislocation: %@ core, %d atoms (%d held), energy %.6f eV (elastic field, unrelaxed)",
-                            core, simulation.lammps.natoms, cylinder.heldAtoms, try simulation.energy()))
-            simulation.lammps.close()
-        }
-        progress("dislocation: core atom ID \(cylinder.coreAtom) (group core); inputs in \(run.destination.path)")
     }
 
     /// The potential snippet and every file it names (relative to its folder), side by side in DIR.

@@ -53,7 +53,7 @@ struct EvaluateOutputs {
         var seconds: Double
     }
 
-    func write(to folder: URL) throws {
+    func write(to folder: URL, phases: Phases) throws {
         try Files.write(metrics.csv, to: folder.appendingPathComponent("metrics.csv"))
         try Files.write(metrics.markdown, to: folder.appendingPathComponent("metrics.md"))
         var configurations = "group,configuration,natoms,energy_per_atom_dft,energy_per_atom_predicted,force_rmse\n"
@@ -71,10 +71,11 @@ struct EvaluateOutputs {
         try Files.write(configurations, to: folder.appendingPathComponent("configurations.csv"))
         try Files.write(energy, to: folder.appendingPathComponent("parity_energy.csv"))
         try Files.write(force, to: folder.appendingPathComponent("parity_force.csv"))
-        try Files.writeJSON(Summary(potential: run.named?.snapcoeff ?? run.snapcoeff.path, snapparam: run.named?.snapparam ?? run.snapparam.path, reference: run.reference.text,
+        try Files.writeJSON(PhasedSummary(Summary(potential: run.named?.snapcoeff ?? run.snapcoeff.path, snapparam: run.named?.snapparam ?? run.snapparam.path, reference: run.reference.text,
                                     datasets: run.datasets, configurations: results.count,
                                     atoms: results.reduce(0) { $0 + $1.configuration.natoms },
                                     forceComponents: results.reduce(0) { $0 + $1.forces.count }, seconds: seconds),
+                                          phases: phases),
                             to: folder.appendingPathComponent("summary.json"))
         // As in fit and uq, the figures are never worth the run: their CSV data is written either way.
         if let python = Library.provisionedPython() {

@@ -70,8 +70,13 @@ public struct EvaluateRun {
     /// The same, its outputs written into `folder` (nil: none, on ranks that do not write).
     public func run(writingTo folder: URL?) throws -> EvaluateMetrics {
         let started = Date(), clock = ProgressClock()
-        let (elements, configurations) = try readData(label: "evaluate")
-        let lammps = try startLAMMPS(elements: elements, firstCell: LAMMPSCell(lattice: configurations[0].lattice))
+        let phases = Phases()
+        var evaluated = 0
+        phases.evaluationCount = { evaluated }
+        let (elements, configurations, lammps) = try phases.measure("set_up") {
+            let (elements, configurations) = try readData(label: "evaluate")
+            return (elements, configurations, try startLAMMPS(elements: elements, firstCell: LAMMPSCell(lattice: configurations[0].lattice)))
+        }
         defer { lammps.close() }
         let sharing = partitions.map(WorkSharing.init) ?? .wholeJob
         // Each configuration's energy and forces at fixed offsets of one vector, zeros where
@@ -83,17 +88,20 @@ public struct EvaluateRun {
         }
         var predictions = [Double](repeating: 0, count: total)
         var dftForces: [[Double]] = []
-        for (index, configuration) in configurations.enumerated() {
-            dftForces.append(configuration.forces.flatMap { LAMMPSCell(lattice: configuration.lattice).rotate($0) })
-            guard sharing.takes(index) else { continue }
-            let result = try predict(configuration, elements: elements, lammps: lammps, seed: index + 1)
-            predictions.replaceSubrange(offsets[index]..<offsets[index] + 1 + 3 * configuration.natoms,
-                                        with: [result.energy] + result.forces)
-            if clock.isDue() {
-                progress("evaluate: \(index + 1) of \(configurations.count) configurations (\(clock.elapsed) s)")
+        try phases.measure("evaluation") {
+            for (index, configuration) in configurations.enumerated() {
+                dftForces.append(configuration.forces.flatMap { LAMMPSCell(lattice: configuration.lattice).rotate($0) })
+                guard sharing.takes(index) else { continue }
+                let result = try predict(configuration, elements: elements, lammps: lammps, seed: index + 1)
+                evaluated += 1
+                predictions.replaceSubrange(offsets[index]..<offsets[index] + 1 + 3 * configuration.natoms,
+                                            with: [result.energy] + result.forces)
+                if clock.isDue() {
+                    progress("evaluate: \(index + 1) of \(configurations.count) configurations (\(clock.elapsed) s)")
+                }
             }
+            predictions = try sharing.sum(predictions)
         }
-        predictions = try sharing.sum(predictions)
         let results = configurations.enumerated().map { index, configuration in
             let start = offsets[index]
             return Result(configuration: configuration, energy: predictions[start], dftForces: dftForces[index],
@@ -105,7 +113,7 @@ public struct EvaluateRun {
         if let folder {
             progress("evaluate: writing metrics, per-configuration errors and parity plots")
             try Files.createFolder(folder)
-            try EvaluateOutputs(run: self, results: results, metrics: metrics, seconds: seconds).write(to: folder)
+            try EvaluateOutputs(run: self, results: results, metrics: metrics, seconds: seconds).write(to: folder, phases: phases)
         }
         return metrics
     }

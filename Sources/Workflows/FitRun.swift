@@ -18,9 +18,13 @@ public struct FitRun {
     }
 
     public func run(in run: RunDirectory) throws {
-        let campaign = try FitCampaignFile.read(config)
-        let built = try campaign.build(run: run, lammpsArguments: lammpsArguments)
+        let phases = Phases()
+        let (campaign, built) = try phases.measure("set_up") {
+            let campaign = try FitCampaignFile.read(config)
+            return (campaign, try campaign.build(run: run, lammpsArguments: lammpsArguments))
+        }
         let fit = built.campaign
+        phases.evaluationCount = { fit.systems.reduce(0) { $0 + $1.provider.allForceEvaluations } }
         let replay = FitReplay(setup: built.setup, destination: run.destination, staging: run.staging,
                                potentials: built.potentials, journal: built.journal)
         let key = campaign.key(lammpsArguments: lammpsArguments)
@@ -34,16 +38,16 @@ public struct FitRun {
             if MPIJob.isRoot { try Files.write(historyCSV(state.history), to: run.url("history.csv")) }
         } else {
             if resume { progress("fit: nothing to resume in \(run.staging.path); starting afresh") }
-            state = try fit.initialState(key: key, progress: progress)
-            try record(state, fit: fit, built: built, replay: replay, run: run, checkpoint: checkpoint)
+            state = try phases.measure("initial_state") { try fit.initialState(key: key, progress: progress) }
+            try phases.measure("writing") { try record(state, fit: fit, built: built, replay: replay, run: run, checkpoint: checkpoint) }
         }
         while !state.done {
-            state = try fit.step(state, progress: progress)
-            try record(state, fit: fit, built: built, replay: replay, run: run, checkpoint: checkpoint)
+            state = try phases.measure("iterations") { try fit.step(state, progress: progress) }
+            try phases.measure("writing") { try record(state, fit: fit, built: built, replay: replay, run: run, checkpoint: checkpoint) }
             // Every ~10 s at most (a drawing takes about a second): a long campaign can be watched.
             if figureClock.isDue() { drawLoss(fit, history: state.history, best: nil, run: run) }
         }
-        let (final, best, finished) = try fit.finish(state, progress: progress)
+        let (final, best, finished) = try phases.measure("final_relaxation") { try fit.finish(state, progress: progress) }
         if MPIJob.isRoot, let starts = finished.starts, !starts.isEmpty {
             let folder = run.url(FitReplay.finalFolder)
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -55,19 +59,23 @@ public struct FitRun {
         if let warning { progress("fit: WARNING: " + warning) }
         var report: FitTrainingReport?
         if let training = fit.training, let data = built.trainingData {
-            report = try FitTrainingReport.measure(training, initial: state.thetaInitial, final: best.theta, data: data.datasets,
+            report = try phases.measure("training_report") { try FitTrainingReport.measure(training, initial: state.thetaInitial, final: best.theta, data: data.datasets,
                                                    reference: data.reference, writePotential: built.writePotential,
                                                    into: MPIJob.isRoot ? run.url("evaluate") : nil,
-                                                   named: ("final.snapcoeff", "final.snapparam"))
+                                                   named: ("final.snapcoeff", "final.snapparam")) }
             report!.lines.forEach(progress)
         }
         if MPIJob.isRoot {
-            if let report { try Files.write(report.csv, to: run.url("training_errors.csv")) }
+            try phases.measure("writing") {
+                if let report { try Files.write(report.csv, to: run.url("training_errors.csv")) }
+                try Files.write(try replay.script(fit, history: state.history, best: best.iteration), to: run.url("commands.lammps"))
+                drawLoss(fit, history: state.history, best: best.iteration, run: run)
+            }
+            // Last, so that its phases cover the whole run of this process (a resumed run: since the resume).
             try writeFinal(fit: fit, built: built, state: state, final: final, best: best, warning: warning, training: report,
-                           run: run)
-            try Files.write(try replay.script(fit, history: state.history, best: best.iteration), to: run.url("commands.lammps"))
-            drawLoss(fit, history: state.history, best: best.iteration, run: run)
+                           phases: phases, run: run)
         }
+        progress(phases.summaryLine)
     }
 
     /// After every iteration: history.csv, the iteration's files, the checkpoint, a progress line.
@@ -141,7 +149,7 @@ public struct FitRun {
     }
 
     private func writeFinal(fit: FitCampaign, built: FitCampaignFile.Built, state: FitState, final: FitRecord, best: FitRecord,
-                            warning: String?, training: FitTrainingReport?, run: RunDirectory) throws {
+                            warning: String?, training: FitTrainingReport?, phases: Phases, run: RunDirectory) throws {
         let copyChecks = built.copyChecks
         let scratch = run.url(".final")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
@@ -150,7 +158,7 @@ public struct FitRun {
         }
         try? FileManager.default.removeItem(at: scratch)
         let first = state.history[0]
-        try Files.writeJSON(FitSummary(
+        try Files.writeJSON(PhasedSummary(FitSummary(
             parameterNames: fit.parameterNames, thetaInitial: state.thetaInitial, thetaFinal: best.theta,
             thetaLastIteration: state.theta, iterations: state.history.count - 1, bestIteration: best.iteration,
             lossInitial: Losses(predicted: first.lossPredicted, true: first.lossRelaxed!),
@@ -159,7 +167,7 @@ public struct FitRun {
             alchemy: copyChecks.isEmpty ? nil : copyChecks, training: training, warning: warning,
             runawaySteps: state.history.compactMap(\.warning),
             forceEvaluations: state.history.reduce(final.forceEvaluations) { $0 + $1.forceEvaluations },
-            seconds: state.history.reduce(final.seconds) { $0 + $1.seconds }), to: run.url("summary.json"))
+            seconds: state.history.reduce(final.seconds) { $0 + $1.seconds }), phases: phases), to: run.url("summary.json"))
     }
 }
 

@@ -20,11 +20,15 @@ public struct UncertaintyRun {
     }
 
     public func run(in run: RunDirectory) throws {
+        let phases = Phases()
         let file = try UncertaintyCampaignFile.read(config)
         let split = try partitions.map { try Partitions(count: $0) }
         let share = split.map { WorkSharing(partitions: $0) } ?? .wholeJob
-        let (systems, potentials) = try file.buildSystems(run: run, lammpsArguments: lammpsArguments, partitions: split)
-        let ensemble = try file.buildEnsemble(reference: systems[0].energy)
+        let (systems, potentials, ensemble) = try phases.measure("set_up") {
+            let (systems, potentials) = try file.buildSystems(run: run, lammpsArguments: lammpsArguments, partitions: split)
+            return (systems, potentials, try file.buildEnsemble(reference: systems[0].energy))
+        }
+        phases.evaluationCount = { systems.reduce(0) { $0 + $1.energy.forceProvider.allForceEvaluations } }
         let quantities = file.quantityList(systems)
         let truthRows = (file.truth ?? .none).rows(of: ensemble.samples.count)
         if let bad = truthRows.first(where: { $0 >= ensemble.samples.count }) {
@@ -46,7 +50,7 @@ public struct UncertaintyRun {
         }
         progress("uq: \(ensemble.samples.count) samples × \(ensemble.lambdas.count) λ of \(ensemble.mean.count) parameters; "
                  + "systems \(systems.map(\.name).joined(separator: ", ")); quantities \(quantities.map(\.name).joined(separator: ", "))")
-        let reference = try campaign.reference(progress: progress)
+        let reference = try phases.measure("reference") { try campaign.reference(progress: progress) }
         for quantity in quantities {
             progress(String(format: "uq: %@ at Θ̄ = %.8g %@", quantity.name, reference.quantities[quantity.name]!, quantity.unit))
         }
@@ -56,11 +60,15 @@ public struct UncertaintyRun {
             try Files.writeJSON(state, to: checkpointURL)
         }
         if file.indicator ?? true {
-            try computeIndicators(campaign, reference: reference, share: share, checkpoint: &checkpoint, save: save)
+            try phases.measure("indicators") {
+                try computeIndicators(campaign, reference: reference, share: share, checkpoint: &checkpoint, save: save)
+            }
         }
         // Every system shares Θ: the first one's potential files are each member's.
-        try computeTruth(campaign, potential: potentials[0], rows: Set(truthRows), reference: reference, share: share,
-                         checkpoint: &checkpoint, run: run, save: save)
+        try phases.measure("truth") {
+            try computeTruth(campaign, potential: potentials[0], rows: Set(truthRows), reference: reference, share: share,
+                             checkpoint: &checkpoint, run: run, save: save)
+        }
         // On partitions each solved its share of the derivative's columns (and all of the shared
         // basis): the derivative cost is what all of them spent.
         var derivativeEvaluations = reference.forceEvaluations
@@ -69,8 +77,10 @@ public struct UncertaintyRun {
             if MPIJob.isRoot { try merge(into: &checkpoint, partitions: split.count, campaign: campaign, run: run) }
         }
         if MPIJob.isRoot {
-            try writeResults(campaign, reference: reference, derivativeEvaluations: derivativeEvaluations, checkpoint: checkpoint, run: run)
+            try writeResults(campaign, reference: reference, derivativeEvaluations: derivativeEvaluations, checkpoint: checkpoint,
+                             phases: phases, run: run)
         }
+        progress(phases.summaryLine)
     }
 
     private func computeIndicators(_ campaign: UncertaintyCampaign, reference: UncertaintyCampaign.Reference, share: WorkSharing,
@@ -147,7 +157,7 @@ public struct UncertaintyRun {
     }
 
     private func writeResults(_ campaign: UncertaintyCampaign, reference: UncertaintyCampaign.Reference, derivativeEvaluations: Int,
-                              checkpoint: UncertaintyCheckpoint, run: RunDirectory) throws {
+                              checkpoint: UncertaintyCheckpoint, phases: Phases, run: RunDirectory) throws {
         let indicators = Dictionary(checkpoint.indicators.map { entry in
             (entry.point, entry.values.mapValues { levels in
                 Dictionary(uniqueKeysWithValues: levels.compactMap { key, value in ExpansionLevel(rawValue: key).map { ($0, value ?? .nan) } })
@@ -214,7 +224,7 @@ public struct UncertaintyRun {
         for (figure, state) in summary.figures.sorted(by: { $0.key < $1.key }) where state != "drawn" {
             progress("uq: \(figure): \(state)")
         }
-        try Files.writeJSON(summary, to: run.url("summary.json"))
+        try Files.writeJSON(PhasedSummary(summary, phases: phases), to: run.url("summary.json"))
     }
 }
 

@@ -49,7 +49,10 @@ final class EvaluateCommandTests: XCTestCase {
                      "parity_force.svg", "summary.json"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(name).path), name)
         }
-        XCTAssertEqual(try Toolbox.json(out.appendingPathComponent("summary.json"))["configurations"] as? Int, 54)
+        let summary = try Toolbox.json(out.appendingPathComponent("summary.json"))
+        XCTAssertEqual(summary["configurations"] as? Int, 54)
+        Toolbox.assertPhases(summary, include: ["set_up", "evaluation"])
+        XCTAssertEqual((summary["phases"] as? [String: [String: Any]])?["evaluation"]?["force_evaluations"] as? Int, 54)
     }
 
     /// Two partitions of a 2-rank job share the configurations out and write the serial run's

@@ -30,6 +30,7 @@ final class FitCommandTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("fit: iteration 1, loss"), result.stderr)
         let summary = try Toolbox.json(out.appendingPathComponent("summary.json"))
         XCTAssertEqual(summary["parameter_names"] as? [String], ["Si,Si,Si:sigma", "Si,Si,Si:B"])
+        Toolbox.assertPhases(summary, include: ["set_up", "initial_state", "iterations", "final_relaxation", "writing"])
         let initial = (summary["loss_initial"] as! [String: Double])["true"]!
         let best = summary["loss_best"] as! Double
         XCTAssertLessThan(best, initial / 100)
@@ -58,6 +59,7 @@ final class FitCommandTests: XCTestCase {
             "--radius", "8", "--held-width", "9.5", "--out", dislocation.path])
         XCTAssertEqual(built.status, 0, built.stderr)
         let geometry = try Toolbox.json(dislocation.appendingPathComponent("dislocation.json"))
+        Toolbox.assertPhases(geometry, include: ["generation", "writing", "input_check"])
         let atoms = geometry["atoms"] as! Int, held = geometry["held_atoms"] as! Int
         XCTAssertGreaterThan(atoms, 100)
         XCTAssertGreaterThan(held, atoms / 3)

@@ -178,6 +178,13 @@ enum Toolbox {
             guard let text = String(data: data, encoding: .utf8) else { return [data.base64EncodedString()] }
             var lines = text.replacingOccurrences(of: root.path, with: "<out>").components(separatedBy: "\n")
             if name.hasSuffix(".json") {
+                // `phases` say where this process's time went: a resumed run's cover the work since the
+                // resume. Its block runs to the closing brace at its own indentation.
+                if let start = lines.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix("\"phases\" : {") }) {
+                    let indent = lines[start].prefix { $0 == " " }
+                    let end = lines[(start + 1)...].firstIndex { $0.hasPrefix(indent + "}") } ?? start
+                    lines.removeSubrange(start...end)
+                }
                 lines.removeAll { $0.range(of: #"^\s*"\w*seconds" : "#, options: .regularExpression) != nil }
             } else if name.hasSuffix(".csv"), let column = lines.first?.components(separatedBy: ",").firstIndex(of: "seconds") {
                 lines = lines.map { line in

@@ -72,6 +72,7 @@ final class UncertaintyCommandTests: XCTestCase {
             XCTAssertNil(row.truth)
         }
         let summary = try Toolbox.json(out.appendingPathComponent("summary.json"))
+        Toolbox.assertPhases(summary, include: ["set_up", "reference", "indicators", "truth"])
         XCTAssertEqual((summary["excluded"] as! [[String: Any]]).count, 3)
         let statistics = summary["statistics"] as! [[String: Any]]
         let fifty = statistics.first { $0["lambda"] as? Double == 50 && $0["quantity"] as? String == "E_f" && $0["level"] as? String == "h+ih" }!

@@ -68,4 +68,34 @@ final class CampaignFileCheckTests: XCTestCase {
         XCTAssertEqual(unknown?.reason, "quantities[0].energy names system 'vacancyy', which is not among the systems")
         XCTAssertNil(try refusal(UncertaintyCampaignFile.self, yaml("{name: V, volume: {vacancy: 1, bulk: -1}}"), files: files))
     }
+
+    /// `relax.min_style` names a minimizer, or is refused with the choices, in both campaign kinds.
+    func testRelaxMinimizerIsOneOfTheChoices() throws {
+        let fit = try refusal(FitCampaignFile.self, """
+            systems:
+              - {name: bulk, input: bulk.lammps, cell: iso}
+            properties: [{name: V, volume: {bulk: 1}, value: 10}]
+            vary: {parameters: [a]}
+            relax: {ftol: 1e-8, min_style: lbfgs}
+            """, files: ["bulk.lammps"])
+        XCTAssertEqual(fit?.key, "relax.min_style")
+        XCTAssertTrue(fit?.reason.contains("precon-lbfgs") ?? false, fit?.reason ?? "accepted")
+        let uq = try refusal(UncertaintyCampaignFile.self, """
+            ensemble: {samples: samples.txt}
+            vary: {parameters: [a]}
+            systems:
+              - {name: bulk, input: bulk.lammps}
+            quantities:
+              - {name: V, volume: {bulk: 1}}
+            relax: {min_style: quickmin}
+            """, files: ["samples.txt", "bulk.lammps"])
+        XCTAssertEqual(uq?.key, "relax.min_style")
+        XCTAssertNil(try refusal(FitCampaignFile.self, """
+            systems:
+              - {name: bulk, input: bulk.lammps, cell: iso}
+            properties: [{name: V, volume: {bulk: 1}, value: 10}]
+            vary: {parameters: [a]}
+            relax: {min_style: precon-lbfgs}
+            """, files: ["bulk.lammps"]))
+    }
 }
