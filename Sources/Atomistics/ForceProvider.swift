@@ -48,11 +48,11 @@ public protocol ForceProvider: AnyObject {
     /// method's constrained minimizations.
     func linearBias(about reference: [Double]) throws -> any LinearBias
 
-    /// Force evaluations outside relaxations, and minimizer iterations, so far: the cost figures
-    /// campaigns report (history.csv, uq's truth rows).
+    /// Force evaluations outside LAMMPS's own minimizer, and minimizer iterations, so far.
     var forceEvaluations: Int { get }
     var relaxationIterations: Int { get }
-    /// Every force evaluation so far, those inside LAMMPS's own minimizer included (`Phases`).
+    /// Every force evaluation so far, those inside LAMMPS's own minimizer included (its line
+    /// searches too): the cost figures campaigns report (history.csv, uq's truth rows, `Phases`).
     var allForceEvaluations: Int { get }
 
     /// One energy unit per volume unit in GPa (eV/Å³ = 160.2 GPa): elastic constants. Throws for

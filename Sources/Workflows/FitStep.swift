@@ -40,7 +40,7 @@ extension FitCampaign {
     }
 
     var evaluationCount: Int {
-        systems.reduce(0) { $0 + $1.provider.forceEvaluations + $1.provider.relaxationIterations }
+        systems.reduce(0) { $0 + $1.provider.allForceEvaluations }
     }
 
     /// One iteration from `state`, by the campaign's rule.

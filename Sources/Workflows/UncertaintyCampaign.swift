@@ -61,7 +61,7 @@ public final class UncertaintyCampaign {
         let directions = memberDirections
         for system in systems {
             let provider = system.energy.forceProvider
-            let before = provider.forceEvaluations + provider.relaxationIterations
+            let before = provider.allForceEvaluations
             try system.energy.setTheta(ensemble.mean)
             progress("uq: system \(system.name): relaxing with Θ̄ (cell \(system.cell.rawValue)) and differentiating"
                      + (directions.map { " along the \($0.count) members' deviations (not all \(ensemble.mean.count) parameters)" } ?? ""))
@@ -73,7 +73,7 @@ public final class UncertaintyCampaign {
             derivatives[system.name] = try MinimumDerivatives.compute(differentiated, cell: system.cell, method: method,
                                                                       relaxation: relaxation, progress: progress)
             try system.energy.setTheta(ensemble.mean)
-            evaluations += provider.forceEvaluations + provider.relaxationIterations - before
+            evaluations += provider.allForceEvaluations - before
         }
         let energies = derivatives.mapValues(\.energy), volumes = derivatives.mapValues(\.volume)
         return Reference(derivatives: derivatives, projected: directions != nil,

@@ -17,7 +17,7 @@ extension UncertaintyCampaign {
                                    forceEvaluations: 0, seconds: 0)
         for system in systems {
             let provider = system.energy.forceProvider
-            let before = provider.forceEvaluations + provider.relaxationIterations
+            let before = provider.allForceEvaluations
             let derivatives = reference.derivatives[system.name]!
             do {
                 // From the state the reference structure alone determines (not the box style or
@@ -33,7 +33,7 @@ extension UncertaintyCampaign {
             }
             try? system.energy.setTheta(ensemble.mean)
             try? provider.restore(derivatives.structure)
-            outcome.systemEvaluations[system.name] = provider.forceEvaluations + provider.relaxationIterations - before
+            outcome.systemEvaluations[system.name] = provider.allForceEvaluations - before
             outcome.forceEvaluations += outcome.systemEvaluations[system.name]!
             if outcome.failure != nil { break }
         }

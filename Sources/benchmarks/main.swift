@@ -181,7 +181,8 @@ case "fit-dislocation":
                                 energyColumns: numbers.count > 1 ? numbers[1] : 3,
                                 preconditioning: rest.contains("exponential") ? .exponential : .none,
                                 relaxEach: rest.contains("relax-each"), fromTarget: rest.contains("from-target"),
-                                rule: rest.contains("gauss-newton") ? .gaussNewton : .steepestDescent)
+                                rule: rest.contains("gauss-newton") ? .gaussNewton : .steepestDescent,
+                                minStyle: rest.contains("precon-lbfgs") ? .preconLBFGS : .cg)
 case "fit-steps": try fitStepsBenchmark()
 case "precondition":
     let rest = Array(arguments.dropFirst())
@@ -207,6 +208,6 @@ case "relaxation":
 case "uq-ensemble":
     try uncertaintyBenchmark(truthSamples: arguments.dropFirst().first.flatMap { Int($0) } ?? 5)
 default: print("unknown benchmark; available: binding, derivative [3 5 10 alloy] [sparse-only], potentials, "
-               + "fit-dislocation [shared|generated [ITERATIONS [ENERGY_COLUMNS]] [exponential] [relax-each] [gauss-newton] [from-target]], fit-steps, precondition [shared|generated [COLUMNS]], uq-ensemble [TRUTH_SAMPLES], "
+               + "fit-dislocation [shared|generated [ITERATIONS [ENERGY_COLUMNS]] [exponential] [relax-each] [gauss-newton] [from-target] [precon-lbfgs]], fit-steps, precondition [shared|generated [COLUMNS]], uq-ensemble [TRUTH_SAMPLES], "
                + "derivative-dislocation [shared|generated [STRATEGY:PRECONDITIONER …] [check=N]], relaxation [CASE …] [ftol=X]")
 }
