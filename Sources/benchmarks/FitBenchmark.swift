@@ -84,25 +84,37 @@ func fitDislocationBenchmark(source: String, iterations: Int, energyColumns: Int
 }
 
 /// The dislocation system, its target positions and a label.
+/// The shared reference data (the paper's dislocation, WX_milady), when present beside the checkout.
+let sharedData = root.deletingLastPathComponent().appendingPathComponent("shared/reference-data")
+
+/// The paper's easy-core dislocation with WX_milady and its held outer shell, as an input written
+/// to `folder`; nil when ../shared is not present.
+func paperDislocationInput(folder: URL) throws -> URL? {
+    guard FileManager.default.fileExists(atPath: sharedData.appendingPathComponent("dislo_sub_easy_core.lammps-data").path) else {
+        return nil
+    }
+    let input = folder.appendingPathComponent("paper.lammps")
+    try """
+        units metal
+        boundary f f p
+        atom_style atomic
+        read_data \(sharedData.path)/dislo_sub_easy_core.lammps-data
+        mass * 183.84
+        pair_style snap
+        pair_coeff * * \(sharedData.path)/WX_milady.snapcoeff \(sharedData.path)/WX_milady.snapparam W X
+        region fixed_cyl cylinder z 70.2259 72.0799 49.9 0.0 2.7587 units box side out
+        group held region fixed_cyl
+        fix hold held setforce 0.0 0.0 0.0
+        """.write(to: input, atomically: true, encoding: .utf8)
+    return input
+}
+
 func dislocationSystem(_ source: String, folder: URL) throws -> (SNAPEnergy, [Double], String) {
     if source == "shared" {
-        let data = root.deletingLastPathComponent().appendingPathComponent("shared/reference-data")
-        guard FileManager.default.fileExists(atPath: data.appendingPathComponent("dislo_sub_easy_core.lammps-data").path) else {
+        guard let input = try paperDislocationInput(folder: folder) else {
             throw InputError.invalid("../shared/reference-data is not present: run `benchmarks fit-dislocation generated`")
         }
-        let input = folder.appendingPathComponent("paper.lammps")
-        try """
-            units metal
-            boundary f f p
-            atom_style atomic
-            read_data \(data.path)/dislo_sub_easy_core.lammps-data
-            mass * 183.84
-            pair_style snap
-            pair_coeff * * \(data.path)/WX_milady.snapcoeff \(data.path)/WX_milady.snapparam W X
-            region fixed_cyl cylinder z 70.2259 72.0799 49.9 0.0 2.7587 units box side out
-            group held region fixed_cyl
-            fix hold held setforce 0.0 0.0 0.0
-            """.write(to: input, atomically: true, encoding: .utf8)
+        let data = sharedData
         let simulation = try Simulation(input: input.path, logFile: folder.appendingPathComponent("log.lammps"))
         try simulation.keepAtomOrder()
         let energy = try SNAPEnergy(simulation: simulation, varyingElements: ["X"])

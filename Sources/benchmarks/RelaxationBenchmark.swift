@@ -26,21 +26,7 @@ func relaxationBenchmark(only: Set<String>, ftol: Double) throws {
     } else {
         print("(no out/dislocation: make it with the README's `implicit-lammps dislocation` command to include it)")
     }
-    let shared = root.deletingLastPathComponent().appendingPathComponent("shared/reference-data")
-    if FileManager.default.fileExists(atPath: shared.appendingPathComponent("dislo_sub_easy_core.lammps-data").path) {
-        let input = folder.appendingPathComponent("paper.lammps")
-        try """
-            units metal
-            boundary f f p
-            atom_style atomic
-            read_data \(shared.path)/dislo_sub_easy_core.lammps-data
-            mass * 183.84
-            pair_style snap
-            pair_coeff * * \(shared.path)/WX_milady.snapcoeff \(shared.path)/WX_milady.snapparam W X
-            region fixed_cyl cylinder z 70.2259 72.0799 49.9 0.0 2.7587 units box side out
-            group held region fixed_cyl
-            fix hold held setforce 0.0 0.0 0.0
-            """.write(to: input, atomically: true, encoding: .utf8)
+    if let input = try paperDislocationInput(folder: folder) {
         cases.append(RelaxationCase(name: "dislocation-paper", input: input.path))
     }
     if !only.isEmpty { cases = cases.filter { only.contains($0.name) } }
