@@ -28,9 +28,11 @@ public protocol ForceProvider: AnyObject {
     func forces() throws -> [Double]
     /// Moves the atoms to `positions` and returns their forces (the inner loop of Hessian products).
     func forces(at positions: [Double]) throws -> [Double]
-    /// Moves the atoms to `positions` (unwrapped are fine) and evaluates the energy and forces
-    /// there, and the virial W if asked: one step of a minimizer.
-    func evaluation(at positions: [Double], virial: Bool) throws -> PointEvaluation
+    /// Moves the atoms to `positions` with image counts `images` (positions continued from
+    /// wrapped ones across periodic faces are fine: unwrapped = positions + images · cell stays
+    /// right, which fixes on unwrapped coordinates — the energy method's bias — need) and evaluates
+    /// the energy and forces there, and the virial W if asked: one step of a minimizer.
+    func evaluation(at positions: [Double], images: [Int32], virial: Bool) throws -> PointEvaluation
     /// W = Σ r ⊗ f (energy units, 3×3; ∂U/∂F = −W F⁻ᵀ for a deformation F): evaluates.
     func virial() throws -> [[Double]]
     /// Deforms the orthogonal cell `reference` by the Voigt strain `e`, atoms following at fixed

@@ -201,13 +201,21 @@ public final class Simulation {
         return forces
     }
     private var commandCountAfterEvaluation = -1
+    private var neighbourListsChecked = false
 
     /// Energy, forces and (if asked) the virial at `positions`. Energy tallying stays on, so a
     /// sequence of these reuses LAMMPS's set-up and neighbour lists like `forces(at:)` does; the
     /// virial needs a full `run 0` (its compute is only invoked then).
-    public func evaluation(at positions: [Double], virial withVirial: Bool) throws -> PointEvaluation {
+    public func evaluation(at positions: [Double], images: [Int32], virial withVirial: Bool) throws -> PointEvaluation {
         try tallyEnergy(true)
+        if !neighbourListsChecked {
+            // As LAMMPS's own minimize sets them: a one-step run re-neighbours whenever an atom
+            // moved half the skin, whatever the input asked for its dynamics.
+            try lammps.command("neigh_modify every 1 delay 0 check yes")
+            neighbourListsChecked = true
+        }
         try lammps.scatter("x", count: 3, values: positions)
+        try lammps.scatterIntegers("image", values: Structure.encodeImages(images))
         var virial: [[Double]]?
         if withVirial {
             virial = try self.virial()

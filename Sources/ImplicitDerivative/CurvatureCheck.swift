@@ -70,7 +70,7 @@ extension Hessian {
             tridiagonal[i, i] = alphas[i]
             if i + 1 < k { tridiagonal[i, i + 1] = betas[i]; tridiagonal[i + 1, i] = betas[i] }
         }
-        return try ritzCheck(tridiagonal, basis: basis, source: "lanczos")
+        return try ritzCheck(tridiagonal, basis: Matrix(columns: basis, rows: minimum.positions.count), source: "lanczos")
     }
 
     /// The mobile dimension less the translational zero modes.
@@ -83,42 +83,47 @@ extension Hessian {
     }
 
     /// The check from a space the solves already built: V orthonormal with H V stored (products
-    /// made anyway). Rayleigh–Ritz on VᵀHV gives the same kind of evidence as Lanczos — Ritz values
-    /// lie inside the spectrum, a negative one proves a saddle — in a space that also holds the
-    /// random start, the right-hand sides and their preconditioned residuals (where soft and
-    /// negative modes of a defect appear first). A space smaller than `requested` is first
-    /// extended by Krylov steps from its last vectors (one product each).
-    public func curvatureCheck(space basis: Matrix, image: Matrix, steps requested: Int = 30) throws -> CurvatureCheck {
-        var (v, hv) = (basis, image)
+    /// made anyway), holding the right-hand sides, their preconditioned residuals and the random
+    /// probe. The probe's own preconditioned Krylov sequence, P⁻¹H applied `probeSteps` times (at
+    /// least, and until V has `requested` vectors), joins it: the right-hand sides of a symmetric
+    /// defect share its symmetry, and a symmetry-breaking negative mode is seen only through the
+    /// probe; with P ≈ H a negative eigenvalue is an outlier of P⁻¹H, which Krylov finds in a few
+    /// steps (Sylvester: P⁻¹H and H have the same signs of eigenvalues). Rayleigh–Ritz on VᵀHV:
+    /// the Ritz values lie inside the spectrum, a negative one proves a saddle.
+    public func curvatureCheck(_ space: ProbedSpace, steps requested: Int = 30, probeSteps: Int = 10) throws -> CurvatureCheck {
+        var (v, hv) = (space.basis, space.image)
         let wanted = min(requested, max(mobileDimension, 1))
-        var last = v.columns - 1
-        while v.columns < wanted, last >= 0 {
-            var w = hv.column(last)
+        // H·probe from what is stored: the probe lies in span(V).
+        let probe = space.probe.map { $0 / norm(space.probe) }
+        let coefficients = v.multiplied(by: Matrix(rows: probe.count, columns: 1, storage: probe), transposingSelf: true)
+        var last = hv.multiplied(by: coefficients).storage
+        var added = 0
+        while added < probeSteps || v.columns < wanted, v.columns < max(mobileDimension, 1) {
+            var w = space.preconditioner.map { $0(last) } ?? last
             for _ in 0..<2 {
                 let c = v.multiplied(by: Matrix(rows: w.count, columns: 1, storage: w), transposingSelf: true)
                 let along = v.multiplied(by: c).storage
                 for i in w.indices { w[i] -= along[i] }
             }
             let size = norm(w)
-            // An invariant space: every eigenvalue its vectors touch is already seen.
             // Forward-difference products carry ~1e-6 relative noise: "zero" is 1e-4, as in Lanczos.
-            guard size > 1e-4 * norm(hv.column(last)) else { break }
+            guard size > 1e-4 * norm(space.preconditioner.map { $0(last) } ?? last) else { break }
             let q = w.map { $0 / size }
+            last = try apply(q)
             v = v.appending(columnsOf: Matrix(columns: [q], rows: q.count))
-            hv = hv.appending(columnsOf: Matrix(columns: [try apply(q)], rows: q.count))
-            last = v.columns - 1
+            hv = hv.appending(columnsOf: Matrix(columns: [last], rows: q.count))
+            added += 1
         }
         var projected = v.multiplied(by: hv, transposingSelf: true)
         projected.symmetrize()
-        return try ritzCheck(projected, basis: (0..<v.columns).map { v.column($0) }, source: "solves")
+        return try ritzCheck(projected, basis: v, source: "solves")
     }
 
     /// Lowest and highest Ritz values of `projected` (the basis's Rayleigh quotient matrix), and
     /// the atoms where its softest Ritz vector is largest.
-    private func ritzCheck(_ projected: Matrix, basis: [[Double]], source: String) throws -> CurvatureCheck {
+    private func ritzCheck(_ projected: Matrix, basis: Matrix, source: String) throws -> CurvatureCheck {
         let (values, vectors) = try LAPACK.symmetricEigen(projected)
-        var mode = [Double](repeating: 0, count: minimum.positions.count)
-        for (j, v) in basis.enumerated() { for i in mode.indices { mode[i] += vectors[j, 0] * v[i] } }
+        let mode = basis.multiplied(by: Matrix(rows: projected.rows, columns: 1, storage: vectors.column(0))).storage
         let amplitudes: [Double] = stride(from: 0, to: mode.count, by: 3).map { start -> Double in
             let x: Double = mode[start], y: Double = mode[start + 1], z: Double = mode[start + 2]
             return x * x + y * y + z * z
@@ -128,4 +133,13 @@ extension Hessian {
         check.source = source
         return check
     }
+}
+
+/// What the curvature check reads from a shared-basis solve: its orthonormal basis V, H V, the
+/// random probe it carried, and its preconditioner.
+public struct ProbedSpace {
+    public var basis: Matrix
+    public var image: Matrix
+    public var probe: [Double]
+    public var preconditioner: (([Double]) -> [Double])?
 }

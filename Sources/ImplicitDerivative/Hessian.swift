@@ -53,8 +53,9 @@ public final class Hessian {
     /// A random start the next shared-basis solve adds to its basis, so that the curvature check
     /// can use that basis (`curvatureCheck(space:image:)`); the solve takes it (nil afterwards).
     public var spectrumProbe: [Double]?
-    /// The basis V and its image H V of the solve that took `spectrumProbe`.
-    public var probedSpace: (basis: Matrix, image: Matrix)?
+    /// The basis V and its image H V of the solve that took `spectrumProbe`, the probe and the
+    /// solve's preconditioner (nil: none).
+    public var probedSpace: ProbedSpace?
 
     public init(system: any ForceProvider) throws {
         self.system = system

@@ -25,7 +25,7 @@ public struct MinimumCheck: Codable, Sendable {
         var curvature: CurvatureCheck?
         if checks.curvatureSteps > 0 {
             if let space = hessian.probedSpace {
-                curvature = try hessian.curvatureCheck(space: space.basis, image: space.image, steps: checks.curvatureSteps)
+                curvature = try hessian.curvatureCheck(space, steps: checks.curvatureSteps)
             } else {
                 curvature = try hessian.curvatureCheck(steps: checks.curvatureSteps)
             }
@@ -68,6 +68,7 @@ public struct MinimumCheck: Codable, Sendable {
             let finding = String(format: "X* is a saddle point: the Hessian has negative curvature %.4g eV/Å² (highest %.4g), ",
                                  curvature.lowest, curvature.highest)
                 + "largest on atom IDs \(curvature.softestModeAtoms.map(String.init).joined(separator: ", "))"
+                + (curvature.source == "lanczos" ? " (Lanczos)" : " (Ritz values of the solves' Krylov basis)")
             try refuseOrRecord(finding, advice: """
                 A relaxation that keeps a symmetry can end on a saddle. Break the symmetry (e.g. \
                 displace_atoms … random) and relax again; \(setting: .allowNonMinimum) differentiates the stationary \

@@ -83,6 +83,10 @@ public struct MinimumDerivatives: Sendable {
         // The solves run first: a shared Krylov basis seeded with the check's random start gives
         // the curvature check its Ritz values for (almost) nothing. A solve that fails at a saddle
         // is diagnosed by the Lanczos check, whose refusal says what is wrong.
+        // The relaxation's convergence first (cheap): an unconverged X* is refused before any solve.
+        var convergenceOnly = checks
+        convergenceOnly.curvatureSteps = 0
+        _ = try MinimumCheck.verify(hessian, relaxation: relaxation, checks: convergenceOnly)
         if checks.curvatureSteps > 0 { hessian.spectrumProbe = hessian.randomStart() }
         progress("solves: \(system.atomCount) atoms, \(hessian.degreesOfFreedom.mobileCount) mobile components, "
                  + "\(system.parameterCount) parameters, method \(method.name)")
@@ -102,6 +106,8 @@ public struct MinimumDerivatives: Sendable {
         let check = try phases.measure("curvature_check") {
             try MinimumCheck.verify(hessian, relaxation: relaxation, checks: checks, progress: progress)
         }
+        // The basis is the size of the solve's: not kept through the strain derivatives.
+        (hessian.spectrumProbe, hessian.probedSpace) = (nil, nil)
         let d = derivative.matrix
         // ½∇²ΘΘU at fixed positions (zero for SNAP) enters every level.
         let direct = scaled(parameterHessian, by: 0.5)
@@ -239,8 +245,17 @@ extension MinimumDerivatives {
             let center = (box.low[axis] + box.high[axis]) / 2, half = (box.high[axis] - box.low[axis]) / 2
             (box.low[axis], box.high[axis]) = (center - scales[axis] * half, center + scales[axis] * half)
         }
-        return Structure(box: box, positions: prediction.positions, images: [Int32](repeating: 0, count: prediction.positions.count),
-                         types: structure.types, masses: structure.masses)
+        // Wrapped into the predicted cell with the minimum's image counts carried on: an atom
+        // several periods from its wrapped place would otherwise be lost to LAMMPS.
+        var predicted = structure
+        predicted.box = box
+        let cell = box.cell
+        var continued = prediction.positions
+        for k in continued.indices {
+            let (atom, component) = (k / 3, k % 3)
+            for axis in 0..<3 { continued[k] -= Double(structure.images[3 * atom + axis]) * cell[axis][component] }
+        }
+        return predicted.wrapping(continued)
     }
 
     private func axisScales(_ strain: [Double], generators: [[Double]]) -> [Double] {

@@ -208,7 +208,8 @@ extension PreconditionedLBFGS {
                 appliedStrain = d
             }
             let cellMoves = settings.cell != .fixed
-            let result = try system.evaluation(at: positions(q), virial: cellMoves)
+            // The start's image counts: positions are continued from its wrapped ones.
+            let result = try system.evaluation(at: positions(q), images: start.images, virial: cellMoves)
             try releaseForcedComponents(result.forces)
             var gradient = degreesOfFreedom.project((0..<atomComponents).map { -(1 + d[$0 % 3]) * result.forces[$0] })
             var cellResidual = 0.0

@@ -67,7 +67,7 @@ public struct SparseMethod: DerivativeMethod {
             var solver = KrylovSolver(tolerance: tolerance, preconditioner: preconditioner, sharing: sharing)
             solver.probe = hessian.spectrumProbe
             let shared = try solver.solve(unit, progress: progress) { try hessian.apply($0) }
-            hessian.keepProbedSpace(shared)
+            hessian.keepProbedSpace(shared, preconditioner: preconditioner)
             solution = (shared.x, shared.relativeResiduals)
         case .cg:
             solution = try columnByColumn(unit, start: nil, hessian: hessian, preconditioner: preconditioner, sharing: sharing,
@@ -82,7 +82,7 @@ public struct SparseMethod: DerivativeMethod {
             solver.maximumBasis = mobile <= cap + 10 * active.count ? mobile + active.count : cap
             solver.probe = hessian.spectrumProbe
             let shared = try solver.solve(unit, progress: progress) { try hessian.apply($0) }
-            hessian.keepProbedSpace(shared)
+            hessian.keepProbedSpace(shared, preconditioner: preconditioner)
             solution = (shared.x, shared.relativeResiduals)
             let open = (0..<active.count).filter { !(shared.relativeResiduals[$0] <= tolerance) }
             // Columns still open when the basis stopped (at its cap, or on a plateau of the
@@ -204,9 +204,9 @@ public struct SparseMethod: DerivativeMethod {
 
 extension Hessian {
     /// Takes the basis of a solve that carried `spectrumProbe`, for the curvature check.
-    func keepProbedSpace(_ solution: KrylovSolver.Solution) {
-        guard spectrumProbe != nil else { return }
+    func keepProbedSpace(_ solution: KrylovSolver.Solution, preconditioner: (([Double]) -> [Double])?) {
+        guard let probe = spectrumProbe else { return }
         spectrumProbe = nil
-        probedSpace = (solution.basis, solution.image)
+        probedSpace = ProbedSpace(basis: solution.basis, image: solution.image, probe: probe, preconditioner: preconditioner)
     }
 }

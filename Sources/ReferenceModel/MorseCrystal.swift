@@ -177,6 +177,12 @@ public final class MorseCrystal: ForceProvider, ParameterDerivatives {
         positions = new
         evaluation = nil
     }
+
+    /// Moves the atoms and sets their image counts (a minimizer's step, as LAMMPS is given it).
+    func setPositions(_ new: [Double], images newImages: [Int32]) {
+        (positions, images) = (new, newImages)
+        evaluation = nil
+    }
     var currentPositions: [Double] { positions }
 
     // MARK: - The analytic Hessian (independent truth for the engine's force differences)

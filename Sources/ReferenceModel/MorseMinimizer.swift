@@ -34,8 +34,8 @@ extension MorseCrystal {
         return result
     }
 
-    public func evaluation(at positions: [Double], virial withVirial: Bool) throws -> PointEvaluation {
-        setPositions(positions)
+    public func evaluation(at positions: [Double], images: [Int32], virial withVirial: Bool) throws -> PointEvaluation {
+        setPositions(positions, images: images)
         return PointEvaluation(energy: try energy(), forces: try forces(), virial: withVirial ? try virial() : nil)
     }
 
