@@ -10,7 +10,9 @@ public enum SystemSetup {
     /// A relaxed system with its parametrized energy, ready for derivatives.
     public static func relaxed(input: String, run: RunDirectory, choice: PotentialChoice, relativeStep: Double?, snapFiles: String,
                                cell: CellRelaxation, ftol: Double, minStyle: MinimizerStyle = .cg, lammpsArguments: [String],
-                               partitions: Partitions? = nil, phases: Phases = Phases()) throws -> (any ParametrizedEnergy, RelaxationResult) {
+                               partitions: Partitions? = nil, phases: Phases = Phases()) throws
+        -> (any ParametrizedEnergy, RelaxationResult, PreconditionedLBFGS.Reuse?)
+    {
         let system = try phases.measure("set_up") {
             try parametrized(input: input, run: run, choice: choice, relativeStep: relativeStep, snapFiles: snapFiles,
                              lammpsArguments: lammpsArguments, partitions: partitions)
@@ -19,8 +21,9 @@ public enum SystemSetup {
         let description = system.summary
         progress("minimum: \(system.atomCount) atoms, \(description.kind) \(description.files.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: " ")), "
                  + "Θ = \(system.parameterCount) parameters; relaxation (cell \(cell.rawValue), \(minStyle.rawValue), ftol \(ftol))")
-        let result = try phases.measure("relaxation") {
-            try system.simulation.relaxation(RelaxationSettings(cell: cell, ftol: ftol, minStyle: minStyle), progress: progress)
+        let (result, reuse) = try phases.measure("relaxation") {
+            try system.simulation.relaxationKeepingScales(RelaxationSettings(cell: cell, ftol: ftol, minStyle: minStyle),
+                                                          progress: progress)
         }
         progress("  E* = \(result.energy) eV, V* = \(result.volume) Å³, max|F| = \(result.maxForce), \(result.steps) steps"
                  + (result.converged ? "" : " (NOT converged: \(result.stop.rawValue))"))
@@ -30,7 +33,7 @@ public enum SystemSetup {
                 elements and the lattice constant.
                 """)
         }
-        return (system, result)
+        return (system, result, reuse)
     }
 
     /// The input's system with its parametrized energy (`snapFiles`: how the user gave SNAP files, for the notes).

@@ -19,14 +19,15 @@ public struct TrueMinimum: Sendable {
     /// start, the h+ih prediction for `theta`, nearer the new minimum than X* is — or from X*.
     public static func relax(_ energy: any ParameterDerivatives, theta: [Double], from derivatives: MinimumDerivatives,
                              start: Structure? = nil, ftol: Double, minStyle: MinimizerStyle = .cg,
+                             reusing: PreconditionedLBFGS.Reuse? = nil,
                              progress: @escaping (String) -> Void = { _ in }) throws -> TrueMinimum {
         let reference = energy.theta
         try energy.setTheta(theta)
         defer { try? energy.setTheta(reference) }
         let system = energy.forceProvider
         try system.restore(start ?? derivatives.structure)
-        let result = try system.relaxation(RelaxationSettings(cell: derivatives.cell, ftol: ftol, minStyle: minStyle),
-                                           label: "validate", progress: progress)
+        let result = try system.relaxationKeepingScales(RelaxationSettings(cell: derivatives.cell, ftol: ftol, minStyle: minStyle),
+                                                        label: "validate", reusing: reusing, progress: progress).result
         let relaxed = try system.structure()
         let box = relaxed.box, start = derivatives.structure.box
         let strain = derivatives.cell.strainGenerators.map { generator -> Double in

@@ -44,6 +44,10 @@ public final class UncertaintyCampaign {
         public var quantities: [String: Double]
         public var forceEvaluations: Int
         public var seconds: Double
+        /// Per system, what its precon-lbfgs relaxation to the Θ̄ minimum measured: every truth
+        /// relaxation, warm-started near that minimum, starts from it (the same in a resumed run,
+        /// which relaxes the reference again first).
+        public var relaxationScales: [String: PreconditionedLBFGS.Reuse] = [:]
     }
 
     /// The members' deviations from Θ̄ when differentiating along them alone is cheaper: M well
@@ -57,6 +61,7 @@ public final class UncertaintyCampaign {
     public func reference(progress: @escaping (String) -> Void) throws -> Reference {
         let start = Date()
         var derivatives: [String: MinimumDerivatives] = [:]
+        var scales: [String: PreconditionedLBFGS.Reuse] = [:]
         var evaluations = 0
         let directions = memberDirections
         for system in systems {
@@ -65,8 +70,9 @@ public final class UncertaintyCampaign {
             try system.energy.setTheta(ensemble.mean)
             progress("uq: system \(system.name): relaxing with Θ̄ (cell \(system.cell.rawValue)) and differentiating"
                      + (directions.map { " along the \($0.count) members' deviations (not all \(ensemble.mean.count) parameters)" } ?? ""))
-            let relaxation = try provider.relaxation(RelaxationSettings(cell: system.cell, ftol: ftol, minStyle: minStyle),
-                                                     label: "relax", progress: progress)
+            let (relaxation, reuse) = try provider.relaxationKeepingScales(
+                RelaxationSettings(cell: system.cell, ftol: ftol, minStyle: minStyle), label: "relax", progress: progress)
+            scales[system.name] = reuse
             let differentiated: any ParameterDerivatives = directions.map {
                 ProjectedParameters(system.energy, origin: ensemble.mean, directions: $0)
             } ?? system.energy
@@ -78,7 +84,7 @@ public final class UncertaintyCampaign {
         let energies = derivatives.mapValues(\.energy), volumes = derivatives.mapValues(\.volume)
         return Reference(derivatives: derivatives, projected: directions != nil,
                          quantities: Dictionary(uniqueKeysWithValues: quantities.map { ($0.name, $0.value(energies: energies, volumes: volumes)) }),
-                         forceEvaluations: evaluations, seconds: Date().timeIntervalSince(start))
+                         forceEvaluations: evaluations, seconds: Date().timeIntervalSince(start), relaxationScales: scales)
     }
 
     /// The parameter change of `point` in the derivatives' parameters: λ e_m along the members'

@@ -25,7 +25,8 @@ extension UncertaintyCampaign {
                 try provider.reset(to: derivatives.structure)
                 // A warm start: the h+ih prediction for this member, nearer its minimum than Θ̄'s is.
                 let start = derivatives.warmStart(for: change(point, reference: reference))
-                if let failure = try relaxAndCheck(system, theta: theta, derivatives: derivatives, start: start, into: &outcome) {
+                if let failure = try relaxAndCheck(system, theta: theta, derivatives: derivatives, start: start,
+                                                   reusing: reference.relaxationScales[system.name], into: &outcome) {
                     outcome.failure = "system \(system.name): \(failure)"
                 }
             } catch {
@@ -49,9 +50,10 @@ extension UncertaintyCampaign {
     /// Relaxes one system with `theta`, records its energy and volume, and returns why the
     /// result is not a usable minimum (nil when it is).
     private func relaxAndCheck(_ system: UncertaintySystem, theta: [Double], derivatives: MinimumDerivatives,
-                               start: Structure?, into outcome: inout TruthOutcome) throws -> String? {
+                               start: Structure?, reusing: PreconditionedLBFGS.Reuse?,
+                               into outcome: inout TruthOutcome) throws -> String? {
         let minimum = try TrueMinimum.relax(system.energy, theta: theta, from: derivatives, start: start, ftol: ftol,
-                                            minStyle: minStyle)
+                                            minStyle: minStyle, reusing: reusing)
         outcome.energies[system.name] = minimum.energy
         outcome.volumes[system.name] = minimum.volume
         if let shortfall = minimum.relaxation.shortfall { return "the relaxation did not converge (\(shortfall))" }

@@ -48,7 +48,7 @@ struct DerivativeCommand: ParsableCommand {
             let phases = Phases()
             let input = try phases.measure("set_up") { try self.system.inputPath(in: run, potential: potential) }
             let split = try partitions.map { try Partitions(count: $0) }
-            let (system, relaxation) = try relaxedSystem(input: input, run: run, potential: potential, cell: minimum.cell,
+            let (system, relaxation, _) = try relaxedSystem(input: input, run: run, potential: potential, cell: minimum.cell,
                                                          minimum: minimum, lammps: lammpsOptions, partitions: split, phases: phases)
             // Long per-parameter runs of the energy method resume from the checkpoint after an interruption.
             let method = minimum.derivativeMethod(checkpoint: run.url("checkpoint"))

@@ -144,7 +144,9 @@ struct MinimumOptions: ParsableArguments {
 /// A relaxed system with its parametrized energy, ready for derivatives: shared by `derivative`,
 /// `predict` and `elastic`.
 func relaxedSystem(input: String, run: RunDirectory, potential: PotentialOptions, cell: CellRelaxation, minimum: MinimumOptions,
-                   lammps: LammpsOptions, partitions: Partitions? = nil, phases: Phases) throws -> (any ParametrizedEnergy, RelaxationResult) {
+                   lammps: LammpsOptions, partitions: Partitions? = nil, phases: Phases) throws
+    -> (any ParametrizedEnergy, RelaxationResult, PreconditionedLBFGS.Reuse?)
+{
     try SystemSetup.relaxed(input: input, run: run, choice: potential.choice, relativeStep: potential.parameterStep,
                             snapFiles: "--potential/--snapparam", cell: cell, ftol: minimum.ftol, minStyle: minimum.relaxStyle,
                             lammpsArguments: lammps.arguments, partitions: partitions, phases: phases)

@@ -50,7 +50,7 @@ struct ElasticCommand: ParsableCommand {
                 progress("note: --box fixed: the cell is not relaxed, and any residual stress enters C at first order")
             }
             let input = try phases.measure("set_up") { try self.system.inputPath(in: run, potential: potential) }
-            let (system, relaxation) = try relaxedSystem(input: input, run: run, potential: potential, cell: cell,
+            let (system, relaxation, _) = try relaxedSystem(input: input, run: run, potential: potential, cell: cell,
                                                          minimum: minimum, lammps: lammpsOptions, phases: phases)
             var elastic = ElasticRun(cell: cell, ftol: minimum.ftol, method: minimum.derivativeMethod(), checks: minimum.checks,
                                      thetaStep: parameterDerivative == .finiteDifferences ? thetaStep : nil)

@@ -49,7 +49,7 @@ struct PredictCommand: ParsableCommand {
         try runWritingOutputs(output) { run in
             let phases = Phases()
             let input = try phases.measure("set_up") { try self.system.inputPath(in: run, potential: potential) }
-            let (system, derivatives) = try referenceDerivatives(input: input, run: run, phases: phases)
+            let (system, derivatives, scales) = try referenceDerivatives(input: input, run: run, phases: phases)
             let change = try parameterChange(for: system)
             change.notes.forEach { progress("note: \($0)") }
             let workflow = PredictionWorkflow(derivatives: derivatives, change: change)
@@ -62,7 +62,7 @@ struct PredictCommand: ParsableCommand {
                 let start = derivatives.warmStart(for: workflow.deltaTheta)
                 truth = try phases.measure("validation") {
                     try TrueMinimum.relax(system, theta: change.theta, from: derivatives, start: start, ftol: minimum.ftol,
-                                          minStyle: minimum.relaxStyle, progress: progress)
+                                          minStyle: minimum.relaxStyle, reusing: scales, progress: progress)
                 }
             }
             let (report, predictions) = workflow.report(input: system.simulation.input.path, perturbed: perturbed, truth: truth)
@@ -94,8 +94,10 @@ struct PredictCommand: ParsableCommand {
         return try system.parameterChange(readingPotentialFrom: url)
     }
 
+    /// The system, its derivatives, and what a precon-lbfgs relaxation to X* measured (for the
+    /// validation's warm start; nil with a saved derivative or LAMMPS's minimizer).
     private func referenceDerivatives(input: String, run: RunDirectory, phases: Phases) throws
-        -> (any ParametrizedEnergy, MinimumDerivatives)
+        -> (any ParametrizedEnergy, MinimumDerivatives, PreconditionedLBFGS.Reuse?)
     {
         if let derivative {
             let saved = try MinimumDerivatives(contentsOf: URL(fileURLWithPath: derivative))
@@ -114,14 +116,14 @@ struct PredictCommand: ParsableCommand {
             if !saved.check.isMinimum {
                 progress("warning: the derivative in \(derivative) was computed at a structure that is not a minimum")
             }
-            return (system, saved)
+            return (system, saved, nil)
         }
-        let (system, relaxation) = try relaxedSystem(input: input, run: run, potential: potential, cell: minimum.cell,
+        let (system, relaxation, scales) = try relaxedSystem(input: input, run: run, potential: potential, cell: minimum.cell,
                                                      minimum: minimum, lammps: lammpsOptions, phases: phases)
         let derivatives = try MinimumDerivatives.compute(system, cell: minimum.cell, method: minimum.derivativeMethod(),
                                                          checks: minimum.checks, relaxation: relaxation, phases: phases,
                                                          progress: progress)
         warnIndependent(derivatives)
-        return (system, derivatives)
+        return (system, derivatives, scales)
     }
 }

@@ -53,4 +53,28 @@ final class PreconditionedRelaxationTests: XCTestCase {
         XCTAssertEqual(result.stop, .stagnated)
         XCTAssertNotNil(result.shortfall)
     }
+
+    /// A warm start near an earlier minimum reuses what that relaxation measured: the same
+    /// minimum as a fresh start, without the held-atom detection and scale probes.
+    func testWarmStartReusesTheScales() throws {
+        let crystal = displaced(latticeConstant: 3.95)
+        let settings = RelaxationSettings(cell: .iso, ftol: 1e-10, minStyle: .preconLBFGS)
+        let (_, reuse) = try crystal.relaxationKeepingScales(settings)
+        let minimum = try crystal.structure()
+        func nudged() throws -> MorseCrystal {
+            let copy = MorseCrystal.fcc(latticeConstant: 3.95)
+            var structure = minimum
+            var generator = SplitMix64(seed: 5)
+            structure.positions = structure.positions.map { $0 + Double.random(in: -0.02...0.02, using: &generator) }
+            try copy.restore(structure)
+            return copy
+        }
+        let (fresh, warm) = (try nudged(), try nudged())
+        let cold = try fresh.relaxationKeepingScales(settings).result
+        let reused = try warm.relaxationKeepingScales(settings, reusing: reuse).result
+        XCTAssertTrue(cold.converged && reused.converged)
+        XCTAssertEqual(reused.energy, cold.energy, accuracy: 1e-9)
+        XCTAssertEqual(reused.volume, cold.volume, accuracy: 1e-7 * cold.volume)
+        XCTAssertLessThan(reused.forceEvaluations, cold.forceEvaluations, "the detection and the probes are skipped")
+    }
 }
