@@ -17,7 +17,7 @@ import LinearAlgebra
 /// P⁻¹H differs from the identity only near the defects, so its spectrum is far tighter than H's
 /// or the exponential preconditioner's: where the exponential graph Laplacian left the W–Be alloy
 /// at 3N products, this reaches 1e-5 in ~3.8 per parameter.
-public struct LatticePreconditioner {
+public struct LatticePreconditioner: Sendable {
     public let sites: LatticeSites
     /// The host atom (0-based) whose responses gave Φ, and the force evaluations spent.
     public let probeAtom: Int

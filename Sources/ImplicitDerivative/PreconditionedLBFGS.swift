@@ -2,8 +2,10 @@ import Atomistics
 import Foundation
 import LinearAlgebra
 
-/// Relaxation by L-BFGS whose initial inverse Hessian is the exponential preconditioner the
-/// solves use (ASE's `PreconLBFGS`; Packwood et al., J. Chem. Phys. 144, 164109 (2016)), driving
+/// Relaxation by L-BFGS whose initial inverse Hessian is the preconditioner the solves' `auto`
+/// picks — the perfect host crystal's Hessian for a crystal with point defects whose atoms all
+/// move, else the exponential one (ASE's `PreconLBFGS`; Packwood et al., J. Chem. Phys. 144,
+/// 164109 (2016)) — driving
 /// the system one evaluation at a time. The preconditioner resolves the soft long-wavelength
 /// modes that take LAMMPS's CG hundreds of iterations in a large or defected cell.
 ///
@@ -87,7 +89,7 @@ public struct PreconditionedLBFGS: Sendable {
     /// A relaxation's preconditioner and scales, for another relaxation that starts within
     /// `rebuildDistance` of where they were built (same atoms, same cell freedom).
     public struct Reuse: Sendable {
-        var preconditioner: ExponentialPreconditioner
+        var preconditioner: RelaxationPreconditioner
         var builtAt: [Double]
         var box: Box
         var mu: Double
@@ -173,7 +175,7 @@ extension PreconditionedLBFGS {
         let center: [Double]
         /// Dimension of y (3N); q has the strains after it.
         let atomComponents: Int
-        var preconditioner: ExponentialPreconditioner
+        var preconditioner: RelaxationPreconditioner
         var builtAt: [Double]
         /// Scale of the atom block (P ≈ H/μ) and curvature of each strain, from one probe each.
         var mu = 1.0
@@ -211,7 +213,7 @@ extension PreconditionedLBFGS {
                 return
             }
             degreesOfFreedom = try Hessian.detectDegreesOfFreedom(system, at: start)
-            preconditioner = try ExponentialPreconditioner(minimum: start, degreesOfFreedom: degreesOfFreedom)
+            preconditioner = try RelaxationPreconditioner(at: start, degreesOfFreedom: degreesOfFreedom, system: system)
             builtAt = start.positions
             try system.restore(start)
             point = try evaluate(q0)
@@ -278,17 +280,19 @@ extension PreconditionedLBFGS {
             history.removeAll()
             var now = start
             now.positions = Array(point?.q[..<atomComponents] ?? start.positions[...])
-            preconditioner = try ExponentialPreconditioner(minimum: now, degreesOfFreedom: degreesOfFreedom)
+            preconditioner = .exponential(try ExponentialPreconditioner(minimum: now, degreesOfFreedom: degreesOfFreedom))
             builtAt = now.positions
         }
 
         /// Forgets the history and measures the preconditioner and the scales again where the walk is.
         mutating func refresh() throws {
             history.removeAll()
-            var now = start
-            now.positions = Array(point.q[..<atomComponents])
-            preconditioner = try ExponentialPreconditioner(minimum: now, degreesOfFreedom: degreesOfFreedom)
-            builtAt = now.positions
+            if preconditioner.followsAtoms {
+                var now = start
+                now.positions = Array(point.q[..<atomComponents])
+                preconditioner = .exponential(try ExponentialPreconditioner(minimum: now, degreesOfFreedom: degreesOfFreedom))
+                builtAt = now.positions
+            }
             try estimateScales()
         }
 
@@ -367,10 +371,10 @@ extension PreconditionedLBFGS {
             }
             point = trial
             let moved = largestAtomNorm(zip(trial.q[..<atomComponents], builtAt).map { $0 - $1 })
-            if moved > PreconditionedLBFGS.rebuildDistance * preconditioner.nearestNeighbourDistance {
+            if preconditioner.followsAtoms, moved > PreconditionedLBFGS.rebuildDistance * preconditioner.nearestNeighbourDistance {
                 var now = start
                 now.positions = Array(trial.q[..<atomComponents])
-                preconditioner = try ExponentialPreconditioner(minimum: now, degreesOfFreedom: degreesOfFreedom)
+                preconditioner = .exponential(try ExponentialPreconditioner(minimum: now, degreesOfFreedom: degreesOfFreedom))
                 builtAt = now.positions
             }
         }
@@ -385,4 +389,44 @@ extension PreconditionedLBFGS {
             try system.restore(end.wrapping(positions(point.q)))
         }
     }
+}
+
+/// P of the minimizer, as the solves' `auto` chooses it: the perfect host crystal's Hessian
+/// (`LatticePreconditioner`, force constants from one or a few Hessian products at the start)
+/// for a periodic crystal with point defects whose atoms all move; else the exponential one,
+/// which follows the atoms (rebuilt after large moves) where the lattice one belongs to the sites.
+enum RelaxationPreconditioner: Sendable {
+    case lattice(LatticePreconditioner, nearestNeighbourDistance: Double)
+    case exponential(ExponentialPreconditioner)
+
+    init(at start: Structure, degreesOfFreedom: DegreesOfFreedom, system: any ForceProvider) throws {
+        if degreesOfFreedom.mobileCount == start.positions.count, case .success(let sites) = LatticeSites.recognize(start) {
+            // Forward differences of the forces at the start (not a minimum: its own forces subtracted).
+            let step = 1e-5
+            let base = try system.forces(at: start.positions)
+            let lattice = try LatticePreconditioner(sites: sites, types: start.types, degreesOfFreedom: degreesOfFreedom) { unit in
+                let moved = try system.forces(at: zip(start.positions, unit).map { $0 + step * $1 })
+                return degreesOfFreedom.project(zip(moved, base).map { -($0 - $1) / step })
+            }
+            self = .lattice(lattice, nearestNeighbourDistance: start.closePairs().typicalDistance)
+            return
+        }
+        self = .exponential(try ExponentialPreconditioner(minimum: start, degreesOfFreedom: degreesOfFreedom))
+    }
+
+    func apply(_ r: [Double]) -> [Double] {
+        switch self {
+        case .lattice(let p, _): return p.apply(r)
+        case .exponential(let p): return p.apply(r)
+        }
+    }
+
+    var nearestNeighbourDistance: Double {
+        switch self {
+        case .lattice(_, let distance): return distance
+        case .exponential(let p): return p.nearestNeighbourDistance
+        }
+    }
+
+    var followsAtoms: Bool { if case .exponential = self { return true } else { return false } }
 }
