@@ -26,7 +26,7 @@ public struct RelaxationSettings: Codable, Sendable {
     public var ftol: Double = 1e-6
     /// LAMMPS's CG unless asked otherwise: the minimizer of the native replays (relax.lammps, a
     /// fit's commands.lammps), so that a replay reaches the same minimum. precon-lbfgs reaches
-    /// CG's minimum in 3–25× fewer evaluations from a relaxed or near-relaxed start (README,
+    /// CG's minimum in 3–35× fewer evaluations from a relaxed or near-relaxed start (README,
     /// `benchmarks relaxation`), but from a perturbed one it follows another path and may end in
     /// another basin (seen: SW silicon's vacancy from a fit step's predicted structure).
     public var minStyle: MinimizerStyle = .cg

@@ -94,7 +94,7 @@ struct MinimumOptions: ParsableArguments {
     var relaxStyle: MinimizerStyle = .cg
     @Option(help: "∇Θ X* method: sparse (shared Krylov, default), energy (constrained minimization), dense (LAPACK).")
     var method: MethodName?
-    @Option(help: "Energy method: minimizer, cg (default), fire or sd.") var minStyle: MinimizerStyle?
+    @Option(help: "Energy method: minimizer of its constrained relaxations, cg (default), fire, sd or precon-lbfgs.") var minStyle: MinimizerStyle?
     @Option(parsing: .unconditional,
             help: "Energy method: bias scale α0, α_l = α0/max|[∇²ΘX U]_l| (default 1e-4; linear range about 1e-6 to 1e-3).")
     var alpha0: Double?
