@@ -32,6 +32,23 @@ extension CellRelaxation {
         case .aniso: return (0..<3).map(Voigt.unit)
         }
     }
+
+    /// The part of a diagonal stress (pressure, or virial W) this cell relaxation drives to zero:
+    /// none at fixed cell, the mean's magnitude for iso, the largest component's for aniso. Of W
+    /// (or P·V) it is the cell residual |P|·V every relaxation's convergence rule reads.
+    public func drivenMagnitude(_ diagonal: [Double]) -> Double {
+        switch self {
+        case .fixed: return 0
+        case .iso: return abs(diagonal.reduce(0, +) / 3)
+        case .aniso: return diagonal.map(abs).max()!
+        }
+    }
+
+    /// ∂U/∂e along each strain generator for a cell deformed by F = I + diag(`strain`) (3 values),
+    /// from the virial W: ∂U/∂F = −W F⁻ᵀ.
+    public func strainGradient(virial w: [[Double]], strain: [Double]) -> [Double] {
+        strainGenerators.map { g in (0..<3).reduce(0) { $0 - g[$1] * w[$1][$1] / (1 + strain[$1]) } }
+    }
 }
 
 extension Simulation {

@@ -207,13 +207,7 @@ extension Simulation {
         let box = lammps.box()
         // |P|·V in energy units is the force conjugate to the cell that box/relax drives to zero:
         // the mean pressure for an isotropic cell, each diagonal component for an anisotropic one.
-        let drivenPressure: Double
-        switch settings.cell {
-        case .fixed: drivenPressure = 0
-        case .iso: drivenPressure = abs(pressure.reduce(0, +) / 3)
-        case .aniso: drivenPressure = pressure.map(abs).max()!
-        }
-        let cellResidual = drivenPressure * box.volume / (try lammps.global("nktv2p"))
+        let cellResidual = settings.cell.drivenMagnitude(pressure) * box.volume / (try lammps.global("nktv2p"))
         let converged = maxForce <= settings.ftol && cellResidual <= settings.ftol
         return RelaxationResult(
             energy: energy, volume: box.volume, cell: box.cell, natoms: lammps.natoms,

@@ -189,19 +189,24 @@ public final class Simulation {
     public func forces(at positions: [Double]) throws -> [Double] {
         try tallyEnergy(false)
         try lammps.scatter("x", count: 3, values: positions)
-        // `run 0` re-initialises LAMMPS (12% of a 250-atom SNAP force call). A one-step run with
-        // `pre no` skips that and is exact as long as no command ran since the last evaluation.
-        let steady = lammps.commandCount == commandCountAfterEvaluation
-        try lammps.command(steady ? "run 1 pre no post no" : "run 0")
-        forceEvaluations += 1
-        commandCountAfterEvaluation = lammps.commandCount
-        if steady { try requireStaticAtoms(at: positions) }
+        try runAtScattered(positions)
         let forces = try forces()
         try requireFinite(forces: forces, context: "in a force evaluation at displaced positions")
         return forces
     }
     private var commandCountAfterEvaluation = -1
     private var neighbourListsChecked = false
+
+    /// Evaluates at `positions`, just scattered. `run 0` re-initialises LAMMPS (12% of a 250-atom
+    /// SNAP force call); a one-step run with `pre no` skips that and is exact as long as no
+    /// command ran since the last evaluation.
+    private func runAtScattered(_ positions: [Double]) throws {
+        let steady = lammps.commandCount == commandCountAfterEvaluation
+        try lammps.command(steady ? "run 1 pre no post no" : "run 0")
+        forceEvaluations += 1
+        commandCountAfterEvaluation = lammps.commandCount
+        if steady { try requireStaticAtoms(at: positions) }
+    }
 
     /// Energy, forces and (if asked) the virial at `positions`. Energy tallying stays on, so a
     /// sequence of these reuses LAMMPS's set-up and neighbour lists like `forces(at:)` does; the
@@ -219,13 +224,10 @@ public final class Simulation {
         var virial: [[Double]]?
         if withVirial {
             virial = try self.virial()
+            commandCountAfterEvaluation = lammps.commandCount
         } else {
-            let steady = lammps.commandCount == commandCountAfterEvaluation
-            try lammps.command(steady ? "run 1 pre no post no" : "run 0")
-            forceEvaluations += 1
-            if steady { try requireStaticAtoms(at: positions) }
+            try runAtScattered(positions)
         }
-        commandCountAfterEvaluation = lammps.commandCount
         let (energy, forces) = (try energy(), try forces())
         try requireFinite(energy: energy, forces: forces, context: "in a minimizer step")
         return PointEvaluation(energy: energy, forces: forces, virial: virial)

@@ -41,11 +41,8 @@ public struct Structure: Sendable, Codable {
         var result = self
         result.positions = unwrapped
         for atom in 0..<count {
-            let r: [Double] = (0..<3).map { unwrapped[3 * atom + $0] - box.low[$0] }
-            let fz = r[2] / cell[2][2]
-            let fy = (r[1] - fz * cell[2][1]) / cell[1][1]
-            let fx = (r[0] - fz * cell[2][0] - fy * cell[1][0]) / cell[0][0]
-            for (axis, fraction) in [fx, fy, fz].enumerated() where box.periodic[axis] {
+            let fractions = box.fractionalCoordinates(of: Array(unwrapped[3 * atom..<3 * atom + 3]))
+            for (axis, fraction) in fractions.enumerated() where box.periodic[axis] {
                 let shift = fraction.rounded(.down)
                 guard shift != 0 else { continue }
                 for k in 0..<3 { result.positions[3 * atom + k] -= shift * cell[axis][k] }
@@ -199,12 +196,7 @@ extension Structure {
 
     /// The bin of an atom in fractional coordinates of the restricted triclinic cell (c along z, b in xy).
     private func binIndex(of atom: Int, bins: [Int]) -> [Int] {
-        let cell = box.cell
-        let r: [Double] = (0..<3).map { positions[3 * atom + $0] - box.low[$0] }
-        let fz = r[2] / cell[2][2]
-        let fy = (r[1] - fz * cell[2][1]) / cell[1][1]
-        let fx = (r[0] - fz * cell[2][0] - fy * cell[1][0]) / cell[0][0]
-        let fractions = [fx, fy, fz]
+        let fractions = box.fractionalCoordinates(of: Array(positions[3 * atom..<3 * atom + 3]))
         return (0..<3).map { axis in
             let f = fractions[axis] - fractions[axis].rounded(.down)
             return min(bins[axis] - 1, max(0, Int(f * Double(bins[axis]))))
@@ -218,5 +210,18 @@ extension Structure {
         let listed = pairs.prefix(5).map { String(format: "atoms %d and %d are %.4g Å apart", $0.0, $0.1, $0.2) }
         return listed.joined(separator: ", ") + (pairs.count > 5 ? " (and \(pairs.count - 5) more pairs)" : "")
             + String(format: ", where nearest neighbours are typically %.4g Å apart", typical)
+    }
+}
+
+extension Box {
+    /// The fractional coordinates of a Cartesian point in the restricted triclinic cell (c along
+    /// z, b in the xy plane), 0…1 inside it.
+    func fractionalCoordinates(of point: [Double]) -> [Double] {
+        let cell = self.cell
+        let r: [Double] = (0..<3).map { point[$0] - low[$0] }
+        let fz = r[2] / cell[2][2]
+        let fy = (r[1] - fz * cell[2][1]) / cell[1][1]
+        let fx = (r[0] - fz * cell[2][0] - fy * cell[1][0]) / cell[0][0]
+        return [fx, fy, fz]
     }
 }

@@ -99,7 +99,8 @@ extension Hessian {
         var last = hv.multiplied(by: coefficients).storage
         var added = 0
         while added < probeSteps || v.columns < wanted, v.columns < max(mobileDimension, 1) {
-            var w = space.preconditioner.map { $0(last) } ?? last
+            let direction = space.preconditioner.map { $0(last) } ?? last
+            var w = direction
             for _ in 0..<2 {
                 let c = v.multiplied(by: Matrix(rows: w.count, columns: 1, storage: w), transposingSelf: true)
                 let along = v.multiplied(by: c).storage
@@ -107,7 +108,7 @@ extension Hessian {
             }
             let size = norm(w)
             // Forward-difference products carry ~1e-6 relative noise: "zero" is 1e-4, as in Lanczos.
-            guard size > 1e-4 * norm(space.preconditioner.map { $0(last) } ?? last) else { break }
+            guard size > 1e-4 * norm(direction) else { break }
             let q = w.map { $0 / size }
             last = try apply(q)
             v = v.appending(columnsOf: Matrix(columns: [q], rows: q.count))

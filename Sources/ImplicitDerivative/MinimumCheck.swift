@@ -36,6 +36,13 @@ public struct MinimumCheck: Codable, Sendable {
         return check
     }
 
+    /// Refuses a relaxation that did not converge (unless `checks.allowNonMinimum`): the cheap half
+    /// of `verify`, run before any solve.
+    public static func requireConverged(_ relaxation: RelaxationResult?, checks: DerivativeChecks) throws {
+        var check = MinimumCheck()
+        try check.assess(relaxation: relaxation, curvature: nil, allowNonMinimum: checks.allowNonMinimum)
+    }
+
     /// Refuses (or, when allowed, records) a relaxation that did not converge and a Hessian
     /// that is not positive on the mobile space.
     mutating func assess(relaxation: RelaxationResult?, curvature: CurvatureCheck?, allowNonMinimum: Bool) throws {

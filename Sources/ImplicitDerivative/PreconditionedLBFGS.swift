@@ -258,9 +258,8 @@ extension PreconditionedLBFGS {
             var gradient = degreesOfFreedom.project((0..<atomComponents).map { -(1 + d[$0 % 3]) * result.forces[$0] })
             var cellResidual = 0.0
             if let w = result.virial, cellMoves {
-                // ∂U/∂e_g = Σ_a g_a ∂U/∂F_aa, ∂U/∂F = −W F⁻ᵀ.
-                gradient += settings.cell.strainGenerators.map { g in (0..<3).reduce(0) { $0 - g[$1] * w[$1][$1] / (1 + d[$1]) } }
-                cellResidual = settings.cell == .iso ? abs(w[0][0] + w[1][1] + w[2][2]) / 3 : (0..<3).map { abs(w[$0][$0]) }.max()!
+                gradient += settings.cell.strainGradient(virial: w, strain: d)
+                cellResidual = settings.cell.drivenMagnitude((0..<3).map { w[$0][$0] })
             }
             return Point(q: q, energy: result.energy, gradient: gradient, maxForce: largestAtomNorm(result.forces),
                          cellResidual: cellResidual)
@@ -278,21 +277,21 @@ extension PreconditionedLBFGS {
             let axes = (0..<3).filter { axis in stride(from: axis, to: mobile.count, by: 3).allSatisfy { mobile[$0] } }
             degreesOfFreedom = DegreesOfFreedom(mobile: mobile, translationAxes: axes)
             history.removeAll()
+            try rebuildPreconditioner(at: point.map { Array($0.q[..<atomComponents]) } ?? start.positions)
+        }
+
+        /// The exponential preconditioner built afresh at atoms `y` (it follows the atoms).
+        private mutating func rebuildPreconditioner(at y: [Double]) throws {
             var now = start
-            now.positions = Array(point?.q[..<atomComponents] ?? start.positions[...])
+            now.positions = y
             preconditioner = .exponential(try ExponentialPreconditioner(minimum: now, degreesOfFreedom: degreesOfFreedom))
-            builtAt = now.positions
+            builtAt = y
         }
 
         /// Forgets the history and measures the preconditioner and the scales again where the walk is.
         mutating func refresh() throws {
             history.removeAll()
-            if preconditioner.followsAtoms {
-                var now = start
-                now.positions = Array(point.q[..<atomComponents])
-                preconditioner = .exponential(try ExponentialPreconditioner(minimum: now, degreesOfFreedom: degreesOfFreedom))
-                builtAt = now.positions
-            }
+            if preconditioner.followsAtoms { try rebuildPreconditioner(at: Array(point.q[..<atomComponents])) }
             try estimateScales()
         }
 
@@ -372,10 +371,7 @@ extension PreconditionedLBFGS {
             point = trial
             let moved = largestAtomNorm(zip(trial.q[..<atomComponents], builtAt).map { $0 - $1 })
             if preconditioner.followsAtoms, moved > PreconditionedLBFGS.rebuildDistance * preconditioner.nearestNeighbourDistance {
-                var now = start
-                now.positions = Array(trial.q[..<atomComponents])
-                preconditioner = .exponential(try ExponentialPreconditioner(minimum: now, degreesOfFreedom: degreesOfFreedom))
-                builtAt = now.positions
+                try rebuildPreconditioner(at: Array(trial.q[..<atomComponents]))
             }
         }
 

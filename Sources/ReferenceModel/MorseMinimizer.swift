@@ -18,12 +18,7 @@ extension MorseCrystal {
         let maxForce = try largestForce()
         let w = try virial()
         // |P|·V as LAMMPS's relaxations report it: the mean pressure (iso) or each axis's (aniso).
-        let cellResidual: Double
-        switch settings.cell {
-        case .fixed: cellResidual = 0
-        case .iso: cellResidual = abs(w[0][0] + w[1][1] + w[2][2]) / 3
-        case .aniso: cellResidual = (0..<3).map { abs(w[$0][$0]) }.max()!
-        }
+        let cellResidual = settings.cell.drivenMagnitude((0..<3).map { w[$0][$0] })
         let converged = maxForce <= settings.ftol && cellResidual <= settings.ftol
         var result = RelaxationResult.finished(
             energy: try energy(), volume: box.volume, cell: box.cell, natoms: atomCount, maxForce: maxForce,
@@ -66,13 +61,7 @@ extension MorseCrystal {
             let strain = (0..<6).map { k in zip(e, generators).reduce(0) { $0 + $1.0 * $1.1[k] } }
             try deform(reference, by: strain)
             steps += try relaxPositions(settings)
-            let w = try virial()
-            // ∂U/∂F = −W F⁻ᵀ with F diagonal.
-            return generators.map { g -> Double in
-                var sum = 0.0
-                for a in 0..<3 { sum -= g[a] * w[a][a] / (1 + strain[a]) }
-                return sum
-            }
+            return settings.cell.strainGradient(virial: try virial(), strain: Array(strain[..<3]))
         }
         var e = [Double](repeating: 0, count: generators.count)
         var g = try gradient(e)

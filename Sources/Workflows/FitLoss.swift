@@ -75,7 +75,7 @@ extension FitCampaign {
             let provider = system.provider
             try system.energy.setTheta(state.theta)
             if !fromCurrent, let start = state.structures[system.name] { try provider.restore(start) }
-            let relaxation = try relaxer(system, RelaxationSettings(cell: system.cell, ftol: settings.ftol, minStyle: settings.minStyle), progress)
+            let relaxation = try relaxer(system, settings.relaxation(system.cell), progress)
             if let shortfall = relaxation.shortfall {
                 throw DerivativeError.notAMinimum("relaxing system \(system.name) during the fit: \(shortfall)")
             }
@@ -103,7 +103,7 @@ extension FitCampaign {
         start.positions = target
         start.images = [Int32](repeating: 0, count: kept.images.count)
         try provider.restore(start)
-        let relaxation = try relaxer(system, RelaxationSettings(cell: system.cell, ftol: settings.ftol, minStyle: settings.minStyle), progress)
+        let relaxation = try relaxer(system, settings.relaxation(system.cell), progress)
         let reached = try provider.structure()
         let (fromTarget, fromPrediction) = (distance(reached, from: target, system), distance(kept, from: target, system))
         progress(String(format: "  %@: relaxed from the prediction %.6g, from the target %.6g", system.name,

@@ -69,5 +69,8 @@ public struct FitSettings: Codable, Sendable {
     /// Minimizer of every relaxation (`relax.min_style`).
     public var minStyle = MinimizerStyle.cg
 
+    /// How a system with cell freedom `cell` relaxes in this campaign.
+    func relaxation(_ cell: CellRelaxation) -> RelaxationSettings { RelaxationSettings(cell: cell, ftol: ftol, minStyle: minStyle) }
+
     public init() {}
 }
