@@ -36,8 +36,10 @@ extension Hessian {
     /// Lanczos with full reorthogonalization on the projected mobile space: one force
     /// evaluation per step. A saddle point (negative curvature) shows up within a few tens of
     /// steps unless its negative mode is very shallow.
-    public func curvatureCheck(steps requested: Int = 30, seed: UInt64 = 7) throws -> CurvatureCheck {
+    public func curvatureCheck(steps requested: Int = 30, seed: UInt64 = 7,
+                               progress: (String) -> Void = { _ in }) throws -> CurvatureCheck {
         let steps = min(requested, max(mobileDimension, 1))
+        let clock = ProgressClock()
         var q = randomStart(seed: seed)
         var basis: [[Double]] = []
         var alphas: [Double] = [], betas: [Double] = []
@@ -46,6 +48,7 @@ extension Hessian {
             q = q.map { $0 / norm }
             basis.append(q)
             var w = try apply(q)
+            if clock.isDue() { progress("  curvature check: Lanczos step \(basis.count) of \(steps), \(clock.elapsed) s") }
             alphas.append(zip(w, q).reduce(0) { $0 + $1.0 * $1.1 })
             // Full reorthogonalization (twice): few steps, and exact Ritz values matter here.
             for _ in 0..<2 {
@@ -90,7 +93,9 @@ extension Hessian {
     /// probe; with P ≈ H a negative eigenvalue is an outlier of P⁻¹H, which Krylov finds in a few
     /// steps (Sylvester: P⁻¹H and H have the same signs of eigenvalues). Rayleigh–Ritz on VᵀHV:
     /// the Ritz values lie inside the spectrum, a negative one proves a saddle.
-    public func curvatureCheck(_ space: ProbedSpace, steps requested: Int = 30, probeSteps: Int = 10) throws -> CurvatureCheck {
+    public func curvatureCheck(_ space: ProbedSpace, steps requested: Int = 30, probeSteps: Int = 10,
+                               progress: (String) -> Void = { _ in }) throws -> CurvatureCheck {
+        let clock = ProgressClock()
         var (v, hv) = (space.basis, space.image)
         let wanted = min(requested, max(mobileDimension, 1))
         // H·probe from what is stored: the probe lies in span(V).
@@ -111,6 +116,9 @@ extension Hessian {
             guard size > 1e-4 * norm(direction) else { break }
             let q = w.map { $0 / size }
             last = try apply(q)
+            if clock.isDue() {
+                progress("  curvature check: \(added + 1) Krylov steps from the probe beside the solves' \(space.basis.columns) vectors, \(clock.elapsed) s")
+            }
             v = v.appending(columnsOf: Matrix(columns: [q], rows: q.count))
             hv = hv.appending(columnsOf: Matrix(columns: [last], rows: q.count))
             added += 1

@@ -25,9 +25,9 @@ public struct MinimumCheck: Codable, Sendable {
         var curvature: CurvatureCheck?
         if checks.curvatureSteps > 0 {
             if let space = hessian.probedSpace {
-                curvature = try hessian.curvatureCheck(space, steps: checks.curvatureSteps)
+                curvature = try hessian.curvatureCheck(space, steps: checks.curvatureSteps, progress: progress)
             } else {
-                curvature = try hessian.curvatureCheck(steps: checks.curvatureSteps)
+                curvature = try hessian.curvatureCheck(steps: checks.curvatureSteps, progress: progress)
             }
             try hessian.restoreMinimum()
             progress("  curvature at X*: \(curvature!.summary)")

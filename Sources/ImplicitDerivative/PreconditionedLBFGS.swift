@@ -56,9 +56,10 @@ public struct PreconditionedLBFGS: Sendable {
     public func relaxKeepingScales(_ system: any ForceProvider, label: String = "relax",
                                    progress: (String) -> Void = { _ in }) throws -> (result: RelaxationResult, reuse: Reuse) {
         let evaluationsBefore = system.allForceEvaluations
+        // Started before the walk's set-up (held atoms, preconditioner, probes: seconds on a large cell).
+        let clock = ProgressClock()
         var walk = try Walk(system: system, settings: settings, memory: memory,
                             limits: (maximumDisplacement, maximumStrain), reusing: reusing)
-        let clock = ProgressClock()
         var (iteration, best, bestIteration) = (0, Double.infinity, 0)
         var (refreshed, lastRefresh) = (0, 0)
         var stop: RelaxationStop = .converged
