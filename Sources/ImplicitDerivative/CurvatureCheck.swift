@@ -96,6 +96,7 @@ extension Hessian {
     public func curvatureCheck(_ space: ProbedSpace, steps requested: Int = 30, probeSteps: Int = 10,
                                progress: (String) -> Void = { _ in }) throws -> CurvatureCheck {
         let clock = ProgressClock()
+        progress("  curvature check: Ritz values of the solves' \(space.basis.columns) vectors and \(probeSteps)+ Krylov steps from the probe")
         var (v, hv) = (space.basis, space.image)
         let wanted = min(requested, max(mobileDimension, 1))
         // H·probe from what is stored: the probe lies in span(V).
