@@ -68,7 +68,7 @@ public final class Hessian {
 
     /// Components whose force a fix sets to zero read exactly 0.0 at a randomly displaced
     /// configuration; no free component does.
-    static func detectDegreesOfFreedom(_ system: any ForceProvider, at minimum: Structure) throws -> DegreesOfFreedom {
+    public static func detectDegreesOfFreedom(_ system: any ForceProvider, at minimum: Structure) throws -> DegreesOfFreedom {
         var generator = SplitMix64(seed: 2024)
         let displaced = minimum.positions.map { $0 + Double.random(in: -0.01...0.01, using: &generator) }
         let forces = try system.forces(at: displaced)

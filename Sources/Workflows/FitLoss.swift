@@ -99,8 +99,12 @@ extension FitCampaign {
                                  progress: (String) -> Void) throws {
         let provider = system.provider
         let kept = state.structures[system.name]!
+        // Only the mobile atoms start at the target's positions: held atoms are the system's
+        // boundary condition, and the target's own border (another core's far field) would make
+        // that minimum one of another system.
+        let mobile = try Hessian.detectDegreesOfFreedom(provider, at: kept).mobile
         var start = kept
-        start.positions = target
+        start.positions = zip(zip(kept.unwrappedPositions, target), mobile).map { $1 ? $0.1 : $0.0 }
         start.images = [Int32](repeating: 0, count: kept.images.count)
         try provider.restore(start)
         let relaxation = try relaxer(system, settings.relaxation(system.cell), progress)
