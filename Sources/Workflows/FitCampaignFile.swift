@@ -83,10 +83,11 @@ struct FitCampaignFile: CampaignFileSchema {
         var gradient: String?
         var regularization: Double?
         var relaxFromTarget: Bool?
+        var explore: Int?
 
         enum CodingKeys: String, CodingKey {
             case iterations, step, relaxEach = "relax_each", backtrack, tolerance, lossTolerance = "loss_tolerance", gradient,
-                 regularization, relaxFromTarget = "relax_from_target"
+                 regularization, relaxFromTarget = "relax_from_target", explore
         }
     }
 
@@ -149,7 +150,7 @@ struct FitCampaignFile: CampaignFileSchema {
         "systems[].atom_weights[]": ["ids", "group", "weight"],
         "systems[].target": ["structure", "elastic", "check_pairing"],
         "loop": ["iterations", "step", "relax_each", "backtrack", "tolerance", "loss_tolerance", "gradient", "regularization",
-                 "relax_from_target"],
+                 "relax_from_target", "explore"],
         "derivative": DerivativeSection.keys,
         "relax": RelaxSection.keys,
     ]
@@ -388,12 +389,24 @@ struct FitCampaignFile: CampaignFileSchema {
             settings.lossTolerance = try nonNegative(loop.lossTolerance, "loop.loss_tolerance") ?? settings.lossTolerance
             settings.regularization = try nonNegative(loop.regularization, "loop.regularization") ?? settings.regularization
             if loop.relaxFromTarget == true {
-                guard (systems ?? []).contains(where: { $0.target?.structure != nil }) else {
+                guard systems.contains(where: { $0.target?.structure != nil }) else {
                     throw CampaignFileError(file: url.path, key: "loop.relax_from_target", reason: """
                         loop.relax_from_target relaxes each system also from its target structure: no system has one
                         """)
                 }
                 settings.relaxFromTarget = true
+            }
+            if let explore = loop.explore {
+                guard explore >= 0 else {
+                    throw CampaignFileError(file: url.path, key: "loop.explore", value: "\(explore)", reason: "loop.explore must be ≥ 0")
+                }
+                guard settings.rule != .steepestDescent else {
+                    throw CampaignFileError(file: url.path, key: "loop.explore", reason: """
+                        loop.explore makes the first iterations of a gauss-newton or lbfgs campaign take Algorithm 1's \
+                        step; this campaign takes it throughout (loop.step: \(loop.step ?? "adaptive"))
+                        """)
+                }
+                settings.explore = explore
             }
             if let gradient = loop.gradient {
                 guard let value = FitSettings.Gradient(rawValue: gradient) else {

@@ -64,6 +64,10 @@ public struct FitSettings: Codable, Sendable {
     /// structure another basin holds (the paper's hard dislocation core, from the easy one) needs
     /// it: relaxations from eq. 44's prediction stay in the starting basin up to its edge.
     public var relaxFromTarget = false
+    /// Gauss–Newton and L-BFGS: the first `explore` iterations take Algorithm 1's step instead
+    /// (`loop.explore`). Its long steps (up to `maxAtomStep` per atom) can leave the starting basin,
+    /// which a trust region's steps, judged on the true loss, never do.
+    public var explore = 0
     /// Force tolerance of every relaxation (eV/Å).
     public var ftol = 1e-10
     /// Minimizer of every relaxation (`relax.min_style`).

@@ -45,6 +45,10 @@ extension FitCampaign {
 
     /// One iteration from `state`, by the campaign's rule.
     public func step(_ state: FitState, progress: (String) -> Void = { _ in }) throws -> FitState {
+        if state.history.count <= settings.explore && settings.rule != .steepestDescent {
+            progress("  iteration \(state.history.count) explores (loop.explore): Algorithm 1's step")
+            return try steepestStep(state, progress: progress)
+        }
         switch settings.rule {
         case .gaussNewton: return try gaussNewtonStep(state, progress: progress)
         case .lbfgs: return try lbfgsStep(state, progress: progress)

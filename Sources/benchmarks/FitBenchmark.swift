@@ -17,13 +17,13 @@ import Workflows
 /// - `rule`: Algorithm 1 (steepest descent) or Gauss–Newton (which always re-relaxes).
 func fitDislocationBenchmark(source: String, iterations: Int, energyColumns: Int, preconditioning: Preconditioning,
                              relaxEach: Bool, fromTarget: Bool = false, rule: FitSettings.Rule,
-                             minStyle: MinimizerStyle = .cg) throws {
+                             minStyle: MinimizerStyle = .cg, explore: Int = 0) throws {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bench-fit-dislocation")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     let (energy, target, label) = try dislocationSystem(source, folder: folder)
     print("fit-dislocation (\(label)): \(energy.atomCount) atoms, \(energy.parameterCount) parameters of X, \(iterations) iterations, "
           + "preconditioner \(preconditioning.rawValue), relax_each \(relaxEach), step \(rule.rawValue), relax_from_target \(fromTarget), "
-          + "relaxations \(minStyle.rawValue)")
+          + "relaxations \(minStyle.rawValue), explore \(explore)")
     var settings = FitSettings()
     settings.iterations = iterations
     settings.tolerance = 1e-6
@@ -31,6 +31,7 @@ func fitDislocationBenchmark(source: String, iterations: Int, energyColumns: Int
     settings.rule = rule
     settings.relaxFromTarget = fromTarget
     settings.minStyle = minStyle
+    settings.explore = explore
     let fit = try FitCampaign(systems: [FitSystem(name: "dislocation", energy: energy, target: .structure(target))],
                               settings: settings, method: SparseMethod(preconditioning: preconditioning))
     let progress: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }

@@ -182,7 +182,8 @@ case "fit-dislocation":
                                 preconditioning: rest.contains("exponential") ? .exponential : .none,
                                 relaxEach: rest.contains("relax-each"), fromTarget: rest.contains("from-target"),
                                 rule: rest.contains("gauss-newton") ? .gaussNewton : .steepestDescent,
-                                minStyle: rest.contains("precon-lbfgs") ? .preconLBFGS : .cg)
+                                minStyle: rest.contains("precon-lbfgs") ? .preconLBFGS : .cg,
+                                explore: rest.first { $0.hasPrefix("explore=") }.flatMap { Int($0.dropFirst(8)) } ?? 0)
 case "fit-steps": try fitStepsBenchmark()
 case "precondition":
     let rest = Array(arguments.dropFirst())

@@ -44,6 +44,30 @@ final class FitTrainingCommandTests: XCTestCase {
         XCTAssertEqual(settings["rule"] as? String, "gauss-newton")
     }
 
+    /// `loop.explore: 1` through the command line: iteration 1 takes Algorithm 1's step (no
+    /// damping in its history row), iteration 2 Gauss–Newton's, and the summary records the key.
+    func testExploringIterationComesFirst() throws {
+        let folder = try Toolbox.temporaryDirectory(self)
+        let shipped = try String(contentsOf: Toolbox.root.appendingPathComponent("inputs/fit_W_vacancy.yaml"), encoding: .utf8)
+        let config = folder.appendingPathComponent("campaign.yaml")
+        try shipped.replacingOccurrences(of: "input: W_vacancy.lammps", with: "input: \(Toolbox.root.path)/inputs/W_vacancy.lammps")
+            .replacingOccurrences(of: "structure: W_vacancy_target.data", with: "structure: \(Toolbox.root.path)/inputs/W_vacancy_target.data")
+            .replacingOccurrences(of: "loop: {iterations: 20, step: adaptive, relax_each: true, tolerance: 1e-7}",
+                                  with: "loop: {iterations: 2, step: gauss-newton, explore: 1, tolerance: 1e-9}")
+            .write(to: config, atomically: true, encoding: .utf8)
+        let out = folder.appendingPathComponent("out")
+        let result = try Toolbox.implicitLammps(["fit", "--config", config.path, "--out", out.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("iteration 1 explores (loop.explore)"), result.stderr)
+        let rows = try history(out)
+        XCTAssertEqual(rows.count, 3)
+        XCTAssertNil(Double(rows[1]["damping"]!), "iteration 1 is Algorithm 1's: \(rows[1])")
+        XCTAssertNotNil(Double(rows[2]["damping"]!), "iteration 2 is Gauss–Newton's: \(rows[2])")
+        XCTAssertLessThan(Double(rows[2]["loss_relaxed"]!)!, Double(rows[1]["loss_relaxed"]!)!)
+        let settings = try Toolbox.json(out.appendingPathComponent("summary.json"))["settings"] as! [String: Any]
+        XCTAssertEqual(settings["explore"] as? Int, 1)
+    }
+
     /// A campaign with only a training term (no system) on linear SNAP lands on the weighted
     /// least-squares fit of the data's rows over the varied coefficients — solved here
     /// independently, by an SVD of the stacked rows — and evaluates its final potential.

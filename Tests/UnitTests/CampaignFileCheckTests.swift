@@ -98,4 +98,21 @@ final class CampaignFileCheckTests: XCTestCase {
             relax: {min_style: precon-lbfgs}
             """, files: ["bulk.lammps"]))
     }
+
+    /// `loop.explore` applies to the steps it changes, or is refused.
+    func testExploreAppliesOnlyToGaussNewtonAndLBFGS() throws {
+        let campaign = { (loop: String) in """
+            systems:
+              - {name: core, input: core.lammps, target: {structure: target.xyz}}
+            vary: {parameters: [a]}
+            loop: \(loop)
+            """ }
+        let files = ["core.lammps", "target.xyz"]
+        let adaptive = try refusal(FitCampaignFile.self, campaign("{explore: 2}"), files: files)
+        XCTAssertEqual(adaptive?.key, "loop.explore")
+        XCTAssertTrue(adaptive?.reason.contains("gauss-newton or lbfgs") ?? false, adaptive?.reason ?? "accepted")
+        XCTAssertEqual(try refusal(FitCampaignFile.self, campaign("{step: gauss-newton, explore: -1}"), files: files)?.key, "loop.explore")
+        XCTAssertNil(try refusal(FitCampaignFile.self, campaign("{step: gauss-newton, explore: 3}"), files: files))
+        XCTAssertNil(try refusal(FitCampaignFile.self, campaign("{step: lbfgs, explore: 1}"), files: files))
+    }
 }

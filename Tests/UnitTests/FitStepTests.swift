@@ -231,6 +231,22 @@ final class GaussNewtonStepTests: XCTestCase {
         XCTAssertEqual(radii[1], 2e-3, "a well-predicted step that used the radius doubles it")
         XCTAssertLessThan(history.last!.lossRelaxed!, 1e-4 * history[0].lossRelaxed!)
     }
+
+    /// `loop.explore`: the first iterations take Algorithm 1's step (no damping, no rejection,
+    /// the eq. 43 step length recorded), then Gauss–Newton takes over from where they left off.
+    func testExploringIterationsTakeAlgorithmOnesStepThenGaussNewton() throws {
+        var settings = Self.settings()
+        settings.explore = 2
+        let (fit, state) = try FitStepTests.reachable(settings)
+        let history = try FitStepTests.iterate(fit, from: state, limit: 4).last!.history
+        XCTAssertGreaterThanOrEqual(history.count, 4)
+        for k in 1...2 {
+            XCTAssertNil(history[k].damping, "iteration \(k) explores")
+            XCTAssertNotEqual(history[k].step, 0)
+        }
+        XCTAssertNotNil(history[3].damping, "iteration 3 is Gauss–Newton's")
+        XCTAssertLessThan(history.last!.lossRelaxed!, history[2].lossRelaxed!)
+    }
 }
 
 /// `loop.step: lbfgs` on the reference model: steps accepted on the true loss only.
